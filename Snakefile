@@ -1,0 +1,39 @@
+"""pvsflow: weakly supervised detection of enlarged perivascular spaces (Dubost et al.).
+
+Stages: synthesize_cohort (demo only) -> extract_regions (per scan) -> train (per region;
+midbrain first, the others fine-tuned from it) -> infer (per shard of scans) -> detect (per shard,
+Parquet) -> region_stats (per region and method) -> summary (cohort-wide).
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.19")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synthetic.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/infer.smk"
+include: "workflow/rules/detect.smk"
+include: "workflow/rules/stats.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.summary.output,
+        [
+            shard_outputs(kind, region, method)
+            for kind in ("detections", "scan_counts")
+            for region, method in region_methods()
+        ],
+
+
+onsuccess:
+    summary = RESULTS / "stats" / "summary.md"
+    if summary.exists():
+        print(summary.read_text())

@@ -1,0 +1,137 @@
+"""From attention maps to ranked PVS candidates (SPEC section 6)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from scipy import ndimage
+
+from pvsflow.regions import voxel_to_ras
+
+NMS_SIZE = 6  # maximum filter size in voxels [paper]
+
+# One row per candidate; region and method are the Parquet dataset's partition keys.
+DETECTION_SCHEMA = pa.schema([
+    ("subject", pa.string()),
+    ("rank", pa.int32()),
+    ("score", pa.float32()),
+    ("selected", pa.bool_()),
+    ("predicted_count", pa.float32()),
+    ("voxel_x", pa.int32()),
+    ("voxel_y", pa.int32()),
+    ("voxel_z", pa.int32()),
+    ("ras_x", pa.float64()),
+    ("ras_y", pa.float64()),
+    ("ras_z", pa.float64()),
+    ("hemisphere", pa.string()),
+])
+
+
+def local_maxima(attention: np.ndarray, size: int = NMS_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Non-maximum suppression with a ``size``-wide maximum filter, in 2D or 3D.
+
+    Negative values are set to zero first; candidates are voxels equal to the local maximum and
+    above zero. A flat plateau (e.g. clipped intensities) gives one candidate per connected
+    plateau, its first voxel in index order. Returns ``(coords (N, ndim) int, scores (N,))``
+    sorted by decreasing score (ties by index order, so the ranking is deterministic).
+    """
+    positive = np.maximum(np.asarray(attention, dtype=np.float64), 0.0)
+    peaks = (positive == ndimage.maximum_filter(positive, size=size, mode="constant", cval=0.0)) & (positive > 0)
+    components, n = ndimage.label(peaks, structure=np.ones((3,) * positive.ndim))
+    if n == 0:
+        return np.zeros((0, positive.ndim), dtype=np.int64), np.zeros(0)
+    flat_index = np.arange(positive.size).reshape(positive.shape)
+    first = np.asarray(ndimage.minimum(flat_index, components, index=np.arange(1, n + 1)), dtype=np.int64)
+    coords = np.stack(np.unravel_index(first, positive.shape), axis=1)
+    scores = positive.ravel()[first]
+    order = np.lexsort((first, -scores))
+    return coords[order], scores[order]
+
+
+def operating_count(predicted_count: float) -> int:
+    """Number of candidates selected at the operating point: the rounded, non-negative count."""
+    return max(int(np.rint(predicted_count)), 0)
+
+
+def detect(attention: np.ndarray, predicted_count: float, region: Mapping[str, Any], slice_rated: bool,
+           subject: str, paired: bool, size: int = NMS_SIZE) -> pd.DataFrame:
+    """Ranked candidates of one scan's region as rows of :data:`DETECTION_SCHEMA`.
+
+    ``attention`` is the map on the crop grid; ``region`` the crop metadata written by extraction
+    (origin, affine, rated slice, midline). Slice-rated regions are searched in 2D in the rated
+    slice (the crop's middle slice when the scan has none).
+    """
+    origin = np.asarray(region["origin"])
+    if slice_rated:
+        z = region.get("rated_slice")
+        z = attention.shape[2] // 2 if z is None else int(z)
+        coords2d, scores = local_maxima(attention[:, :, z], size)
+        crop_voxels = np.column_stack([coords2d, np.full(len(coords2d), z)]).astype(np.int64)
+    else:
+        crop_voxels, scores = local_maxima(attention, size)
+    ras = voxel_to_ras(np.asarray(region["affine"]), crop_voxels) if len(crop_voxels) else np.zeros((0, 3))
+    scan_voxels = crop_voxels + origin
+    n_selected = operating_count(predicted_count)
+    hemisphere: list[str | None] = [None] * len(scores)
+    if paired:
+        hemisphere = ["right" if x > region["midline_ras_x"] else "left" for x in ras[:, 0]]
+    return pd.DataFrame({
+        "subject": subject,
+        "rank": np.arange(1, len(scores) + 1, dtype=np.int32),
+        "score": scores.astype(np.float32),
+        "selected": np.arange(len(scores)) < n_selected,
+        "predicted_count": np.float32(predicted_count),
+        "voxel_x": scan_voxels[:, 0].astype(np.int32),
+        "voxel_y": scan_voxels[:, 1].astype(np.int32),
+        "voxel_z": scan_voxels[:, 2].astype(np.int32),
+        "ras_x": ras[:, 0], "ras_y": ras[:, 1], "ras_z": ras[:, 2],
+        "hemisphere": pd.Series(hemisphere, dtype=object),
+    })
+
+
+def empty_detections() -> pd.DataFrame:
+    return DETECTION_SCHEMA.empty_table().to_pandas()
+
+
+SCAN_COUNT_SCHEMA = pa.schema([
+    ("subject", pa.string()),
+    ("status", pa.string()),
+    ("predicted_count", pa.float32()),
+    ("n_candidates", pa.int32()),
+    ("n_selected", pa.int32()),
+    ("error", pa.string()),
+])
+
+
+def detect_shard(maps_dir: Path | str, crop_dirs: Sequence[Path | str], region: str, nms_size: int
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Candidates of every scan in an inference shard, and one status row per scan."""
+    from pvsflow.extraction import metadata_path
+    from pvsflow.inference import attention_path, predictions_path
+    from pvsflow.io import load_crop, read_json
+    from pvsflow.regions import PAIRED, SLICE_RATED
+
+    predictions = pd.read_csv(predictions_path(maps_dir), sep="\t", dtype={"subject": str}, keep_default_na=False,
+                              na_values=["nan"]).set_index("subject")
+    frames, rows = [], []
+    for crop_dir in map(Path, crop_dirs):
+        subject = crop_dir.name
+        prediction = predictions.loc[subject]
+        if prediction["status"] != "ok":
+            rows.append({"subject": subject, "status": "failed", "predicted_count": np.nan, "n_candidates": 0,
+                         "n_selected": 0, "error": prediction["error"]})
+            continue
+        attention, _ = load_crop(attention_path(maps_dir, subject))
+        entry = read_json(metadata_path(crop_dir))["regions"][region]
+        frame = detect(attention, float(prediction["predicted_count"]), entry, region in SLICE_RATED, subject,
+                       region in PAIRED, nms_size)
+        frames.append(frame)
+        rows.append({"subject": subject, "status": "ok", "predicted_count": prediction["predicted_count"],
+                     "n_candidates": len(frame), "n_selected": int(frame["selected"].sum()), "error": ""})
+    detections = pd.concat(frames, ignore_index=True) if frames else empty_detections()
+    return detections, pd.DataFrame(rows, columns=SCAN_COUNT_SCHEMA.names)

@@ -1,0 +1,65 @@
+"""Per-scan stage: read a scan once and write every region's crop plus its metadata.
+
+A scan or region that cannot be processed does not fail the job: the problem is recorded in the
+scan's ``regions.json`` (``status: failed`` and the reason) and later stages leave it out, so one
+bad scan cannot stop or corrupt a cohort.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pvsflow.io import ScanError, load_scan_and_labels, save_volume, write_json
+from pvsflow.regions import RegionSpec, extract_region
+
+log = logging.getLogger(__name__)
+
+METADATA_NAME = "regions.json"
+
+
+def crop_path(scan_dir: Path | str, region: str) -> Path:
+    return Path(scan_dir) / f"{region}.nii.gz"
+
+
+def metadata_path(scan_dir: Path | str) -> Path:
+    return Path(scan_dir) / METADATA_NAME
+
+
+def extract_scan(subject: str, scan: Path | str, label_map: Path | str, specs: Sequence[RegionSpec],
+                 rated_slices: Mapping[str, int | None], out_dir: Path | str) -> dict[str, Any]:
+    """Write ``<out_dir>/<region>.nii.gz`` for every region that works and ``regions.json`` always.
+
+    ``rated_slices``: scan z index of the rated slice per slice-rated region (None if not rated).
+    Returns the metadata written: per region its status, and for successful ones the crop origin
+    (scan voxel), crop affine, rated slice in crop coordinates and the midline RAS x.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metadata: dict[str, Any] = {"subject": subject, "regions": {}}
+    try:
+        image, labels, affine = load_scan_and_labels(scan, label_map, subject)
+    except ScanError as error:
+        log.error("%s", error)
+        metadata["regions"] = {spec.name: {"status": "failed", "error": str(error)} for spec in specs}
+        write_json(metadata_path(out_dir), metadata)
+        return metadata
+    for spec in specs:
+        try:
+            crop = extract_region(image, labels, affine, spec, subject, rated_slices.get(spec.name))
+        except ScanError as error:
+            log.error("%s", error)
+            metadata["regions"][spec.name] = {"status": "failed", "error": str(error)}
+            continue
+        save_volume(crop_path(out_dir, spec.name), crop.image, crop.affine)
+        metadata["regions"][spec.name] = {
+            "status": "ok",
+            "origin": list(crop.origin),
+            "affine": crop.affine.tolist(),
+            "rated_slice": crop.rated_slice,
+            "midline_ras_x": crop.midline_ras_x,
+        }
+    write_json(metadata_path(out_dir), metadata)
+    return metadata

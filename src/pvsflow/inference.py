@@ -1,0 +1,54 @@
+"""Inference over a shard of scans: predicted count and attention map per scan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from pvsflow.attention import Method
+from pvsflow.extraction import crop_path, metadata_path
+from pvsflow.io import load_crop, read_json, save_volume
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS_NAME = "predictions.tsv"
+
+
+def attention_path(shard_dir: Path | str, subject: str) -> Path:
+    return Path(shard_dir) / f"{subject}.nii.gz"
+
+
+def predictions_path(shard_dir: Path | str) -> Path:
+    return Path(shard_dir) / PREDICTIONS_NAME
+
+
+def infer_shard(model: nn.Module, method: Method, crop_dirs: Sequence[Path | str], region: str,
+                out_dir: Path | str, device: torch.device) -> pd.DataFrame:
+    """Write ``<out_dir>/<subject>.nii.gz`` (attention map on the crop grid, negatives zeroed)
+    and ``predictions.tsv`` (subject, status, predicted_count, error) for every scan of the shard.
+    Scans whose region could not be extracted are listed as failed, with the reason.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device).eval()
+    rows = []
+    for crop_dir in map(Path, crop_dirs):
+        subject = crop_dir.name
+        entry = read_json(metadata_path(crop_dir))["regions"].get(region, {"status": "failed", "error": "not extracted"})
+        if entry["status"] != "ok":
+            rows.append({"subject": subject, "status": "failed", "predicted_count": float("nan"),
+                         "error": entry["error"]})
+            log.warning("%s: skipped: %s", subject, entry["error"])
+            continue
+        image, affine = load_crop(crop_path(crop_dir, region))
+        maps, counts = method.compute(model, torch.from_numpy(image)[None, None].to(device))
+        save_volume(attention_path(out_dir, subject), maps[0].float().cpu().numpy(), affine)
+        rows.append({"subject": subject, "status": "ok", "predicted_count": float(counts[0]), "error": ""})
+    table = pd.DataFrame(rows, columns=["subject", "status", "predicted_count", "error"])
+    table.to_csv(predictions_path(out_dir), sep="\t", index=False, float_format="%.6g")
+    return table

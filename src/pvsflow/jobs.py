@@ -1,0 +1,25 @@
+"""Helpers for the thin Snakemake entry points in ``workflow/scripts``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+
+def log_to(path: Path | str) -> logging.Logger:
+    """Send logging, warnings and uncaught errors of this job to its Snakemake log file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+
+    def log_uncaught(kind, value, traceback):  # type: ignore[no-untyped-def]
+        root.error("job failed", exc_info=(kind, value, traceback))
+        sys.__excepthook__(kind, value, traceback)
+
+    sys.excepthook = log_uncaught
+    return logging.getLogger("pvsflow")

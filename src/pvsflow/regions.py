@@ -1,0 +1,159 @@
+"""Region definitions and per-scan preprocessing (SPEC section 2).
+
+A region crop is a fixed-size box of the *original voxel grid* (no resampling), so crop voxel
+``(i, j, k)`` is scan voxel ``origin + (i, j, k)`` and the crop affine is
+``scan_affine @ translation(origin)``: exact in both voxel and scanner (RAS, mm) coordinates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from pvsflow import freesurfer as fs
+from pvsflow.io import ScanError
+
+REGIONS = ("midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale")
+# The region trained from scratch; the others are fine-tuned from its weights.
+BASE_REGION = "midbrain"
+
+DEFAULT_LABELS: Mapping[str, tuple[int, ...]] = {
+    "midbrain": (fs.BRAIN_STEM,),
+    "hippocampi": (fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS),
+    "basal_ganglia": (fs.LEFT_CAUDATE, fs.LEFT_PUTAMEN, fs.LEFT_PALLIDUM,
+                      fs.RIGHT_CAUDATE, fs.RIGHT_PUTAMEN, fs.RIGHT_PALLIDUM),
+    "centrum_semiovale": (fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER),
+}
+# Crop sizes of the paper's 1.5 T scans (about 0.5 x 0.5 x 0.8 mm voxels).
+PAPER_CROP_SHAPES: Mapping[str, tuple[int, int, int]] = {
+    "midbrain": (88, 88, 11),
+    "hippocampi": (168, 128, 84),
+    "basal_ganglia": (168, 128, 84),
+    "centrum_semiovale": (250, 290, 14),
+}
+SLICE_RATED = frozenset({"basal_ganglia", "centrum_semiovale"})
+PAIRED = frozenset({"hippocampi", "basal_ganglia", "centrum_semiovale"})
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """How one region is cut out of a scan."""
+
+    name: str
+    labels: tuple[int, ...]
+    crop_shape: tuple[int, int, int]
+    mask_dilation_voxels: int = 2
+    mask_sigma_voxels: float = 2.0
+    intensity_trim_percent: float = 1.0
+
+    @property
+    def slice_rated(self) -> bool:
+        """Annotated in one axial slice (basal ganglia, centrum semiovale): 2D NMS and evaluation."""
+        return self.name in SLICE_RATED
+
+    @property
+    def paired(self) -> bool:
+        return self.name in PAIRED
+
+    @classmethod
+    def from_config(cls, name: str, preprocessing: Mapping[str, Any]) -> RegionSpec:
+        return cls(
+            name=name,
+            labels=tuple(int(v) for v in preprocessing.get("labels", DEFAULT_LABELS[name])),
+            crop_shape=tuple(int(v) for v in preprocessing["crop_shape"]),  # type: ignore[arg-type]
+            mask_dilation_voxels=int(preprocessing.get("mask_dilation_voxels", 2)),
+            mask_sigma_voxels=float(preprocessing.get("mask_sigma_voxels", 2.0)),
+            intensity_trim_percent=float(preprocessing.get("intensity_trim_percent", 1.0)),
+        )
+
+
+@dataclass
+class RegionCrop:
+    """A preprocessed region: image in [0, 1] of shape ``crop_shape`` and where it sits in the scan."""
+
+    image: np.ndarray
+    affine: np.ndarray  # crop voxel -> scanner RAS (mm)
+    origin: tuple[int, int, int]  # scan voxel index of crop voxel (0, 0, 0)
+    rated_slice: int | None  # crop z index of the rated slice (slice-rated regions)
+    midline_ras_x: float  # RAS x of the region's centre of mass: splits left from right
+
+
+def translation(offset: np.ndarray) -> np.ndarray:
+    matrix = np.eye(4)
+    matrix[:3, 3] = offset
+    return matrix
+
+
+def cut_box(volume: np.ndarray, origin: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``volume[origin : origin + shape]`` with zeros where the box leaves the volume."""
+    out = np.zeros(shape, dtype=volume.dtype)
+    src = tuple(slice(max(o, 0), min(o + s, n)) for o, s, n in zip(origin, shape, volume.shape))
+    dst = tuple(slice(a.start - o, a.stop - o) for a, o in zip(src, origin))
+    if all(a.stop > a.start for a in src):
+        out[dst] = volume[src]
+    return out
+
+
+def soft_mask(binary: np.ndarray, dilation: int, sigma: float) -> np.ndarray:
+    """Dilated and Gaussian-smoothed region mask in [0, 1] (fades neighbours instead of cutting)."""
+    dilated = ndimage.binary_dilation(binary, iterations=dilation) if dilation > 0 else binary
+    smooth = ndimage.gaussian_filter(dilated.astype(np.float32), sigma) if sigma > 0 else dilated.astype(np.float32)
+    return np.clip(smooth / max(float(smooth.max()), 1e-6), 0.0, 1.0)
+
+
+def extract_region(image: np.ndarray, labels: np.ndarray, scan_affine: np.ndarray, spec: RegionSpec,
+                   subject: str, rated_slice: int | None = None) -> RegionCrop:
+    """Cut, mask and normalise one region (SPEC section 2).
+
+    The box is centred on the region's centre of mass; for the centrum semiovale its slices are
+    centred on the rated slice. ``rated_slice`` is a scan z index; in the result it is a crop index.
+    """
+    binary = np.isin(labels, spec.labels)
+    if not binary.any():
+        raise ScanError(subject, f"{spec.name}: none of the region's labels {list(spec.labels)} is in the label map")
+    centre = np.array(ndimage.center_of_mass(binary))
+    shape = np.array(spec.crop_shape)
+    origin = np.floor(centre + 0.5).astype(int) - shape // 2  # half-voxel centres round up
+    if spec.name == "centrum_semiovale" and rated_slice is not None:
+        origin[2] = rated_slice - shape[2] // 2
+    # Mask and trim on a margin around the box so smoothing sees the true neighbourhood.
+    margin = spec.mask_dilation_voxels + int(np.ceil(4 * spec.mask_sigma_voxels)) + 1
+    padded_shape = tuple(int(s + 2 * margin) for s in shape)
+    padded_origin = origin - margin
+    region = cut_box(binary, padded_origin, padded_shape)
+    mask = soft_mask(region, spec.mask_dilation_voxels, spec.mask_sigma_voxels)
+    intensities = cut_box(image, padded_origin, padded_shape)
+    inside = intensities[mask > 0.5]
+    ceiling = float(np.percentile(inside, 100.0 - spec.intensity_trim_percent)) if inside.size else 0.0
+    if ceiling <= 0:
+        raise ScanError(subject, f"{spec.name}: the region has no positive intensities")
+    normalised = np.clip(intensities, 0.0, ceiling) / ceiling * mask
+    inner = tuple(slice(margin, margin + s) for s in shape)
+    crop_rated = None
+    if rated_slice is not None and spec.slice_rated:
+        crop_rated = int(rated_slice - origin[2])
+        if not 0 <= crop_rated < shape[2]:
+            raise ScanError(subject, f"{spec.name}: rated slice {rated_slice} lies outside the crop "
+                                     f"(scan slices {origin[2]}-{origin[2] + shape[2] - 1}); enlarge crop_shape")
+    midline = float((scan_affine @ np.append(centre, 1.0))[0])
+    return RegionCrop(
+        image=normalised[inner].astype(np.float32),
+        affine=scan_affine @ translation(origin),
+        origin=(int(origin[0]), int(origin[1]), int(origin[2])),
+        rated_slice=crop_rated,
+        midline_ras_x=midline,
+    )
+
+
+def voxel_to_ras(affine: np.ndarray, voxels: np.ndarray) -> np.ndarray:
+    """Map (N, 3) voxel coordinates through a 4x4 affine to scanner RAS millimetres."""
+    voxels = np.atleast_2d(np.asarray(voxels, dtype=np.float64))
+    return voxels @ affine[:3, :3].T + affine[:3, 3]
+
+
+def ras_to_voxel(affine: np.ndarray, ras: np.ndarray) -> np.ndarray:
+    return voxel_to_ras(np.linalg.inv(affine), ras)

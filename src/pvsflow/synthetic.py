@@ -1,0 +1,442 @@
+"""Seeded synthetic cohort: T2-weighted mini-brains with enlarged perivascular spaces (PVS).
+
+The cohort is written BIDS-style::
+
+    <root>/participants.tsv
+    <root>/sub-XXXX/anat/sub-XXXX_T2w.nii.gz                      (int16, oblique LAS affine)
+    <root>/derivatives/labels/sub-XXXX/anat/sub-XXXX_desc-aseg_dseg.nii.gz   (FreeSurfer LUT IDs)
+    <root>/derivatives/pvs_ratings/pvs_counts.tsv   weak labels: subject, region, pvs_count, rated_slice
+    <root>/derivatives/pvs_ratings/pvs_dots.tsv     evaluation only: subject, region, x, y, z (voxels)
+
+Anatomy is defined in millimetres in a template space (x right, y anterior, z superior, origin at
+the brain centre), scaled and shifted per subject, and sampled through the scan's oblique affine.
+The images keep the task honest: PVS are thin elongated tubes with partial-volume edges; CSF
+cisterns surround the midbrain, the temporal horns touch the hippocampi, sulci and white-matter
+hyperintensities sit in the centrum semiovale slab; counts are overdispersed with many zeros;
+a smooth bias field and Rician noise are added.
+
+Every subject is drawn from its own generator seeded by ``(seed, subject index)``, so a subject
+does not change when the cohort grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from pvsflow import freesurfer as fs
+from pvsflow.cohort import counts_path, dots_path, label_map_path, scan_path, subject_ids
+
+# Tissue intensities of the noiseless T2w image (CSF = 1).
+INTENSITY = {"background": 0.0, "csf": 1.0, "cortex": 0.55, "white_matter": 0.35,
+             "deep_grey": 0.45, "wmh": 0.8, "pvs": 0.95}
+
+
+@dataclass(frozen=True)
+class Ellipsoid:
+    """Axis-aligned ellipsoid in template millimetres; ``paired`` mirrors it at x -> -x."""
+
+    center: tuple[float, float, float]
+    semi_axes: tuple[float, float, float]
+
+    def contains(self, points: np.ndarray) -> np.ndarray:
+        scaled = (points - np.asarray(self.center)) / np.asarray(self.semi_axes)
+        return np.einsum("ij,ij->i", scaled, scaled) <= 1.0
+
+    def mirrored(self) -> Ellipsoid:
+        x, y, z = self.center
+        return Ellipsoid((-x, y, z), self.semi_axes)
+
+
+BRAIN = Ellipsoid((0.0, 0.0, 0.0), (34.0, 42.0, 30.0))
+CORTEX_THICKNESS_MM = 3.5
+OUTER_CSF_MM = 2.5
+# Right-hemisphere (x > 0) structures; the left ones are their mirror images.
+LATERAL_VENTRICLE = Ellipsoid((5.0, 0.0, 6.0), (3.0, 13.0, 4.0))
+CAUDATE = Ellipsoid((9.0, 7.0, 6.0), (3.0, 6.0, 4.0))
+PUTAMEN = Ellipsoid((16.0, 1.0, 0.0), (3.5, 8.0, 5.5))
+PALLIDUM = Ellipsoid((12.0, 0.0, -1.0), (2.5, 5.0, 3.5))
+THALAMUS = Ellipsoid((6.0, -9.0, 1.0), (5.0, 6.0, 4.5))
+HIPPOCAMPUS = Ellipsoid((17.0, -12.0, -10.0), (3.5, 10.0, 3.5))
+TEMPORAL_HORN = Ellipsoid((20.5, -11.0, -7.0), (1.5, 8.0, 1.5))
+THIRD_VENTRICLE = Ellipsoid((0.0, -4.0, 0.0), (1.2, 8.0, 4.0))
+BRAIN_STEM = Ellipsoid((0.0, -12.0, -17.0), (6.0, 6.0, 11.0))
+PERIMESENCEPHALIC_CISTERN = Ellipsoid((0.0, -12.0, -17.0), (9.0, 9.0, 12.5))
+ANTERIOR_COMMISSURE = np.array([0.0, 4.0, -1.0])
+MIDBRAIN_HALF_HEIGHT_MM = 5.0  # PVS counted in the midbrain lie within this of the stem's centre
+
+# (structure, right label, left label or None for midline)
+DEEP_STRUCTURES: tuple[tuple[Ellipsoid, int, int | None], ...] = (
+    (PERIMESENCEPHALIC_CISTERN, fs.CSF, None),
+    (LATERAL_VENTRICLE, fs.RIGHT_LATERAL_VENTRICLE, fs.LEFT_LATERAL_VENTRICLE),
+    (CAUDATE, fs.RIGHT_CAUDATE, fs.LEFT_CAUDATE),
+    (PUTAMEN, fs.RIGHT_PUTAMEN, fs.LEFT_PUTAMEN),
+    (PALLIDUM, fs.RIGHT_PALLIDUM, fs.LEFT_PALLIDUM),
+    (THALAMUS, fs.RIGHT_THALAMUS, fs.LEFT_THALAMUS),
+    (HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS, fs.LEFT_HIPPOCAMPUS),
+    (TEMPORAL_HORN, fs.RIGHT_INF_LAT_VENT, fs.LEFT_INF_LAT_VENT),
+    (THIRD_VENTRICLE, fs.THIRD_VENTRICLE, None),
+    (BRAIN_STEM, fs.BRAIN_STEM, None),
+)
+CSF_LABELS = {fs.CSF, fs.LEFT_LATERAL_VENTRICLE, fs.RIGHT_LATERAL_VENTRICLE, fs.LEFT_INF_LAT_VENT,
+              fs.RIGHT_INF_LAT_VENT, fs.THIRD_VENTRICLE}
+CORTEX_LABELS = {fs.LEFT_CEREBRAL_CORTEX, fs.RIGHT_CEREBRAL_CORTEX}
+WHITE_MATTER_LABELS = {fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER}
+
+
+@dataclass(frozen=True)
+class PvsShape:
+    """How PVS of one region look: tube radius and length ranges (mm) and preferred direction."""
+
+    radius_mm: tuple[float, float]
+    length_mm: tuple[float, float]
+    direction: tuple[float, float, float] | None  # None: radial from the brain centre
+
+
+PVS_SHAPES: Mapping[str, PvsShape] = {
+    "midbrain": PvsShape((0.7, 1.4), (3.0, 6.0), (0.0, 0.3, 1.0)),
+    "hippocampi": PvsShape((0.7, 1.4), (3.0, 6.0), (0.0, 1.0, 0.3)),
+    "basal_ganglia": PvsShape((0.7, 1.5), (4.0, 9.0), (0.1, 0.2, 1.0)),
+    "centrum_semiovale": PvsShape((0.7, 1.4), (4.0, 10.0), None),
+}
+
+
+@dataclass(frozen=True)
+class SyntheticCohortSpec:
+    """Parameters of a synthetic cohort. Defaults give a small cohort for a laptop demo."""
+
+    n_subjects: int = 80
+    seed: int = 2020
+    shape: tuple[int, int, int] = (80, 96, 64)
+    voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.4)
+    # Mean PVS count per region (for slice-rated regions: in the rated slice).
+    mean_pvs_count: Mapping[str, float] = field(default_factory=lambda: {
+        "midbrain": 2.5, "hippocampi": 3.0, "basal_ganglia": 3.5, "centrum_semiovale": 4.0})
+    # Negative-binomial shape: smaller is more overdispersed (more zeros, longer tail).
+    count_dispersion: float = 1.5
+    max_pvs_per_region: int = 14
+    # Unrated PVS elsewhere in a slice-rated region's slab, per rated one.
+    unrated_pvs_ratio: float = 1.0
+    min_pvs_distance_mm: float = 4.0
+    max_wmh: int = 4
+    noise_sd: float = 0.03
+    bias_field_strength: float = 0.15
+    max_oblique_deg: float = 4.0
+
+
+@dataclass
+class Pvs:
+    start: np.ndarray  # template mm
+    end: np.ndarray
+    radius_mm: float
+
+
+@dataclass
+class SubjectTruth:
+    counts: dict[str, int]
+    rated_slices: dict[str, int]
+    dots: list[tuple[str, int, int, int]]  # (region, x, y, z) voxel indices
+
+
+class _Subject:
+    """One synthetic subject: geometry, label map and image."""
+
+    def __init__(self, spec: SyntheticCohortSpec, index: int) -> None:
+        self.spec = spec
+        self.rng = np.random.default_rng([spec.seed, index])
+        self.scale = self.rng.uniform(0.93, 1.07, size=3)
+        self.head_offset = self.rng.normal(0.0, 2.0, size=3)
+        self.affine = self._oblique_affine()
+        self.inverse_affine = np.linalg.inv(self.affine)
+        shape = spec.shape
+        grid = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
+        self.voxels = grid.reshape(-1, 3).astype(np.float64)
+        self.template_points = self.to_template(self.voxels)
+
+    def _oblique_affine(self) -> np.ndarray:
+        """LAS voxel axes, anisotropic voxels, a small oblique rotation and an off-centre origin."""
+        angles = np.deg2rad(self.rng.uniform(-self.spec.max_oblique_deg, self.spec.max_oblique_deg, 3))
+        rotation = _rotation_matrix(angles)
+        linear = rotation @ np.diag([-1.0, 1.0, 1.0]) @ np.diag(self.spec.voxel_size_mm)
+        centre_voxel = (np.asarray(self.spec.shape) - 1) / 2.0
+        affine = np.eye(4)
+        affine[:3, :3] = linear
+        affine[:3, 3] = self.rng.normal(0.0, 3.0, 3) - linear @ centre_voxel
+        return affine
+
+    def to_template(self, voxels: np.ndarray) -> np.ndarray:
+        ras = voxels @ self.affine[:3, :3].T + self.affine[:3, 3]
+        return (ras - self.head_offset) / self.scale
+
+    def to_voxels(self, template_points: np.ndarray) -> np.ndarray:
+        ras = np.atleast_2d(template_points) * self.scale + self.head_offset
+        return ras @ self.inverse_affine[:3, :3].T + self.inverse_affine[:3, 3]
+
+    def label_map(self) -> np.ndarray:
+        points = self.template_points
+        labels = np.zeros(len(points), dtype=np.int16)
+        right = points[:, 0] >= 0
+        shell = Ellipsoid(BRAIN.center, tuple(a + OUTER_CSF_MM for a in BRAIN.semi_axes))
+        labels[shell.contains(points)] = fs.CSF
+        brain = BRAIN.contains(points)
+        labels[brain] = np.where(right[brain], fs.RIGHT_CEREBRAL_CORTEX, fs.LEFT_CEREBRAL_CORTEX)
+        inner = Ellipsoid(BRAIN.center, tuple(a - CORTEX_THICKNESS_MM for a in BRAIN.semi_axes))
+        wm = inner.contains(points)
+        labels[wm] = np.where(right[wm], fs.RIGHT_CEREBRAL_WHITE_MATTER, fs.LEFT_CEREBRAL_WHITE_MATTER)
+        labels[brain & ~wm & self._sulci(points)] = fs.CSF
+        for structure, right_label, left_label in DEEP_STRUCTURES:
+            inside = structure.contains(points)
+            if left_label is not None:
+                inside |= structure.mirrored().contains(points)
+                labels[inside] = np.where(right[inside], right_label, left_label)
+            else:
+                labels[inside] = right_label
+        return labels.reshape(self.spec.shape)
+
+    def _sulci(self, points: np.ndarray) -> np.ndarray:
+        """Thin CSF sheets cutting into the cortex: level sets of a few random plane waves."""
+        waves = np.zeros(len(points))
+        for _ in range(4):
+            direction = _unit(self.rng.normal(size=3))
+            waves += np.cos(points @ direction * (2 * np.pi / self.rng.uniform(8.0, 14.0))
+                            + self.rng.uniform(0, 2 * np.pi))
+        return np.abs(waves) < 0.25
+
+    def tissue_image(self, labels: np.ndarray) -> np.ndarray:
+        image = np.zeros(labels.shape, dtype=np.float64)
+        image[np.isin(labels, list(CSF_LABELS))] = INTENSITY["csf"]
+        image[np.isin(labels, list(CORTEX_LABELS))] = INTENSITY["cortex"]
+        image[np.isin(labels, list(WHITE_MATTER_LABELS))] = INTENSITY["white_matter"]
+        deep = (labels > 0) & (image == 0)
+        image[deep] = INTENSITY["deep_grey"]
+        return image * self.rng.uniform(0.95, 1.05)
+
+    def add_wmh(self, image: np.ndarray, labels: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Bright white-matter hyperintensity blobs (not PVS), mostly around the ventricles' roof."""
+        wm_voxels = np.argwhere(np.isin(labels, list(WHITE_MATTER_LABELS)))
+        template = self.to_template(wm_voxels.astype(float))
+        candidates = wm_voxels[(template[:, 2] > 4) & (template[:, 2] < 26)]
+        blobs: list[tuple[np.ndarray, float]] = []
+        for _ in range(self.rng.integers(0, self.spec.max_wmh + 1)):
+            centre = self.to_template(candidates[self.rng.integers(len(candidates))][None].astype(float))[0]
+            radius = self.rng.uniform(1.8, 3.5)
+            distance = np.linalg.norm(self.template_points - centre, axis=1).reshape(image.shape)
+            weight = np.clip(radius + 0.5 - distance, 0.0, 1.0)
+            image[:] = image * (1 - weight) + weight * INTENSITY["wmh"]
+            blobs.append((centre, radius))
+        return blobs
+
+    def render_pvs(self, image: np.ndarray, pvs: Pvs) -> None:
+        """Draw a tube with a linear partial-volume edge one voxel wide."""
+        ends = self.to_voxels(np.stack([pvs.start, pvs.end]))
+        margin = pvs.radius_mm + 3
+        low = np.maximum(np.floor(ends.min(axis=0) - margin), 0).astype(int)
+        high = np.minimum(np.ceil(ends.max(axis=0) + margin) + 1, self.spec.shape).astype(int)
+        box = tuple(slice(a, b) for a, b in zip(low, high))
+        grid = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(low, high)], indexing="ij"), -1)
+        points = self.to_template(grid.reshape(-1, 3).astype(float))
+        distance = _distance_to_segment(points, pvs.start, pvs.end).reshape(grid.shape[:3])
+        weight = np.clip(pvs.radius_mm + 0.5 - distance, 0.0, 1.0)
+        image[box] = image[box] * (1 - weight) + weight * INTENSITY["pvs"]
+
+    def finish(self, image: np.ndarray) -> np.ndarray:
+        """Point-spread blur, smooth multiplicative bias field, Rician noise; int16 scanner units."""
+        image = ndimage.gaussian_filter(image, 0.4)
+        coords = self.template_points / np.asarray(BRAIN.semi_axes)
+        coefficients = self.rng.normal(0.0, 1.0, size=(3, 2))
+        bias = 1.0 + self.spec.bias_field_strength * np.tanh(
+            (coords * coefficients[:, 0]).sum(1) + 0.5 * ((coords**2) * coefficients[:, 1]).sum(1))
+        image = image * bias.reshape(image.shape)
+        noise = self.rng.normal(0.0, self.spec.noise_sd, size=(2, *image.shape))
+        image = np.sqrt((image + noise[0]) ** 2 + noise[1] ** 2)
+        return np.round(image * 1000).astype(np.int16)
+
+
+def _rotation_matrix(angles: np.ndarray) -> np.ndarray:
+    cx, cy, cz = np.cos(angles)
+    sx, sy, sz = np.sin(angles)
+    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
+    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
+
+
+def _distance_to_segment(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    axis = end - start
+    t = np.clip(((points - start) @ axis) / (axis @ axis), 0.0, 1.0)
+    return np.linalg.norm(points - (start + t[:, None] * axis), axis=1)
+
+
+class _PvsPlacer:
+    """Places PVS in one region, keeping them apart from each other and from WMH."""
+
+    def __init__(self, subject: _Subject, labels: np.ndarray, wmh: list[tuple[np.ndarray, float]]):
+        self.subject = subject
+        self.rng = subject.rng
+        self.labels = labels
+        self.wmh = wmh
+        self.centres: list[np.ndarray] = []
+
+    def region_voxels(self, region_labels: Sequence[int], keep: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        # Erode so that whole tubes stay inside the structure.
+        mask = ndimage.binary_erosion(np.isin(self.labels, list(region_labels)), iterations=1)
+        voxels = np.argwhere(mask)
+        return voxels[keep(self.subject.to_template(voxels.astype(float)))]
+
+    def tube_through(self, region: str, centre: np.ndarray) -> Pvs:
+        shape = PVS_SHAPES[region]
+        base = _unit(centre.copy()) if shape.direction is None else _unit(np.asarray(shape.direction))
+        direction = _unit(base + self.rng.normal(0.0, 0.25, 3))
+        half = self.rng.uniform(*shape.length_mm) / 2.0
+        return Pvs(centre - half * direction, centre + half * direction, self.rng.uniform(*shape.radius_mm))
+
+    def place(self, region: str, voxels: np.ndarray, count: int,
+              accept: Callable[[Pvs], bool] = lambda _: True) -> list[Pvs]:
+        placed: list[Pvs] = []
+        for _ in range(count * 40):
+            if len(placed) == count or len(voxels) == 0:
+                break
+            voxel = voxels[self.rng.integers(len(voxels))] + self.rng.uniform(-0.4, 0.4, 3)
+            centre = self.subject.to_template(voxel[None])[0]
+            if any(np.linalg.norm(centre - c) < self.subject.spec.min_pvs_distance_mm for c in self.centres):
+                continue
+            if any(np.linalg.norm(centre - c) < r + 2.0 for c, r in self.wmh):
+                continue
+            pvs = self.tube_through(region, centre)
+            if accept(pvs):
+                placed.append(pvs)
+                self.centres.append(centre)
+        return placed
+
+
+def _draw_count(rng: np.random.Generator, mean: float, dispersion: float, cap: int) -> int:
+    """Negative binomial (gamma-Poisson) count: overdispersed with many zeros."""
+    rate = rng.gamma(dispersion, mean / dispersion) if mean > 0 else 0.0
+    return int(min(rng.poisson(rate), cap))
+
+
+def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, SubjectTruth]:
+    """Image (int16), label map (int16), affine and ground truth of subject ``index`` (0-based)."""
+    subject = _Subject(spec, index)
+    labels = subject.label_map()
+    image = subject.tissue_image(labels)
+    wmh = subject.add_wmh(image, labels)
+    placer = _PvsPlacer(subject, labels, wmh)
+    burden = subject.rng.gamma(2.0, 0.5)  # subject-level PVS burden shared by all regions
+    truth = SubjectTruth(counts={}, rated_slices={}, dots=[])
+
+    def want(region: str) -> int:
+        return _draw_count(subject.rng, spec.mean_pvs_count[region] * burden, spec.count_dispersion,
+                           spec.max_pvs_per_region)
+
+    def record(region: str, tubes: list[Pvs], dot_of: Callable[[Pvs], np.ndarray]) -> None:
+        truth.counts[region] = len(tubes)
+        for tube in tubes:
+            subject.render_pvs(image, tube)
+            x, y, z = np.round(dot_of(tube)).astype(int)
+            truth.dots.append((region, int(x), int(y), int(z)))
+
+    def midpoint_voxel(tube: Pvs) -> np.ndarray:
+        return subject.to_voxels((tube.start + tube.end) / 2)[0]
+
+    # Volume-rated regions: count every PVS in the structure.
+    midbrain_centre = np.asarray(BRAIN_STEM.center)
+    midbrain = placer.region_voxels(
+        [fs.BRAIN_STEM], lambda t: np.abs(t[:, 2] - midbrain_centre[2]) <= MIDBRAIN_HALF_HEIGHT_MM)
+    record("midbrain", placer.place("midbrain", midbrain, want("midbrain")), midpoint_voxel)
+    hippocampi = placer.region_voxels([fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS], lambda t: np.ones(len(t), bool))
+    record("hippocampi", placer.place("hippocampi", hippocampi, want("hippocampi")), midpoint_voxel)
+
+    # Slice-rated regions: the weak label counts the PVS crossing the rated axial slice.
+    ventricles = np.argwhere(np.isin(labels, [fs.LEFT_LATERAL_VENTRICLE, fs.RIGHT_LATERAL_VENTRICLE]))
+    rated = {
+        "basal_ganglia": int(np.round(subject.to_voxels(ANTERIOR_COMMISSURE)[0, 2])),
+        "centrum_semiovale": int(ventricles[:, 2].max() + np.round(10.0 / spec.voxel_size_mm[2])),
+    }
+    region_labels = {
+        "basal_ganglia": [fs.LEFT_CAUDATE, fs.RIGHT_CAUDATE, fs.LEFT_PUTAMEN, fs.RIGHT_PUTAMEN,
+                          fs.LEFT_PALLIDUM, fs.RIGHT_PALLIDUM],
+        "centrum_semiovale": [fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER],
+    }
+    slab_half_height = 5
+    for region, slice_index in rated.items():
+        truth.rated_slices[region] = slice_index
+        all_voxels = placer.region_voxels(region_labels[region], lambda t: np.ones(len(t), bool))
+        in_slab = all_voxels[np.abs(all_voxels[:, 2] - slice_index) <= slab_half_height]
+
+        def crosses(tube: Pvs, k: int = slice_index) -> bool:
+            z_range = subject.to_voxels(np.stack([tube.start, tube.end]))[:, 2]
+            return bool(z_range.min() <= k <= z_range.max())
+
+        def slice_dot(tube: Pvs, k: int = slice_index) -> np.ndarray:
+            ends = subject.to_voxels(np.stack([tube.start, tube.end]))
+            t = (k - ends[0, 2]) / (ends[1, 2] - ends[0, 2])
+            return ends[0] + t * (ends[1] - ends[0])
+
+        rated_tubes = placer.place(region, in_slab[in_slab[:, 2] == slice_index], want(region), crosses)
+        record(region, rated_tubes, slice_dot)
+        unrated = int(subject.rng.poisson(spec.unrated_pvs_ratio * max(len(rated_tubes), 1)))
+        for tube in placer.place(region, in_slab[in_slab[:, 2] != slice_index], unrated,
+                                 lambda tube: not crosses(tube)):
+            subject.render_pvs(image, tube)
+    return subject.finish(image), labels, subject.affine, truth
+
+
+def write_cohort(root: Path, spec: SyntheticCohortSpec) -> None:
+    """Generate ``spec.n_subjects`` subjects and write the BIDS-style dataset under ``root``."""
+    root = Path(root)
+    count_rows: list[dict[str, object]] = []
+    dot_rows: list[dict[str, object]] = []
+    subjects = subject_ids(spec.n_subjects)
+    for index, subject in enumerate(subjects):
+        image, labels, affine, truth = generate_subject(spec, index)
+        for path, data in ((scan_path(root, subject), image), (label_map_path(root, subject), labels)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nifti = nib.Nifti1Image(data, affine)
+            nifti.header.set_xyzt_units("mm")
+            nifti.set_qform(affine, code=1)
+            nifti.set_sform(affine, code=1)
+            nib.save(nifti, path)
+        for region, count in truth.counts.items():
+            count_rows.append({"subject": subject, "region": region, "pvs_count": count,
+                               "rated_slice": truth.rated_slices.get(region, pd.NA)})
+        dot_rows += [{"subject": subject, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in truth.dots]
+    pd.DataFrame({"participant_id": subjects}).to_csv(root / "participants.tsv", sep="\t", index=False)
+    counts_path(root).parent.mkdir(parents=True, exist_ok=True)
+    counts = pd.DataFrame(count_rows).astype({"rated_slice": "Int64"})
+    counts.to_csv(counts_path(root), sep="\t", index=False, na_rep="n/a")
+    pd.DataFrame(dot_rows, columns=["subject", "region", "x", "y", "z"]).to_csv(
+        dots_path(root), sep="\t", index=False)
+
+
+def spec_from_mapping(values: Mapping[str, object]) -> SyntheticCohortSpec:
+    """Build a spec from config values (lists become tuples; unknown keys are an error)."""
+    known = {f.name for f in dataclasses.fields(SyntheticCohortSpec)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown synthetic cohort setting(s): {sorted(unknown)}")
+    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return SyntheticCohortSpec(**converted)  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: ``pvsflow-synthetic OUT_DIR --subjects N --seed S``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--subjects", type=int, default=SyntheticCohortSpec.n_subjects)
+    parser.add_argument("--seed", type=int, default=SyntheticCohortSpec.seed)
+    args = parser.parse_args(argv)
+    write_cohort(args.out_dir, SyntheticCohortSpec(n_subjects=args.subjects, seed=args.seed))
+    print(f"wrote {args.subjects} synthetic subjects to {args.out_dir}")

@@ -1,0 +1,33 @@
+"""Shared fixtures: a tiny cohort run of the real Snakemake pipeline."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "e2e" / "tiny.yaml"
+
+
+def snakemake(directory: Path, *args: str, configs: tuple[Path, ...] = (), check: bool = True
+              ) -> subprocess.CompletedProcess:
+    """Run the repository's workflow in ``directory`` with config.yaml, the tiny settings, the
+    run's paths and ``configs`` layered in that order."""
+    layers = [REPO / "config.yaml", TINY, directory / "paths.yaml", *configs]
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+               str(directory), "--configfile", *map(str, layers), *args]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The demo pipeline run once on the tiny cohort; returns the run directory."""
+    directory = tmp_path_factory.mktemp("tiny_run")
+    (directory / "paths.yaml").write_text(f"results: {directory / 'results'}\n"
+                                          f"cohort:\n  bids_dir: {directory / 'results' / 'cohort'}\n")
+    snakemake(directory, "--profile", str(REPO / "profiles" / "local"), "--cores", "2")
+    return directory

@@ -1,0 +1,120 @@
+"""End to end: the real Snakemake pipeline on a tiny synthetic cohort."""
+
+import re
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+
+from pvsflow.cohort import scan_path
+from pvsflow.detection import DETECTION_SCHEMA
+
+from conftest import snakemake
+
+pytestmark = pytest.mark.e2e
+REGIONS = {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
+
+
+def planned_jobs(directory: Path, *configs: Path) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    output = snakemake(directory, "-n", configs=configs).stdout
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for line in output.splitlines():
+        if match := re.match(r"^(?:local)?rule (\w+):$", line):
+            jobs.append((match.group(1), {}))
+        elif (match := re.match(r"^\s+wildcards: (.*)$", line)) and jobs:
+            jobs[-1][1].update(dict(item.split("=", 1) for item in match.group(1).split(", ")))
+    return jobs
+
+
+def edit(directory: Path, region: str) -> Path:
+    path = directory / f"edit-{region}.yaml"
+    path.write_text(f"regions:\n  {region}:\n    training:\n      max_epochs: 3\n")
+    return path
+
+
+def test_detections_are_one_parquet_dataset_partitioned_by_region(tiny_run):
+    dataset = ds.dataset(tiny_run / "results" / "detections", format="parquet", partitioning="hive")
+    table = dataset.to_table()
+    for field in DETECTION_SCHEMA:
+        assert table.schema.field(field.name).type == field.type
+    assert pa.types.is_string(table.schema.field("region").type) or pa.types.is_dictionary(
+        table.schema.field("region").type)
+    frame = table.to_pandas()
+    assert set(frame["region"].astype(str)) <= REGIONS
+    assert set(frame["method"].astype(str)) == {"gp_unet"}
+    # Ranks are 1..n per scan and region, scores decrease, the top n are the selected ones.
+    for _, group in frame.groupby(["subject", "region"], observed=True):
+        assert group["rank"].tolist() == list(range(1, len(group) + 1))
+        assert (np.diff(group["score"].to_numpy()) <= 0).all()
+        assert group["selected"].tolist() == sorted(group["selected"].tolist(), reverse=True)
+    paired = frame[frame["region"].astype(str) != "midbrain"]
+    assert set(paired["hemisphere"].dropna()) <= {"left", "right"}
+    assert frame[frame["region"].astype(str) == "midbrain"]["hemisphere"].isna().all()
+
+
+def test_detection_coordinates_map_through_the_scan_affine(tiny_run):
+    frame = ds.dataset(tiny_run / "results" / "detections", partitioning="hive").to_table().to_pandas()
+    for subject, group in list(frame.groupby("subject"))[:3]:
+        affine = nib.load(scan_path(tiny_run / "results" / "cohort", subject)).affine
+        voxels = group[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float)
+        ras = voxels @ affine[:3, :3].T + affine[:3, 3]
+        assert np.allclose(ras, group[["ras_x", "ras_y", "ras_z"]].to_numpy(), atol=1e-4)
+
+
+def test_statistics_tables_and_plots(tiny_run):
+    stats = tiny_run / "results" / "stats"
+    summary = pd.read_parquet(stats / "summary.parquet")
+    assert set(summary["region"]) == REGIONS | {"overall"}
+    for column in ("fauc", "fauc_ci_low", "fauc_ci_high", "sensitivity", "fp_avg", "fn_avg", "count_pearson_r"):
+        assert column in summary
+    assert summary["fauc"].between(0, 100).all()
+    assert (summary["fauc_ci_low"] <= summary["fauc_ci_high"]).all()
+    assert pd.read_csv(stats / "summary.tsv", sep="\t").shape[0] == len(summary)
+    for region in REGIONS:
+        assert (stats / "gp_unet" / region / "froc.png").stat().st_size > 0
+        froc = pd.read_csv(stats / "gp_unet" / region / "froc.tsv", sep="\t")
+        assert (np.diff(froc["fp_avg"]) >= 0).all() and (np.diff(froc["sensitivity"]) >= 0).all()
+    for region in REGIONS:
+        log = pd.read_csv(tiny_run / "results" / "models" / "gp_unet" / region / "training_log.tsv", sep="\t")
+        assert list(log.columns[:3]) == ["epoch", "train_loss", "validation_loss"]
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    assert planned_jobs(tiny_run) == []
+
+
+def test_editing_one_region_reruns_only_that_region(tiny_run):
+    jobs = planned_jobs(tiny_run, edit(tiny_run, "hippocampi"))
+    assert {rule for rule, _ in jobs} == {"train", "infer", "detect", "region_stats", "summary", "all"}
+    assert {w["region"] for _, w in jobs if "region" in w} == {"hippocampi"}
+
+
+def test_editing_midbrain_reruns_the_regions_fine_tuned_from_it(tiny_run):
+    jobs = planned_jobs(tiny_run, edit(tiny_run, "midbrain"))
+    trained = {w["region"] for rule, w in jobs if rule == "train"}
+    assert trained == REGIONS
+    assert not any(rule in ("extract_regions", "synthesize_cohort") for rule, _ in jobs)
+
+
+def test_a_corrupt_scan_is_reported_and_the_others_are_kept(tiny_run):
+    shard = pd.read_parquet(next((tiny_run / "results" / "scan_counts" / "region=midbrain" / "method=gp_unet")
+                                 .glob("shard-*.parquet")))
+    victim = shard["subject"].iloc[0]
+    before = ds.dataset(tiny_run / "results" / "detections", partitioning="hive").to_table().to_pandas()
+    scan_path(tiny_run / "results" / "cohort", victim).write_bytes(b"\x00 truncated upload")
+    snakemake(tiny_run, "--cores", "2")
+    after = ds.dataset(tiny_run / "results" / "detections", partitioning="hive").to_table().to_pandas()
+    assert victim not in set(after["subject"])
+    kept = before[before["subject"] != victim].sort_values(["region", "subject", "rank"]).reset_index(drop=True)
+    assert kept.equals(after.sort_values(["region", "subject", "rank"]).reset_index(drop=True))
+    counts = pd.concat(pd.read_parquet(p) for p in (tiny_run / "results" / "scan_counts").rglob("*.parquet"))
+    failed = counts[counts["subject"] == victim]
+    assert (failed["status"] == "failed").all() and len(failed) == len(REGIONS)
+    assert failed["error"].str.contains(f"{victim}: T2w scan at .* could not be read").all()
+    summary = pd.read_parquet(tiny_run / "results" / "stats" / "summary.parquet")
+    assert (summary[summary["region"] != "overall"]["n_failed"] == 1).all()

@@ -1,0 +1,97 @@
+"""Preprocessing: crop boxes, soft masks, intensity scaling and exact affines."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from pvsflow.extraction import crop_path, extract_scan, metadata_path
+from pvsflow.io import ScanError, load_crop, read_json
+from pvsflow.regions import (PAPER_CROP_SHAPES, RegionSpec, cut_box, extract_region, ras_to_voxel, soft_mask,
+                             voxel_to_ras)
+
+
+def test_paper_crop_sizes():
+    assert PAPER_CROP_SHAPES == {"midbrain": (88, 88, 11), "hippocampi": (168, 128, 84),
+                                 "basal_ganglia": (168, 128, 84), "centrum_semiovale": (250, 290, 14)}
+
+
+def test_cut_box_zero_pads_outside_the_volume():
+    volume = np.arange(27, dtype=float).reshape(3, 3, 3) + 1
+    box = cut_box(volume, np.array([-1, 1, 2]), (3, 3, 2))
+    assert box.shape == (3, 3, 2)
+    assert box[0].sum() == 0 and box[:, 2].sum() == 0 and box[:, :, 1].sum() == 0
+    assert box[1, 0, 0] == volume[0, 1, 2]
+
+
+def test_soft_mask_is_one_inside_and_fades_outside():
+    binary = np.zeros((30, 30, 30), bool)
+    binary[10:20, 10:20, 10:20] = True
+    mask = soft_mask(binary, dilation=2, sigma=2.0)
+    assert mask.max() == pytest.approx(1.0)
+    assert mask[15, 15, 15] == pytest.approx(1.0, abs=1e-3)
+    assert 0.0 < mask[21, 15, 15] < 1.0
+    assert mask[0, 0, 0] == pytest.approx(0.0, abs=1e-6)
+
+
+def _phantom():
+    labels = np.zeros((40, 40, 30), np.int32)
+    labels[15:25, 12:22, 10:16] = 16
+    image = np.full(labels.shape, 100.0)
+    image[labels == 16] = 200.0
+    image[20, 17, 13] = 10_000.0  # one outlier: trimmed by the 99th percentile
+    return image, labels
+
+
+def test_crop_is_centred_scaled_and_keeps_an_exact_affine():
+    image, labels = _phantom()
+    affine = np.array([[-0.9, 0.05, 0, 30.0], [0.04, 0.9, 0, -20.0], [0, 0, 1.3, -10.0], [0, 0, 0, 1]])
+    spec = RegionSpec("midbrain", (16,), (16, 16, 11))
+    crop = extract_region(image, labels, affine, spec, "sub-01")
+    assert crop.image.shape == (16, 16, 11)
+    assert 0.0 <= crop.image.min() and crop.image.max() <= 1.0
+    origin = np.array(crop.origin)
+    assert origin.tolist() == [20 - 8, 17 - 8, 13 - 5]  # centre of mass (19.5, 16.5, 12.5), rounded up
+    # Crop voxel -> scan voxel is a pure translation, and both map to the same RAS point.
+    crop_voxels = np.array([[0, 0, 0], [3, 7, 5], [15, 15, 10]])
+    ras = voxel_to_ras(crop.affine, crop_voxels)
+    assert np.allclose(ras, voxel_to_ras(affine, crop_voxels + origin))
+    assert np.allclose(ras_to_voxel(crop.affine, ras), crop_voxels)
+
+
+def test_centrum_semiovale_box_is_centred_on_the_rated_slice():
+    image, labels = _phantom()
+    labels[labels == 16] = 2
+    spec = RegionSpec("centrum_semiovale", (2,), (16, 16, 6))
+    crop = extract_region(image, labels, np.eye(4), spec, "sub-01", rated_slice=14)
+    assert crop.origin[2] == 14 - 3
+    assert crop.rated_slice == 3
+
+
+def test_missing_region_labels_name_the_scan_and_region():
+    image, labels = _phantom()
+    with pytest.raises(ScanError, match=r"sub-07: hippocampi: none of the region's labels \[17, 53\]"):
+        extract_region(image, labels, np.eye(4), RegionSpec("hippocampi", (17, 53), (8, 8, 8)), "sub-07")
+
+
+def test_extract_scan_records_failures_and_keeps_good_regions(tmp_path):
+    image, labels = _phantom()
+    for name, data in (("t2w", image), ("aseg", labels)):
+        nib.save(nib.Nifti1Image(data.astype(np.float32), np.eye(4)), tmp_path / f"{name}.nii.gz")
+    specs = [RegionSpec("midbrain", (16,), (16, 16, 11)), RegionSpec("hippocampi", (17, 53), (8, 8, 8))]
+    metadata = extract_scan("sub-01", tmp_path / "t2w.nii.gz", tmp_path / "aseg.nii.gz", specs, {}, tmp_path / "out")
+    assert metadata["regions"]["midbrain"]["status"] == "ok"
+    assert metadata["regions"]["hippocampi"]["status"] == "failed"
+    assert read_json(metadata_path(tmp_path / "out")) == metadata
+    data, affine = load_crop(crop_path(tmp_path / "out", "midbrain"))
+    assert data.shape == (16, 16, 11)
+    assert np.allclose(affine, metadata["regions"]["midbrain"]["affine"])
+    assert not crop_path(tmp_path / "out", "hippocampi").exists()
+
+
+def test_unreadable_scan_fails_every_region_with_the_reason(tmp_path):
+    (tmp_path / "t2w.nii.gz").write_bytes(b"not a nifti file")
+    specs = [RegionSpec("midbrain", (16,), (16, 16, 11))]
+    metadata = extract_scan("sub-09", tmp_path / "t2w.nii.gz", tmp_path / "aseg.nii.gz", specs, {}, tmp_path / "out")
+    entry = metadata["regions"]["midbrain"]
+    assert entry["status"] == "failed"
+    assert entry["error"].startswith("sub-09: T2w scan at") and "could not be read" in entry["error"]

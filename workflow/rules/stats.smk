@@ -1,0 +1,54 @@
+"""Statistics: per region and method, then the cohort-wide summary over all regions."""
+
+
+rule region_stats:
+    input:
+        detections=lambda w: shard_outputs("detections", w.region, w.method),
+        scan_counts=lambda w: shard_outputs("scan_counts", w.region, w.method),
+        counts=pvs_cohort.counts_path(BIDS),
+        dots=pvs_cohort.dots_path(BIDS),
+    output:
+        metrics=RESULTS / "stats" / "{method}" / "{region}" / "metrics.parquet",
+        metrics_tsv=RESULTS / "stats" / "{method}" / "{region}" / "metrics.tsv",
+        froc=RESULTS / "stats" / "{method}" / "{region}" / "froc.tsv",
+        per_scan=RESULTS / "stats" / "{method}" / "{region}" / "per_scan.parquet",
+        plot=RESULTS / "stats" / "{method}" / "{region}" / "froc.png",
+    params:
+        test_subjects=SPLIT.test,
+        evaluation=config["evaluation"],
+    log:
+        RESULTS / "logs" / "region_stats" / "{method}" / "{region}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "region_stats" / "{method}" / "{region}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../scripts/region_stats.py"
+
+
+rule summary:
+    input:
+        per_scan=all_stats("per_scan.parquet"),
+        metrics=all_stats("metrics.parquet"),
+    output:
+        table=RESULTS / "stats" / "summary.parquet",
+        tsv=RESULTS / "stats" / "summary.tsv",
+        markdown=RESULTS / "stats" / "summary.md",
+    params:
+        evaluation=config["evaluation"],
+    log:
+        RESULTS / "logs" / "summary.log",
+    benchmark:
+        RESULTS / "benchmarks" / "summary.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        ENV
+    script:
+        "../scripts/summary.py"

@@ -1,0 +1,14 @@
+"""Snakemake entry point: ranked PVS candidates of one shard, written as Parquet."""
+
+from pvsflow.detection import DETECTION_SCHEMA, SCAN_COUNT_SCHEMA, detect_shard
+from pvsflow.io import write_table
+from pvsflow.jobs import log_to
+
+log = log_to(snakemake.log[0])
+detections, scan_counts = detect_shard(snakemake.input.maps, snakemake.input.crops, snakemake.wildcards.region,
+                                       snakemake.params.detection["nms_size"])
+write_table(detections, snakemake.output.detections, DETECTION_SCHEMA)
+write_table(scan_counts, snakemake.output.scan_counts, SCAN_COUNT_SCHEMA)
+for row in scan_counts[scan_counts["status"] != "ok"].itertuples():
+    log.warning("%s: no detections: %s", row.subject, row.error)
+log.info("%d candidates in %d scans", len(detections), len(scan_counts))

@@ -1,0 +1,52 @@
+"""Snakemake entry point: train one architecture on one region (fine-tuned from midbrain if given)."""
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from pvsflow import plots
+from pvsflow.cohort import read_counts
+from pvsflow.jobs import log_to
+from pvsflow.models import build_model, load_model, save_model
+from pvsflow.training import CropDataset, TrainingSettings, pick_device, train, usable_crops
+
+log = log_to(snakemake.log[0])
+region, architecture = snakemake.wildcards.region, snakemake.wildcards.architecture
+settings = TrainingSettings.from_config({**snakemake.params.training, "threads": snakemake.params.training.get("threads") or snakemake.threads})
+counts = read_counts(snakemake.input.counts)
+region_counts = counts[counts["region"] == region].set_index("subject")["pvs_count"].to_dict()
+crop_dirs = {Path(p).name: p for p in snakemake.input.crops}
+datasets = {}
+for split in ("train_subjects", "validation_subjects"):
+    paths, targets = usable_crops([crop_dirs[s] for s in snakemake.params[split]], region, region_counts, log.warning)
+    if not paths:
+        raise RuntimeError(f"{region}: no usable {split.replace('_', ' ')} (see the warnings above)")
+    datasets[split] = CropDataset(paths, targets)
+    log.info("%s: %d %s", region, len(paths), split.replace("_", " "))
+
+if "init" in snakemake.input.keys():
+    model, _ = load_model(snakemake.input.init)
+    log.info("fine-tuning from %s", snakemake.input.init)
+else:
+    model = build_model(architecture, 3, settings.count_scale)
+log.info("device %s, %s", pick_device(settings.device), settings)
+
+epoch_log = Path(snakemake.output.epochs)
+epoch_log.write_text("epoch\ttrain_loss\tvalidation_loss\tbest_validation_loss\timproved\tseconds\n")
+
+
+def record(epoch):
+    log.info("epoch %d train %.4f validation %.4f", epoch.epoch, epoch.train_loss, epoch.validation_loss)
+
+
+history = train(model, datasets["train_subjects"], datasets["validation_subjects"], settings,
+                checkpoint=Path(snakemake.params.checkpoint), on_epoch=record)
+table = pd.DataFrame([vars(r) for r in history])
+table.to_csv(epoch_log, sep="\t", index=False, float_format="%.6g")
+plots.loss_curve(snakemake.output.curve, table["epoch"], table["train_loss"], table["validation_loss"],
+                 f"{architecture} {region}")
+best = table.loc[table["validation_loss"].idxmin()]
+save_model(snakemake.output.model, model.cpu(), architecture, region=region, best_epoch=int(best["epoch"]),
+           best_validation_loss=float(best["validation_loss"]), epochs_run=len(table))
+log.info("best epoch %d (validation MSE %.4f) of %d", best["epoch"], best["validation_loss"], len(table))
