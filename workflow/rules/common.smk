@@ -8,7 +8,6 @@ from pvsflow import cohort as pvs_cohort
 from pvsflow.attention import METHODS
 from pvsflow.regions import BASE_REGION, DEFAULT_LABELS
 
-
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 RESULTS = Path(config["results"])
@@ -69,7 +68,10 @@ def all_preprocessing(wildcards):
 
 def region_training(wildcards):
     """Global training defaults overridden by the region's own training settings."""
-    return {**config["training"], **config["regions"][wildcards.region].get("training", {})}
+    return {
+        **config["training"],
+        **config["regions"][wildcards.region].get("training", {}),
+    }
 
 
 def region_detection(wildcards):
@@ -109,7 +111,11 @@ def inference_model(wildcards):
 def shard_outputs(kind, region, method):
     """Every shard's output of one kind ('detections' or 'scan_counts') for a region and method."""
     return [
-        RESULTS / kind / f"region={region}" / f"method={method}" / f"shard-{shard}.parquet"
+        RESULTS
+        / kind
+        / f"region={region}"
+        / f"method={method}"
+        / f"shard-{shard}.parquet"
         for shard in SHARDS
     ]
 

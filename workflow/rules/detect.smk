@@ -16,18 +16,23 @@ rule detect:
         / "region={region}"
         / "method={method}"
         / "shard-{shard}.parquet",
-    params:
-        subjects=lambda w: SHARDS[w.shard],
-        detection=region_detection,
     log:
         RESULTS / "logs" / "detect" / "{method}" / "{region}" / "shard-{shard}.log",
     benchmark:
-        RESULTS / "benchmarks" / "detect" / "{method}" / "{region}" / "shard-{shard}.tsv"
+        RESULTS
+        / "benchmarks"
+        / "detect"
+        / "{method}"
+        / "{region}"
+        / "shard-{shard}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        subjects=lambda w: SHARDS[w.shard],
+        detection=region_detection,
     script:
         "../scripts/detect.py"

@@ -8,17 +8,17 @@ rule extract_regions:
         counts=pvs_cohort.counts_path(BIDS),
     output:
         crops=directory(RESULTS / "crops" / "{subject}"),
-    params:
-        regions=all_preprocessing,
     log:
         RESULTS / "logs" / "extract_regions" / "{subject}.log",
     benchmark:
         RESULTS / "benchmarks" / "extract_regions" / "{subject}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        ENV
+    params:
+        regions=all_preprocessing,
     script:
         "../scripts/extract_regions.py"

@@ -9,19 +9,19 @@ rule infer:
         maps=directory(
             RESULTS / "attention" / "{method}" / "{region}" / "shard-{shard}"
         ),
-    params:
-        subjects=lambda w: SHARDS[w.shard],
-        device=config["inference"].get("device", "auto"),
     log:
         RESULTS / "logs" / "infer" / "{method}" / "{region}" / "shard-{shard}.log",
     benchmark:
         RESULTS / "benchmarks" / "infer" / "{method}" / "{region}" / "shard-{shard}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=60,
-    conda:
-        ENV
+    params:
+        subjects=lambda w: SHARDS[w.shard],
+        device=config["inference"].get("device", "auto"),
     script:
         "../scripts/infer.py"

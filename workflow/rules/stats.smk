@@ -13,19 +13,19 @@ rule region_stats:
         froc=RESULTS / "stats" / "{method}" / "{region}" / "froc.tsv",
         per_scan=RESULTS / "stats" / "{method}" / "{region}" / "per_scan.parquet",
         plot=RESULTS / "stats" / "{method}" / "{region}" / "froc.png",
-    params:
-        test_subjects=SPLIT.test,
-        evaluation=config["evaluation"],
     log:
         RESULTS / "logs" / "region_stats" / "{method}" / "{region}.log",
     benchmark:
         RESULTS / "benchmarks" / "region_stats" / "{method}" / "{region}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        test_subjects=SPLIT.test,
+        evaluation=config["evaluation"],
     script:
         "../scripts/region_stats.py"
 
@@ -38,17 +38,17 @@ rule summary:
         table=RESULTS / "stats" / "summary.parquet",
         tsv=RESULTS / "stats" / "summary.tsv",
         markdown=RESULTS / "stats" / "summary.md",
-    params:
-        evaluation=config["evaluation"],
     log:
         RESULTS / "logs" / "summary.log",
     benchmark:
         RESULTS / "benchmarks" / "summary.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        ENV
+    params:
+        evaluation=config["evaluation"],
     script:
         "../scripts/summary.py"

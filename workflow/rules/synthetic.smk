@@ -1,6 +1,5 @@
 """The demo's input: a seeded synthetic BIDS-style cohort (only when config has cohort.synthetic)."""
 
-
 if SYNTHETIC:
 
     rule synthesize_cohort:
@@ -10,13 +9,13 @@ if SYNTHETIC:
             dots=pvs_cohort.dots_path(BIDS),
             scans=[pvs_cohort.scan_path(BIDS, s) for s in SUBJECTS],
             label_maps=[pvs_cohort.label_map_path(BIDS, s) for s in SUBJECTS],
-        params:
-            spec=config["cohort"]["synthetic"],
         log:
             RESULTS / "logs" / "synthesize_cohort.log",
         benchmark:
             RESULTS / "benchmarks" / "synthesize_cohort.tsv"
         conda:
             ENV
+        params:
+            spec=config["cohort"]["synthetic"],
         script:
             "../scripts/synthesize_cohort.py"

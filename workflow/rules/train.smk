@@ -8,6 +8,17 @@ rule train:
         model=RESULTS / "models" / "{architecture}" / "{region}" / "model.pt",
         epochs=RESULTS / "models" / "{architecture}" / "{region}" / "training_log.tsv",
         curve=RESULTS / "models" / "{architecture}" / "{region}" / "loss_curve.png",
+    log:
+        RESULTS / "logs" / "train" / "{architecture}" / "{region}.log",
+    benchmark:
+        RESULTS / "benchmarks" / "train" / "{architecture}" / "{region}.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=24 * 60,
     params:
         training=region_training,
         train_subjects=SPLIT.train,
@@ -16,16 +27,5 @@ rule train:
         checkpoint=lambda w: str(
             RESULTS / "checkpoints" / w.architecture / w.region / "last.pt"
         ),
-    log:
-        RESULTS / "logs" / "train" / "{architecture}" / "{region}.log",
-    benchmark:
-        RESULTS / "benchmarks" / "train" / "{architecture}" / "{region}.tsv"
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=24 * 60,
-    conda:
-        ENV
     script:
         "../scripts/train.py"
