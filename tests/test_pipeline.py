@@ -70,7 +70,8 @@ def test_statistics_tables_and_plots(tiny_run):
     stats = tiny_run / "results" / "stats"
     summary = pd.read_parquet(stats / "summary.parquet")
     assert set(summary["region"]) == REGIONS | {"overall"}
-    for column in ("fauc", "fauc_ci_low", "fauc_ci_high", "sensitivity", "fp_avg", "fn_avg", "count_pearson_r"):
+    for column in ("fauc", "fauc_ci_low", "fauc_ci_high", "chance_fauc", "sensitivity", "fp_avg", "fn_avg",
+                   "count_pearson_r"):
         assert column in summary
     assert summary["fauc"].between(0, 100).all()
     assert (summary["fauc_ci_low"] <= summary["fauc_ci_high"]).all()

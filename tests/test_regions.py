@@ -95,3 +95,27 @@ def test_unreadable_scan_fails_every_region_with_the_reason(tmp_path):
     entry = metadata["regions"]["midbrain"]
     assert entry["status"] == "failed"
     assert entry["error"].startswith("sub-09: T2w scan at") and "could not be read" in entry["error"]
+
+
+def test_intensities_scale_from_the_median_floor_to_the_trimmed_ceiling():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((30, 30, 20), np.int32)
+    labels[8:22, 8:22, 5:15] = 16
+    image = rng.uniform(100, 200, labels.shape)
+    spec = RegionSpec("midbrain", (16,), (20, 20, 14), mask_dilation_voxels=0, mask_sigma_voxels=0.0)
+    crop = extract_region(image, labels, np.eye(4), spec, "sub-01")
+    inside = crop.image[crop.image > 0]
+    # Half the region is at or below its median and maps to 0; the top 1% clips to 1.
+    assert (crop.image[5:15, 5:15, 4:10] == 0).mean() == pytest.approx(0.5, abs=0.05)
+    assert inside.max() == pytest.approx(1.0)
+    plain = extract_region(image, labels, np.eye(4), RegionSpec("midbrain", (16,), (20, 20, 14), 0, 0.0, 1.0, 0.0),
+                           "sub-01")
+    assert (plain.image[5:15, 5:15, 4:10] > 0).all()  # floor at the minimum: plain min-max scaling
+
+
+def test_flat_region_is_a_clear_error():
+    labels = np.zeros((20, 20, 20), np.int32)
+    labels[5:15, 5:15, 5:15] = 16
+    with pytest.raises(ScanError, match="sub-03: midbrain: the region's intensities are flat"):
+        extract_region(np.full(labels.shape, 50.0), labels, np.eye(4), RegionSpec("midbrain", (16,), (8, 8, 8)),
+                       "sub-03")

@@ -111,9 +111,9 @@ SCAN_COUNT_SCHEMA = pa.schema([
 def detect_shard(maps_dir: Path | str, crop_dirs: Sequence[Path | str], region: str, nms_size: int
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Candidates of every scan in an inference shard, and one status row per scan."""
-    from pvsflow.extraction import metadata_path
+    from pvsflow.extraction import region_entry
     from pvsflow.inference import attention_path, predictions_path
-    from pvsflow.io import load_crop, read_json
+    from pvsflow.io import load_crop
     from pvsflow.regions import PAIRED, SLICE_RATED
 
     predictions = pd.read_csv(predictions_path(maps_dir), sep="\t", dtype={"subject": str}, keep_default_na=False,
@@ -127,7 +127,7 @@ def detect_shard(maps_dir: Path | str, crop_dirs: Sequence[Path | str], region: 
                          "n_selected": 0, "error": prediction["error"]})
             continue
         attention, _ = load_crop(attention_path(maps_dir, subject))
-        entry = read_json(metadata_path(crop_dir))["regions"][region]
+        entry = region_entry(crop_dir, region)
         frame = detect(attention, float(prediction["predicted_count"]), entry, region in SLICE_RATED, subject,
                        region in PAIRED, nms_size)
         frames.append(frame)

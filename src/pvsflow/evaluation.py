@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -236,3 +237,31 @@ def count_agreement(per_scan: pd.DataFrame) -> dict[str, float]:
         "count_spearman_r": float(stats.spearmanr(rated["predicted_count"], rated["true_count"])[0]),
         "count_mae": float((rated["predicted_count"] - rated["true_count"]).abs().mean()),
     }
+
+
+def chance_fauc(crop_dirs: Sequence[Path | str], region: str, dots: pd.DataFrame, nms_size: int,
+                settings: EvaluationSettings) -> float:
+    """FAUC of a random attention map (uniform noise over the crop box), through the same NMS and
+    matching: the level any method must beat. How high it is depends on how many 6-voxel match
+    radii fit in the crop; small crops make it high.
+    """
+    from pvsflow.detection import detect
+    from pvsflow.extraction import crop_path, region_entry
+    from pvsflow.io import load_crop
+    from pvsflow.regions import SLICE_RATED
+
+    rng = np.random.default_rng(settings.seed)
+    annotations = {s: g[["x", "y", "z"]].to_numpy(float) for s, g in dots.groupby("subject")}
+    scans = []
+    for crop_dir in map(Path, crop_dirs):
+        entry = region_entry(crop_dir, region)
+        if entry["status"] != "ok":
+            continue
+        image, _ = load_crop(crop_path(crop_dir, region))
+        noise = rng.random(image.shape)
+        found = detect(noise, 0.0, entry, region in SLICE_RATED, crop_dir.name, False, nms_size)
+        truth = annotations.get(crop_dir.name, np.zeros((0, 3)))
+        hits = cumulative_hits(found[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float), truth,
+                               settings.match_distance_voxels)
+        scans.append(ScanResult(hits, len(truth), 0))
+    return ScanTable(scans).fauc(settings.fauc_max_fp) if scans else float("nan")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pvsflow.io import ScanError, load_scan_and_labels, save_volume, write_json
+from pvsflow.io import ScanError, load_scan_and_labels, read_json, save_volume, write_json
 from pvsflow.regions import RegionSpec, extract_region
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,12 @@ def crop_path(scan_dir: Path | str, region: str) -> Path:
 
 def metadata_path(scan_dir: Path | str) -> Path:
     return Path(scan_dir) / METADATA_NAME
+
+
+def region_entry(scan_dir: Path | str, region: str) -> dict[str, Any]:
+    """One region's metadata from a scan's ``regions.json`` (``status`` ok or failed)."""
+    regions = read_json(metadata_path(scan_dir))["regions"]
+    return regions.get(region, {"status": "failed", "error": f"{Path(scan_dir).name}: {region} was not extracted"})
 
 
 def extract_scan(subject: str, scan: Path | str, label_map: Path | str, specs: Sequence[RegionSpec],

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from pvsflow.attention import Method
-from pvsflow.extraction import crop_path, metadata_path
-from pvsflow.io import load_crop, read_json, save_volume
+from pvsflow.extraction import crop_path, region_entry
+from pvsflow.io import load_crop, save_volume
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def infer_shard(model: nn.Module, method: Method, crop_dirs: Sequence[Path | str
     rows = []
     for crop_dir in map(Path, crop_dirs):
         subject = crop_dir.name
-        entry = read_json(metadata_path(crop_dir))["regions"].get(region, {"status": "failed", "error": "not extracted"})
+        entry = region_entry(crop_dir, region)
         if entry["status"] != "ok":
             rows.append({"subject": subject, "status": "failed", "predicted_count": float("nan"),
                          "error": entry["error"]})

@@ -64,6 +64,8 @@ class GPUnet(nn.Module):
         self.decoder = conv(spatial_dims, coarse + fine, width)
         self.fc = nn.Linear(width, 1)
         he_normal_init(self)
+        # The scaled network starts as the same function as the unscaled one.
+        self.fc.weight.data /= count_scale
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
         """The last convolution's maps ``f_k``: ``(batch, 32, *spatial)`` at input resolution."""

@@ -49,6 +49,8 @@ class RegionSpec:
     mask_dilation_voxels: int = 2
     mask_sigma_voxels: float = 2.0
     intensity_trim_percent: float = 1.0
+    # Intensities at or below this percentile inside the mask map to 0 (decision, see README).
+    intensity_floor_percent: float = 50.0
 
     @property
     def slice_rated(self) -> bool:
@@ -68,6 +70,7 @@ class RegionSpec:
             mask_dilation_voxels=int(preprocessing.get("mask_dilation_voxels", 2)),
             mask_sigma_voxels=float(preprocessing.get("mask_sigma_voxels", 2.0)),
             intensity_trim_percent=float(preprocessing.get("intensity_trim_percent", 1.0)),
+            intensity_floor_percent=float(preprocessing.get("intensity_floor_percent", 50.0)),
         )
 
 
@@ -109,6 +112,10 @@ def extract_region(image: np.ndarray, labels: np.ndarray, scan_affine: np.ndarra
                    subject: str, rated_slice: int | None = None) -> RegionCrop:
     """Cut, mask and normalise one region (SPEC section 2).
 
+    Intensities between the ``intensity_floor_percent`` and ``100 - intensity_trim_percent``
+    percentiles inside the mask are scaled to [0, 1] (clipped outside), then multiplied by the
+    soft mask.
+
     The box is centred on the region's centre of mass; for the centrum semiovale its slices are
     centred on the rated slice. ``rated_slice`` is a scan z index; in the result it is a crop index.
     """
@@ -128,10 +135,12 @@ def extract_region(image: np.ndarray, labels: np.ndarray, scan_affine: np.ndarra
     mask = soft_mask(region, spec.mask_dilation_voxels, spec.mask_sigma_voxels)
     intensities = cut_box(image, padded_origin, padded_shape)
     inside = intensities[mask > 0.5]
-    ceiling = float(np.percentile(inside, 100.0 - spec.intensity_trim_percent)) if inside.size else 0.0
-    if ceiling <= 0:
+    if inside.size == 0 or float(np.percentile(inside, 100.0 - spec.intensity_trim_percent)) <= 0:
         raise ScanError(subject, f"{spec.name}: the region has no positive intensities")
-    normalised = np.clip(intensities, 0.0, ceiling) / ceiling * mask
+    floor, ceiling = np.percentile(inside, [spec.intensity_floor_percent, 100.0 - spec.intensity_trim_percent])
+    if ceiling <= floor:
+        raise ScanError(subject, f"{spec.name}: the region's intensities are flat (no contrast to scale)")
+    normalised = np.clip((intensities - floor) / (ceiling - floor), 0.0, 1.0) * mask
     inner = tuple(slice(margin, margin + s) for s in shape)
     crop_rated = None
     if rated_slice is not None and spec.slice_rated:

@@ -14,15 +14,16 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     lines = [
         "# pvsflow summary (test scans)",
         "",
-        "| region | method | scans | lesions | FAUC (0-15 FP) | sensitivity | FPavg | FNavg | count r |",
-        "| --- | --- | ---: | ---: | --- | --- | --- | --- | ---: |",
+        "| region | method | scans | lesions | FAUC (0-15 FP) | chance FAUC | sensitivity | FPavg | FNavg | count r |",
+        "| --- | --- | ---: | ---: | --- | ---: | --- | --- | --- | ---: |",
     ]
     for _, row in summary.iterrows():
         lines.append(
             f"| {row['region']} | {row['method']} | {row['n_scans']} | {row['n_lesions']} "
-            f"| {with_interval(row, 'fauc', 1)} | {with_interval(row, 'sensitivity', 2)} "
+            f"| {with_interval(row, 'fauc', 1)} | {row['chance_fauc']:.1f} | {with_interval(row, 'sensitivity', 2)} "
             f"| {with_interval(row, 'fp_avg', 2)} | {with_interval(row, 'fn_avg', 2)} "
             f"| {row['count_pearson_r']:.2f} |"
         )
-    lines += ["", "Intervals: 95% percentile bootstrap over scans. 'overall' is the mean over regions.", ""]
+    lines += ["", "Intervals: 95% percentile bootstrap over scans. 'overall' is the mean over regions.",
+              "Chance FAUC: a random attention map over the crop box, through the same NMS and matching.", ""]
     return "\n".join(lines)

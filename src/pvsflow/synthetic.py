@@ -37,7 +37,9 @@ from pvsflow.cohort import counts_path, dots_path, label_map_path, scan_path, su
 
 # Tissue intensities of the noiseless T2w image (CSF = 1).
 INTENSITY = {"background": 0.0, "csf": 1.0, "cortex": 0.55, "white_matter": 0.35,
-             "deep_grey": 0.45, "wmh": 0.8, "pvs": 0.95}
+             "deep_grey": 0.45}
+WMH_INTENSITY = (0.75, 1.0)  # as bright as PVS: intensity alone cannot tell them apart
+PVS_INTENSITY = (0.75, 0.95)
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,9 @@ THALAMUS = Ellipsoid((6.0, -9.0, 1.0), (5.0, 6.0, 4.5))
 HIPPOCAMPUS = Ellipsoid((17.0, -12.0, -10.0), (3.5, 10.0, 3.5))
 TEMPORAL_HORN = Ellipsoid((20.5, -11.0, -7.0), (1.5, 8.0, 1.5))
 THIRD_VENTRICLE = Ellipsoid((0.0, -4.0, 0.0), (1.2, 8.0, 4.0))
-BRAIN_STEM = Ellipsoid((0.0, -12.0, -17.0), (6.0, 6.0, 11.0))
-PERIMESENCEPHALIC_CISTERN = Ellipsoid((0.0, -12.0, -17.0), (9.0, 9.0, 12.5))
+# The brainstem is oversized for the mini-brain so that the midbrain spans many 6-voxel match radii.
+BRAIN_STEM = Ellipsoid((0.0, -12.0, -17.0), (9.0, 9.0, 11.0))
+PERIMESENCEPHALIC_CISTERN = Ellipsoid((0.0, -12.0, -17.0), (12.0, 12.0, 12.5))
 ANTERIOR_COMMISSURE = np.array([0.0, 4.0, -1.0])
 MIDBRAIN_HALF_HEIGHT_MM = 5.0  # PVS counted in the midbrain lie within this of the stem's centre
 
@@ -126,7 +129,7 @@ class SyntheticCohortSpec:
     # Unrated PVS elsewhere in a slice-rated region's slab, per rated one.
     unrated_pvs_ratio: float = 1.0
     min_pvs_distance_mm: float = 4.0
-    max_wmh: int = 4
+    max_wmh: int = 10
     noise_sd: float = 0.03
     bias_field_strength: float = 0.15
     max_oblique_deg: float = 4.0
@@ -220,17 +223,18 @@ class _Subject:
         return image * self.rng.uniform(0.95, 1.05)
 
     def add_wmh(self, image: np.ndarray, labels: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """Bright white-matter hyperintensity blobs (not PVS), mostly around the ventricles' roof."""
+        """Bright white-matter hyperintensities (not PVS): round blobs, some as small as a PVS."""
         wm_voxels = np.argwhere(np.isin(labels, list(WHITE_MATTER_LABELS)))
         template = self.to_template(wm_voxels.astype(float))
-        candidates = wm_voxels[(template[:, 2] > 4) & (template[:, 2] < 26)]
+        # Deep and periventricular lesions, concentrated in the centrum semiovale's slab.
+        candidates = wm_voxels[(template[:, 2] > 12) & (template[:, 2] < 28)]
         blobs: list[tuple[np.ndarray, float]] = []
-        for _ in range(self.rng.integers(0, self.spec.max_wmh + 1)):
+        for _ in range(self.rng.integers(2, self.spec.max_wmh + 1)):
             centre = self.to_template(candidates[self.rng.integers(len(candidates))][None].astype(float))[0]
-            radius = self.rng.uniform(1.8, 3.5)
+            radius = self.rng.uniform(1.0, 3.0)  # the small ones are punctate: round, PVS-sized
             distance = np.linalg.norm(self.template_points - centre, axis=1).reshape(image.shape)
             weight = np.clip(radius + 0.5 - distance, 0.0, 1.0)
-            image[:] = image * (1 - weight) + weight * INTENSITY["wmh"]
+            image[:] = image * (1 - weight) + weight * self.rng.uniform(*WMH_INTENSITY)
             blobs.append((centre, radius))
         return blobs
 
@@ -245,7 +249,7 @@ class _Subject:
         points = self.to_template(grid.reshape(-1, 3).astype(float))
         distance = _distance_to_segment(points, pvs.start, pvs.end).reshape(grid.shape[:3])
         weight = np.clip(pvs.radius_mm + 0.5 - distance, 0.0, 1.0)
-        image[box] = image[box] * (1 - weight) + weight * INTENSITY["pvs"]
+        image[box] = image[box] * (1 - weight) + weight * self.rng.uniform(*PVS_INTENSITY)
 
     def finish(self, image: np.ndarray) -> np.ndarray:
         """Point-spread blur, smooth multiplicative bias field, Rician noise; int16 scanner units."""

@@ -4,6 +4,9 @@ early stopping on validation loss, best-validation weights kept, per-epoch check
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import math
 import os
 import time
@@ -18,6 +21,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from pvsflow.io import load_crop
+
+log = logging.getLogger(__name__)
+
+
+def run_fingerprint(settings: TrainingSettings, train_paths: Sequence[Path], validation_paths: Sequence[Path],
+                    init: Path | None) -> str:
+    """Identifies a training run: a checkpoint is only resumed by the same run."""
+    payload = {"settings": asdict(settings), "train": [str(p) for p in train_paths],
+               "validation": [str(p) for p in validation_paths],
+               "init": hashlib.sha256(init.read_bytes()).hexdigest() if init else None}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -158,15 +172,16 @@ def evaluate_loss(model: nn.Module, dataset: torch.utils.data.Dataset, loss_fn: 
 
 
 def train(model: nn.Module, train_set: torch.utils.data.Dataset, validation_set: torch.utils.data.Dataset,
-          settings: TrainingSettings, checkpoint: Path | None = None,
+          settings: TrainingSettings, checkpoint: Path | None = None, fingerprint: str = "",
           loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.mse_loss,
           on_epoch: Callable[[EpochRecord], None] | None = None) -> list[EpochRecord]:
     """Train until ``patience`` epochs pass without validation improvement or ``max_epochs``.
 
     The model ends with its best-validation weights. If ``checkpoint`` is given, the full state
     (weights, optimiser, random generators, history) is saved there after every epoch and training
-    resumes from it when it exists, so an interrupted job loses at most one epoch and reaches the
-    same final model as an uninterrupted one.
+    resumes from it when it exists and was written for the same ``fingerprint`` (settings, data,
+    starting weights), so an interrupted job loses at most one epoch and reaches the same final
+    model as an uninterrupted one. The checkpoint is removed when training completes.
     """
     generator = seed_everything(settings.seed, settings.threads)
     device = pick_device(settings.device)
@@ -177,8 +192,12 @@ def train(model: nn.Module, train_set: torch.utils.data.Dataset, validation_set:
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history: list[EpochRecord] = []
     best_loss, best_state, stale = math.inf, _copy_state(model), 0
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+    state = torch.load(checkpoint, map_location=device, weights_only=False) if checkpoint and checkpoint.exists() else None
+    if state is not None and state.get("fingerprint") != fingerprint:
+        log.warning("ignoring checkpoint %s: written for other settings or data", checkpoint)
+        state = None
+    if state is not None:
+        log.info("resuming from %s after epoch %d", checkpoint, len(state["history"]))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scaler.load_state_dict(state["scaler"])
@@ -220,10 +239,12 @@ def train(model: nn.Module, train_set: torch.utils.data.Dataset, validation_set:
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                 "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
                 "history": [asdict(r) for r in history], "best_loss": best_loss, "best_state": best_state,
-                "stale": stale})
+                "stale": stale, "fingerprint": fingerprint})
         if on_epoch is not None:
             on_epoch(record)
     model.load_state_dict(best_state)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return history
 
 
@@ -245,13 +266,12 @@ def usable_crops(crop_dirs: Sequence[Path | str], region: str, counts: dict[str,
 
     Scans left out are reported through ``log`` with the reason.
     """
-    from pvsflow.extraction import crop_path, metadata_path
-    from pvsflow.io import read_json
+    from pvsflow.extraction import crop_path, region_entry
 
     paths, targets = [], []
     for crop_dir in map(Path, crop_dirs):
         subject = crop_dir.name
-        entry = read_json(metadata_path(crop_dir))["regions"].get(region, {"status": "failed", "error": "not extracted"})
+        entry = region_entry(crop_dir, region)
         if entry["status"] != "ok":
             log(f"{subject}: left out of {region} training: {entry['error']}")
         elif subject not in counts or not math.isfinite(counts[subject]):

@@ -7,6 +7,7 @@ rule region_stats:
         scan_counts=lambda w: shard_outputs("scan_counts", w.region, w.method),
         counts=pvs_cohort.counts_path(BIDS),
         dots=pvs_cohort.dots_path(BIDS),
+        crops=[crop_dir(s) for s in SPLIT.test],
     output:
         metrics=RESULTS / "stats" / "{method}" / "{region}" / "metrics.parquet",
         metrics_tsv=RESULTS / "stats" / "{method}" / "{region}" / "metrics.tsv",
@@ -26,6 +27,7 @@ rule region_stats:
     params:
         test_subjects=SPLIT.test,
         evaluation=config["evaluation"],
+        detection=region_detection,
     script:
         "../scripts/region_stats.py"
 

@@ -4,7 +4,7 @@ import pandas as pd
 
 from pvsflow import plots
 from pvsflow.cohort import read_counts, read_dots
-from pvsflow.evaluation import EvaluationSettings, count_agreement, scan_results, scan_table, summarise
+from pvsflow.evaluation import EvaluationSettings, chance_fauc, count_agreement, scan_results, scan_table, summarise
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
 
@@ -25,6 +25,8 @@ table = scan_table(per_scan)
 fp_avg, sensitivity = table.froc()
 metrics = {"region": region, "method": method, "n_scans": len(per_scan), "n_failed": len(failed),
            "n_lesions": int(per_scan["n_lesions"].sum()), **summarise([table], settings),
+           "chance_fauc": chance_fauc(snakemake.input.crops, region, dots[dots["region"] == region],
+                                      snakemake.params.detection["nms_size"], settings),
            "matched_distance_voxels": float(per_scan["matched_distance_voxels"].mean()),
            **count_agreement(per_scan)}
 metrics_frame = pd.DataFrame([metrics])

@@ -20,7 +20,7 @@ for method, rows in metrics.groupby("method", sort=False):
     aligned = [scan_table(t.set_index("subject").loc[shared].reset_index()) for t in tables]
     overall.append({"region": "overall", "method": method, "n_scans": len(shared),
                     "n_failed": int(rows["n_failed"].max()), "n_lesions": int(rows["n_lesions"].sum()),
-                    **summarise(aligned, settings),
+                    **summarise(aligned, settings), "chance_fauc": float(rows["chance_fauc"].mean()),
                     "matched_distance_voxels": float(rows["matched_distance_voxels"].mean()),
                     "count_pearson_r": float(rows["count_pearson_r"].mean()),
                     "count_spearman_r": float(rows["count_spearman_r"].mean()),

@@ -3,13 +3,13 @@
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from pvsflow import plots
 from pvsflow.cohort import read_counts
 from pvsflow.jobs import log_to
 from pvsflow.models import build_model, load_model, save_model
-from pvsflow.training import CropDataset, TrainingSettings, pick_device, train, usable_crops
+from pvsflow.training import (CropDataset, TrainingSettings, pick_device, run_fingerprint, seed_everything, train,
+                              usable_crops)
 
 log = log_to(snakemake.log[0])
 region, architecture = snakemake.wildcards.region, snakemake.wildcards.architecture
@@ -25,11 +25,14 @@ for split in ("train_subjects", "validation_subjects"):
     datasets[split] = CropDataset(paths, targets)
     log.info("%s: %d %s", region, len(paths), split.replace("_", " "))
 
-if "init" in snakemake.input.keys():
-    model, _ = load_model(snakemake.input.init)
-    log.info("fine-tuning from %s", snakemake.input.init)
+seed_everything(settings.seed, settings.threads)  # before building: the initial weights are seeded too
+init = Path(snakemake.input.init) if "init" in snakemake.input.keys() else None
+if init is not None:
+    model, _ = load_model(init)
+    log.info("fine-tuning from %s", init)
 else:
     model = build_model(architecture, 3, settings.count_scale)
+fingerprint = run_fingerprint(settings, datasets["train_subjects"].paths, datasets["validation_subjects"].paths, init)
 log.info("device %s, %s", pick_device(settings.device), settings)
 
 epoch_log = Path(snakemake.output.epochs)
@@ -41,7 +44,7 @@ def record(epoch):
 
 
 history = train(model, datasets["train_subjects"], datasets["validation_subjects"], settings,
-                checkpoint=Path(snakemake.params.checkpoint), on_epoch=record)
+                checkpoint=Path(snakemake.params.checkpoint), fingerprint=fingerprint, on_epoch=record)
 table = pd.DataFrame([vars(r) for r in history])
 table.to_csv(epoch_log, sep="\t", index=False, float_format="%.6g")
 plots.loss_curve(snakemake.output.curve, table["epoch"], table["train_loss"], table["validation_loss"],

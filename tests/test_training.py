@@ -1,0 +1,110 @@
+"""Training: augmentation, device choice, determinism and resuming from a checkpoint."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pvsflow.io import save_volume
+from pvsflow.models import GPUnet
+from pvsflow.training import CropDataset, TrainingSettings, augment, pick_device, seed_everything, train
+
+SETTINGS = TrainingSettings(max_epochs=4, patience=10, threads=1, count_scale=10.0)
+
+
+@pytest.fixture
+def datasets(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"crop{i}.nii.gz"
+        save_volume(path, rng.random((10, 9, 5)).astype(np.float32), np.eye(4))
+        paths.append(path)
+    counts = [0.0, 1.0, 2.0, 0.0, 3.0, 1.0]
+    return CropDataset(paths[:4], counts[:4]), CropDataset(paths[4:], counts[4:])
+
+
+def fresh_model(seed=0):
+    seed_everything(seed, 1)
+    return GPUnet(3, SETTINGS.count_scale)
+
+
+def test_augment_without_transforms_is_the_identity():
+    image = torch.rand(1, 1, 12, 10, 7)
+    still = TrainingSettings(flip=False, max_rotation_rad=0.0, max_translation_voxels=0.0)
+    assert torch.allclose(augment(image, still, torch.Generator().manual_seed(0)), image, atol=1e-5)
+
+
+def test_augment_translates_by_whole_voxels_in_voxel_units():
+    image = torch.zeros(1, 1, 9, 9, 9)
+    image[0, 0, 4, 4, 4] = 1.0
+    shift = TrainingSettings(flip=False, max_rotation_rad=0.0, max_translation_voxels=2.0)
+    moved = augment(image, shift, torch.Generator().manual_seed(1))
+    assert moved.sum() == pytest.approx(1.0, abs=1e-4)  # mass kept inside the volume
+    assert moved.shape == image.shape
+
+
+def test_cpu_is_picked_without_cuda_and_missing_cuda_is_an_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert pick_device("auto").type == "cpu"
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        pick_device("cuda")
+
+
+def test_training_is_deterministic_and_keeps_the_best_epoch(datasets):
+    first, second = fresh_model(), fresh_model()
+    history = train(first, *datasets, SETTINGS)
+    train(second, *datasets, SETTINGS)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    best = min(r.validation_loss for r in history)
+    assert history[-1].best_validation_loss == best
+    assert all(math.isfinite(r.train_loss) for r in history)
+
+
+def test_early_stopping_stops_after_patience(datasets):
+    history = train(fresh_model(), *datasets, TrainingSettings(max_epochs=50, patience=1, threads=1,
+                                                                learning_rate=1e-9))
+    assert len(history) < 50
+    assert not history[-1].improved
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_and_ends_with_the_same_model(datasets, tmp_path):
+    reference = fresh_model()
+    train(reference, *datasets, SETTINGS)
+
+    checkpoint = tmp_path / "last.pt"
+
+    def kill_after_second_epoch(record):
+        if record.epoch == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        train(fresh_model(), *datasets, SETTINGS, checkpoint=checkpoint, fingerprint="run",
+              on_epoch=kill_after_second_epoch)
+    assert checkpoint.exists()
+    resumed = fresh_model(seed=123)  # a resubmitted job: its own initial weights are replaced
+    epochs = []
+    history = train(resumed, *datasets, SETTINGS, checkpoint=checkpoint, fingerprint="run",
+                    on_epoch=lambda r: epochs.append(r.epoch))
+    assert epochs == [3, 4] and len(history) == 4
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert not checkpoint.exists()
+
+
+def test_a_checkpoint_of_another_run_is_ignored(datasets, tmp_path):
+    checkpoint = tmp_path / "last.pt"
+    with pytest.raises(Interrupted):
+        train(fresh_model(), *datasets, SETTINGS, checkpoint=checkpoint, fingerprint="old",
+              on_epoch=lambda r: (_ for _ in ()).throw(Interrupted))
+    epochs = []
+    train(fresh_model(), *datasets, SETTINGS, checkpoint=checkpoint, fingerprint="new",
+          on_epoch=lambda r: epochs.append(r.epoch))
+    assert epochs == [1, 2, 3, 4]
