@@ -23,11 +23,28 @@ def snakemake(directory: Path, *args: str, configs: tuple[Path, ...] = (), check
     return result
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """The demo pipeline run once on the tiny cohort; returns the run directory."""
-    directory = tmp_path_factory.mktemp("tiny_run")
+def run_directory(directory: Path) -> Path:
+    """Prepare ``directory`` for a pipeline run whose every output stays inside it."""
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / "paths.yaml").write_text(f"results: {directory / 'results'}\n"
                                           f"cohort:\n  bids_dir: {directory / 'results' / 'cohort'}\n")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The demo pipeline run once on the tiny cohort; returns the run directory (do not modify)."""
+    directory = run_directory(tmp_path_factory.mktemp("tiny_run"))
     snakemake(directory, "--profile", str(REPO / "profiles" / "local"), "--cores", "2")
     return directory
+
+
+def read_dataset(results: Path, name: str = "detections"):
+    """A Parquet dataset of a run as one sorted pandas table."""
+    import pyarrow.dataset as ds
+
+    frame = ds.dataset(results / name, format="parquet", partitioning="hive").to_table().to_pandas()
+    for column in ("region", "method"):
+        frame[column] = frame[column].astype(str)
+    keys = [c for c in ("region", "method", "subject", "rank") if c in frame]
+    return frame.sort_values(keys).reset_index(drop=True)

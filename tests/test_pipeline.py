@@ -13,7 +13,7 @@ import pytest
 from pvsflow.cohort import scan_path
 from pvsflow.detection import DETECTION_SCHEMA
 
-from conftest import snakemake
+from conftest import read_dataset, run_directory, snakemake
 
 pytestmark = pytest.mark.e2e
 REGIONS = {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
@@ -58,7 +58,7 @@ def test_detections_are_one_parquet_dataset_partitioned_by_region(tiny_run):
 
 
 def test_detection_coordinates_map_through_the_scan_affine(tiny_run):
-    frame = ds.dataset(tiny_run / "results" / "detections", partitioning="hive").to_table().to_pandas()
+    frame = read_dataset(tiny_run / "results")
     for subject, group in list(frame.groupby("subject"))[:3]:
         affine = nib.load(scan_path(tiny_run / "results" / "cohort", subject)).affine
         voxels = group[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float)
@@ -102,20 +102,21 @@ def test_editing_midbrain_reruns_the_regions_fine_tuned_from_it(tiny_run):
     assert not any(rule in ("extract_regions", "synthesize_cohort") for rule, _ in jobs)
 
 
-def test_a_corrupt_scan_is_reported_and_the_others_are_kept(tiny_run):
-    shard = pd.read_parquet(next((tiny_run / "results" / "scan_counts" / "region=midbrain" / "method=gp_unet")
-                                 .glob("shard-*.parquet")))
-    victim = shard["subject"].iloc[0]
-    before = ds.dataset(tiny_run / "results" / "detections", partitioning="hive").to_table().to_pandas()
-    scan_path(tiny_run / "results" / "cohort", victim).write_bytes(b"\x00 truncated upload")
-    snakemake(tiny_run, "--cores", "2")
-    after = ds.dataset(tiny_run / "results" / "detections", partitioning="hive").to_table().to_pandas()
+def test_a_corrupt_scan_is_reported_and_the_others_are_kept(tiny_run, tmp_path):
+    directory = run_directory(tmp_path / "corrupt")
+    cohort = directory / "results" / "cohort"
+    snakemake(directory, "--cores", "2", str(cohort / "participants.tsv"))
+    victim = read_dataset(tiny_run / "results", "scan_counts")["subject"].iloc[0]  # a test scan
+    scan_path(cohort, victim).write_bytes(b"\x00 truncated upload")
+    snakemake(directory, "--cores", "2")
+    after = read_dataset(directory / "results")
     assert victim not in set(after["subject"])
-    kept = before[before["subject"] != victim].sort_values(["region", "subject", "rank"]).reset_index(drop=True)
-    assert kept.equals(after.sort_values(["region", "subject", "rank"]).reset_index(drop=True))
-    counts = pd.concat(pd.read_parquet(p) for p in (tiny_run / "results" / "scan_counts").rglob("*.parquet"))
+    expected = read_dataset(tiny_run / "results")
+    expected = expected[expected["subject"] != victim].reset_index(drop=True)
+    pd.testing.assert_frame_equal(after, expected)
+    counts = read_dataset(directory / "results", "scan_counts")
     failed = counts[counts["subject"] == victim]
     assert (failed["status"] == "failed").all() and len(failed) == len(REGIONS)
     assert failed["error"].str.contains(f"{victim}: T2w scan at .* could not be read").all()
-    summary = pd.read_parquet(tiny_run / "results" / "stats" / "summary.parquet")
+    summary = pd.read_parquet(directory / "results" / "stats" / "summary.parquet")
     assert (summary[summary["region"] != "overall"]["n_failed"] == 1).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -23,3 +24,9 @@ def log_to(path: Path | str) -> logging.Logger:
 
     sys.excepthook = log_uncaught
     return logging.getLogger("pvsflow")
+
+
+def log_allocation(log: logging.Logger) -> None:
+    """Record where a job runs: its SLURM job (if any) and the GPUs it was given."""
+    log.info("SLURM_JOB_ID=%s CUDA_VISIBLE_DEVICES=%s", os.environ.get("SLURM_JOB_ID", ""),
+             os.environ.get("CUDA_VISIBLE_DEVICES", ""))

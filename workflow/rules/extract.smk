@@ -16,7 +16,7 @@ rule extract_regions:
         ENV
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
         runtime=10,
     params:
         regions=all_preprocessing,

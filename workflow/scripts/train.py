@@ -6,12 +6,13 @@ import pandas as pd
 
 from pvsflow import plots
 from pvsflow.cohort import read_counts
-from pvsflow.jobs import log_to
+from pvsflow.jobs import log_allocation, log_to
 from pvsflow.models import build_model, load_model, save_model
 from pvsflow.training import (CropDataset, TrainingSettings, pick_device, run_fingerprint, seed_everything, train,
                               usable_crops)
 
 log = log_to(snakemake.log[0])
+log_allocation(log)
 region, architecture = snakemake.wildcards.region, snakemake.wildcards.architecture
 settings = TrainingSettings.from_config({**snakemake.params.training, "threads": snakemake.params.training.get("threads") or snakemake.threads})
 counts = read_counts(snakemake.input.counts)

@@ -1,0 +1,86 @@
+"""The pipeline through a real SLURM scheduler (a single-node cluster on localhost with fake
+GPUs, started by tests/slurm/start-local-slurm.sh). Skip locally with ``-m "not slurm"``;
+CI runs it."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import REPO, read_dataset, run_directory, snakemake
+
+pytestmark = pytest.mark.slurm
+SCRIPTS = REPO / "tests" / "slurm"
+# What a 2-CPU test cluster without accounting needs on top of profiles/slurm: squeue for job
+# status (sacct needs slurmdbd), a short first status check, a short filesystem wait.
+CLUSTER_FLAGS = ("--profile", str(REPO / "profiles" / "slurm"), "--slurm-status-command", "squeue",
+                 "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5")
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    if os.geteuid() != 0:
+        pytest.fail("the SLURM tests start a local cluster and need root (skip them with -m 'not slurm')")
+    subprocess.run(["bash", str(SCRIPTS / "start-local-slurm.sh")], check=True)
+    yield
+    subprocess.run(["bash", str(SCRIPTS / "stop-local-slurm.sh")], check=True)
+
+
+def test_the_demo_runs_through_the_slurm_profile_with_gpus(slurm_cluster, tiny_run, tmp_path):
+    directory = run_directory(tmp_path / "slurm")
+    snakemake(directory, *CLUSTER_FLAGS)
+    logs = directory / "results" / "logs"
+    gpu_logs = list((logs / "train").rglob("*.log")) + list((logs / "infer").rglob("*.log"))
+    assert len(gpu_logs) == 4 + 8
+    for log in gpu_logs:
+        allocation = re.search(r"SLURM_JOB_ID=(\S*) CUDA_VISIBLE_DEVICES=(\S*)", log.read_text())
+        assert allocation and allocation.group(1), f"{log} did not run as a SLURM job"
+        assert allocation.group(2), f"{log}: no GPU allocated"
+    # Same seeds, same tables as the local run.
+    pd.testing.assert_frame_equal(read_dataset(directory / "results"), read_dataset(tiny_run / "results"))
+    pd.testing.assert_frame_equal(pd.read_parquet(directory / "results" / "stats" / "summary.parquet"),
+                                  pd.read_parquet(tiny_run / "results" / "stats" / "summary.parquet"))
+
+
+def test_a_cancelled_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
+    longer = tmp_path / "longer.yaml"
+    longer.write_text("regions:\n  midbrain:\n    training: {max_epochs: 8, patience: 8, threads: 1}\n")
+    model = Path("results") / "models" / "gp_unet" / "midbrain" / "model.pt"
+
+    reference = run_directory(tmp_path / "uninterrupted")
+    snakemake(reference, "--cores", "2", str(reference / model), configs=(longer,))
+
+    directory = run_directory(tmp_path / "cancelled")
+    # Everything before training locally; training itself through SLURM.
+    snakemake(directory, "--cores", "2", "--omit-from", "train", str(directory / model), configs=(longer,))
+    log = directory / "results" / "logs" / "train" / "gp_unet" / "midbrain.log"
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+               str(directory), "--configfile", str(REPO / "config.yaml"), str(REPO / "tests" / "e2e" / "tiny.yaml"),
+               str(directory / "paths.yaml"), str(longer), *CLUSTER_FLAGS, "--retries", "1",
+               str(directory / model)]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    job = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and run.poll() is None:
+        text = log.read_text() if log.exists() else ""
+        if "epoch 2 " in text:
+            job = re.search(r"SLURM_JOB_ID=(\d+)", text).group(1)
+            subprocess.run(["scancel", job], check=True)
+            break
+        time.sleep(0.2)
+    output, _ = run.communicate(timeout=600)
+    assert job is not None, "training never reached epoch 2:\n" + output[-3000:]
+    assert run.returncode == 0, output[-5000:]
+    resumed = log.read_text()
+    assert re.search(r"resuming from .* after epoch [2-7]", resumed), resumed
+    assert re.search(r"SLURM_JOB_ID=(\d+)", resumed).group(1) != job
+    first = torch.load(reference / model, weights_only=False)["state_dict"]
+    second = torch.load(directory / model, weights_only=False)["state_dict"]
+    for name in first:
+        assert torch.equal(first[name], second[name]), name
