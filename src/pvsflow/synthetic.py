@@ -36,7 +36,7 @@ from pvsflow import freesurfer as fs
 from pvsflow.cohort import counts_path, dots_path, label_map_path, scan_path, subject_ids
 
 # Tissue intensities of the noiseless T2w image (CSF = 1).
-INTENSITY = {"background": 0.0, "csf": 1.0, "cortex": 0.55, "white_matter": 0.35,
+INTENSITY = {"csf": 1.0, "cortex": 0.55, "white_matter": 0.35,
              "deep_grey": 0.45}
 WMH_INTENSITY = (0.75, 1.0)  # as bright as PVS: intensity alone cannot tell them apart
 PVS_INTENSITY = (0.75, 0.95)
@@ -44,7 +44,7 @@ PVS_INTENSITY = (0.75, 0.95)
 
 @dataclass(frozen=True)
 class Ellipsoid:
-    """Axis-aligned ellipsoid in template millimetres; ``paired`` mirrors it at x -> -x."""
+    """Axis-aligned ellipsoid in template millimetres."""
 
     center: tuple[float, float, float]
     semi_axes: tuple[float, float, float]
@@ -54,6 +54,7 @@ class Ellipsoid:
         return np.einsum("ij,ij->i", scaled, scaled) <= 1.0
 
     def mirrored(self) -> Ellipsoid:
+        """The same structure in the other hemisphere (x -> -x)."""
         x, y, z = self.center
         return Ellipsoid((-x, y, z), self.semi_axes)
 
