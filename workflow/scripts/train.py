@@ -1,5 +1,6 @@
 """Snakemake entry point: train one architecture on one region (fine-tuned from midbrain if given)."""
 
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -8,8 +9,8 @@ from pvsflow import plots
 from pvsflow.cohort import read_counts
 from pvsflow.jobs import log_allocation, log_to
 from pvsflow.models import build_model, load_model, save_model
-from pvsflow.training import (CropDataset, TrainingSettings, pick_device, run_fingerprint, seed_everything, train,
-                              usable_crops)
+from pvsflow.training import (CropDataset, EpochRecord, TrainingSettings, pick_device, run_fingerprint,
+                              seed_everything, train, usable_crops)
 
 log = log_to(snakemake.log[0])
 log_allocation(log)
@@ -36,12 +37,17 @@ else:
 fingerprint = run_fingerprint(settings, datasets["train_subjects"].paths, datasets["validation_subjects"].paths, init)
 log.info("device %s, %s", pick_device(settings.device), settings)
 
+# Filled epoch by epoch so progress can be watched; rewritten whole at the end (after a resume
+# it then also holds the epochs run before the interruption).
 epoch_log = Path(snakemake.output.epochs)
-epoch_log.write_text("epoch\ttrain_loss\tvalidation_loss\tbest_validation_loss\timproved\tseconds\n")
+columns = [field.name for field in fields(EpochRecord)]
+epoch_log.write_text("\t".join(columns) + "\n")
 
 
 def record(epoch):
     log.info("epoch %d train %.4f validation %.4f", epoch.epoch, epoch.train_loss, epoch.validation_loss)
+    with epoch_log.open("a") as handle:
+        handle.write("\t".join(str(getattr(epoch, column)) for column in columns) + "\n")
 
 
 history = train(model, datasets["train_subjects"], datasets["validation_subjects"], settings,
