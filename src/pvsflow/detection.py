@@ -11,7 +11,10 @@ import pandas as pd
 import pyarrow as pa
 from scipy import ndimage
 
-from pvsflow.regions import voxel_to_ras
+from pvsflow.extraction import region_entry
+from pvsflow.inference import attention_path, predictions_path
+from pvsflow.io import load_crop
+from pvsflow.regions import PAIRED, SLICE_RATED, voxel_to_ras
 
 NMS_SIZE = 6  # maximum filter size in voxels [paper]
 
@@ -111,11 +114,6 @@ SCAN_COUNT_SCHEMA = pa.schema([
 def detect_shard(maps_dir: Path | str, crop_dirs: Sequence[Path | str], region: str, nms_size: int
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Candidates of every scan in an inference shard, and one status row per scan."""
-    from pvsflow.extraction import region_entry
-    from pvsflow.inference import attention_path, predictions_path
-    from pvsflow.io import load_crop
-    from pvsflow.regions import PAIRED, SLICE_RATED
-
     predictions = pd.read_csv(predictions_path(maps_dir), sep="\t", dtype={"subject": str}, keep_default_na=False,
                               na_values=["nan"]).set_index("subject")
     frames, rows = [], []

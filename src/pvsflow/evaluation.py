@@ -19,6 +19,11 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from pvsflow.detection import detect
+from pvsflow.extraction import crop_path, region_entry
+from pvsflow.io import load_crop
+from pvsflow.regions import SLICE_RATED
+
 MATCH_DISTANCE_VOXELS = 6.0  # [brain]: maximum PVS diameter in the axial view
 FAUC_MAX_FP_BRAIN = 15.0
 
@@ -245,11 +250,6 @@ def chance_fauc(crop_dirs: Sequence[Path | str], region: str, dots: pd.DataFrame
     matching: the level any method must beat. How high it is depends on how many 6-voxel match
     radii fit in the crop; small crops make it high.
     """
-    from pvsflow.detection import detect
-    from pvsflow.extraction import crop_path, region_entry
-    from pvsflow.io import load_crop
-    from pvsflow.regions import SLICE_RATED
-
     rng = np.random.default_rng(settings.seed)
     annotations = {s: g[["x", "y", "z"]].to_numpy(float) for s, g in dots.groupby("subject")}
     scans = []

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pvsflow.extraction import crop_path, region_entry
 from pvsflow.io import load_crop
 
 log = logging.getLogger(__name__)
@@ -266,8 +267,6 @@ def usable_crops(crop_dirs: Sequence[Path | str], region: str, counts: dict[str,
 
     Scans left out are reported through ``log`` with the reason.
     """
-    from pvsflow.extraction import crop_path, region_entry
-
     paths, targets = [], []
     for crop_dir in map(Path, crop_dirs):
         subject = crop_dir.name
