@@ -2,7 +2,9 @@
 
 Stages: synthesize_cohort (demo only) -> extract_regions (per scan) -> train (per region;
 midbrain first, the others fine-tuned from it) -> infer (per shard of scans) -> detect (per shard,
-Parquet) -> region_stats (per region and method) -> summary (cohort-wide).
+Parquet) -> region_stats (per region and method) -> compare_methods and attention_figure (per
+region) -> summary (cohort-wide, the paper's tables). `snakemake --report report.html` gathers the
+figures and tables.
 """
 
 from snakemake.utils import min_version
@@ -13,6 +15,9 @@ min_version("9.19")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/extract.smk"
@@ -20,12 +25,15 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"
 include: "workflow/rules/detect.smk"
 include: "workflow/rules/stats.smk"
+include: "workflow/rules/compare.smk"
 
 
 rule all:
     default_target: True
     input:
         rules.summary.output,
+        expand(rules.compare_methods.output, region=REGION_NAMES),
+        expand(rules.attention_figure.output, region=REGION_NAMES),
         [
             shard_outputs(kind, region, method)
             for kind in ("detections", "scan_counts")

@@ -8,6 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "e2e" / "tiny.yaml"
+TWO_METHODS = REPO / "tests" / "e2e" / "two-methods.yaml"  # every region: gp_unet and grad
 
 
 def snakemake(directory: Path, *args: str, configs: tuple[Path, ...] = (), check: bool = True
@@ -39,12 +40,14 @@ def tiny_run(tmp_path_factory) -> Path:
     return directory
 
 
-def read_dataset(results: Path, name: str = "detections"):
-    """A Parquet dataset of a run as one sorted pandas table."""
+def read_dataset(results: Path, name: str = "detections", methods: tuple[str, ...] | None = None):
+    """A Parquet dataset of a run as one sorted pandas table (optionally only ``methods``)."""
     import pyarrow.dataset as ds
 
     frame = ds.dataset(results / name, format="parquet", partitioning="hive").to_table().to_pandas()
     for column in ("region", "method"):
         frame[column] = frame[column].astype(str)
+    if methods is not None:
+        frame = frame[frame["method"].isin(methods)]
     keys = [c for c in ("region", "method", "subject", "rank") if c in frame]
     return frame.sort_values(keys).reset_index(drop=True)

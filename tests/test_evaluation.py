@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from pvsflow.evaluation import (FAUC_MAX_FP_BRAIN, MATCH_DISTANCE_VOXELS, EvaluationSettings, ScanResult, ScanTable,
-                                bootstrap_rows, cumulative_hits, froc_area, hungarian_match, summarise)
+                                bootstrap_rows, compare_methods, cumulative_hits, froc_area, hungarian_match,
+                                intra_rater_agreement, paired_bootstrap_fauc, summarise, wilcoxon_p)
 
 
 def test_paper_constants():
@@ -77,3 +78,49 @@ def test_bootstrap_is_deterministic_and_brackets_the_estimate():
     assert first["fauc_ci_low"] <= first["fauc"] <= first["fauc_ci_high"]
     assert first["fauc_ci_low"] < first["fauc_ci_high"]
     assert bootstrap_rows(5, 3, 0).shape == (3, 5)
+
+
+def scans_with_hits(rng, n_scans, hit_rate):
+    """Scans with 3 lesions and 6 candidates; each candidate is a hit with ``hit_rate``."""
+    results = []
+    for _ in range(n_scans):
+        hits = np.minimum(np.cumsum(np.r_[0, rng.random(6) < hit_rate]), 3)
+        results.append(ScanResult(hits, 3, 3))
+    return ScanTable(results)
+
+
+def test_paired_bootstrap_finds_a_real_difference_and_none_between_equals():
+    rng = np.random.default_rng(0)
+    good, poor = scans_with_hits(rng, 40, 0.8), scans_with_hits(rng, 40, 0.2)
+    settings = EvaluationSettings(bootstrap_runs=300, fauc_max_fp=3)
+    better = paired_bootstrap_fauc(good, poor, settings)
+    assert better["fauc_difference"] > 0 and better["fauc_difference_ci_low"] > 0
+    assert better["p_fauc"] < 0.01
+    same = paired_bootstrap_fauc(good, good, settings)
+    assert same["fauc_difference"] == 0 and same["p_fauc"] == 1.0
+
+
+def test_wilcoxon_p_is_scipys_and_one_for_identical_samples():
+    from scipy.stats import wilcoxon
+    a = np.array([1.0, 2.0, 0.0, 4.0, 3.0, 5.0, np.nan])
+    b = np.array([0.0, 1.0, 0.5, 1.0, 1.0, 2.0, 1.0])
+    assert wilcoxon_p(a, b) == pytest.approx(wilcoxon(a[:6], b[:6]).pvalue)
+    assert wilcoxon_p(a, a) == 1.0
+
+
+def test_compare_methods_lists_every_pair_once():
+    rng = np.random.default_rng(1)
+    tables = {m: scans_with_hits(rng, 10, p) for m, p in [("a", 0.9), ("b", 0.5), ("c", 0.1)]}
+    pairs = compare_methods(tables, EvaluationSettings(bootstrap_runs=20))
+    assert list(zip(pairs["method"], pairs["other_method"])) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert pairs[["p_fauc", "p_sensitivity", "p_fp_avg", "p_fn_avg"]].notna().all().all()
+
+
+def test_intra_rater_agreement_by_hand():
+    import pandas as pd
+    first = pd.DataFrame({"subject": ["s1"] * 3 + ["s2"], "x": [0, 20, 40, 5], "y": 0, "z": 0})
+    second = pd.DataFrame({"subject": ["s1", "s1", "s2"], "x": [1, 60, 5], "y": [1, 0, 0], "z": 0})
+    agreement = intra_rater_agreement(first, second, ["s1", "s2"], 6.0).set_index("reference")
+    # first as reference: 2 of 4 dots found, 1 extra dot in s1.
+    assert agreement.loc["first"].to_dict() == pytest.approx({"sensitivity": 0.5, "fp_avg": 0.5, "fn_avg": 1.0})
+    assert agreement.loc["second"].to_dict() == pytest.approx({"sensitivity": 2 / 3, "fp_avg": 1.0, "fn_avg": 0.5})

@@ -3,37 +3,81 @@
 import pytest
 import torch
 
-from pvsflow.models import GPUnet, build_model, count_parameters, load_model, save_model
+from pvsflow.models import (ARCHITECTURES, Base, GatedAttention, GPUnet, GPUnetNoResidual, build_model,
+                             count_parameters, load_model, save_model)
 
 
-def test_gp_unet_3d_has_the_papers_parameter_count():
-    assert count_parameters(GPUnet(3)) == 308_705
+@pytest.mark.parametrize("architecture, parameters", [
+    ("gp_unet", 308_705),  # [paper]
+    ("gated_attention", 198_580),  # [paper]
+    ("base", 196_418),  # [paper]
+    # The paper states 637,185; its text gives this (README, "Decisions").
+    ("gp_unet_no_residual", 830_753),
+])
+def test_3d_architectures_have_the_papers_parameter_counts(architecture, parameters):
+    assert count_parameters(build_model(architecture, 3)) == parameters
 
 
-def test_gp_unet_2d_has_four_times_fewer_feature_maps():
-    model = GPUnet(2)
-    assert model.encoder1[0].out_channels == 8
-    assert model.encoder2[0].out_channels == 16
-    assert count_parameters(model) == (9 * 1 * 8 + 8) + (9 * 8 * 8 + 8) + (9 * 9 * 16 + 16) + (9 * 16 * 16 + 16) + (
-        9 * (16 + 9 + 9) * 8 + 8) + (8 + 1)
+def conv_parameters(in_channels, out_channels, kernel_voxels=9):
+    return kernel_voxels * in_channels * out_channels + out_channels
 
 
+ENCODER_2D = conv_parameters(1, 8) + conv_parameters(8, 8) + conv_parameters(9, 16) + conv_parameters(16, 16)
+
+
+@pytest.mark.parametrize("architecture, parameters", [
+    ("gp_unet", ENCODER_2D + conv_parameters(16 + 9 + 9, 8) + 9),
+    ("base", ENCODER_2D + 25 + 1),
+    ("gated_attention", ENCODER_2D + conv_parameters(9, 4, 1) + conv_parameters(25, 4, 1) + conv_parameters(4, 1, 1)
+     + 34 + 1),
+    ("gp_unet_no_residual", conv_parameters(1, 8) + conv_parameters(8, 8) + conv_parameters(8, 16)
+     + conv_parameters(16, 16) + conv_parameters(16, 32) + conv_parameters(48, 16) + conv_parameters(24, 8) + 9),
+])
+def test_2d_architectures_have_four_times_fewer_feature_maps(architecture, parameters):
+    assert count_parameters(build_model(architecture, 2)) == parameters
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("shape", [(28, 28, 11), (17, 9, 5), (32, 30, 6)])
+def test_architectures_accept_odd_sizes(architecture, shape):
+    model = build_model(architecture, 3).eval()
+    with torch.no_grad():
+        assert model(torch.rand(2, 1, *shape)).shape == (2,)
+
+
+@pytest.mark.parametrize("cls", [GPUnet, GPUnetNoResidual, GatedAttention])
 @pytest.mark.parametrize("shape", [(28, 28, 11), (17, 9, 5), (88, 88, 11)])
-def test_gp_unet_accepts_odd_sizes_and_maps_at_input_resolution(shape):
-    model = GPUnet(3).eval()
-    image = torch.rand(2, 1, *shape)
-    attention, count = model.attention(image)
+def test_attention_maps_are_at_input_resolution(cls, shape):
+    model = cls(3).eval()
+    attention, count = model.attention(torch.rand(2, 1, *shape))
     assert attention.shape == (2, *shape)
     assert count.shape == (2,)
 
 
-def test_attention_mean_plus_bias_equals_the_forward_count():
+@pytest.mark.parametrize("cls", [GPUnet, GPUnetNoResidual, GatedAttention])
+def test_attention_mean_plus_bias_equals_the_forward_count(cls):
+    """Even sizes: the nearest-upsampled coarse map of Gated Attention keeps its mean."""
     torch.manual_seed(0)
-    model = GPUnet(3, count_scale=100.0).eval()
-    image = torch.rand(1, 1, 12, 10, 11)
+    model = cls(3, count_scale=100.0).eval()
+    with torch.no_grad():
+        model.fc.bias.fill_(0.03)
+    image = torch.rand(1, 1, 12, 10, 8)
     attention, count = model.attention(image)
     assert torch.allclose(count, model(image), rtol=1e-5, atol=1e-4)
     assert torch.allclose(attention.mean() + 100.0 * model.fc.bias[0], count[0], rtol=1e-5, atol=1e-4)
+
+
+def test_gated_attention_map_sums_both_scales_by_hand():
+    torch.manual_seed(1)
+    model = GatedAttention(2, count_scale=3.0).eval()
+    image = torch.rand(1, 1, 10, 8)
+    attention, _ = model.attention(image)
+    gated, coarse = model.scales(image)
+    w = model.fc.weight[0]
+    for x, y in [(0, 0), (3, 5), (9, 7)]:
+        expected = 3.0 * (sum(w[k] * gated[0, k, x, y] for k in range(9))
+                          + sum(w[9 + k] * coarse[0, k, x // 2, y // 2] for k in range(25)))
+        assert torch.isclose(attention[0, x, y], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_saved_model_round_trips(tmp_path):

@@ -1,5 +1,7 @@
 """End to end: the real Snakemake pipeline on a tiny synthetic cohort."""
 
+import base64
+import json
 import re
 from pathlib import Path
 
@@ -10,13 +12,17 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
+from pvsflow.attention import METHODS
 from pvsflow.cohort import scan_path
 from pvsflow.detection import DETECTION_SCHEMA
 
-from conftest import read_dataset, run_directory, snakemake
+from conftest import TWO_METHODS, read_dataset, run_directory, snakemake
 
 pytestmark = pytest.mark.e2e
 REGIONS = {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
+TINY_METHODS = {"midbrain": set(METHODS), "hippocampi": {"gp_unet", "grad"}, "basal_ganglia": {"gp_unet", "grad"},
+                "centrum_semiovale": {"gp_unet", "grad"}}  # tests/e2e/tiny.yaml
+PER_REGION_RULES = {"region_stats", "compare_methods", "attention_figure"}
 
 
 def planned_jobs(directory: Path, *configs: Path) -> list[tuple[str, dict[str, str]]]:
@@ -31,9 +37,9 @@ def planned_jobs(directory: Path, *configs: Path) -> list[tuple[str, dict[str, s
     return jobs
 
 
-def edit(directory: Path, region: str) -> Path:
-    path = directory / f"edit-{region}.yaml"
-    path.write_text(f"regions:\n  {region}:\n    training:\n      max_epochs: 3\n")
+def edit(directory: Path, region: str, change: str = "training:\n      max_epochs: 3") -> Path:
+    path = directory / f"edit-{region}-{len(list(directory.glob('edit-*')))}.yaml"
+    path.write_text(f"regions:\n  {region}:\n    {change}\n")
     return path
 
 
@@ -46,9 +52,11 @@ def test_detections_are_one_parquet_dataset_partitioned_by_region(tiny_run):
         table.schema.field("region").type)
     frame = table.to_pandas()
     assert set(frame["region"].astype(str)) <= REGIONS
-    assert set(frame["method"].astype(str)) == {"gp_unet"}
+    assert set(frame["method"].astype(str)) == set(METHODS)
+    for region, methods in TINY_METHODS.items():
+        assert set(frame.loc[frame["region"] == region, "method"].astype(str)) == methods
     # Ranks are 1..n per scan and region, scores decrease, the top n are the selected ones.
-    for _, group in frame.groupby(["subject", "region"], observed=True):
+    for _, group in frame.groupby(["subject", "region", "method"], observed=True):
         assert group["rank"].tolist() == list(range(1, len(group) + 1))
         assert (np.diff(group["score"].to_numpy()) <= 0).all()
         assert group["selected"].tolist() == sorted(group["selected"].tolist(), reverse=True)
@@ -77,12 +85,64 @@ def test_statistics_tables_and_plots(tiny_run):
     assert (summary["fauc_ci_low"] <= summary["fauc_ci_high"]).all()
     assert pd.read_csv(stats / "summary.tsv", sep="\t").shape[0] == len(summary)
     for region in REGIONS:
-        assert (stats / "gp_unet" / region / "froc.png").stat().st_size > 0
+        assert (stats / "gp_unet" / region / "froc.png").stat().st_size > 0  # the per-method curve
         froc = pd.read_csv(stats / "gp_unet" / region / "froc.tsv", sep="\t")
         assert (np.diff(froc["fp_avg"]) >= 0).all() and (np.diff(froc["sensitivity"]) >= 0).all()
     for region in REGIONS:
         log = pd.read_csv(tiny_run / "results" / "models" / "gp_unet" / region / "training_log.tsv", sep="\t")
         assert list(log.columns[:3]) == ["epoch", "train_loss", "validation_loss"]
+
+
+def test_method_comparison_tables_and_figures(tiny_run):
+    stats = tiny_run / "results" / "stats"
+    for region, methods in TINY_METHODS.items():
+        pairwise = pd.read_csv(stats / "comparison" / region / "pairwise.tsv", sep="\t")
+        assert len(pairwise) == len(methods) * (len(methods) - 1) // 2
+        assert pairwise[["p_fauc", "p_sensitivity", "p_fp_avg", "p_fn_avg"]].apply(
+            lambda p: p.between(0, 1)).all().all()
+        rater = pd.read_csv(stats / "comparison" / region / "intra_rater.tsv", sep="\t")
+        assert list(rater["reference"]) == ["first", "second"]
+        assert rater["sensitivity"].between(0.5, 1).all()  # the repeat pass misses ~15% and jitters 1 voxel
+        assert (stats / "comparison" / region / "froc.png").stat().st_size > 0
+        assert (tiny_run / "results" / "figures" / "attention" / f"{region}.png").stat().st_size > 0
+    tables = (stats / "tables.md").read_text()
+    for method in METHODS.values():
+        assert method.label in tables
+    assert tables.count("## ") == 4 and "**" in tables
+    summary = pd.read_parquet(stats / "summary.parquet")
+    midbrain = summary[summary["region"] == "midbrain"]
+    best = midbrain.loc[midbrain["fauc"].idxmax()]
+    assert f"**{best['fauc']:.1f} [" in tables
+
+
+def test_report_gathers_every_method(tiny_run):
+    report = tiny_run / "report.html"
+    snakemake(tiny_run, "--report", str(report))
+    entries = json.loads(re.search(r"var results = (\{.*?\});\n", report.read_text()).group(1)).values()
+    by_name = {}
+    for entry in entries:
+        assert entry["caption"].strip(), entry["name"]
+        by_name.setdefault(entry["name"], []).append(entry)
+    tables = base64.b64decode(by_name["tables.html"][0]["data_uri"].split("base64,", 1)[1]).decode()
+    for method in METHODS.values():
+        assert method.label in tables
+    assert "<b>" in tables
+    assert {e["labels"]["region"] for e in by_name["froc.png"]} == REGIONS
+    assert {e["name"] for e in entries} >= {f"{region}.png" for region in REGIONS}
+
+
+def test_adding_a_method_reruns_only_that_method(tiny_run):
+    added = edit(tiny_run, "hippocampi", "methods: [gp_unet, grad, gated_attention]")
+    jobs = planned_jobs(tiny_run, added)
+    assert {w.get("method") for _, w in jobs} - {None} == {"gated_attention"}
+    assert [w for rule, w in jobs if rule == "train"] == [{"architecture": "gated_attention", "region": "hippocampi"}]
+    assert {rule for rule, _ in jobs} == {"train", "infer", "detect", "all", "summary"} | PER_REGION_RULES
+    assert {w["region"] for _, w in jobs if "region" in w} == {"hippocampi"}
+
+
+def test_removing_a_method_recomputes_only_the_comparison(tiny_run):
+    jobs = planned_jobs(tiny_run, edit(tiny_run, "hippocampi", "methods: [gp_unet]"))
+    assert sorted(rule for rule, _ in jobs) == ["all", "attention_figure", "compare_methods", "summary"]
 
 
 def test_second_run_has_nothing_to_do(tiny_run):
@@ -91,8 +151,9 @@ def test_second_run_has_nothing_to_do(tiny_run):
 
 def test_editing_one_region_reruns_only_that_region(tiny_run):
     jobs = planned_jobs(tiny_run, edit(tiny_run, "hippocampi"))
-    assert {rule for rule, _ in jobs} == {"train", "infer", "detect", "region_stats", "summary", "all"}
+    assert {rule for rule, _ in jobs} == {"train", "infer", "detect", "summary", "all"} | PER_REGION_RULES
     assert {w["region"] for _, w in jobs if "region" in w} == {"hippocampi"}
+    assert {w["architecture"] for rule, w in jobs if rule == "train"} == {"gp_unet", "base"}
 
 
 def test_editing_midbrain_reruns_the_regions_fine_tuned_from_it(tiny_run):
@@ -108,15 +169,15 @@ def test_a_corrupt_scan_is_reported_and_the_others_are_kept(tiny_run, tmp_path):
     snakemake(directory, "--cores", "2", str(cohort / "participants.tsv"))
     victim = read_dataset(tiny_run / "results", "scan_counts")["subject"].iloc[0]  # a test scan
     scan_path(cohort, victim).write_bytes(b"\x00 truncated upload")
-    snakemake(directory, "--cores", "2")
+    snakemake(directory, "--cores", "2", configs=(TWO_METHODS,))
     after = read_dataset(directory / "results")
     assert victim not in set(after["subject"])
-    expected = read_dataset(tiny_run / "results")
+    expected = read_dataset(tiny_run / "results", methods=("gp_unet", "grad"))
     expected = expected[expected["subject"] != victim].reset_index(drop=True)
     pd.testing.assert_frame_equal(after, expected)
     counts = read_dataset(directory / "results", "scan_counts")
     failed = counts[counts["subject"] == victim]
-    assert (failed["status"] == "failed").all() and len(failed) == len(REGIONS)
+    assert (failed["status"] == "failed").all() and len(failed) == 2 * len(REGIONS)
     assert failed["error"].str.contains(f"{victim}: T2w scan at .* could not be read").all()
     summary = pd.read_parquet(directory / "results" / "stats" / "summary.parquet")
     assert (summary[summary["region"] != "overall"]["n_failed"] == 1).all()

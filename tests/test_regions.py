@@ -37,7 +37,7 @@ def _phantom():
     labels = np.zeros((40, 40, 30), np.int32)
     labels[15:25, 12:22, 10:16] = 16
     image = np.full(labels.shape, 100.0)
-    image[labels == 16] = 200.0
+    image[labels == 16] = np.linspace(150.0, 250.0, int((labels == 16).sum()))  # contrast inside the mask
     image[20, 17, 13] = 10_000.0  # one outlier: trimmed by the 99th percentile
     return image, labels
 

@@ -8,7 +8,8 @@ import torch
 
 from pvsflow.io import save_volume
 from pvsflow.models import GPUnet
-from pvsflow.training import CropDataset, TrainingSettings, augment, pick_device, seed_everything, train
+from pvsflow.training import (CropDataset, TrainingSettings, augment, objective_loss, pick_device, predicted_count,
+                              seed_everything, train)
 
 SETTINGS = TrainingSettings(max_epochs=4, patience=10, threads=1, count_scale=10.0)
 
@@ -108,3 +109,27 @@ def test_a_checkpoint_of_another_run_is_ignored(datasets, tmp_path):
     train(fresh_model(), *datasets, SETTINGS, checkpoint=checkpoint, fingerprint="new",
           on_epoch=lambda r: epochs.append(r.epoch))
     assert epochs == [1, 2, 3, 4]
+
+
+def test_classification_objective_is_bce_on_presence():
+    logits = torch.tensor([2.0, -1.0, 0.5])
+    counts = torch.tensor([3.0, 0.0, 0.0])
+    presence = torch.tensor([1.0, 0.0, 0.0])
+    expected = -(presence * torch.log(torch.sigmoid(logits))
+                 + (1 - presence) * torch.log(1 - torch.sigmoid(logits))).mean()
+    assert objective_loss("classification")(logits, counts) == pytest.approx(float(expected))
+    assert objective_loss("regression")(logits, counts) == pytest.approx(float(((logits - counts) ** 2).mean()))
+    assert torch.allclose(predicted_count(logits, "classification"), torch.sigmoid(logits))
+    with pytest.raises(ValueError, match="ranking"):
+        objective_loss("ranking")
+
+
+def test_classification_training_reports_bce_losses(datasets):
+    settings = TrainingSettings(max_epochs=2, patience=10, threads=1, count_scale=1.0, objective="classification")
+    model = fresh_model()
+    history = train(model, *datasets, settings)
+    validation_images = torch.stack([datasets[1][i][0] for i in range(len(datasets[1]))])
+    with torch.no_grad():
+        logits = model.eval()(validation_images)
+    assert history[-1].best_validation_loss == pytest.approx(
+        float(objective_loss("classification")(logits, datasets[1].counts)), rel=1e-5)

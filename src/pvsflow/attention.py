@@ -1,21 +1,84 @@
 """Attention methods (SPEC section 4): how each method turns a trained network and an image into
-an attention map and a predicted count. Negative map values are set to zero for every method.
+an attention map and the network's output (the predicted count, or the presence logit of a
+classification network). Negative map values are set to zero for every method.
+
+Maps are ``(batch, *spatial)`` at input resolution; outputs are ``(batch,)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from pvsflow.models import Base, ClassActivationNetwork, CountNetwork, GatedAttention
 
-def gp_unet_attention(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """GP-Unet: the class-activation map of the last convolution, at input resolution."""
+AttentionResult = tuple[torch.Tensor, torch.Tensor]
+
+
+def class_activation(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
+    """GP-Unet, GP-Unet no residual and Gated Attention: GAP removed, ``sum_k w_k f_k`` (both
+    scales for Gated Attention), from the same forward pass that gives the count."""
+    if not isinstance(model, (ClassActivationNetwork, GatedAttention)):
+        raise TypeError(f"{type(model).__name__} has no class-activation attention")
     with torch.no_grad():
-        attention, count = model.attention(images)  # type: ignore[operator]
-    return attention.clamp(min=0), count
+        attention, output = model.attention(images)
+    return attention.clamp(min=0), output
+
+
+def input_gradient(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
+    """Grad: ``d output / d input`` (each image's output depends only on that image)."""
+    images = images.detach().clone().requires_grad_(True)
+    output = model(images)
+    (gradient,) = torch.autograd.grad(output.sum(), images)
+    return gradient[:, 0].clamp(min=0), output.detach()
+
+
+@contextmanager
+def guided_relus(model: nn.Module) -> Iterator[None]:
+    """Within the block, every ReLU of ``model`` also zeroes negative gradients on the way back
+    (Springenberg et al.): its backward gives ``relu(incoming) * (input > 0)``."""
+    def clamp_gradient(module: nn.Module, grad_input: tuple, grad_output: tuple) -> tuple:
+        return (grad_input[0].clamp(min=0),)
+
+    handles = [m.register_full_backward_hook(clamp_gradient) for m in model.modules() if isinstance(m, nn.ReLU)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def guided_backprop(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
+    """Guided backprop: as Grad, through guided ReLUs."""
+    with guided_relus(model):
+        return input_gradient(model, images)
+
+
+def grad_cam(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
+    """Grad-CAM on Base: ``alpha_k`` = mean over voxels of ``d output / d f_k`` for the last
+    convolution's maps ``f_k``; ``map = sum_k alpha_k f_k``, linearly upsampled to the input."""
+    if not isinstance(model, Base):
+        raise TypeError(f"Grad-CAM needs the Base network, not {type(model).__name__}")
+    output, maps = model.count_and_last_maps(images.detach())
+    (gradient,) = torch.autograd.grad(output.sum(), maps)
+    alpha = gradient.flatten(2).mean(dim=2)
+    cam = torch.einsum("bk...,bk->b...", maps.detach(), alpha)
+    mode = "trilinear" if images.dim() == 5 else "bilinear"
+    upsampled = F.interpolate(cam[:, None], size=images.shape[2:], mode=mode, align_corners=False)[:, 0]
+    return upsampled.clamp(min=0), output.detach()
+
+
+def intensity(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
+    """Intensity baseline: the preprocessed image is the map; the count comes from ``model``
+    (Base), so its operating point is comparable with the other methods'."""
+    with torch.no_grad():
+        output = model(images)
+    return images[:, 0].clamp(min=0), output
 
 
 @dataclass(frozen=True)
@@ -23,14 +86,21 @@ class Method:
     """An attention method: which trained architecture it uses and how it computes maps.
 
     ``compute(model, images)``: images ``(batch, 1, *spatial)`` -> (maps ``(batch, *spatial)``
-    with negatives set to zero, counts ``(batch,)``).
+    with negatives set to zero, outputs ``(batch,)``).
     """
 
     name: str
+    label: str
     architecture: str
-    compute: Callable[[nn.Module, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    compute: Callable[[CountNetwork, torch.Tensor], AttentionResult]
 
 
-METHODS: dict[str, Method] = {
-    "gp_unet": Method("gp_unet", "gp_unet", gp_unet_attention),
-}
+METHODS: dict[str, Method] = {method.name: method for method in [
+    Method("gp_unet", "GP-Unet", "gp_unet", class_activation),
+    Method("gp_unet_no_residual", "GP-Unet no residual", "gp_unet_no_residual", class_activation),
+    Method("gated_attention", "Gated Attention", "gated_attention", class_activation),
+    Method("grad_cam", "Grad-CAM", "base", grad_cam),
+    Method("grad", "Grad", "base", input_gradient),
+    Method("guided_backprop", "Guided backprop", "base", guided_backprop),
+    Method("intensity", "Intensity", "base", intensity),
+]}

@@ -34,6 +34,11 @@ def dots_path(root: Path | str) -> Path:
     return Path(root) / "derivatives" / "pvs_ratings" / "pvs_dots.tsv"
 
 
+def repeat_dots_path(root: Path | str) -> Path:
+    """Optional second annotation series of the same scans (intra-rater agreement)."""
+    return Path(root) / "derivatives" / "pvs_ratings" / "pvs_dots_repeat.tsv"
+
+
 def read_participants(root: Path | str) -> list[str]:
     """Subjects listed in ``participants.tsv``, in file order."""
     table = pd.read_csv(Path(root) / "participants.tsv", sep="\t", dtype=str)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from torch import nn
-
 from pvsflow.attention import Method
 from pvsflow.extraction import crop_path, region_entry
 from pvsflow.io import load_crop, save_volume
+from pvsflow.models import CountNetwork
+from pvsflow.training import predicted_count
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,12 @@ def predictions_path(shard_dir: Path | str) -> Path:
     return Path(shard_dir) / PREDICTIONS_NAME
 
 
-def infer_shard(model: nn.Module, method: Method, crop_dirs: Sequence[Path | str], region: str,
-                out_dir: Path | str, device: torch.device) -> pd.DataFrame:
+def infer_shard(model: CountNetwork, method: Method, crop_dirs: Sequence[Path | str], region: str,
+                out_dir: Path | str, device: torch.device, objective: str = "regression") -> pd.DataFrame:
     """Write ``<out_dir>/<subject>.nii.gz`` (attention map on the crop grid, negatives zeroed)
     and ``predictions.tsv`` (subject, status, predicted_count, error) for every scan of the shard.
-    Scans whose region could not be extracted are listed as failed, with the reason.
+    Scans whose region could not be extracted are listed as failed, with the reason. A
+    classification network's predicted count is its presence probability.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +47,8 @@ def infer_shard(model: nn.Module, method: Method, crop_dirs: Sequence[Path | str
             log.warning("%s: skipped: %s", subject, entry["error"])
             continue
         image, affine = load_crop(crop_path(crop_dir, region))
-        maps, counts = method.compute(model, torch.from_numpy(image)[None, None].to(device))
+        maps, outputs = method.compute(model, torch.from_numpy(image)[None, None].to(device))
+        counts = predicted_count(outputs, objective)
         save_volume(attention_path(out_dir, subject), maps[0].float().cpu().numpy(), affine)
         rows.append({"subject": subject, "status": "ok", "predicted_count": float(counts[0]), "error": ""})
     table = pd.DataFrame(rows, columns=["subject", "status", "predicted_count", "error"])

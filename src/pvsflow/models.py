@@ -1,13 +1,15 @@
-"""Count-regression networks (SPEC section 3).
+"""Count networks (SPEC section 3): GP-Unet, GP-Unet no residual, Gated Attention and Base.
 
 Tensors: images are ``(batch, 1, *spatial)`` with ``spatial`` = (x, y, z) in 3D or (x, y) in 2D,
-intensities in [0, 1]. Every network returns the predicted count as a ``(batch,)`` tensor.
-The 2D versions use 4x fewer feature maps than the 3D ones.
+intensities in [0, 1]. Every network returns one scalar per image as a ``(batch,)`` tensor: the
+count (regression objective) or the presence logit (classification objective). The 2D versions use
+4x fewer feature maps than the 3D ones. Every ReLU is its own ``nn.ReLU`` module so that
+attribution methods (guided backpropagation) can hook them.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -17,9 +19,13 @@ SpatialDims = Literal[2, 3]
 
 
 def conv(spatial_dims: SpatialDims, in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.Module:
-    """3x3(x3) convolution with zero padding that keeps the spatial size."""
+    """3x3(x3) (or 1x1(x1)) convolution with zero padding that keeps the spatial size."""
     cls = nn.Conv3d if spatial_dims == 3 else nn.Conv2d
     return cls(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+
+
+def conv_relu(spatial_dims: SpatialDims, in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(conv(spatial_dims, in_channels, out_channels), nn.ReLU())
 
 
 def max_pool(x: torch.Tensor) -> torch.Tensor:
@@ -37,6 +43,11 @@ def spatial_mean(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(2).mean(dim=2)
 
 
+def weighted_sum(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum_k w_k f_k``: ``(batch, K, *spatial)`` x ``(K,)`` -> ``(batch, *spatial)``."""
+    return torch.einsum("bk...,k->b...", features, weights)
+
+
 def he_normal_init(module: nn.Module) -> None:
     """He-normal weights, zero biases (SPEC 5 decision: N(0, 1) weights make activations explode)."""
     for layer in module.modules():
@@ -45,63 +56,196 @@ def he_normal_init(module: nn.Module) -> None:
             nn.init.zeros_(layer.bias)
 
 
-class GPUnet(nn.Module):
-    """GP-Unet (architecture A): 308,705 parameters in 3D.
+class Encoded(NamedTuple):
+    """The shared encoder's maps. ``fine``: the second conv's maps with the input (width + 1
+    channels, full resolution); ``pooled``: ``fine`` max-pooled; ``deep``: the last conv's maps
+    (2 x width, half resolution)."""
 
-    conv32, conv32 -> concat input (33) -> maxpool -> conv64, conv64 -> concat pooled (97)
-    -> upsample -> concat the 33 full-resolution maps (130) -> conv32 -> GAP -> FC.
+    fine: torch.Tensor
+    pooled: torch.Tensor
+    deep: torch.Tensor
+
+    @property
+    def coarse(self) -> torch.Tensor:
+        """``deep`` with the pooled ``fine`` maps: 2 x width + width + 1 channels (97 in 3D)."""
+        return torch.cat([self.deep, self.pooled], dim=1)
+
+
+class Encoder(nn.Module):
+    """conv32, conv32 -> concat input (33) -> maxpool -> conv64, conv64 (-> concat pooled, 97)."""
+
+    def __init__(self, spatial_dims: SpatialDims, width: int) -> None:
+        super().__init__()
+        self.fine_channels = width + 1
+        self.coarse_channels = 2 * width + self.fine_channels
+        self.block1 = nn.Sequential(conv_relu(spatial_dims, 1, width), conv_relu(spatial_dims, width, width))
+        self.block2 = nn.Sequential(conv_relu(spatial_dims, self.fine_channels, 2 * width),
+                                    conv_relu(spatial_dims, 2 * width, 2 * width))
+
+    def forward(self, x: torch.Tensor) -> Encoded:
+        fine = torch.cat([self.block1(x), x], dim=1)
+        pooled = max_pool(fine)
+        return Encoded(fine, pooled, self.block2(pooled))
+
+
+class CountNetwork(nn.Module):
+    """Shared by every architecture: dimensions, He-normal initialisation and ``count_scale``.
+
+    The output is ``count_scale * FC(...)``; the FC weights start divided by ``count_scale`` so
+    the scaled network starts as the same function as the unscaled one.
     """
 
-    def __init__(self, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> None:
+    def __init__(self, spatial_dims: SpatialDims, count_scale: float) -> None:
         super().__init__()
-        width = 32 if spatial_dims == 3 else 8
         self.spatial_dims = spatial_dims
         self.count_scale = count_scale
-        fine = width + 1
-        coarse = 2 * width + fine
-        self.encoder1 = nn.ModuleList([conv(spatial_dims, 1, width), conv(spatial_dims, width, width)])
-        self.encoder2 = nn.ModuleList([conv(spatial_dims, fine, 2 * width), conv(spatial_dims, 2 * width, 2 * width)])
-        self.decoder = conv(spatial_dims, coarse + fine, width)
-        self.fc = nn.Linear(width, 1)
+        self.width = 32 if spatial_dims == 3 else 8
+
+    def initialise(self) -> None:
         he_normal_init(self)
-        # The scaled network starts as the same function as the unscaled one.
-        self.fc.weight.data /= count_scale
+        self.fc.weight.data /= self.count_scale
+
+
+class ClassActivationNetwork(CountNetwork):
+    """Networks whose last convolution's maps go through GAP into the FC (GP-Unet and the no
+    residual variant): removing GAP gives the attention map at full resolution (SPEC 4)."""
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
-        """The last convolution's maps ``f_k``: ``(batch, 32, *spatial)`` at input resolution."""
-        h = x
-        for layer in self.encoder1:
-            h = F.relu(layer(h))
-        fine = torch.cat([h, x], dim=1)
-        pooled = max_pool(fine)
-        h = pooled
-        for layer in self.encoder2:
-            h = F.relu(layer(h))
-        coarse = torch.cat([h, pooled], dim=1)
-        return F.relu(self.decoder(torch.cat([upsample_to(coarse, fine), fine], dim=1)))
+        """The last convolution's maps ``f_k``: ``(batch, width, *spatial)`` at input resolution."""
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.count_scale * self.fc(spatial_mean(self.feature_maps(x))).squeeze(1)
 
     def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """GAP removed: ``map = s sum_k w_k f_k``, ``count = mean(map) + s bias`` in one pass
-        (``s`` = ``count_scale``).
-
-        Returns the raw map ``(batch, *spatial)`` (negatives kept) and the count ``(batch,)``.
-        """
-        features = self.feature_maps(x)
-        weights = self.fc.weight[0].view(1, -1, *([1] * self.spatial_dims))
-        attention = self.count_scale * (features * weights).sum(dim=1)
-        count = attention.flatten(1).mean(dim=1) + self.count_scale * self.fc.bias[0]
-        return attention, count
+        """``map = s sum_k w_k f_k``, ``count = mean(map) + s bias`` in one pass (``s`` =
+        ``count_scale``). Returns the raw map ``(batch, *spatial)`` (negatives kept) and the count
+        ``(batch,)``."""
+        attention = self.count_scale * weighted_sum(self.feature_maps(x), self.fc.weight[0])
+        return attention, attention.flatten(1).mean(dim=1) + self.count_scale * self.fc.bias[0]
 
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"gp_unet": GPUnet}
+class GPUnet(ClassActivationNetwork):
+    """A. GP-Unet: 308,705 parameters in 3D.
+
+    Encoder (33 fine, 97 coarse maps) -> upsample the coarse maps -> concat the 33 full-resolution
+    maps (130) -> conv32 -> GAP -> FC.
+    """
+
+    def __init__(self, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> None:
+        super().__init__(spatial_dims, count_scale)
+        self.encoder = Encoder(spatial_dims, self.width)
+        self.decoder = conv_relu(spatial_dims, self.encoder.coarse_channels + self.encoder.fine_channels,
+                                 self.width)
+        self.fc = nn.Linear(self.width, 1)
+        self.initialise()
+
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        encoded = self.encoder(x)
+        return self.decoder(torch.cat([upsample_to(encoded.coarse, encoded.fine), encoded.fine], dim=1))
 
 
-def build_model(architecture: str, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> nn.Module:
+class GPUnetNoResidual(ClassActivationNetwork):
+    """D. GP-Unet no residual [MICCAI 2017]: a plain U-Net without input or blockwise skips.
+
+    conv32 x2 -> pool -> conv64 x2 -> pool -> conv128 -> upsample, concat the 64 maps -> conv64
+    -> upsample, concat the 32 maps -> conv32 -> GAP -> FC: 830,753 parameters in 3D. The paper
+    states 637,185, which its own text does not give (README, "Decisions").
+    """
+
+    def __init__(self, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> None:
+        super().__init__(spatial_dims, count_scale)
+        w = self.width
+        self.block1 = nn.Sequential(conv_relu(spatial_dims, 1, w), conv_relu(spatial_dims, w, w))
+        self.block2 = nn.Sequential(conv_relu(spatial_dims, w, 2 * w), conv_relu(spatial_dims, 2 * w, 2 * w))
+        self.bottom = conv_relu(spatial_dims, 2 * w, 4 * w)
+        self.up2 = conv_relu(spatial_dims, 4 * w + 2 * w, 2 * w)
+        self.up1 = conv_relu(spatial_dims, 2 * w + w, w)
+        self.fc = nn.Linear(w, 1)
+        self.initialise()
+
+    def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
+        full = self.block1(x)
+        half = self.block2(max_pool(full))
+        quarter = self.bottom(max_pool(half))
+        half = self.up2(torch.cat([upsample_to(quarter, half), half], dim=1))
+        return self.up1(torch.cat([upsample_to(half, full), full], dim=1))
+
+
+class GatedAttention(CountNetwork):
+    """B. Gated Attention (Schlemper et al.): 198,580 parameters in 3D.
+
+    The 33 fine maps are gated by ``sigmoid(psi(relu(theta(fine) + up(phi(coarse)))))`` (1x1
+    convolutions, intermediate width 16 in 3D); GAP of the gated fine maps (33) and of the coarse
+    maps (97), concatenated -> FC.
+    """
+
+    def __init__(self, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> None:
+        super().__init__(spatial_dims, count_scale)
+        self.encoder = Encoder(spatial_dims, self.width)
+        fine, coarse, inner = self.encoder.fine_channels, self.encoder.coarse_channels, self.width // 2
+        self.theta = conv(spatial_dims, fine, inner, kernel_size=1)
+        self.phi = conv(spatial_dims, coarse, inner, kernel_size=1)
+        self.gate_relu = nn.ReLU()
+        self.psi = conv(spatial_dims, inner, 1, kernel_size=1)
+        self.fc = nn.Linear(fine + coarse, 1)
+        self.initialise()
+
+    def scales(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gated fine maps ``(batch, 33, *spatial)``, coarse maps ``(batch, 97, *spatial / 2)``)."""
+        encoded = self.encoder(x)
+        coarse = encoded.coarse
+        gate = torch.sigmoid(self.psi(self.gate_relu(
+            self.theta(encoded.fine) + upsample_to(self.phi(coarse), encoded.fine))))
+        return encoded.fine * gate, coarse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gated, coarse = self.scales(x)
+        pooled = torch.cat([spatial_mean(gated), spatial_mean(coarse)], dim=1)
+        return self.count_scale * self.fc(pooled).squeeze(1)
+
+    def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``s (sum_k w_k g_k + up(sum_k w'_k c_k))``: both scales' weighted maps, the coarse one
+        upsampled to full size. Returns the raw map ``(batch, *spatial)`` and the count."""
+        gated, coarse = self.scales(x)
+        weights = self.fc.weight[0]
+        fine_map = weighted_sum(gated, weights[: gated.shape[1]])
+        coarse_map = weighted_sum(coarse, weights[gated.shape[1]:])
+        attention = fine_map + upsample_to(coarse_map[:, None], gated)[:, 0]
+        count = fine_map.flatten(1).mean(1) + coarse_map.flatten(1).mean(1) + self.fc.bias[0]
+        return self.count_scale * attention, self.count_scale * count
+
+
+class Base(CountNetwork):
+    """C. Base (for Grad, Guided backprop, Grad-CAM and the Intensity baseline's count): the
+    shared encoder, GAP of the 97 coarse maps, FC: 196,418 parameters in 3D."""
+
+    def __init__(self, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> None:
+        super().__init__(spatial_dims, count_scale)
+        self.encoder = Encoder(spatial_dims, self.width)
+        self.fc = nn.Linear(self.encoder.coarse_channels, 1)
+        self.initialise()
+
+    def count_and_last_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(output ``(batch,)``, the last convolution's maps ``(batch, 64, *spatial / 2)``)."""
+        encoded = self.encoder(x)
+        return self.count_scale * self.fc(spatial_mean(encoded.coarse)).squeeze(1), encoded.deep
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.count_and_last_maps(x)[0]
+
+
+ARCHITECTURES: dict[str, type[CountNetwork]] = {
+    "gp_unet": GPUnet,
+    "gp_unet_no_residual": GPUnetNoResidual,
+    "gated_attention": GatedAttention,
+    "base": Base,
+}
+
+
+def build_model(architecture: str, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> CountNetwork:
     try:
-        return ARCHITECTURES[architecture](spatial_dims, count_scale)  # type: ignore[call-arg]
+        return ARCHITECTURES[architecture](spatial_dims, count_scale)
     except KeyError:
         raise ValueError(f"unknown architecture {architecture!r}; choose from {sorted(ARCHITECTURES)}") from None
 
@@ -110,14 +254,14 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def save_model(path: str, model: nn.Module, architecture: str, **metadata: object) -> None:
+def save_model(path: str, model: CountNetwork, architecture: str, **metadata: object) -> None:
     """Weights plus what is needed to rebuild the network (architecture, dimensions, scale)."""
-    torch.save({"architecture": architecture, "spatial_dims": model.spatial_dims,  # type: ignore[attr-defined]
-                "count_scale": model.count_scale, "state_dict": model.state_dict(),  # type: ignore[attr-defined]
+    torch.save({"architecture": architecture, "spatial_dims": model.spatial_dims,
+                "count_scale": model.count_scale, "state_dict": model.state_dict(),
                 "metadata": metadata}, path)
 
 
-def load_model(path: str, map_location: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+def load_model(path: str, map_location: str | torch.device = "cpu") -> tuple[CountNetwork, dict]:
     saved = torch.load(path, map_location=map_location, weights_only=False)
     model = build_model(saved["architecture"], saved["spatial_dims"], saved["count_scale"])
     model.load_state_dict(saved["state_dict"])

@@ -46,7 +46,7 @@ class RegionSpec:
     name: str
     labels: tuple[int, ...]
     crop_shape: tuple[int, int, int]
-    mask_dilation_voxels: int = 2
+    mask_dilation_voxels: int = 0
     mask_sigma_voxels: float = 2.0
     intensity_trim_percent: float = 1.0
     # Intensities at or below this percentile inside the mask map to 0 (decision, see README).
@@ -67,7 +67,7 @@ class RegionSpec:
             name=name,
             labels=tuple(int(v) for v in preprocessing.get("labels", DEFAULT_LABELS[name])),
             crop_shape=tuple(int(v) for v in preprocessing["crop_shape"]),  # type: ignore[arg-type]
-            mask_dilation_voxels=int(preprocessing.get("mask_dilation_voxels", 2)),
+            mask_dilation_voxels=int(preprocessing.get("mask_dilation_voxels", 0)),
             mask_sigma_voxels=float(preprocessing.get("mask_sigma_voxels", 2.0)),
             intensity_trim_percent=float(preprocessing.get("intensity_trim_percent", 1.0)),
             intensity_floor_percent=float(preprocessing.get("intensity_floor_percent", 50.0)),

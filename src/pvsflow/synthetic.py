@@ -7,12 +7,15 @@ The cohort is written BIDS-style::
     <root>/derivatives/labels/sub-XXXX/anat/sub-XXXX_desc-aseg_dseg.nii.gz   (FreeSurfer LUT IDs)
     <root>/derivatives/pvs_ratings/pvs_counts.tsv   weak labels: subject, region, pvs_count, rated_slice
     <root>/derivatives/pvs_ratings/pvs_dots.tsv     evaluation only: subject, region, x, y, z (voxels)
+    <root>/derivatives/pvs_ratings/pvs_dots_repeat.tsv   a second rating pass of the same scans
 
 Anatomy is defined in millimetres in a template space (x right, y anterior, z superior, origin at
 the brain centre), scaled and shifted per subject, and sampled through the scan's oblique affine.
 The images keep the task honest: PVS are thin elongated tubes with partial-volume edges; CSF
-cisterns surround the midbrain, the temporal horns touch the hippocampi, sulci and white-matter
-hyperintensities sit in the centrum semiovale slab; counts are overdispersed with many zeros;
+cisterns surround the midbrain, the temporal horns touch the hippocampi and round CSF cysts (sulcal
+remnants) sit inside them, sulci and white-matter hyperintensities sit in the centrum semiovale
+slab; bright non-PVS structures are at least as bright as PVS, so intensity alone cannot find PVS
+there; counts are overdispersed with many zeros;
 a smooth bias field and Rician noise are added.
 
 Every subject is drawn from its own generator seeded by ``(seed, subject index)``, so a subject
@@ -33,13 +36,14 @@ import pandas as pd
 from scipy import ndimage
 
 from pvsflow import freesurfer as fs
-from pvsflow.cohort import counts_path, dots_path, label_map_path, scan_path, subject_ids
+from pvsflow.cohort import counts_path, dots_path, label_map_path, repeat_dots_path, scan_path, subject_ids
 
 # Tissue intensities of the noiseless T2w image (CSF = 1).
 INTENSITY = {"csf": 1.0, "cortex": 0.55, "white_matter": 0.35,
              "deep_grey": 0.45}
-WMH_INTENSITY = (0.75, 1.0)  # as bright as PVS: intensity alone cannot tell them apart
+WMH_INTENSITY = (0.85, 1.0)  # as bright as PVS: intensity alone cannot tell them apart
 PVS_INTENSITY = (0.75, 0.95)
+HIPPOCAMPAL_CYST_RADIUS_MM = (1.3, 2.0)  # PVS-sized in cross-section, but round
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,13 @@ class SyntheticCohortSpec:
     unrated_pvs_ratio: float = 1.0
     min_pvs_distance_mm: float = 4.0
     max_wmh: int = 10
+    # WMH drawn within this distance (mm) of the centrum semiovale's rated slice, on top of max_wmh.
+    max_wmh_near_rated_slice: int = 8
+    max_hippocampal_cysts: int = 12  # often a string of small cavities along the sulcus
+    # Second rating pass: misses a PVS with this probability (thin ones twice as often) and
+    # re-clicks the others up to this many voxels away in-plane.
+    repeat_miss_rate: float = 0.12
+    repeat_jitter_voxels: int = 1
     noise_sd: float = 0.03
     bias_field_strength: float = 0.15
     max_oblique_deg: float = 4.0
@@ -148,6 +159,19 @@ class SubjectTruth:
     counts: dict[str, int]
     rated_slices: dict[str, int]
     dots: list[tuple[str, int, int, int]]  # (region, x, y, z) voxel indices
+    radii_mm: list[float]  # of each dot's PVS
+
+    def repeat_rating(self, rng: np.random.Generator, miss_rate: float, jitter: int) -> list[tuple[str, int, int, int]]:
+        """A second pass by the same rater: misses some PVS (thin ones more often) and re-clicks
+        the rest a little off, in-plane (the rated slice stays the same)."""
+        repeated = []
+        for (region, x, y, z), radius in zip(self.dots, self.radii_mm):
+            thin = radius < 1.0
+            if rng.random() < miss_rate * (2.0 if thin else 1.0):
+                continue
+            dx, dy = rng.integers(-jitter, jitter + 1, size=2)
+            repeated.append((region, int(x + dx), int(y + dy), z))
+        return repeated
 
 
 class _Subject:
@@ -223,21 +247,38 @@ class _Subject:
         image[deep] = INTENSITY["deep_grey"]
         return image * self.rng.uniform(0.95, 1.05)
 
-    def add_wmh(self, image: np.ndarray, labels: np.ndarray) -> list[tuple[np.ndarray, float]]:
-        """Bright white-matter hyperintensities (not PVS): round blobs, some as small as a PVS."""
-        wm_voxels = np.argwhere(np.isin(labels, list(WHITE_MATTER_LABELS)))
-        template = self.to_template(wm_voxels.astype(float))
-        # Deep and periventricular lesions, concentrated in the centrum semiovale's slab.
-        candidates = wm_voxels[(template[:, 2] > 12) & (template[:, 2] < 28)]
+    def add_blobs(self, image: np.ndarray, candidates: np.ndarray, count: int, radius_mm: tuple[float, float],
+                  intensity: tuple[float, float]) -> list[tuple[np.ndarray, float]]:
+        """Round bright blobs centred on random ``candidates`` voxels; returns (centre, radius)."""
         blobs: list[tuple[np.ndarray, float]] = []
-        for _ in range(self.rng.integers(2, self.spec.max_wmh + 1)):
+        for _ in range(count if len(candidates) else 0):
             centre = self.to_template(candidates[self.rng.integers(len(candidates))][None].astype(float))[0]
-            radius = self.rng.uniform(1.0, 3.0)  # the small ones are punctate: round, PVS-sized
+            radius = self.rng.uniform(*radius_mm)
             distance = np.linalg.norm(self.template_points - centre, axis=1).reshape(image.shape)
             weight = np.clip(radius + 0.5 - distance, 0.0, 1.0)
-            image[:] = image * (1 - weight) + weight * self.rng.uniform(*WMH_INTENSITY)
+            image[:] = image * (1 - weight) + weight * self.rng.uniform(*intensity)
             blobs.append((centre, radius))
         return blobs
+
+    def add_wmh(self, image: np.ndarray, labels: np.ndarray, rated_slice: int) -> list[tuple[np.ndarray, float]]:
+        """Bright white-matter hyperintensities (not PVS): round blobs, the small ones punctate and
+        PVS-sized; deep and periventricular, concentrated in the centrum semiovale's slab and
+        around its rated slice."""
+        wm_voxels = np.argwhere(np.isin(labels, list(WHITE_MATTER_LABELS)))
+        template = self.to_template(wm_voxels.astype(float))
+        slab = wm_voxels[(template[:, 2] > 12) & (template[:, 2] < 28)]
+        near = wm_voxels[np.abs(wm_voxels[:, 2] - rated_slice) * self.spec.voxel_size_mm[2] <= 2.0]
+        return (self.add_blobs(image, slab, int(self.rng.integers(2, self.spec.max_wmh + 1)), (1.0, 3.0),
+                               WMH_INTENSITY)
+                + self.add_blobs(image, near, int(self.rng.integers(0, self.spec.max_wmh_near_rated_slice + 1)),
+                                 (1.0, 2.5), WMH_INTENSITY))
+
+    def add_hippocampal_cysts(self, image: np.ndarray, labels: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """Round CSF cysts inside the hippocampi (sulcal remnants): as bright as CSF, not PVS."""
+        # Inside, like the PVS: the soft region mask does not dim them.
+        hippocampi = np.argwhere(ndimage.binary_erosion(np.isin(labels, [fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS])))
+        count = int(self.rng.integers(2, self.spec.max_hippocampal_cysts + 1))
+        return self.add_blobs(image, hippocampi, count, HIPPOCAMPAL_CYST_RADIUS_MM, (INTENSITY["csf"],) * 2)
 
     def render_pvs(self, image: np.ndarray, pvs: Pvs) -> None:
         """Draw a tube with a linear partial-volume edge one voxel wide."""
@@ -285,13 +326,13 @@ def _distance_to_segment(points: np.ndarray, start: np.ndarray, end: np.ndarray)
 
 
 class _PvsPlacer:
-    """Places PVS in one region, keeping them apart from each other and from WMH."""
+    """Places PVS in one region, keeping them apart from each other and from bright look-alikes."""
 
-    def __init__(self, subject: _Subject, labels: np.ndarray, wmh: list[tuple[np.ndarray, float]]):
+    def __init__(self, subject: _Subject, labels: np.ndarray, look_alikes: list[tuple[np.ndarray, float]]):
         self.subject = subject
         self.rng = subject.rng
         self.labels = labels
-        self.wmh = wmh
+        self.look_alikes = look_alikes
         self.centres: list[np.ndarray] = []
 
     def region_voxels(self, region_labels: Sequence[int], keep: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -317,7 +358,7 @@ class _PvsPlacer:
             centre = self.subject.to_template(voxel[None])[0]
             if any(np.linalg.norm(centre - c) < self.subject.spec.min_pvs_distance_mm for c in self.centres):
                 continue
-            if any(np.linalg.norm(centre - c) < r + 2.0 for c, r in self.wmh):
+            if any(np.linalg.norm(centre - c) < r + 2.0 for c, r in self.look_alikes):
                 continue
             pvs = self.tube_through(region, centre)
             if accept(pvs):
@@ -337,10 +378,17 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
     subject = _Subject(spec, index)
     labels = subject.label_map()
     image = subject.tissue_image(labels)
-    wmh = subject.add_wmh(image, labels)
-    placer = _PvsPlacer(subject, labels, wmh)
+    ventricles = np.argwhere(np.isin(labels, [fs.LEFT_LATERAL_VENTRICLE, fs.RIGHT_LATERAL_VENTRICLE]))
+    rated = {
+        "basal_ganglia": int(np.round(subject.to_voxels(ANTERIOR_COMMISSURE)[0, 2])),
+        "centrum_semiovale": int(ventricles[:, 2].max() + np.round(10.0 / spec.voxel_size_mm[2])),
+    }
+    # PVS keep clear of these bright look-alikes, so every bright structure is either one or the other.
+    look_alikes = (subject.add_wmh(image, labels, rated["centrum_semiovale"])
+                   + subject.add_hippocampal_cysts(image, labels))
+    placer = _PvsPlacer(subject, labels, look_alikes)
     burden = subject.rng.gamma(2.0, 0.5)  # subject-level PVS burden shared by all regions
-    truth = SubjectTruth(counts={}, rated_slices={}, dots=[])
+    truth = SubjectTruth(counts={}, rated_slices={}, dots=[], radii_mm=[])
 
     def want(region: str) -> int:
         return _draw_count(subject.rng, spec.mean_pvs_count[region] * burden, spec.count_dispersion,
@@ -352,6 +400,7 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
             subject.render_pvs(image, tube)
             x, y, z = np.round(dot_of(tube)).astype(int)
             truth.dots.append((region, int(x), int(y), int(z)))
+            truth.radii_mm.append(tube.radius_mm)
 
     def midpoint_voxel(tube: Pvs) -> np.ndarray:
         return subject.to_voxels((tube.start + tube.end) / 2)[0]
@@ -365,11 +414,6 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
     record("hippocampi", placer.place("hippocampi", hippocampi, want("hippocampi")), midpoint_voxel)
 
     # Slice-rated regions: the weak label counts the PVS crossing the rated axial slice.
-    ventricles = np.argwhere(np.isin(labels, [fs.LEFT_LATERAL_VENTRICLE, fs.RIGHT_LATERAL_VENTRICLE]))
-    rated = {
-        "basal_ganglia": int(np.round(subject.to_voxels(ANTERIOR_COMMISSURE)[0, 2])),
-        "centrum_semiovale": int(ventricles[:, 2].max() + np.round(10.0 / spec.voxel_size_mm[2])),
-    }
     region_labels = {
         "basal_ganglia": [fs.LEFT_CAUDATE, fs.RIGHT_CAUDATE, fs.LEFT_PUTAMEN, fs.RIGHT_PUTAMEN,
                           fs.LEFT_PALLIDUM, fs.RIGHT_PALLIDUM],
@@ -404,9 +448,13 @@ def write_cohort(root: Path, spec: SyntheticCohortSpec) -> None:
     root = Path(root)
     count_rows: list[dict[str, object]] = []
     dot_rows: list[dict[str, object]] = []
+    repeat_rows: list[dict[str, object]] = []
     subjects = subject_ids(spec.n_subjects)
     for index, subject in enumerate(subjects):
         image, labels, affine, truth = generate_subject(spec, index)
+        # Its own generator: the repeat pass never changes the images or the first ratings.
+        repeat = truth.repeat_rating(np.random.default_rng([spec.seed, index, 2]), spec.repeat_miss_rate,
+                                     spec.repeat_jitter_voxels)
         for path, data in ((scan_path(root, subject), image), (label_map_path(root, subject), labels)):
             path.parent.mkdir(parents=True, exist_ok=True)
             nifti = nib.Nifti1Image(data, affine)
@@ -418,12 +466,13 @@ def write_cohort(root: Path, spec: SyntheticCohortSpec) -> None:
             count_rows.append({"subject": subject, "region": region, "pvs_count": count,
                                "rated_slice": truth.rated_slices.get(region, pd.NA)})
         dot_rows += [{"subject": subject, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in truth.dots]
+        repeat_rows += [{"subject": subject, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in repeat]
     pd.DataFrame({"participant_id": subjects}).to_csv(root / "participants.tsv", sep="\t", index=False)
     counts_path(root).parent.mkdir(parents=True, exist_ok=True)
     counts = pd.DataFrame(count_rows).astype({"rated_slice": "Int64"})
     counts.to_csv(counts_path(root), sep="\t", index=False, na_rep="n/a")
-    pd.DataFrame(dot_rows, columns=["subject", "region", "x", "y", "z"]).to_csv(
-        dots_path(root), sep="\t", index=False)
+    for rows, path in ((dot_rows, dots_path(root)), (repeat_rows, repeat_dots_path(root))):
+        pd.DataFrame(rows, columns=["subject", "region", "x", "y", "z"]).to_csv(path, sep="\t", index=False)
 
 
 def spec_from_mapping(values: Mapping[str, object]) -> SyntheticCohortSpec:

@@ -1,4 +1,4 @@
-"""Count-regression training (SPEC section 5): MSE, Adadelta, on-the-fly augmentation,
+"""Training (SPEC section 5): count regression (MSE) or presence classification (BCE), Adadelta, on-the-fly augmentation,
 early stopping on validation loss, best-validation weights kept, per-epoch checkpoints to resume.
 """
 
@@ -44,7 +44,8 @@ class TrainingSettings:
     learning_rate: float = 1.0  # Adadelta, Keras defaults
     rho: float = 0.95
     eps: float = 1e-7
-    count_scale: float = 1.0  # fixed factor on the network's output (see models.GPUnet)
+    count_scale: float = 1.0  # fixed factor on the network's output (see models.CountNetwork)
+    objective: str = "regression"  # regression (MSE on counts) | classification (BCE on presence)
     augment: bool = True
     max_translation_voxels: float = 2.0
     max_rotation_rad: float = 0.2
@@ -145,6 +146,30 @@ def augment(image: torch.Tensor, settings: TrainingSettings, generator: torch.Ge
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
+OBJECTIVES = ("regression", "classification")
+
+
+def presence_bce(logits: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Classification objective: binary cross-entropy on presence (count > 0) from logits."""
+    return F.binary_cross_entropy_with_logits(logits, (counts > 0).to(logits.dtype))
+
+
+def objective_loss(objective: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss of an objective; both take the network output and the rated counts."""
+    if objective == "regression":
+        return F.mse_loss
+    if objective == "classification":
+        return presence_bce
+    raise ValueError(f"unknown objective {objective!r}; choose from {OBJECTIVES}")
+
+
+def predicted_count(output: torch.Tensor, objective: str) -> torch.Tensor:
+    """What a network's output means as a count: the count itself (regression), or the presence
+    probability (classification; rounded, the operating point keeps the best candidate when the
+    network says the lesion type is present)."""
+    return torch.sigmoid(output) if objective == "classification" else output
+
+
 @dataclass
 class EpochRecord:
     epoch: int
@@ -174,7 +199,6 @@ def evaluate_loss(model: nn.Module, dataset: torch.utils.data.Dataset, loss_fn: 
 
 def train(model: nn.Module, train_set: torch.utils.data.Dataset, validation_set: torch.utils.data.Dataset,
           settings: TrainingSettings, checkpoint: Path | None = None, fingerprint: str = "",
-          loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.mse_loss,
           on_epoch: Callable[[EpochRecord], None] | None = None) -> list[EpochRecord]:
     """Train until ``patience`` epochs pass without validation improvement or ``max_epochs``.
 
@@ -184,6 +208,7 @@ def train(model: nn.Module, train_set: torch.utils.data.Dataset, validation_set:
     starting weights), so an interrupted job loses at most one epoch and reaches the same final
     model as an uninterrupted one. The checkpoint is removed when training completes.
     """
+    loss_fn = objective_loss(settings.objective)
     generator = seed_everything(settings.seed, settings.threads)
     device = pick_device(settings.device)
     model.to(device)

@@ -124,5 +124,29 @@ def region_methods():
     return [(r, m) for r in REGION_NAMES for m in config["regions"][r]["methods"]]
 
 
+def methods_of(wildcards):
+    """The region's methods, in config order (a narrow param of the per-region comparison)."""
+    return list(config["regions"][wildcards.region]["methods"])
+
+
+def method_stats(name):
+    """Input function: one statistics file of every method of the wildcard region."""
+    return lambda w: [RESULTS / "stats" / m / w.region / name for m in methods_of(w)]
+
+
+def region_attention_maps(wildcards):
+    return [
+        RESULTS / "attention" / m / wildcards.region / f"shard-{shard}"
+        for m in methods_of(wildcards)
+        for shard in SHARDS
+    ]
+
+
+def repeat_ratings():
+    """The second annotation series, when the cohort has one (intra-rater agreement)."""
+    path = pvs_cohort.repeat_dots_path(BIDS)
+    return {"repeat_dots": path} if SYNTHETIC or path.exists() else {}
+
+
 def all_stats(name):
     return [RESULTS / "stats" / m / r / name for r, m in region_methods()]

@@ -40,6 +40,12 @@ rule summary:
         table=RESULTS / "stats" / "summary.parquet",
         tsv=RESULTS / "stats" / "summary.tsv",
         markdown=RESULTS / "stats" / "summary.md",
+        tables=RESULTS / "stats" / "tables.md",
+        tables_html=report(
+            RESULTS / "stats" / "tables.html",
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
     log:
         RESULTS / "logs" / "summary.log",
     benchmark:

@@ -7,6 +7,7 @@ if SYNTHETIC:
             participants=BIDS / "participants.tsv",
             counts=pvs_cohort.counts_path(BIDS),
             dots=pvs_cohort.dots_path(BIDS),
+            repeat_dots=pvs_cohort.repeat_dots_path(BIDS),
             scans=[pvs_cohort.scan_path(BIDS, s) for s in SUBJECTS],
             label_maps=[pvs_cohort.label_map_path(BIDS, s) for s in SUBJECTS],
         log:

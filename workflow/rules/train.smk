@@ -7,7 +7,12 @@ rule train:
     output:
         model=RESULTS / "models" / "{architecture}" / "{region}" / "model.pt",
         epochs=RESULTS / "models" / "{architecture}" / "{region}" / "training_log.tsv",
-        curve=RESULTS / "models" / "{architecture}" / "{region}" / "loss_curve.png",
+        curve=report(
+            RESULTS / "models" / "{architecture}" / "{region}" / "loss_curve.png",
+            caption="../report/training.rst",
+            category="Training",
+            labels={"architecture": "{architecture}", "region": "{region}"},
+        ),
     log:
         RESULTS / "logs" / "train" / "{architecture}" / "{region}.log",
     benchmark:

@@ -14,5 +14,5 @@ torch.set_num_threads(snakemake.threads)
 device = pick_device(snakemake.params.device)
 model, metadata = load_model(snakemake.input.model, map_location=device)
 table = infer_shard(model, METHODS[snakemake.wildcards.method], snakemake.input.crops, snakemake.wildcards.region,
-                    snakemake.output.maps, device)
+                    snakemake.output.maps, device, metadata["objective"])
 log.info("%d scans, %d failed, on %s", len(table), int((table["status"] != "ok").sum()), device)

@@ -2,10 +2,11 @@
 
 import pandas as pd
 
-from pvsflow.evaluation import EvaluationSettings, summarise, scan_table
+from pvsflow.attention import METHODS
+from pvsflow.evaluation import EvaluationSettings, aligned_tables, summarise
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
-from pvsflow.reports import summary_markdown
+from pvsflow.reports import paper_tables_html, paper_tables_markdown, summary_markdown
 
 log = log_to(snakemake.log[0])
 settings = EvaluationSettings(**snakemake.params.evaluation)
@@ -14,11 +15,9 @@ per_scan = {(row.region, row.method): pd.read_parquet(path)
             for row, path in zip(metrics.itertuples(), snakemake.input.per_scan)}
 overall = []
 for method, rows in metrics.groupby("method", sort=False):
-    tables = [per_scan[(region, method)] for region in rows["region"]]
     # Resample the same scans in every region: those evaluated in all of them.
-    shared = sorted(set.intersection(*(set(t["subject"]) for t in tables)))
-    aligned = [scan_table(t.set_index("subject").loc[shared].reset_index()) for t in tables]
-    overall.append({"region": "overall", "method": method, "n_scans": len(shared),
+    aligned = list(aligned_tables({region: per_scan[(region, method)] for region in rows["region"]}).values())
+    overall.append({"region": "overall", "method": method, "n_scans": len(aligned[0]),
                     "n_failed": int(rows["n_failed"].max()), "n_lesions": int(rows["n_lesions"].sum()),
                     **summarise(aligned, settings), "chance_fauc": float(rows["chance_fauc"].mean()),
                     "matched_distance_voxels": float(rows["matched_distance_voxels"].mean()),
@@ -28,5 +27,10 @@ for method, rows in metrics.groupby("method", sort=False):
 summary = pd.concat([metrics, pd.DataFrame(overall)], ignore_index=True)
 write_table(summary, snakemake.output.table, tsv=snakemake.output.tsv)
 with open(snakemake.output.markdown, "w") as handle:
-    handle.write(summary_markdown(summary))
+    handle.write(summary_markdown(summary, settings.fauc_max_fp))
+labels = {name: method.label for name, method in METHODS.items()}
+with open(snakemake.output.tables, "w") as handle:
+    handle.write(paper_tables_markdown(summary, labels, settings.fauc_max_fp))
+with open(snakemake.output.tables_html, "w") as handle:
+    handle.write(paper_tables_html(summary, labels, settings.fauc_max_fp))
 log.info("summary of %d regions x methods written", len(metrics))

@@ -57,6 +57,6 @@ table.to_csv(epoch_log, sep="\t", index=False, float_format="%.6g")
 plots.loss_curve(snakemake.output.curve, table["epoch"], table["train_loss"], table["validation_loss"],
                  f"{architecture} {region}")
 best = table.loc[table["validation_loss"].idxmin()]
-save_model(snakemake.output.model, model.cpu(), architecture, region=region, best_epoch=int(best["epoch"]),
+save_model(snakemake.output.model, model.cpu(), architecture, region=region, objective=settings.objective, best_epoch=int(best["epoch"]),
            best_validation_loss=float(best["validation_loss"]), epochs_run=len(table))
-log.info("best epoch %d (validation MSE %.4f) of %d", best["epoch"], best["validation_loss"], len(table))
+log.info("best epoch %d (validation loss %.4f) of %d", best["epoch"], best["validation_loss"], len(table))

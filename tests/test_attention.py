@@ -1,0 +1,143 @@
+"""Every attention method checked against an independent computation on tiny networks."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pvsflow.attention import (METHODS, class_activation, grad_cam, guided_backprop, guided_relus, input_gradient,
+                               intensity)
+from pvsflow.models import Base, GPUnet, build_model, max_pool, spatial_mean
+
+
+@pytest.fixture
+def base_2d():
+    torch.manual_seed(3)
+    model = Base(2, count_scale=5.0).double().eval()
+    with torch.no_grad():
+        model.fc.bias.fill_(0.1)
+    return model
+
+
+@pytest.fixture
+def image_2d():
+    torch.manual_seed(4)
+    return torch.rand(2, 1, 9, 7, dtype=torch.float64)
+
+
+def test_the_papers_seven_methods_with_grad_methods_sharing_one_base_network():
+    assert set(METHODS) == {"gp_unet", "gp_unet_no_residual", "gated_attention", "grad_cam", "grad",
+                            "guided_backprop", "intensity"}
+    assert {m.name for m in METHODS.values() if m.architecture == "base"} == {
+        "grad_cam", "grad", "guided_backprop", "intensity"}
+
+
+def test_grad_matches_finite_differences(base_2d, image_2d):
+    maps, output = input_gradient(base_2d, image_2d)
+    assert torch.allclose(output, base_2d(image_2d))
+    step = 1e-6
+    for b, x, y in [(0, 0, 0), (0, 4, 3), (1, 8, 6), (1, 2, 5)]:
+        plus, minus = image_2d.clone(), image_2d.clone()
+        plus[b, 0, x, y] += step
+        minus[b, 0, x, y] -= step
+        derivative = (base_2d(plus)[b] - base_2d(minus)[b]) / (2 * step)
+        assert maps[b, x, y].item() == pytest.approx(max(derivative.item(), 0.0), abs=1e-6)
+
+
+def test_guided_relus_by_hand_on_a_two_layer_network():
+    """y = w3 . relu(W2 relu(W1 x)): guided backprop is W1^T (relu(W2^T (relu(w3) m2)) m1)."""
+    torch.manual_seed(4)  # active units with negative weights: guided and plain differ
+    network = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3), nn.ReLU(), nn.Linear(3, 1)).double()
+    x = torch.randn(1, 4, dtype=torch.float64)
+    w1, w2, w3 = network[0].weight, network[2].weight, network[4].weight[0]
+    h1 = torch.relu(network[0](x))[0]
+    h2 = torch.relu(network[2](h1))
+    g2 = w3.clamp(min=0) * (h2 > 0)
+    g1 = (w2.T @ g2).clamp(min=0) * (h1 > 0)
+    expected = w1.T @ g1
+    x.requires_grad_(True)
+    with guided_relus(network):
+        (guided,) = torch.autograd.grad(network(x).sum(), x)
+    assert torch.allclose(guided[0], expected.detach())
+    (plain,) = torch.autograd.grad(network(x).sum(), x)  # hooks removed on exit
+    assert torch.allclose(plain[0], (w1.T @ ((w2.T @ (w3 * (h2 > 0))) * (h1 > 0))).detach())
+    assert not torch.allclose(plain, guided)
+
+
+class GuidedReLU(torch.autograd.Function):
+    """An independent guided ReLU (autograd function instead of module hooks)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, gradient):
+        (x,) = ctx.saved_tensors
+        return gradient.clamp(min=0) * (x > 0)
+
+
+def base_forward_with_guided_relus(model, x):
+    convs = [layer[0] for block in (model.encoder.block1, model.encoder.block2) for layer in block]
+    h = GuidedReLU.apply(convs[1](GuidedReLU.apply(convs[0](x))))
+    fine = torch.cat([h, x], dim=1)
+    pooled = max_pool(fine)
+    deep = GuidedReLU.apply(convs[3](GuidedReLU.apply(convs[2](pooled))))
+    return model.count_scale * model.fc(spatial_mean(torch.cat([deep, pooled], dim=1))).squeeze(1)
+
+
+def test_guided_backprop_matches_an_independent_implementation(base_2d, image_2d):
+    maps, _ = guided_backprop(base_2d, image_2d)
+    x = image_2d.clone().requires_grad_(True)
+    (expected,) = torch.autograd.grad(base_forward_with_guided_relus(base_2d, x).sum(), x)
+    assert torch.allclose(maps, expected[:, 0].clamp(min=0))
+    grad_maps, _ = input_gradient(base_2d, image_2d)
+    assert not torch.allclose(maps, grad_maps)
+
+
+def test_grad_cam_by_hand(base_2d, image_2d):
+    """With GAP into a linear FC, d y / d f_k = s w_k / N at every voxel, so alpha_k = s w_k / N."""
+    maps, output = grad_cam(base_2d, image_2d)
+    encoded = base_2d.encoder(image_2d)
+    deep = encoded.deep.detach()
+    voxels = deep.shape[2] * deep.shape[3]
+    alpha = base_2d.count_scale * base_2d.fc.weight[0, : deep.shape[1]].detach() / voxels
+    cam = (deep * alpha[None, :, None, None]).sum(dim=1, keepdim=True)
+    expected = F.interpolate(cam, size=image_2d.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+    assert maps.shape == (2, 9, 7)
+    assert torch.allclose(maps, expected.clamp(min=0))
+    assert torch.allclose(output, base_2d(image_2d))
+
+
+def test_intensity_is_the_image_with_bases_count(base_2d, image_2d):
+    maps, output = intensity(base_2d, image_2d)
+    assert torch.equal(maps, image_2d[:, 0])
+    assert torch.allclose(output, base_2d(image_2d))
+
+
+def test_class_activation_zeroes_negatives_and_keeps_the_count():
+    torch.manual_seed(6)
+    model = GPUnet(3, count_scale=10.0).eval()
+    image = torch.rand(1, 1, 12, 10, 8)
+    raw, count = model.attention(image)
+    maps, output = class_activation(model, image)
+    assert (raw < 0).any()
+    assert torch.equal(maps, raw.clamp(min=0))
+    assert torch.allclose(output, count)
+
+
+def test_methods_refuse_the_wrong_architecture(base_2d, image_2d):
+    with pytest.raises(TypeError, match="Base"):
+        class_activation(base_2d, image_2d)
+    with pytest.raises(TypeError, match="GPUnet"):
+        grad_cam(GPUnet(2), image_2d.float())
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_every_method_maps_a_3d_crop_at_input_resolution(name):
+    method = METHODS[name]
+    model = build_model(method.architecture, 3).eval()
+    maps, output = method.compute(model, torch.rand(1, 1, 16, 12, 11))
+    assert maps.shape == (1, 16, 12, 11) and output.shape == (1,)
+    assert (maps >= 0).all() and not maps.requires_grad
