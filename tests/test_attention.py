@@ -1,13 +1,15 @@
 """Every attention method checked against an independent computation on tiny networks."""
 
+import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 import torch.nn.functional as F
 from torch import nn
 
-from pvsflow.attention import (METHODS, class_activation, grad_cam, guided_backprop, guided_relus, input_gradient,
-                               intensity)
-from pvsflow.models import Base, GPUnet, build_model, max_pool, spatial_mean
+from pvsflow.attention import (METHODS, PAPER_METHODS, class_activation, grad_cam, guided_backprop, guided_relus,
+                               inpaint, input_gradient, intensity, iterative_saliency)
+from pvsflow.models import Base, GPUnet, Wildcat, build_model, max_pool, spatial_mean
 
 
 @pytest.fixture
@@ -26,10 +28,11 @@ def image_2d():
 
 
 def test_the_papers_seven_methods_with_grad_methods_sharing_one_base_network():
-    assert set(METHODS) == {"gp_unet", "gp_unet_no_residual", "gated_attention", "grad_cam", "grad",
-                            "guided_backprop", "intensity"}
+    assert set(PAPER_METHODS) == {"gp_unet", "gp_unet_no_residual", "gated_attention", "grad_cam", "grad",
+                                  "guided_backprop", "intensity"}
+    assert set(METHODS) == set(PAPER_METHODS) | {"wildcat", "iterative_saliency"}
     assert {m.name for m in METHODS.values() if m.architecture == "base"} == {
-        "grad_cam", "grad", "guided_backprop", "intensity"}
+        "grad_cam", "grad", "guided_backprop", "intensity", "iterative_saliency"}
 
 
 def test_grad_matches_finite_differences(base_2d, image_2d):
@@ -141,3 +144,49 @@ def test_every_method_maps_a_3d_crop_at_input_resolution(name):
     maps, output = method.compute(model, torch.rand(1, 1, 16, 12, 11))
     assert maps.shape == (1, 16, 12, 11) and output.shape == (1,)
     assert (maps >= 0).all() and not maps.requires_grad
+
+
+def test_inpainting_fills_the_mask_from_its_surroundings_only():
+    image = torch.full((1, 1, 11, 9), 0.25, dtype=torch.float64)
+    image[0, 0, 4:7, 3:6] = 1.0
+    image[0, 0, 0, 0] = 0.5
+    mask = image[:, 0] == 1.0
+    filled = inpaint(image, mask)
+    assert torch.allclose(filled[0, 0][mask[0]], torch.tensor(0.25, dtype=torch.float64), atol=1e-3)
+    assert torch.equal(filled[0, 0][~mask[0]], image[0, 0][~mask[0]])
+
+
+def test_iterative_saliency_is_guided_backprop_refined_on_the_inpainted_image(base_2d, image_2d):
+    """Two passes by hand, with the independent guided-ReLU implementation and numpy masks."""
+    single, _ = iterative_saliency(base_2d, image_2d, iterations=1)
+    assert torch.allclose(single, guided_backprop(base_2d, image_2d)[0])
+
+    def guided(images):
+        x = images.clone().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(base_forward_with_guided_relus(base_2d, x).sum(), x)
+        return gradient[:, 0].clamp(min=0)
+
+    first = guided(image_2d)
+    masks = []
+    for saliency in first.numpy():
+        salient = saliency > np.quantile(saliency, 0.99)
+        masks.append(ndimage.binary_dilation(salient, structure=np.ones((3, 3))))
+    second = guided(inpaint(image_2d, torch.from_numpy(np.stack(masks))))
+    refined, output = iterative_saliency(base_2d, image_2d, iterations=2, decay=0.5)
+    assert torch.allclose(refined, first + 0.5 * second)
+    assert torch.allclose(output, base_2d(image_2d))
+
+
+def test_wildcat_pools_k_highest_and_alpha_k_lowest_by_hand():
+    torch.manual_seed(7)
+    model = Wildcat(2, count_scale=4.0).double().eval()
+    image = torch.rand(2, 1, 20, 15, dtype=torch.float64)
+    class_map, output = model.attention(image)
+    maps, _ = class_activation(model, image)
+    assert torch.equal(maps, class_map.clamp(min=0))
+    k = round(0.01 * 20 * 15)
+    for b in range(2):
+        values = np.sort(class_map[b].detach().numpy().ravel())
+        expected = values[-k:].mean() + 0.7 * values[:k].mean()
+        assert output[b].item() == pytest.approx(expected)
+    assert torch.allclose(output, model(image))

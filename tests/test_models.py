@@ -13,6 +13,8 @@ from pvsflow.models import (ARCHITECTURES, Base, GatedAttention, GPUnet, GPUnetN
     ("base", 196_418),  # [paper]
     # The paper states 637,185; its text gives this (README, "Decisions").
     ("gp_unet_no_residual", 830_753),
+    # Not in the paper: GP-Unet with its GAP + FC (33) replaced by WILDCAT's 1x1 head to 4 maps.
+    ("wildcat", 308_705 - 33 + (32 * 4 + 4)),
 ])
 def test_3d_architectures_have_the_papers_parameter_counts(architecture, parameters):
     assert count_parameters(build_model(architecture, 3)) == parameters

@@ -15,15 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pvsflow.models import Base, ClassActivationNetwork, CountNetwork, GatedAttention
+from pvsflow.models import Base, ClassActivationNetwork, CountNetwork, GatedAttention, Wildcat
 
 AttentionResult = tuple[torch.Tensor, torch.Tensor]
 
 
 def class_activation(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
     """GP-Unet, GP-Unet no residual and Gated Attention: GAP removed, ``sum_k w_k f_k`` (both
-    scales for Gated Attention), from the same forward pass that gives the count."""
-    if not isinstance(model, (ClassActivationNetwork, GatedAttention)):
+    scales for Gated Attention), from the same forward pass that gives the count; WILDCAT: the
+    class map its spatial pooling reads."""
+    if not isinstance(model, (ClassActivationNetwork, GatedAttention, Wildcat)):
         raise TypeError(f"{type(model).__name__} has no class-activation attention")
     with torch.no_grad():
         attention, output = model.attention(images)
@@ -73,6 +74,47 @@ def grad_cam(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
     return upsampled.clamp(min=0), output.detach()
 
 
+def inpaint(images: torch.Tensor, mask: torch.Tensor, steps: int = 30) -> torch.Tensor:
+    """Fill the ``mask``ed voxels from their surroundings by diffusion (repeated 3x3(x3)
+    averaging of the masked voxels only; a simple stand-in for Navier-Stokes inpainting).
+    ``images`` ``(batch, 1, *spatial)``, ``mask`` ``(batch, *spatial)`` boolean."""
+    pool = F.avg_pool3d if images.dim() == 5 else F.avg_pool2d
+    inside = mask[:, None]
+    filled = images.masked_fill(inside, 0.0)
+    known = (~inside).to(images.dtype)
+    for _ in range(steps):
+        # Average of the known-or-filled neighbours; voxels outside the mask never change.
+        total = pool(filled * known, 3, stride=1, padding=1)
+        weight = pool(known, 3, stride=1, padding=1)
+        update = torch.where(weight > 0, total / weight.clamp(min=1e-12), filled)
+        filled = torch.where(inside, update, images)
+        known = torch.where(inside, (weight > 0).to(images.dtype), known)
+    return filled
+
+
+def iterative_saliency(model: CountNetwork, images: torch.Tensor, iterations: int = 4, decay: float = 0.5,
+                       salient_quantile: float = 0.99) -> AttentionResult:
+    """Iterative saliency refinement (seed 004, Gonzalez-Gonzalo et al.) on Base: guided backprop,
+    inpaint the most salient voxels (above the ``salient_quantile`` of the map, dilated by one
+    voxel) and repeat on the inpainted image, until the predicted count drops below 0.5 or after
+    ``iterations`` maps; the result is ``sum_i decay^i s_i``. Less conspicuous PVS, hidden behind
+    the most salient ones at first, appear in later maps. The output is the first pass's."""
+    current = images.detach()
+    refined, first_output = torch.zeros_like(images[:, 0]), None
+    for i in range(iterations):
+        saliency, output = guided_backprop(model, current)
+        first_output = output if first_output is None else first_output
+        refined = refined + decay**i * saliency
+        if bool((output < 0.5).all()) or i == iterations - 1:
+            break
+        threshold = torch.quantile(saliency.flatten(1), salient_quantile, dim=1)
+        salient = saliency > threshold.view(-1, *[1] * (saliency.dim() - 1))
+        pool = F.max_pool3d if images.dim() == 5 else F.max_pool2d
+        salient = pool(salient[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+        current = inpaint(current, salient)
+    return refined, first_output
+
+
 def intensity(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
     """Intensity baseline: the preprocessed image is the map; the count comes from ``model``
     (Base), so its operating point is comparable with the other methods'."""
@@ -103,4 +145,9 @@ METHODS: dict[str, Method] = {method.name: method for method in [
     Method("grad", "Grad", "base", input_gradient),
     Method("guided_backprop", "Guided backprop", "base", guided_backprop),
     Method("intensity", "Intensity", "base", intensity),
+    # Further methods from the source papers (seeds 003 and 004); not in the paper's comparison.
+    Method("wildcat", "WILDCAT", "wildcat", class_activation),
+    Method("iterative_saliency", "Iterative saliency", "base", iterative_saliency),
 ]}
+PAPER_METHODS = ("gp_unet", "gp_unet_no_residual", "gated_attention", "grad_cam", "grad", "guided_backprop",
+                 "intensity")

@@ -1,4 +1,5 @@
-"""Count networks (SPEC section 3): GP-Unet, GP-Unet no residual, Gated Attention and Base.
+"""Count networks (SPEC section 3): GP-Unet, GP-Unet no residual, Gated Attention and Base, and
+the WILDCAT head (seed 003).
 
 Tensors: images are ``(batch, 1, *spatial)`` with ``spatial`` = (x, y, z) in 3D or (x, y) in 2D,
 intensities in [0, 1]. Every network returns one scalar per image as a ``(batch,)`` tensor: the
@@ -235,11 +236,51 @@ class Base(CountNetwork):
         return self.count_and_last_maps(x)[0]
 
 
+class Wildcat(CountNetwork):
+    """WILDCAT head (seed 003, Durand et al.) on GP-Unet's full-resolution feature maps: a 1x1
+    convolution to ``maps_per_class`` maps, their mean as the class map, and spatial pooling by
+    the mean of the ``k`` highest plus ``alpha`` times the mean of the ``k`` lowest values
+    (``k`` a fraction of the voxels) instead of GAP + FC. 308,804 parameters in 3D.
+    """
+
+    maps_per_class = 4
+    k_fraction = 0.01  # low k localises best (seed 003)
+    alpha = 0.7  # weight of the k lowest values (WILDCAT's default)
+
+    def __init__(self, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> None:
+        super().__init__(spatial_dims, count_scale)
+        self.backbone = GPUnet(spatial_dims, count_scale)
+        del self.backbone.fc  # GAP + FC are replaced by the WILDCAT head
+        self.fc = conv(spatial_dims, self.width, self.maps_per_class, kernel_size=1)
+        self.initialise()
+
+    def class_map(self, x: torch.Tensor) -> torch.Tensor:
+        """``(batch, *spatial)``: the mean of the head's maps, times ``count_scale``."""
+        return self.count_scale * self.fc(self.backbone.feature_maps(x)).mean(dim=1)
+
+    def pool(self, class_map: torch.Tensor) -> torch.Tensor:
+        """``mean(k highest) + alpha mean(k lowest)`` per image: ``(batch, *spatial)`` -> ``(batch,)``."""
+        values = class_map.flatten(1)
+        k = max(1, round(self.k_fraction * values.shape[1]))
+        highest = values.topk(k, dim=1).values.mean(dim=1)
+        lowest = -(-values).topk(k, dim=1).values.mean(dim=1)
+        return highest + self.alpha * lowest
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.class_map(x))
+
+    def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The class map (raw, ``(batch, *spatial)``) and the pooled output from the same pass."""
+        class_map = self.class_map(x)
+        return class_map, self.pool(class_map)
+
+
 ARCHITECTURES: dict[str, type[CountNetwork]] = {
     "gp_unet": GPUnet,
     "gp_unet_no_residual": GPUnetNoResidual,
     "gated_attention": GatedAttention,
     "base": Base,
+    "wildcat": Wildcat,
 }
 
 

@@ -59,8 +59,8 @@ def attention_figure(path: Path | str, image: np.ndarray, maps: Mapping[str, np.
     panels = {"image": image, **maps}
     columns = min(4, len(panels))
     rows = -(-len(panels) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows * image.shape[1] / image.shape[0]
-                                                         + 0.6), squeeze=False)
+    height = rows * (3.2 * image.shape[1] / image.shape[0] + 0.4) + 0.6  # room for each panel's title
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, height), squeeze=False)
     for axis, (label, values) in zip(axes.flat, panels.items()):
         # Rows of the figure are y (anterior up), columns x, as a radiologist views an axial slice.
         axis.imshow(np.asarray(values).T, origin="lower", cmap="gray" if label == "image" else "magma")
