@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+
 from pvsflow.attention import Method
 from pvsflow.extraction import crop_path, region_entry
 from pvsflow.io import load_crop, save_volume

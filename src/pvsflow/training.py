@@ -1,5 +1,6 @@
-"""Training (SPEC section 5): count regression (MSE) or presence classification (BCE), Adadelta, on-the-fly augmentation,
-early stopping on validation loss, best-validation weights kept, per-epoch checkpoints to resume.
+"""Training (SPEC section 5): count regression (MSE) or presence classification (BCE), Adadelta,
+on-the-fly augmentation, early stopping on validation loss, best-validation weights kept,
+per-epoch checkpoints to resume.
 """
 
 from __future__ import annotations
