@@ -5,8 +5,10 @@ import hashlib
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import pdist
 
 from pvsflow import freesurfer as fs
+from pvsflow import synthetic
 from pvsflow.cohort import counts_path, dots_path, label_map_path, read_counts, read_dots, scan_path
 from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_cohort
 
@@ -66,10 +68,13 @@ def test_weak_labels_match_the_dots(tmp_path):
 
 
 def test_pvs_are_brighter_than_white_matter():
-    image, labels, affine, truth = generate_subject(SyntheticCohortSpec(n_subjects=1, seed=1), 0)
-    wm = np.median(image[np.isin(labels, [fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER])])
-    at_dots = [image[x, y, z] for _, x, y, z in truth.dots]
-    assert at_dots and np.median(at_dots) > 1.5 * wm
+    spec = SyntheticCohortSpec(n_subjects=3, seed=1)
+    for index in range(3):  # a subject may have no PVS at all
+        image, labels, affine, truth = generate_subject(spec, index)
+        wm = np.median(image[np.isin(labels, [fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER])])
+        at_dots = [image[x, y, z] for _, x, y, z in truth.dots]
+        assert not at_dots or np.median(at_dots) > 1.5 * wm
+    assert at_dots, "the last subject has PVS"
 
 
 def test_counts_are_overdispersed_with_zeros():
@@ -79,3 +84,18 @@ def test_counts_are_overdispersed_with_zeros():
     midbrain = counts[counts["region"] == "midbrain"]["n"]
     assert (midbrain == 0).mean() > 0.15
     assert midbrain.var() > midbrain.mean()
+
+
+def test_hippocampal_cysts_are_separate_csf_bright_blobs_inside_the_hippocampi():
+    spec = SyntheticCohortSpec(n_subjects=4)
+    for index in range(4):
+        subject = synthetic._Subject(spec, index)
+        labels = subject.label_map()
+        image = subject.tissue_image(labels)
+        cysts = subject.add_hippocampal_cysts(image, labels)
+        assert spec.hippocampal_cysts[0] <= len(cysts) <= spec.hippocampal_cysts[1]
+        centres = np.array([centre for centre, _ in cysts])
+        assert pdist(centres).min() >= synthetic.HIPPOCAMPAL_CYST_SPACING_MM
+        voxels = tuple(np.round(subject.to_voxels(centres)).astype(int).T)
+        assert np.isin(labels[voxels], [fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS]).all()
+        np.testing.assert_allclose(image[voxels], synthetic.INTENSITY["csf"])

@@ -12,8 +12,8 @@ The cohort is written BIDS-style::
 Anatomy is defined in millimetres in a template space (x right, y anterior, z superior, origin at
 the brain centre), scaled and shifted per subject, and sampled through the scan's oblique affine.
 The images keep the task honest: PVS are thin elongated tubes with partial-volume edges; CSF
-cisterns surround the midbrain, the temporal horns touch the hippocampi and round CSF cysts (sulcal
-remnants) sit inside them, sulci and white-matter hyperintensities sit in the centrum semiovale
+cisterns surround the midbrain, the temporal horns touch the hippocampi and strings of round CSF
+cysts (sulcal remnants, brighter and a little wider than PVS) sit inside them, sulci and white-matter hyperintensities sit in the centrum semiovale
 slab; bright non-PVS structures are at least as bright as PVS, so intensity alone cannot find PVS
 there; counts are overdispersed with many zeros;
 a smooth bias field and Rician noise are added.
@@ -43,7 +43,8 @@ INTENSITY = {"csf": 1.0, "cortex": 0.55, "white_matter": 0.35,
              "deep_grey": 0.45}
 WMH_INTENSITY = (0.85, 1.0)  # as bright as PVS: intensity alone cannot tell them apart
 PVS_INTENSITY = (0.75, 0.95)
-HIPPOCAMPAL_CYST_RADIUS_MM = (1.3, 2.0)  # PVS-sized in cross-section, but round
+HIPPOCAMPAL_CYST_RADIUS_MM = (1.6, 2.2)  # a little wider than PVS, and round
+HIPPOCAMPAL_CYST_SPACING_MM = 5.0  # a string of separate cavities, not one merged blob
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ CAUDATE = Ellipsoid((9.0, 7.0, 6.0), (3.0, 6.0, 4.0))
 PUTAMEN = Ellipsoid((16.0, 1.0, 0.0), (3.5, 8.0, 5.5))
 PALLIDUM = Ellipsoid((12.0, 0.0, -1.0), (2.5, 5.0, 3.5))
 THALAMUS = Ellipsoid((6.0, -9.0, 1.0), (5.0, 6.0, 4.5))
-HIPPOCAMPUS = Ellipsoid((17.0, -12.0, -10.0), (3.5, 10.0, 3.5))
-TEMPORAL_HORN = Ellipsoid((20.5, -11.0, -7.0), (1.5, 8.0, 1.5))
+# Oversized like the brain stem, so that each hippocampus spans several 6-voxel detection windows.
+HIPPOCAMPUS = Ellipsoid((17.0, -12.0, -10.0), (5.0, 14.0, 4.5))
+TEMPORAL_HORN = Ellipsoid((22.5, -12.0, -6.0), (1.5, 10.0, 1.5))
 THIRD_VENTRICLE = Ellipsoid((0.0, -4.0, 0.0), (1.2, 8.0, 4.0))
 # The brainstem is oversized for the mini-brain so that the midbrain spans many 6-voxel match radii.
 BRAIN_STEM = Ellipsoid((0.0, -12.0, -17.0), (9.0, 9.0, 11.0))
@@ -137,7 +139,8 @@ class SyntheticCohortSpec:
     max_wmh: int = 10
     # WMH drawn within this distance (mm) of the centrum semiovale's rated slice, on top of max_wmh.
     max_wmh_near_rated_slice: int = 8
-    max_hippocampal_cysts: int = 12  # often a string of small cavities along the sulcus
+    # Cysts per subject (both hippocampi): often a string of small cavities along the sulcus.
+    hippocampal_cysts: tuple[int, int] = (3, 8)
     # Second rating pass: misses a PVS with this probability (thin ones twice as often) and
     # re-clicks the others up to this many voxels away in-plane.
     repeat_miss_rate: float = 0.12
@@ -248,11 +251,18 @@ class _Subject:
         return image * self.rng.uniform(0.95, 1.05)
 
     def add_blobs(self, image: np.ndarray, candidates: np.ndarray, count: int, radius_mm: tuple[float, float],
-                  intensity: tuple[float, float]) -> list[tuple[np.ndarray, float]]:
-        """Round bright blobs centred on random ``candidates`` voxels; returns (centre, radius)."""
+                  intensity: tuple[float, float], spacing_mm: float = 0.0) -> list[tuple[np.ndarray, float]]:
+        """Round bright blobs centred on random ``candidates`` voxels, centres at least ``spacing_mm``
+        apart (fewer blobs if the candidates run out); returns (centre, radius)."""
         blobs: list[tuple[np.ndarray, float]] = []
-        for _ in range(count if len(candidates) else 0):
-            centre = self.to_template(candidates[self.rng.integers(len(candidates))][None].astype(float))[0]
+        centres = self.to_template(candidates.reshape(-1, 3).astype(float))
+        free = np.ones(len(centres), bool)
+        for _ in range(count):
+            if not free.any():
+                break
+            centre = centres[np.flatnonzero(free)[self.rng.integers(free.sum())]]
+            if spacing_mm > 0:
+                free &= np.linalg.norm(centres - centre, axis=1) >= spacing_mm
             radius = self.rng.uniform(*radius_mm)
             distance = np.linalg.norm(self.template_points - centre, axis=1).reshape(image.shape)
             weight = np.clip(radius + 0.5 - distance, 0.0, 1.0)
@@ -277,8 +287,9 @@ class _Subject:
         """Round CSF cysts inside the hippocampi (sulcal remnants): as bright as CSF, not PVS."""
         # Inside, like the PVS: the soft region mask does not dim them.
         hippocampi = np.argwhere(ndimage.binary_erosion(np.isin(labels, [fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS])))
-        count = int(self.rng.integers(2, self.spec.max_hippocampal_cysts + 1))
-        return self.add_blobs(image, hippocampi, count, HIPPOCAMPAL_CYST_RADIUS_MM, (INTENSITY["csf"],) * 2)
+        low, high = self.spec.hippocampal_cysts
+        return self.add_blobs(image, hippocampi, int(self.rng.integers(low, high + 1)), HIPPOCAMPAL_CYST_RADIUS_MM,
+                              (INTENSITY["csf"],) * 2, HIPPOCAMPAL_CYST_SPACING_MM)
 
     def render_pvs(self, image: np.ndarray, pvs: Pvs) -> None:
         """Draw a tube with a linear partial-volume edge one voxel wide."""
