@@ -13,10 +13,10 @@ Anatomy is defined in millimetres in a template space (x right, y anterior, z su
 the brain centre), scaled and shifted per subject, and sampled through the scan's oblique affine.
 The images keep the task honest: PVS are thin elongated tubes with partial-volume edges; CSF
 cisterns surround the midbrain, the temporal horns touch the hippocampi and strings of round CSF
-cysts (sulcal remnants, brighter and a little wider than PVS) sit inside them, sulci and white-matter hyperintensities sit in the centrum semiovale
-slab; bright non-PVS structures are at least as bright as PVS, so intensity alone cannot find PVS
-there; counts are overdispersed with many zeros;
-a smooth bias field and Rician noise are added.
+cysts (sulcal remnants, brighter and a little wider than PVS) sit inside them, sulci and
+white-matter hyperintensities sit in the centrum semiovale slab; bright non-PVS structures are at
+least as bright as PVS, so intensity alone cannot find PVS there; counts are overdispersed with
+many zeros; a smooth bias field and Rician noise are added.
 
 Every subject is drawn from its own generator seeded by ``(seed, subject index)``, so a subject
 does not change when the cohort grows.
