@@ -4,7 +4,7 @@ Stages: synthesize_cohort (demo only) -> extract_regions (per scan) -> train (pe
 midbrain first, the others fine-tuned from it) -> infer (per shard of scans) -> detect (per shard,
 Parquet) -> region_stats (per region and method) -> compare_methods and attention_figure (per
 region) -> summary (cohort-wide, the paper's tables). `snakemake --report report.html` gathers the
-figures and tables.
+figures and tables. The target `mnist` runs the MNIST study (workflow/rules/mnist.smk).
 """
 
 from snakemake.utils import min_version
@@ -26,6 +26,7 @@ include: "workflow/rules/infer.smk"
 include: "workflow/rules/detect.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/compare.smk"
+include: "workflow/rules/mnist.smk"
 
 
 rule all:

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.patches import Circle  # noqa: E402
+from matplotlib.patches import Circle, Rectangle  # noqa: E402
 
 
 def loss_curve(path: Path | str, epochs: Sequence[int], train_loss: Sequence[float],
@@ -70,6 +70,55 @@ def attention_figure(path: Path | str, image: np.ndarray, maps: Mapping[str, np.
         axis.set_axis_off()
     for axis in list(axes.flat)[len(panels):]:
         axis.set_visible(False)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def fauc_bars(path: Path | str, measured: Mapping[str, Mapping[str, tuple[float, float, float]]],
+              paper: Mapping[str, Mapping[str, float]], title: str) -> None:
+    """The paper's FAUC bar plot: per method one bar per objective (``measured[objective][label]``
+    = (FAUC, CI low, CI high), error bars the interval) and the paper's value as a black tick."""
+    objectives = list(measured)
+    labels = list(dict.fromkeys(label for values in measured.values() for label in values))
+    width = 0.8 / len(objectives)
+    figure, axis = plt.subplots(figsize=(1.3 * len(labels) + 2, 4.5))
+    for i, objective in enumerate(objectives):
+        x = np.arange(len(labels)) + (i - (len(objectives) - 1) / 2) * width
+        values = np.array([measured[objective].get(label, (np.nan,) * 3) for label in labels], dtype=float)
+        errors = np.abs(values[:, 1:].T - values[:, 0])
+        axis.bar(x, values[:, 0], width, yerr=errors, capsize=3, label=objective)
+        reference = [paper.get(objective, {}).get(label, np.nan) for label in labels]
+        axis.plot(x, reference, "_", color="black", markersize=18, markeredgewidth=2,
+                  label="paper" if i == 0 else None)
+    axis.set_xticks(np.arange(len(labels)), labels, rotation=20, ha="right")
+    axis.set_ylim(0, 100)
+    axis.set_ylabel("FAUC (mean over digits)")
+    axis.set_title(title)
+    axis.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def grid_attention_figure(path: Path | str, rows: Mapping[str, tuple[np.ndarray, Mapping[str, np.ndarray]]],
+                          target_cells: np.ndarray, cell_size: int, title: str) -> None:
+    """MNIST attention examples: per row (e.g. objective) the grid image and every method's map,
+    the target digit's cells outlined. ``rows[name]`` = (image (H, W), {method label: map})."""
+    columns = 1 + max(len(maps) for _, maps in rows.values())
+    figure, axes = plt.subplots(len(rows), columns, figsize=(2.6 * columns, 2.2 * len(rows) + 0.6), squeeze=False)
+    for axis_row, (name, (image, maps)) in zip(axes, rows.items()):
+        panels = {f"{name}: image": image, **maps}
+        for axis, (label, values) in zip(axis_row, panels.items()):
+            axis.imshow(values, cmap="gray" if label.endswith("image") else "magma")
+            for row, column in target_cells:
+                axis.add_patch(Rectangle((column * cell_size - 0.5, row * cell_size - 0.5), cell_size, cell_size,
+                                         fill=False, edgecolor="cyan", linewidth=1.0))
+            axis.set_title(label, fontsize=8)
+            axis.set_axis_off()
+        for axis in axis_row[len(panels):]:
+            axis.set_visible(False)
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

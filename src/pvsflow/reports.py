@@ -61,29 +61,35 @@ TABLES_NOTE = ("Brackets: 95% percentile bootstrap interval over scans. Bold: be
                "'overall' is the mean over regions. Pairwise tests: stats/comparison/<region>/pairwise.tsv.")
 
 
-def paper_tables(summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: float
+def paper_tables(summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: float, unit: str = "scan"
                  ) -> list[tuple[str, list[str], list[tuple[str, list[tuple[str, bool]]]]]]:
-    """The paper's tables: (heading, method labels, rows of (region, [(cell, is best)]))."""
+    """The paper's tables: (heading, method labels, rows of (region, [(cell, is best)])).
+
+    Rows are the ``region`` column's values (the MNIST study puts digits there)."""
     tables = []
     for metric, title, digits, higher in PAPER_TABLES:
         table = metric_table(summary, metric, digits)
         best = best_methods(summary, metric, higher)
-        heading = f"{title} (0-{fauc_max_fp:g} FP per scan)" if metric == "fauc" else f"{title} at the operating point"
+        heading = (f"{title} (0-{fauc_max_fp:g} FP per {unit})" if metric == "fauc"
+                   else f"{title.replace('per scan', f'per {unit}')} at the operating point")
         rows = [(str(region), [(str(row[m]), m in best[region]) for m in table.columns])
                 for region, row in table.iterrows()]
         tables.append((heading, [labels.get(m, m) for m in table.columns], rows))
     return tables
 
 
-def paper_tables_markdown(summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: float) -> str:
+def paper_tables_markdown(summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: float,
+                          title: str = "# Method comparison (test scans)", row_name: str = "region",
+                          unit: str = "scan", note: str = TABLES_NOTE) -> str:
     """Markdown rendering: rows regions, columns methods, CI in brackets, best in bold."""
-    lines = ["# Method comparison (test scans)", ""]
-    for heading, methods, rows in paper_tables(summary, labels, fauc_max_fp):
-        lines += [f"## {heading}", "", "| region | " + " | ".join(methods) + " |", "| --- |" + " --- |" * len(methods)]
+    lines = [title, ""]
+    for heading, methods, rows in paper_tables(summary, labels, fauc_max_fp, unit):
+        lines += [f"{title.split(' ')[0]}# {heading}", "", f"| {row_name} | " + " | ".join(methods) + " |",
+                  "| --- |" + " --- |" * len(methods)]
         lines += [f"| {region} | " + " | ".join(f"**{c}**" if bold else c for c, bold in cells) + " |"
                   for region, cells in rows]
         lines.append("")
-    return "\n".join([*lines, TABLES_NOTE, ""])
+    return "\n".join([*lines, note, ""])
 
 
 def paper_tables_html(summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: float) -> str:

@@ -12,17 +12,20 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pvsflow import plots
 from pvsflow.extraction import crop_path, region_entry
 from pvsflow.io import load_crop
+from pvsflow.models import CountNetwork, save_model
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +45,9 @@ class TrainingSettings:
     patience: int = 100  # epochs without validation improvement before stopping
     batch_size: int = 1
     seed: int = 0
-    learning_rate: float = 1.0  # Adadelta, Keras defaults
-    rho: float = 0.95
+    optimizer: str = "adadelta"  # adadelta [paper] | adam
+    learning_rate: float = 1.0  # Adadelta, Keras defaults (Adam: set e.g. 0.001)
+    rho: float = 0.95  # Adadelta only
     eps: float = 1e-7
     count_scale: float = 1.0  # fixed factor on the network's output (see models.CountNetwork)
     objective: str = "regression"  # regression (MSE on counts) | classification (BCE on presence)
@@ -171,6 +175,19 @@ def predicted_count(output: torch.Tensor, objective: str) -> torch.Tensor:
     return torch.sigmoid(output) if objective == "classification" else output
 
 
+OPTIMIZERS = ("adadelta", "adam")
+
+
+def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
+    """Adadelta as the paper; Adam for budgets too small for Adadelta's slowly growing steps."""
+    if settings.optimizer == "adadelta":
+        return torch.optim.Adadelta(model.parameters(), lr=settings.learning_rate, rho=settings.rho,
+                                    eps=settings.eps)
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=settings.learning_rate, eps=settings.eps)
+    raise ValueError(f"unknown optimizer {settings.optimizer!r}; choose from {OPTIMIZERS}")
+
+
 @dataclass
 class EpochRecord:
     epoch: int
@@ -213,8 +230,7 @@ def train(model: nn.Module, train_set: torch.utils.data.Dataset, validation_set:
     generator = seed_everything(settings.seed, settings.threads)
     device = pick_device(settings.device)
     model.to(device)
-    optimizer = torch.optim.Adadelta(model.parameters(), lr=settings.learning_rate, rho=settings.rho,
-                                     eps=settings.eps)
+    optimizer = make_optimizer(model, settings)
     use_amp = settings.mixed_precision and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history: list[EpochRecord] = []
@@ -273,6 +289,44 @@ def train(model: nn.Module, train_set: torch.utils.data.Dataset, validation_set:
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return history
+
+
+def train_and_save(model: CountNetwork, architecture: str, train_set: torch.utils.data.Dataset,
+                   validation_set: torch.utils.data.Dataset, settings: TrainingSettings, outputs: TrainingOutputs,
+                   log: logging.Logger, checkpoint: Path | None = None, fingerprint: str = "",
+                   **metadata: object) -> pd.DataFrame:
+    """:func:`train`, then save the best model (with ``metadata``), the epoch table and the loss
+    curve. The epoch table fills as training goes, so progress can be watched; it is rewritten
+    whole at the end (after a resume it then also holds the epochs run before the interruption).
+    """
+    columns = [field.name for field in fields(EpochRecord)]
+    outputs.epochs.write_text("\t".join(columns) + "\n")
+
+    def record(epoch: EpochRecord) -> None:
+        log.info("epoch %d train %.4f validation %.4f", epoch.epoch, epoch.train_loss, epoch.validation_loss)
+        with outputs.epochs.open("a") as handle:
+            handle.write("\t".join(str(getattr(epoch, column)) for column in columns) + "\n")
+
+    history = train(model, train_set, validation_set, settings, checkpoint, fingerprint, record)
+    table = pd.DataFrame([asdict(r) for r in history])
+    table.to_csv(outputs.epochs, sep="\t", index=False, float_format="%.6g")
+    plots.loss_curve(outputs.curve, table["epoch"], table["train_loss"], table["validation_loss"], outputs.title)
+    best = table.loc[table["validation_loss"].idxmin()]
+    save_model(str(outputs.model), model.cpu(), architecture, objective=settings.objective,
+               best_epoch=int(best["epoch"]), best_validation_loss=float(best["validation_loss"]),
+               epochs_run=len(table), **metadata)
+    log.info("best epoch %d (validation loss %.4f) of %d", best["epoch"], best["validation_loss"], len(table))
+    return table
+
+
+@dataclass(frozen=True)
+class TrainingOutputs:
+    """Where :func:`train_and_save` writes: model, epoch table (TSV), loss curve (PNG)."""
+
+    model: Path
+    epochs: Path
+    curve: Path
+    title: str
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:

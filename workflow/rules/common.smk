@@ -49,6 +49,8 @@ wildcard_constraints:
     method="|".join(METHODS),
     architecture="[a-z_]+",
     shard="[0-9]{3}",
+    digit="[0-9]",
+    objective="regression|classification",
 
 
 # ---------------------------------------------------------------- params ----
@@ -150,3 +152,65 @@ def repeat_ratings():
 
 def all_stats(name):
     return [RESULTS / "stats" / m / r / name for r, m in region_methods()]
+
+
+# ----------------------------------------------------------------- MNIST ----
+# The MNIST study's inputs and narrow params: one digit's dataset depends only on the IDX files
+# and the dataset settings; one network only on its objective's training settings.
+
+MNIST_RESULTS = RESULTS / "mnist"
+
+
+def mnist_idx_files(wildcards):
+    files = {
+        "images": config["mnist"]["idx_images"],
+        "labels": config["mnist"]["idx_labels"],
+    }
+    if config["mnist"].get("test_idx_images"):
+        files["test_images"] = config["mnist"]["test_idx_images"]
+        files["test_labels"] = config["mnist"]["test_idx_labels"]
+    return files
+
+
+def mnist_dataset_params(wildcards):
+    return {
+        key: config["mnist"][key] for key in ("grids", "test_pool_fraction", "seed")
+    }
+
+
+def mnist_training(wildcards):
+    """The study's training settings overridden by the objective's own."""
+    return {
+        **config["mnist"]["training"],
+        **(config["mnist"]["objectives"][wildcards.objective] or {}),
+        "objective": wildcards.objective,
+    }
+
+
+def mnist_model(wildcards):
+    architecture = METHODS[wildcards.method].architecture
+    return (
+        MNIST_RESULTS
+        / "models"
+        / wildcards.objective
+        / f"digit-{wildcards.digit}"
+        / f"{architecture}.pt"
+    )
+
+
+def mnist_runs(name, extension):
+    """One file per (objective, digit, method) of the study."""
+    return [
+        MNIST_RESULTS / name / objective / f"digit-{digit}" / f"{method}.{extension}"
+        for objective in config["mnist"]["objectives"]
+        for digit in config["mnist"]["digits"]
+        for method in config["mnist"]["methods"]
+    ]
+
+
+def mnist_per_image_results(wildcards):
+    return mnist_runs("per_image", "parquet")
+
+
+def mnist_example_maps(wildcards):
+    return mnist_runs("examples", "npz")

@@ -1,16 +1,12 @@
 """Snakemake entry point: train one architecture on one region (fine-tuned from midbrain if given)."""
 
-from dataclasses import fields
 from pathlib import Path
 
-import pandas as pd
-
-from pvsflow import plots
 from pvsflow.cohort import read_counts
 from pvsflow.jobs import log_allocation, log_to
-from pvsflow.models import build_model, load_model, save_model
-from pvsflow.training import (CropDataset, EpochRecord, TrainingSettings, pick_device, run_fingerprint,
-                              seed_everything, train, usable_crops)
+from pvsflow.models import build_model, load_model
+from pvsflow.training import (CropDataset, TrainingOutputs, TrainingSettings, pick_device, run_fingerprint,
+                              seed_everything, train_and_save, usable_crops)
 
 log = log_to(snakemake.log[0])
 log_allocation(log)
@@ -36,27 +32,7 @@ else:
     model = build_model(architecture, 3, settings.count_scale)
 fingerprint = run_fingerprint(settings, datasets["train_subjects"].paths, datasets["validation_subjects"].paths, init)
 log.info("device %s, %s", pick_device(settings.device), settings)
-
-# Filled epoch by epoch so progress can be watched; rewritten whole at the end (after a resume
-# it then also holds the epochs run before the interruption).
-epoch_log = Path(snakemake.output.epochs)
-columns = [field.name for field in fields(EpochRecord)]
-epoch_log.write_text("\t".join(columns) + "\n")
-
-
-def record(epoch):
-    log.info("epoch %d train %.4f validation %.4f", epoch.epoch, epoch.train_loss, epoch.validation_loss)
-    with epoch_log.open("a") as handle:
-        handle.write("\t".join(str(getattr(epoch, column)) for column in columns) + "\n")
-
-
-history = train(model, datasets["train_subjects"], datasets["validation_subjects"], settings,
-                checkpoint=Path(snakemake.params.checkpoint), fingerprint=fingerprint, on_epoch=record)
-table = pd.DataFrame([vars(r) for r in history])
-table.to_csv(epoch_log, sep="\t", index=False, float_format="%.6g")
-plots.loss_curve(snakemake.output.curve, table["epoch"], table["train_loss"], table["validation_loss"],
-                 f"{architecture} {region}")
-best = table.loc[table["validation_loss"].idxmin()]
-save_model(snakemake.output.model, model.cpu(), architecture, region=region, objective=settings.objective, best_epoch=int(best["epoch"]),
-           best_validation_loss=float(best["validation_loss"]), epochs_run=len(table))
-log.info("best epoch %d (validation loss %.4f) of %d", best["epoch"], best["validation_loss"], len(table))
+outputs = TrainingOutputs(Path(snakemake.output.model), Path(snakemake.output.epochs), Path(snakemake.output.curve),
+                          f"{architecture} {region}")
+train_and_save(model, architecture, datasets["train_subjects"], datasets["validation_subjects"], settings, outputs,
+               log, checkpoint=Path(snakemake.params.checkpoint), fingerprint=fingerprint, region=region)

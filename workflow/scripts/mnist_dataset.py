@@ -1,0 +1,24 @@
+"""Snakemake entry point: one target digit's train, validation and test grids (MNIST study)."""
+
+from pvsflow import mnist
+from pvsflow.jobs import log_allocation, log_to
+
+log = log_to(snakemake.log[0])
+log_allocation(log)
+settings = snakemake.params.dataset
+digit = int(snakemake.wildcards.digit)
+digits, labels = mnist.read_idx(snakemake.input.images), mnist.read_idx(snakemake.input.labels)
+mnist.check_pool(digits, labels, snakemake.input.images, snakemake.input.labels)
+if "test_images" in snakemake.input.keys():
+    test_digits, test_labels = mnist.read_idx(snakemake.input.test_images), mnist.read_idx(snakemake.input.test_labels)
+    mnist.check_pool(test_digits, test_labels, snakemake.input.test_images, snakemake.input.test_labels)
+    train_pool, test_pool = (digits, labels), (test_digits, test_labels)
+else:
+    train_index, test_index = mnist.split_pool(len(labels), settings["test_pool_fraction"], settings["seed"])
+    train_pool, test_pool = (digits[train_index], labels[train_index]), (digits[test_index], labels[test_index])
+log.info("digit %d: training pool %d digits, test pool %d digits", digit, len(train_pool[1]), len(test_pool[1]))
+datasets = mnist.digit_datasets(train_pool, test_pool, digit, settings["grids"], settings["seed"])
+mnist.save_datasets(snakemake.output[0], datasets)
+for split, data in datasets.items():
+    log.info("%s: %d grids, %d with the digit, %d digit cells", split, len(data.counts), int((data.counts > 0).sum()),
+             int(data.counts.sum()))
