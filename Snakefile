@@ -42,6 +42,11 @@ rule all:
         ],
 
 
+rule mnist:
+    input:
+        rules.mnist_summary.output,
+
+
 onsuccess:
     summary = RESULTS / "stats" / "summary.md"
     if summary.exists():

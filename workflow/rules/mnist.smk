@@ -168,7 +168,3 @@ rule mnist_summary:
     script:
         "../scripts/mnist_summary.py"
 
-
-rule mnist:
-    input:
-        rules.mnist_summary.output,
