@@ -167,4 +167,3 @@ rule mnist_summary:
         evaluation=config["mnist"]["evaluation"],
     script:
         "../scripts/mnist_summary.py"
-
