@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny cohort run of the real Snakemake pipeline."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +18,23 @@ def snakemake(directory: Path, *args: str, configs: tuple[Path, ...] = (), check
     run's paths and ``configs`` layered in that order."""
     layers = [REPO / "config.yaml", TINY, directory / "paths.yaml", *configs]
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-               str(directory), "--configfile", *map(str, layers), *args]
+               str(directory), *args, "--configfile", *map(str, layers)]  # last: --configfile takes many
     result = subprocess.run(command, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
     return result
+
+
+def planned_jobs(directory: Path, *configs: Path, target: str | None = None) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run (of ``target``, default the default) would execute."""
+    output = snakemake(directory, "-n", *([target] if target else []), configs=configs).stdout
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for line in output.splitlines():
+        if match := re.match(r"^(?:local)?rule (\w+):$", line):
+            jobs.append((match.group(1), {}))
+        elif (match := re.match(r"^\s+wildcards: (.*)$", line)) and jobs:
+            jobs[-1][1].update(dict(item.split("=", 1) for item in match.group(1).split(", ")))
+    return jobs
 
 
 def run_directory(directory: Path) -> Path:

@@ -3,8 +3,14 @@
 import gzip
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
+from pvsflow import mnist
+from pvsflow.attention import METHODS
+from pvsflow.evaluation import EvaluationSettings
+from pvsflow.models import build_model
 from pvsflow.mnist import make_grids, read_idx
 
 
@@ -63,3 +69,85 @@ def test_a_pool_without_the_target_is_an_error(pool):
     digits, labels = pool
     with pytest.raises(ValueError, match="digit 3"):
         make_grids(digits[labels != 3], labels[labels != 3], target=3, n_images=4, rng=np.random.default_rng(0))
+
+
+def test_training_and_test_pools_are_disjoint_and_seeded():
+    train, test = mnist.split_pool(100, 0.3, seed=4)
+    assert len(test) == 30 and len(train) == 70
+    assert not set(train) & set(test) and set(train) | set(test) == set(range(100))
+    again = mnist.split_pool(100, 0.3, seed=4)
+    assert np.array_equal(again[0], train) and np.array_equal(again[1], test)
+    with pytest.raises(ValueError, match="empty pool"):
+        mnist.split_pool(3, 0.01, seed=0)
+
+
+def test_test_grids_use_only_the_test_pool_and_datasets_round_trip(tmp_path, pool):
+    digits, labels = pool
+    marked = digits.copy()
+    marked[:, 0, 1] = 0
+    marked[::2, 0, 1] = 255  # even indices: training pool
+    train_index, test_index = np.arange(0, 60, 2), np.arange(1, 60, 2)
+    datasets = mnist.digit_datasets((marked[train_index], labels[train_index]), (marked[test_index], labels[test_index]),
+                                    target=5, sizes={"train": 6, "validation": 4, "test": 8}, seed=1)
+    marks = {split: np.round(data.images[:, ::28, 1::28] * 255) for split, data in datasets.items()}
+    assert (marks["train"] == 255).all() and (marks["validation"] == 255).all() and (marks["test"] == 0).all()
+    mnist.save_datasets(tmp_path / "digit-5.npz", datasets)
+    for split, data in datasets.items():
+        loaded = mnist.load_dataset(tmp_path / "digit-5.npz", split)
+        assert loaded.digit == 5
+        assert np.array_equal(loaded.images, data.images) and np.array_equal(loaded.counts, data.counts)
+
+
+def test_a_detection_is_a_hit_once_inside_a_target_cell():
+    cells = np.zeros((5, 7), dtype=int)
+    cells[1, 2] = cells[4, 6] = 7
+    pixels = np.array([[30, 60],    # cell (1, 2): hit
+                       [50, 80],    # cell (1, 2) again: false positive
+                       [10, 10],    # cell (0, 0): not a 7
+                       [139, 195]])  # cell (4, 6): hit, at the grid's last pixel
+    assert mnist.image_hits(pixels, cells, 7).tolist() == [0, 1, 1, 1, 2]
+    assert mnist.image_hits(pixels, cells, 3).tolist() == [0, 0, 0, 0, 0]
+
+
+def test_study_summary_scores_a_perfect_and_a_useless_detector():
+    # Two grids: two 7s in the first, none (and no candidate) in the second.
+    perfect = pd.DataFrame({"hits": [[0, 1, 2, 2], [0]], "n_lesions": [2, 0], "n_selected": [2, 0]})
+    useless = pd.DataFrame({"hits": [[0, 0, 0, 0, 0, 0, 0, 0], [0]], "n_lesions": [2, 0], "n_selected": [2, 0]})
+    per_image = {("regression", 1, "gp_unet"): perfect, ("regression", 2, "gp_unet"): perfect,
+                 ("regression", 1, "grad"): useless, ("regression", 2, "grad"): useless}
+    per_digit, mean = mnist.summarise_study(per_image, EvaluationSettings(fauc_max_fp=5, bootstrap_runs=20))
+    assert len(per_digit) == 4 and list(mean["method"]) == ["gp_unet", "grad"]
+    assert mean.set_index("method")["fauc"].tolist() == [100.0, 0.0]
+    assert mean.set_index("method").loc["gp_unet", "sensitivity"] == 1.0
+    # Two false positives selected on the first grid, none on the second.
+    assert mean.set_index("method").loc["grad", "fp_avg"] == 1.0
+    markdown = mnist.study_markdown(per_digit, mean, {"gp_unet": "GP-Unet", "grad": "Grad"}, 5)
+    assert "| GP-Unet | 100.0 [100.0, 100.0] | 96.0 |" in markdown and "| mean |" in markdown
+
+
+def test_evaluating_a_network_ranks_candidates_inside_the_grid(pool):
+    digits, labels = pool
+    data = make_grids(digits, labels, target=4, n_images=4, rng=np.random.default_rng(2))
+    torch.manual_seed(0)
+    model = build_model("gp_unet", 2, 10.0)
+    detections, per_image, maps = mnist.evaluate_method(model, METHODS["gp_unet"], "regression", data, 6, batch_size=3)
+    assert maps.shape == (4, 140, 196) and (maps >= 0).all()
+    assert list(per_image["image"]) == [0, 1, 2, 3]
+    for index, found in detections.groupby("image"):
+        assert found["rank"].tolist() == list(range(1, len(found) + 1))
+        assert (np.diff(found["score"]) <= 0).all()
+        cells = data.cells[index]
+        assert (found["cell_digit"] == cells[found["grid_row"], found["grid_column"]]).all()
+        assert (found["grid_row"] == found["pixel_row"] // 28).all()
+        row = per_image.iloc[index]
+        assert found["selected"].sum() == min(row["n_selected"], len(found))
+        assert row["hits"][-1] <= row["n_lesions"] == data.counts[index]
+
+
+def test_bad_digit_pools_are_named(tmp_path):
+    with pytest.raises(ValueError, match="imgs: expected unsigned-byte 28 x 28"):
+        mnist.check_pool(np.zeros((3, 20, 20), np.uint8), np.zeros(3, int), "imgs", "labs")
+    with pytest.raises(ValueError, match="labs: .* labels for 3 images in imgs"):
+        mnist.check_pool(np.zeros((3, 28, 28), np.uint8), np.zeros(4, int), "imgs", "labs")
+    with pytest.raises(ValueError, match="labs: labels must be digits 0-9"):
+        mnist.check_pool(np.zeros((2, 28, 28), np.uint8), np.array([1, 12]), "imgs", "labs")

@@ -16,25 +16,13 @@ from pvsflow.attention import METHODS
 from pvsflow.cohort import scan_path
 from pvsflow.detection import DETECTION_SCHEMA
 
-from conftest import TWO_METHODS, read_dataset, run_directory, snakemake
+from conftest import TWO_METHODS, planned_jobs, read_dataset, run_directory, snakemake
 
 pytestmark = pytest.mark.e2e
 REGIONS = {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
 TINY_METHODS = {"midbrain": set(METHODS), "hippocampi": {"gp_unet", "grad"}, "basal_ganglia": {"gp_unet", "grad"},
                 "centrum_semiovale": {"gp_unet", "grad"}}  # tests/e2e/tiny.yaml
 PER_REGION_RULES = {"region_stats", "compare_methods", "attention_figure"}
-
-
-def planned_jobs(directory: Path, *configs: Path) -> list[tuple[str, dict[str, str]]]:
-    """(rule, wildcards) of every job a dry run would execute."""
-    output = snakemake(directory, "-n", configs=configs).stdout
-    jobs: list[tuple[str, dict[str, str]]] = []
-    for line in output.splitlines():
-        if match := re.match(r"^(?:local)?rule (\w+):$", line):
-            jobs.append((match.group(1), {}))
-        elif (match := re.match(r"^\s+wildcards: (.*)$", line)) and jobs:
-            jobs[-1][1].update(dict(item.split("=", 1) for item in match.group(1).split(", ")))
-    return jobs
 
 
 def edit(directory: Path, region: str, change: str = "training:\n      max_epochs: 3") -> Path:
