@@ -58,6 +58,13 @@ def read_idx(path: Path | str) -> np.ndarray:
     return np.frombuffer(data[header:], dtype=dtype).reshape(shape)
 
 
+def read_pool(images_path: Path | str, labels_path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    """A digit pool (images, labels) from its two IDX files, checked by :func:`check_pool`."""
+    digits, labels = read_idx(images_path), read_idx(labels_path)
+    check_pool(digits, labels, images_path, labels_path)
+    return digits, labels
+
+
 def check_pool(digits: np.ndarray, labels: np.ndarray, images_path: Path | str, labels_path: Path | str) -> None:
     """A digit pool must be ``(n, 28, 28)`` uint8 images with ``n`` labels 0-9."""
     if digits.ndim != 3 or digits.shape[1:] != (DIGIT_SIZE, DIGIT_SIZE) or digits.dtype != np.uint8:

@@ -60,9 +60,10 @@ class TrainingSettings:
     threads: int = 0  # CPU threads for torch; 0 leaves torch's default
 
     @classmethod
-    def from_config(cls, values: dict[str, Any]) -> TrainingSettings:
+    def from_config(cls, values: dict[str, Any], job_threads: int = 0) -> TrainingSettings:
+        """Settings from config; ``threads: 0`` (or unset) means the job's ``job_threads``."""
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        return cls(**{**known, "threads": known.get("threads") or job_threads})
 
 
 def pick_device(requested: str = "auto") -> torch.device:

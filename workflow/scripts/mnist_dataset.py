@@ -7,12 +7,10 @@ log = log_to(snakemake.log[0])
 log_allocation(log)
 settings = snakemake.params.dataset
 digit = int(snakemake.wildcards.digit)
-digits, labels = mnist.read_idx(snakemake.input.images), mnist.read_idx(snakemake.input.labels)
-mnist.check_pool(digits, labels, snakemake.input.images, snakemake.input.labels)
+digits, labels = mnist.read_pool(snakemake.input.images, snakemake.input.labels)
 if "test_images" in snakemake.input.keys():
-    test_digits, test_labels = mnist.read_idx(snakemake.input.test_images), mnist.read_idx(snakemake.input.test_labels)
-    mnist.check_pool(test_digits, test_labels, snakemake.input.test_images, snakemake.input.test_labels)
-    train_pool, test_pool = (digits, labels), (test_digits, test_labels)
+    train_pool = (digits, labels)
+    test_pool = mnist.read_pool(snakemake.input.test_images, snakemake.input.test_labels)
 else:
     train_index, test_index = mnist.split_pool(len(labels), settings["test_pool_fraction"], settings["seed"])
     train_pool, test_pool = (digits[train_index], labels[train_index]), (digits[test_index], labels[test_index])

@@ -11,7 +11,7 @@ from pvsflow.training import (TrainingOutputs, TrainingSettings, pick_device, ru
 log = log_to(snakemake.log[0])
 log_allocation(log)
 digit, objective, architecture = int(snakemake.wildcards.digit), snakemake.wildcards.objective, snakemake.wildcards.architecture
-settings = TrainingSettings.from_config({**snakemake.params.training, "threads": snakemake.params.training.get("threads") or snakemake.threads})
+settings = TrainingSettings.from_config(snakemake.params.training, snakemake.threads)
 dataset = Path(snakemake.input[0])
 train_set, validation_set = (mnist.tensor_dataset(mnist.load_dataset(dataset, split)) for split in ("train", "validation"))
 seed_everything(settings.seed, settings.threads)  # before building: the initial weights are seeded too

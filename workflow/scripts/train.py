@@ -11,7 +11,7 @@ from pvsflow.training import (CropDataset, TrainingOutputs, TrainingSettings, pi
 log = log_to(snakemake.log[0])
 log_allocation(log)
 region, architecture = snakemake.wildcards.region, snakemake.wildcards.architecture
-settings = TrainingSettings.from_config({**snakemake.params.training, "threads": snakemake.params.training.get("threads") or snakemake.threads})
+settings = TrainingSettings.from_config(snakemake.params.training, snakemake.threads)
 counts = read_counts(snakemake.input.counts)
 region_counts = counts[counts["region"] == region].set_index("subject")["pvs_count"].to_dict()
 crop_dirs = {Path(p).name: p for p in snakemake.input.crops}
