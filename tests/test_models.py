@@ -95,3 +95,14 @@ def test_saved_model_round_trips(tmp_path):
 def test_unknown_architecture_is_named_in_the_error():
     with pytest.raises(ValueError, match="unet_x"):
         build_model("unet_x")
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_2d_weights_are_channels_last_and_stay_so_when_loaded(architecture, tmp_path):
+    model = build_model(architecture, 2)
+    save_model(str(tmp_path / "m.pt"), model, architecture)
+    loaded, _ = load_model(str(tmp_path / "m.pt"))
+    for network in (model, loaded):
+        kernels = [p for p in network.parameters() if p.dim() == 4]
+        assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
+    assert all(p.is_contiguous() for p in build_model(architecture, 3).parameters())
