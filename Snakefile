@@ -36,7 +36,7 @@ rule all:
         expand(rules.compare_methods.output, region=REGION_NAMES),
         expand(rules.attention_figure.output, region=REGION_NAMES),
         [
-            shard_outputs(kind, region, method)
+            shard_tables(kind, region, method)
             for kind in ("detections", "scan_counts")
             for region, method in region_methods()
         ],
@@ -48,6 +48,6 @@ rule mnist:
 
 
 onsuccess:
-    summary = RESULTS / "stats" / "summary.md"
+    summary = Path(rules.summary.output.markdown)
     if summary.exists():
         print(summary.read_text())

@@ -12,13 +12,24 @@ TINY = REPO / "tests" / "e2e" / "tiny.yaml"
 TWO_METHODS = REPO / "tests" / "e2e" / "two-methods.yaml"  # every region: gp_unet and grad
 
 
-def snakemake(directory: Path, *args: str, configs: tuple[Path, ...] = (), check: bool = True
-              ) -> subprocess.CompletedProcess:
+def snakemake(
+    directory: Path, *args: str, configs: tuple[Path, ...] = (), check: bool = True
+) -> subprocess.CompletedProcess:
     """Run the repository's workflow in ``directory`` with config.yaml, the tiny settings, the
     run's paths and ``configs`` layered in that order."""
     layers = [REPO / "config.yaml", TINY, directory / "paths.yaml", *configs]
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-               str(directory), *args, "--configfile", *map(str, layers)]  # last: --configfile takes many
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(directory),
+        *args,
+        "--configfile",
+        *map(str, layers),
+    ]  # last: --configfile takes many
     result = subprocess.run(command, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
@@ -40,8 +51,9 @@ def planned_jobs(directory: Path, *configs: Path, target: str | None = None) -> 
 def run_directory(directory: Path) -> Path:
     """Prepare ``directory`` for a pipeline run whose every output stays inside it."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "paths.yaml").write_text(f"results: {directory / 'results'}\n"
-                                          f"cohort:\n  bids_dir: {directory / 'results' / 'cohort'}\n")
+    (directory / "paths.yaml").write_text(
+        f"results: {directory / 'results'}\ncohort:\n  bids_dir: {directory / 'results' / 'cohort'}\n"
+    )
     return directory
 
 

@@ -3,12 +3,22 @@
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import nn
 
-from pvsflow.attention import (METHODS, PAPER_METHODS, class_activation, grad_cam, guided_backprop, guided_relus,
-                               inpaint, input_gradient, intensity, iterative_saliency)
+from pvsflow.attention import (
+    METHODS,
+    PAPER_METHODS,
+    class_activation,
+    grad_cam,
+    guided_backprop,
+    guided_relus,
+    inpaint,
+    input_gradient,
+    intensity,
+    iterative_saliency,
+)
 from pvsflow.models import Base, GPUnet, Wildcat, build_model, max_pool, spatial_mean
 
 
@@ -28,11 +38,23 @@ def image_2d():
 
 
 def test_the_papers_seven_methods_with_grad_methods_sharing_one_base_network():
-    assert set(PAPER_METHODS) == {"gp_unet", "gp_unet_no_residual", "gated_attention", "grad_cam", "grad",
-                                  "guided_backprop", "intensity"}
+    assert set(PAPER_METHODS) == {
+        "gp_unet",
+        "gp_unet_no_residual",
+        "gated_attention",
+        "grad_cam",
+        "grad",
+        "guided_backprop",
+        "intensity",
+    }
     assert set(METHODS) == set(PAPER_METHODS) | {"wildcat", "iterative_saliency"}
     assert {m.name for m in METHODS.values() if m.architecture == "base"} == {
-        "grad_cam", "grad", "guided_backprop", "intensity", "iterative_saliency"}
+        "grad_cam",
+        "grad",
+        "guided_backprop",
+        "intensity",
+        "iterative_saliency",
+    }
 
 
 def test_grad_matches_finite_differences(base_2d, image_2d):

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from pvsflow.detection import DETECTION_SCHEMA, NMS_SIZE, detect, local_maxima, operating_count
+from pvsflow.detection import DETECTION_SCHEMA, detect, local_maxima, operating_count
 from pvsflow.regions import translation
+from pvsflow.settings import DetectionSettings
+
+NMS_SIZE = DetectionSettings().nms_size
 
 
 def test_nms_size_is_the_papers():
@@ -17,7 +20,7 @@ def test_local_maxima_3d_ranks_peaks_and_suppresses_neighbours():
     attention[6, 5, 5] = 2.0  # inside the first peak's window: suppressed
     attention[15, 15, 15] = 5.0
     attention[15, 5, 15] = -4.0  # negative: never a candidate
-    coords, scores = local_maxima(attention)
+    coords, scores = local_maxima(attention, NMS_SIZE)
     assert coords.tolist() == [[15, 15, 15], [5, 5, 5]]
     assert scores.tolist() == [5.0, 3.0]
 
@@ -26,19 +29,19 @@ def test_peaks_further_apart_than_the_window_both_survive():
     attention = np.zeros((30, 30))
     attention[5, 5] = 1.0
     attention[5, 12] = 2.0
-    coords, _ = local_maxima(attention)
+    coords, _ = local_maxima(attention, NMS_SIZE)
     assert coords.tolist() == [[5, 12], [5, 5]]
 
 
 def test_plateau_gives_one_candidate():
     attention = np.zeros((10, 10, 10))
     attention[4:6, 4:6, 4:6] = 1.0
-    coords, scores = local_maxima(attention)
+    coords, scores = local_maxima(attention, NMS_SIZE)
     assert coords.tolist() == [[4, 4, 4]]
 
 
 def test_empty_map_has_no_candidates():
-    coords, scores = local_maxima(np.zeros((8, 8, 8)))
+    coords, scores = local_maxima(np.zeros((8, 8, 8)), NMS_SIZE)
     assert coords.shape == (0, 3) and scores.shape == (0,)
 
 
@@ -54,9 +57,13 @@ def test_detect_in_rated_slice_maps_to_scan_voxels_ras_and_hemisphere():
     attention[10, 10, 4] = 9.0  # another slice: ignored in 2D evaluation
     scan_affine = np.diag([-0.5, 0.5, 0.8, 1.0])
     origin = np.array([10, 20, 30])
-    region = {"origin": origin.tolist(), "affine": (scan_affine @ translation(origin)).tolist(),
-              "rated_slice": 2, "midline_ras_x": -10.0}
-    rows = detect(attention, 1.2, region, slice_rated=True, subject="sub-01", paired=True)
+    region = {
+        "origin": origin.tolist(),
+        "affine": (scan_affine @ translation(origin)).tolist(),
+        "rated_slice": 2,
+        "midline_ras_x": -10.0,
+    }
+    rows = detect(attention, 1.2, region, slice_rated=True, subject="sub-01", paired=True, nms_size=NMS_SIZE)
     assert list(rows.columns) == DETECTION_SCHEMA.names
     assert rows["rank"].tolist() == [1, 2]
     assert rows["selected"].tolist() == [True, False]
@@ -69,6 +76,6 @@ def test_detect_without_rated_slice_uses_the_middle_slice():
     attention = np.zeros((10, 10, 7))
     attention[5, 5, 3] = 1.0
     region = {"origin": [0, 0, 0], "affine": np.eye(4).tolist(), "rated_slice": None, "midline_ras_x": 0.0}
-    rows = detect(attention, 1.0, region, slice_rated=True, subject="s", paired=False)
+    rows = detect(attention, 1.0, region, slice_rated=True, subject="s", paired=False, nms_size=NMS_SIZE)
     assert rows["voxel_z"].tolist() == [3]
     assert rows["hemisphere"].isna().all()

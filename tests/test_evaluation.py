@@ -1,30 +1,35 @@
 """Hungarian matching at the 6-voxel rule, FROC, FAUC and the bootstrap."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from pvsflow.evaluation import (FAUC_MAX_FP_BRAIN, MATCH_DISTANCE_VOXELS, EvaluationSettings, ScanResult, ScanTable,
-                                bootstrap_rows, compare_methods, cumulative_hits, froc_area, hungarian_match,
-                                intra_rater_agreement, paired_bootstrap_fauc, summarise, wilcoxon_p)
+from pvsflow.comparison import compare_methods, intra_rater_agreement, paired_bootstrap_fauc, wilcoxon_p
+from pvsflow.evaluation import PER_SCAN_COLUMNS, aligned_tables, overall_rows, region_metrics, scan_results
+from pvsflow.froc import ScanResult, ScanTable, bootstrap_rows, froc_area, summarise
+from pvsflow.matching import cumulative_hits, hungarian_match
+from pvsflow.settings import EvaluationSettings
+
+MATCH_DISTANCE_VOXELS = EvaluationSettings().match_distance_voxels
 
 
 def test_paper_constants():
     assert MATCH_DISTANCE_VOXELS == 6
-    assert FAUC_MAX_FP_BRAIN == 15
+    assert EvaluationSettings().fauc_max_fp == 15
 
 
 def test_hungarian_counts_a_hit_at_six_voxels_but_not_beyond():
     annotations = np.array([[0, 0, 0]])
-    assert len(hungarian_match(np.array([[6, 0, 0]]), annotations)) == 1
-    assert len(hungarian_match(np.array([[6.01, 0, 0]]), annotations)) == 0
-    assert len(hungarian_match(np.array([[4, 4, 3]]), annotations)) == 0  # sqrt(41) > 6
+    assert len(hungarian_match(np.array([[6, 0, 0]]), annotations, MATCH_DISTANCE_VOXELS)) == 1
+    assert len(hungarian_match(np.array([[6.01, 0, 0]]), annotations, MATCH_DISTANCE_VOXELS)) == 0
+    assert len(hungarian_match(np.array([[4, 4, 3]]), annotations, MATCH_DISTANCE_VOXELS)) == 0  # sqrt(41) > 6
 
 
 def test_hungarian_is_one_to_one_and_maximises_hits():
     # Greedy nearest matching would give detection 0 to annotation 1 and leave annotation 0 unmatched.
     detections = np.array([[3.0, 0, 0], [9.5, 0, 0]])
     annotations = np.array([[-2.0, 0, 0], [4.0, 0, 0]])
-    pairs = hungarian_match(detections, annotations)
+    pairs = hungarian_match(detections, annotations, MATCH_DISTANCE_VOXELS)
     assert sorted((d, a) for d, a, _ in pairs) == [(0, 0), (1, 1)]
 
 
@@ -33,10 +38,10 @@ def test_cumulative_hits_equals_hungarian_at_every_k():
     for _ in range(30):
         detections = rng.uniform(0, 20, size=(rng.integers(0, 12), 3))
         annotations = rng.uniform(0, 20, size=(rng.integers(0, 8), 3))
-        hits = cumulative_hits(detections, annotations)
+        hits = cumulative_hits(detections, annotations, MATCH_DISTANCE_VOXELS)
         assert len(hits) == len(detections) + 1
         for k in range(len(detections) + 1):
-            assert hits[k] == len(hungarian_match(detections[:k], annotations))
+            assert hits[k] == len(hungarian_match(detections[:k], annotations, MATCH_DISTANCE_VOXELS))
 
 
 def test_froc_and_fauc_of_a_hand_computed_case():
@@ -102,6 +107,7 @@ def test_paired_bootstrap_finds_a_real_difference_and_none_between_equals():
 
 def test_wilcoxon_p_is_scipys_and_one_for_identical_samples():
     from scipy.stats import wilcoxon
+
     a = np.array([1.0, 2.0, 0.0, 4.0, 3.0, 5.0, np.nan])
     b = np.array([0.0, 1.0, 0.5, 1.0, 1.0, 2.0, 1.0])
     assert wilcoxon_p(a, b) == pytest.approx(wilcoxon(a[:6], b[:6]).pvalue)
@@ -117,10 +123,93 @@ def test_compare_methods_lists_every_pair_once():
 
 
 def test_intra_rater_agreement_by_hand():
-    import pandas as pd
     first = pd.DataFrame({"subject": ["s1"] * 3 + ["s2"], "x": [0, 20, 40, 5], "y": 0, "z": 0})
     second = pd.DataFrame({"subject": ["s1", "s1", "s2"], "x": [1, 60, 5], "y": [1, 0, 0], "z": 0})
     agreement = intra_rater_agreement(first, second, ["s1", "s2"], 6.0).set_index("reference")
     # first as reference: 2 of 4 dots found, 1 extra dot in s1.
     assert agreement.loc["first"].to_dict() == pytest.approx({"sensitivity": 0.5, "fp_avg": 0.5, "fn_avg": 1.0})
     assert agreement.loc["second"].to_dict() == pytest.approx({"sensitivity": 2 / 3, "fp_avg": 1.0, "fn_avg": 0.5})
+
+
+def detection_rows(subject, voxels):
+    return pd.DataFrame(
+        {
+            "subject": subject,
+            "rank": range(1, len(voxels) + 1),
+            **dict(zip(("voxel_x", "voxel_y", "voxel_z"), np.array(voxels).T)),
+        }
+    )
+
+
+def test_scan_results_by_hand():
+    # sub-a: candidates at 0 (hit), 20 (miss), 3 (its second dot); sub-b failed upstream; sub-c is no test scan.
+    detections = pd.concat(
+        [detection_rows("sub-a", [[0, 0, 0], [20, 0, 0], [3, 4, 0]]), detection_rows("sub-c", [[0, 0, 0]])]
+    )
+    scan_counts = pd.DataFrame(
+        {
+            "subject": ["sub-a", "sub-b", "sub-c"],
+            "status": ["ok", "failed", "ok"],
+            "predicted_count": [2.4, np.nan, 1.0],
+            "n_selected": [2, 0, 1],
+        }
+    )
+    dots = pd.DataFrame({"subject": ["sub-a", "sub-a"], "region": "midbrain", "x": [1, 3], "y": [0, 0], "z": 0})
+    counts = pd.DataFrame({"subject": ["sub-a", "sub-b"], "region": "midbrain", "pvs_count": [2.0, 5.0]})
+    per_scan = scan_results(
+        detections, scan_counts, dots, counts, subjects=["sub-a", "sub-b"], max_distance=MATCH_DISTANCE_VOXELS
+    )
+    assert list(per_scan.columns) == PER_SCAN_COLUMNS and per_scan["subject"].tolist() == ["sub-a"]
+    row = per_scan.iloc[0]
+    assert row["hits"] == [0, 1, 1, 2] and row["n_lesions"] == 2 and row["n_selected"] == 2
+    assert (row["predicted_count"], row["true_count"]) == (2.4, 2.0)
+    assert row["matched_distance_voxels"] == pytest.approx(1.0)  # the top two: (0,0,0)-(1,0,0) only
+
+
+def per_scan_rows(subjects, hits, lesions):
+    return pd.DataFrame(
+        {
+            "subject": subjects,
+            "hits": hits,
+            "n_lesions": lesions,
+            "n_selected": 1,
+            "predicted_count": 1.0,
+            "true_count": np.asarray(lesions, float),
+            "matched_distance_voxels": 1.0,
+        }
+    )
+
+
+def test_aligned_tables_keep_the_scans_every_method_evaluated_in_one_order():
+    first = per_scan_rows(["s3", "s1", "s2"], [[0, 1], [0, 0], [0, 1]], [1, 1, 2])
+    second = per_scan_rows(["s2", "s3"], [[0, 0], [0, 1]], [2, 1])
+    tables = aligned_tables({"first": first, "second": second})
+    assert [len(t) for t in tables.values()] == [2, 2]
+    assert tables["first"].lesions.tolist() == [2, 1] and tables["second"].lesions.tolist() == [2, 1]  # s2, s3
+    assert tables["first"].tp[:, 1].tolist() == [1, 1] and tables["second"].tp[:, 1].tolist() == [0, 1]
+
+
+def test_region_metrics_and_the_overall_rows():
+    settings = EvaluationSettings(fauc_max_fp=1, bootstrap_runs=20)
+    per_scan = {
+        ("midbrain", "m"): per_scan_rows(["s1", "s2"], [[0, 1], [0, 0]], [1, 1]),
+        ("hippocampi", "m"): per_scan_rows(["s1", "s2", "s3"], [[0, 1], [0, 1], [0, 1]], [1, 2, 1]),
+    }
+    metrics = pd.DataFrame(
+        [
+            region_metrics(table, region=region, method=method, n_failed=failed, chance=chance, settings=settings)
+            for ((region, method), table), failed, chance in zip(per_scan.items(), (1, 0), (4, 8))
+        ]
+    )
+    assert metrics["n_lesions"].tolist() == [2, 4] and metrics["chance_fauc"].tolist() == [4, 8]
+    # midbrain: 1 of 2 lesions at k = 1 with 0.5 FP per scan -> FROC (0.5, 0.5), flat to 1: FAUC 37.5.
+    assert metrics.loc[0, "fauc"] == pytest.approx(37.5)
+    overall = overall_rows(metrics, per_scan, settings).iloc[0]
+    assert (overall["region"], overall["method"], overall["n_scans"]) == ("overall", "m", 2)  # s1, s2 in both
+    assert (overall["n_failed"], overall["n_lesions"], overall["chance_fauc"]) == (1, 6, 6.0)
+    both = [
+        ScanTable([ScanResult(np.asarray(h), n, 1) for h, n in hits])
+        for hits in ([([0, 1], 1), ([0, 0], 1)], [([0, 1], 1), ([0, 1], 2)])
+    ]
+    assert overall["fauc"] == pytest.approx(np.mean([t.fauc(1) for t in both]))
+    assert overall["fauc_ci_low"] <= overall["fauc"] <= overall["fauc_ci_high"]

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from pvsflow import mnist
+from pvsflow import mnist, mnist_study
 from pvsflow.attention import METHODS
-from pvsflow.evaluation import EvaluationSettings
-from pvsflow.models import build_model
 from pvsflow.mnist import make_grids, read_idx
+from pvsflow.models import build_model
+from pvsflow.settings import EvaluationSettings
 
 
 def write_idx(path, array, type_code=0x08):
@@ -87,8 +87,13 @@ def test_test_grids_use_only_the_test_pool_and_datasets_round_trip(tmp_path, poo
     marked[:, 0, 1] = 0
     marked[::2, 0, 1] = 255  # even indices: training pool
     train_index, test_index = np.arange(0, 60, 2), np.arange(1, 60, 2)
-    datasets = mnist.digit_datasets((marked[train_index], labels[train_index]), (marked[test_index], labels[test_index]),
-                                    target=5, sizes={"train": 6, "validation": 4, "test": 8}, seed=1)
+    datasets = mnist.digit_datasets(
+        (marked[train_index], labels[train_index]),
+        (marked[test_index], labels[test_index]),
+        target=5,
+        sizes={"train": 6, "validation": 4, "test": 8},
+        seed=1,
+    )
     marks = {split: np.round(data.images[:, ::28, 1::28] * 255) for split, data in datasets.items()}
     assert (marks["train"] == 255).all() and (marks["validation"] == 255).all() and (marks["test"] == 0).all()
     mnist.save_datasets(tmp_path / "digit-5.npz", datasets)
@@ -101,27 +106,35 @@ def test_test_grids_use_only_the_test_pool_and_datasets_round_trip(tmp_path, poo
 def test_a_detection_is_a_hit_once_inside_a_target_cell():
     cells = np.zeros((5, 7), dtype=int)
     cells[1, 2] = cells[4, 6] = 7
-    pixels = np.array([[30, 60],    # cell (1, 2): hit
-                       [50, 80],    # cell (1, 2) again: false positive
-                       [10, 10],    # cell (0, 0): not a 7
-                       [139, 195]])  # cell (4, 6): hit, at the grid's last pixel
-    assert mnist.image_hits(pixels, cells, 7).tolist() == [0, 1, 1, 1, 2]
-    assert mnist.image_hits(pixels, cells, 3).tolist() == [0, 0, 0, 0, 0]
+    pixels = np.array(
+        [
+            [30, 60],  # cell (1, 2): hit
+            [50, 80],  # cell (1, 2) again: false positive
+            [10, 10],  # cell (0, 0): not a 7
+            [139, 195],
+        ]
+    )  # cell (4, 6): hit, at the grid's last pixel
+    assert mnist_study.image_hits(pixels, cells, 7).tolist() == [0, 1, 1, 1, 2]
+    assert mnist_study.image_hits(pixels, cells, 3).tolist() == [0, 0, 0, 0, 0]
 
 
 def test_study_summary_scores_a_perfect_and_a_useless_detector():
     # Two grids: two 7s in the first, none (and no candidate) in the second.
     perfect = pd.DataFrame({"hits": [[0, 1, 2, 2], [0]], "n_lesions": [2, 0], "n_selected": [2, 0]})
     useless = pd.DataFrame({"hits": [[0, 0, 0, 0, 0, 0, 0, 0], [0]], "n_lesions": [2, 0], "n_selected": [2, 0]})
-    per_image = {("regression", 1, "gp_unet"): perfect, ("regression", 2, "gp_unet"): perfect,
-                 ("regression", 1, "grad"): useless, ("regression", 2, "grad"): useless}
-    per_digit, mean = mnist.summarise_study(per_image, EvaluationSettings(fauc_max_fp=5, bootstrap_runs=20))
+    per_image = {
+        ("regression", 1, "gp_unet"): perfect,
+        ("regression", 2, "gp_unet"): perfect,
+        ("regression", 1, "grad"): useless,
+        ("regression", 2, "grad"): useless,
+    }
+    per_digit, mean = mnist_study.summarise_study(per_image, EvaluationSettings(fauc_max_fp=5, bootstrap_runs=20))
     assert len(per_digit) == 4 and list(mean["method"]) == ["gp_unet", "grad"]
     assert mean.set_index("method")["fauc"].tolist() == [100.0, 0.0]
     assert mean.set_index("method").loc["gp_unet", "sensitivity"] == 1.0
     # Two false positives selected on the first grid, none on the second.
     assert mean.set_index("method").loc["grad", "fp_avg"] == 1.0
-    markdown = mnist.study_markdown(per_digit, mean, {"gp_unet": "GP-Unet", "grad": "Grad"}, 5)
+    markdown = mnist_study.study_markdown(per_digit, mean, {"gp_unet": "GP-Unet", "grad": "Grad"}, 5)
     assert "| GP-Unet | 100.0 [100.0, 100.0] | 96.0 |" in markdown and "| mean |" in markdown
 
 
@@ -130,7 +143,9 @@ def test_evaluating_a_network_ranks_candidates_inside_the_grid(pool):
     data = make_grids(digits, labels, target=4, n_images=4, rng=np.random.default_rng(2))
     torch.manual_seed(0)
     model = build_model("gp_unet", 2, 10.0)
-    detections, per_image, maps = mnist.evaluate_method(model, METHODS["gp_unet"], "regression", data, 6, batch_size=3)
+    detections, per_image, maps = mnist_study.evaluate_method(
+        model, METHODS["gp_unet"], data, objective="regression", nms_size=6, device="cpu", batch_size=3
+    )
     assert maps.shape == (4, 140, 196) and (maps >= 0).all()
     assert list(per_image["image"]) == [0, 1, 2, 3]
     for index, found in detections.groupby("image"):

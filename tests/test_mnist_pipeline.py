@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import planned_jobs, run_directory, snakemake
 
 pytestmark = pytest.mark.e2e
@@ -40,8 +39,8 @@ def mnist_run(tmp_path_factory) -> Path:
     write_idx(directory / "pool-images-idx3-ubyte.gz", images)
     write_idx(directory / "pool-labels-idx1-ubyte", labels)
     (directory / "mnist.yaml").write_text(f"""mnist:
-  idx_images: {directory / 'pool-images-idx3-ubyte.gz'}
-  idx_labels: {directory / 'pool-labels-idx1-ubyte'}
+  idx_images: {directory / "pool-images-idx3-ubyte.gz"}
+  idx_labels: {directory / "pool-labels-idx1-ubyte"}
   digits: [3]
   grids: {{train: 8, validation: 4, test: 6}}
   methods: {METHODS}
@@ -62,7 +61,8 @@ def test_study_tables_figures_and_detections(mnist_run):
     results = mnist_run / "results" / "mnist"
     summary = pd.read_csv(results / "stats" / "summary.tsv", sep="\t")
     assert sorted(zip(summary["objective"], summary["method"])) == sorted(
-        (o, m) for o in ("regression", "classification") for m in METHODS)
+        (o, m) for o in ("regression", "classification") for m in METHODS
+    )
     assert summary["fauc"].between(0, 100).all() and (summary["n_images"] == 6).all()
     assert (summary["fauc_ci_low"] <= summary["fauc_ci_high"]).all()
     per_digit = pd.read_csv(results / "stats" / "per_digit.tsv", sep="\t")
@@ -84,12 +84,18 @@ def test_study_tables_figures_and_detections(mnist_run):
 def test_a_change_reruns_only_what_it_touches(mnist_run):
     base = mnist_run / "mnist.yaml"
     assert planned_jobs(mnist_run, base, target="mnist") == []
-    classification = overlay(mnist_run, "classification", "mnist:\n  objectives:\n    regression: null\n"
-                             "    classification: {max_epochs: 3}\n")
+    classification = overlay(
+        mnist_run,
+        "classification",
+        "mnist:\n  objectives:\n    regression: null\n    classification: {max_epochs: 3}\n",
+    )
     jobs = planned_jobs(mnist_run, base, classification, target="mnist")
     assert {(rule, w.get("objective")) for rule, w in jobs} == {
-        ("mnist_train", "classification"), ("mnist_evaluate", "classification"), ("mnist_summary", None),
-        ("mnist", None)}
+        ("mnist_train", "classification"),
+        ("mnist_evaluate", "classification"),
+        ("mnist_summary", None),
+        ("mnist", None),
+    }
     assert len([rule for rule, _ in jobs if rule == "mnist_train"]) == 2  # GP-Unet and the Base network
     digit = overlay(mnist_run, "digit", "mnist:\n  digits: [3, 5]\n")
     jobs = planned_jobs(mnist_run, base, digit, target="mnist")
@@ -97,8 +103,11 @@ def test_a_change_reruns_only_what_it_touches(mnist_run):
     method = overlay(mnist_run, "method", "mnist:\n  methods: [gp_unet, grad, gated_attention]\n")
     jobs = planned_jobs(mnist_run, base, method, target="mnist")
     assert {(rule, w.get("architecture") or w.get("method")) for rule, w in jobs} == {
-        ("mnist_train", "gated_attention"), ("mnist_evaluate", "gated_attention"), ("mnist_summary", None),
-        ("mnist", None)}
+        ("mnist_train", "gated_attention"),
+        ("mnist_evaluate", "gated_attention"),
+        ("mnist_summary", None),
+        ("mnist", None),
+    }
 
 
 def test_the_brain_pipeline_is_not_the_mnist_target(mnist_run):

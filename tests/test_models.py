@@ -3,19 +3,30 @@
 import pytest
 import torch
 
-from pvsflow.models import (ARCHITECTURES, Base, GatedAttention, GPUnet, GPUnetNoResidual, build_model,
-                             count_parameters, load_model, save_model)
+from pvsflow.models import (
+    ARCHITECTURES,
+    GatedAttention,
+    GPUnet,
+    GPUnetNoResidual,
+    build_model,
+    count_parameters,
+    load_model,
+    save_model,
+)
 
 
-@pytest.mark.parametrize("architecture, parameters", [
-    ("gp_unet", 308_705),  # [paper]
-    ("gated_attention", 198_580),  # [paper]
-    ("base", 196_418),  # [paper]
-    # The paper states 637,185; its text gives this (README, "Decisions").
-    ("gp_unet_no_residual", 830_753),
-    # Not in the paper: GP-Unet with its GAP + FC (33) replaced by WILDCAT's 1x1 head to 4 maps.
-    ("wildcat", 308_705 - 33 + (32 * 4 + 4)),
-])
+@pytest.mark.parametrize(
+    "architecture, parameters",
+    [
+        ("gp_unet", 308_705),  # [paper]
+        ("gated_attention", 198_580),  # [paper]
+        ("base", 196_418),  # [paper]
+        # The paper states 637,185; its text gives this (README, "Decisions").
+        ("gp_unet_no_residual", 830_753),
+        # Not in the paper: GP-Unet with its GAP + FC (33) replaced by WILDCAT's 1x1 head to 4 maps.
+        ("wildcat", 308_705 - 33 + (32 * 4 + 4)),
+    ],
+)
 def test_3d_architectures_have_the_papers_parameter_counts(architecture, parameters):
     assert count_parameters(build_model(architecture, 3)) == parameters
 
@@ -27,14 +38,28 @@ def conv_parameters(in_channels, out_channels, kernel_voxels=9):
 ENCODER_2D = conv_parameters(1, 8) + conv_parameters(8, 8) + conv_parameters(9, 16) + conv_parameters(16, 16)
 
 
-@pytest.mark.parametrize("architecture, parameters", [
-    ("gp_unet", ENCODER_2D + conv_parameters(16 + 9 + 9, 8) + 9),
-    ("base", ENCODER_2D + 25 + 1),
-    ("gated_attention", ENCODER_2D + conv_parameters(9, 4, 1) + conv_parameters(25, 4, 1) + conv_parameters(4, 1, 1)
-     + 34 + 1),
-    ("gp_unet_no_residual", conv_parameters(1, 8) + conv_parameters(8, 8) + conv_parameters(8, 16)
-     + conv_parameters(16, 16) + conv_parameters(16, 32) + conv_parameters(48, 16) + conv_parameters(24, 8) + 9),
-])
+@pytest.mark.parametrize(
+    "architecture, parameters",
+    [
+        ("gp_unet", ENCODER_2D + conv_parameters(16 + 9 + 9, 8) + 9),
+        ("base", ENCODER_2D + 25 + 1),
+        (
+            "gated_attention",
+            ENCODER_2D + conv_parameters(9, 4, 1) + conv_parameters(25, 4, 1) + conv_parameters(4, 1, 1) + 34 + 1,
+        ),
+        (
+            "gp_unet_no_residual",
+            conv_parameters(1, 8)
+            + conv_parameters(8, 8)
+            + conv_parameters(8, 16)
+            + conv_parameters(16, 16)
+            + conv_parameters(16, 32)
+            + conv_parameters(48, 16)
+            + conv_parameters(24, 8)
+            + 9,
+        ),
+    ],
+)
 def test_2d_architectures_have_four_times_fewer_feature_maps(architecture, parameters):
     assert count_parameters(build_model(architecture, 2)) == parameters
 
@@ -77,14 +102,16 @@ def test_gated_attention_map_sums_both_scales_by_hand():
     gated, coarse = model.scales(image)
     w = model.fc.weight[0]
     for x, y in [(0, 0), (3, 5), (9, 7)]:
-        expected = 3.0 * (sum(w[k] * gated[0, k, x, y] for k in range(9))
-                          + sum(w[9 + k] * coarse[0, k, x // 2, y // 2] for k in range(25)))
+        expected = 3.0 * (
+            sum(w[k] * gated[0, k, x, y] for k in range(9))
+            + sum(w[9 + k] * coarse[0, k, x // 2, y // 2] for k in range(25))
+        )
         assert torch.isclose(attention[0, x, y], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_saved_model_round_trips(tmp_path):
     model = GPUnet(3, count_scale=7.0)
-    save_model(str(tmp_path / "m.pt"), model, "gp_unet", region="midbrain")
+    save_model(str(tmp_path / "m.pt"), model, region="midbrain")
     loaded, metadata = load_model(str(tmp_path / "m.pt"))
     assert metadata == {"region": "midbrain"}
     assert loaded.count_scale == 7.0
@@ -100,7 +127,7 @@ def test_unknown_architecture_is_named_in_the_error():
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
 def test_2d_weights_are_channels_last_and_stay_so_when_loaded(architecture, tmp_path):
     model = build_model(architecture, 2)
-    save_model(str(tmp_path / "m.pt"), model, architecture)
+    save_model(str(tmp_path / "m.pt"), model)
     loaded, _ = load_model(str(tmp_path / "m.pt"))
     for network in (model, loaded):
         kernels = [p for p in network.parameters() if p.dim() == 4]

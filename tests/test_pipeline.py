@@ -11,17 +11,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
+from conftest import TWO_METHODS, planned_jobs, read_dataset, run_directory, snakemake
 
 from pvsflow.attention import METHODS
-from pvsflow.cohort import scan_path
 from pvsflow.detection import DETECTION_SCHEMA
-
-from conftest import TWO_METHODS, planned_jobs, read_dataset, run_directory, snakemake
+from pvsflow.layout import CohortLayout
 
 pytestmark = pytest.mark.e2e
 REGIONS = {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
-TINY_METHODS = {"midbrain": set(METHODS), "hippocampi": {"gp_unet", "grad"}, "basal_ganglia": {"gp_unet", "grad"},
-                "centrum_semiovale": {"gp_unet", "grad"}}  # tests/e2e/tiny.yaml
+TINY_METHODS = {
+    "midbrain": set(METHODS),
+    "hippocampi": {"gp_unet", "grad"},
+    "basal_ganglia": {"gp_unet", "grad"},
+    "centrum_semiovale": {"gp_unet", "grad"},
+}  # tests/e2e/tiny.yaml
 PER_REGION_RULES = {"region_stats", "compare_methods", "attention_figure"}
 
 
@@ -37,7 +40,8 @@ def test_detections_are_one_parquet_dataset_partitioned_by_region(tiny_run):
     for field in DETECTION_SCHEMA:
         assert table.schema.field(field.name).type == field.type
     assert pa.types.is_string(table.schema.field("region").type) or pa.types.is_dictionary(
-        table.schema.field("region").type)
+        table.schema.field("region").type
+    )
     frame = table.to_pandas()
     assert set(frame["region"].astype(str)) <= REGIONS
     assert set(frame["method"].astype(str)) == set(METHODS)
@@ -56,7 +60,7 @@ def test_detections_are_one_parquet_dataset_partitioned_by_region(tiny_run):
 def test_detection_coordinates_map_through_the_scan_affine(tiny_run):
     frame = read_dataset(tiny_run / "results")
     for subject, group in list(frame.groupby("subject"))[:3]:
-        affine = nib.load(scan_path(tiny_run / "results" / "cohort", subject)).affine
+        affine = nib.load(CohortLayout(tiny_run / "results" / "cohort").scan(subject)).affine
         voxels = group[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float)
         ras = voxels @ affine[:3, :3].T + affine[:3, 3]
         assert np.allclose(ras, group[["ras_x", "ras_y", "ras_z"]].to_numpy(), atol=1e-4)
@@ -66,8 +70,16 @@ def test_statistics_tables_and_plots(tiny_run):
     stats = tiny_run / "results" / "stats"
     summary = pd.read_parquet(stats / "summary.parquet")
     assert set(summary["region"]) == REGIONS | {"overall"}
-    for column in ("fauc", "fauc_ci_low", "fauc_ci_high", "chance_fauc", "sensitivity", "fp_avg", "fn_avg",
-                   "count_pearson_r"):
+    for column in (
+        "fauc",
+        "fauc_ci_low",
+        "fauc_ci_high",
+        "chance_fauc",
+        "sensitivity",
+        "fp_avg",
+        "fn_avg",
+        "count_pearson_r",
+    ):
         assert column in summary
     assert summary["fauc"].between(0, 100).all()
     assert (summary["fauc_ci_low"] <= summary["fauc_ci_high"]).all()
@@ -86,8 +98,9 @@ def test_method_comparison_tables_and_figures(tiny_run):
     for region, methods in TINY_METHODS.items():
         pairwise = pd.read_csv(stats / "comparison" / region / "pairwise.tsv", sep="\t")
         assert len(pairwise) == len(methods) * (len(methods) - 1) // 2
-        assert pairwise[["p_fauc", "p_sensitivity", "p_fp_avg", "p_fn_avg"]].apply(
-            lambda p: p.between(0, 1)).all().all()
+        assert (
+            pairwise[["p_fauc", "p_sensitivity", "p_fp_avg", "p_fn_avg"]].apply(lambda p: p.between(0, 1)).all().all()
+        )
         rater = pd.read_csv(stats / "comparison" / region / "intra_rater.tsv", sep="\t")
         assert list(rater["reference"]) == ["first", "second"]
         assert rater["sensitivity"].between(0.5, 1).all()  # the repeat pass misses ~15% and jitters 1 voxel
@@ -156,7 +169,7 @@ def test_a_corrupt_scan_is_reported_and_the_others_are_kept(tiny_run, tmp_path):
     cohort = directory / "results" / "cohort"
     snakemake(directory, "--cores", "2", str(cohort / "participants.tsv"))
     victim = read_dataset(tiny_run / "results", "scan_counts")["subject"].iloc[0]  # a test scan
-    scan_path(cohort, victim).write_bytes(b"\x00 truncated upload")
+    CohortLayout(cohort).scan(victim).write_bytes(b"\x00 truncated upload")
     snakemake(directory, "--cores", "2", configs=(TWO_METHODS,))
     after = read_dataset(directory / "results")
     assert victim not in set(after["subject"])

@@ -4,15 +4,27 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from pvsflow.extraction import crop_path, extract_scan, metadata_path
+from pvsflow.extraction import extract_scan
 from pvsflow.io import ScanError, load_crop, read_json
-from pvsflow.regions import (PAPER_CROP_SHAPES, RegionSpec, cut_box, extract_region, ras_to_voxel, soft_mask,
-                             voxel_to_ras)
+from pvsflow.layout import crop_file, crop_metadata
+from pvsflow.regions import (
+    PAPER_CROP_SHAPES,
+    RegionSpec,
+    cut_box,
+    extract_region,
+    ras_to_voxel,
+    soft_mask,
+    voxel_to_ras,
+)
 
 
 def test_paper_crop_sizes():
-    assert PAPER_CROP_SHAPES == {"midbrain": (88, 88, 11), "hippocampi": (168, 128, 84),
-                                 "basal_ganglia": (168, 128, 84), "centrum_semiovale": (250, 290, 14)}
+    assert PAPER_CROP_SHAPES == {
+        "midbrain": (88, 88, 11),
+        "hippocampi": (168, 128, 84),
+        "basal_ganglia": (168, 128, 84),
+        "centrum_semiovale": (250, 290, 14),
+    }
 
 
 def test_cut_box_zero_pads_outside_the_volume():
@@ -78,20 +90,34 @@ def test_extract_scan_records_failures_and_keeps_good_regions(tmp_path):
     for name, data in (("t2w", image), ("aseg", labels)):
         nib.save(nib.Nifti1Image(data.astype(np.float32), np.eye(4)), tmp_path / f"{name}.nii.gz")
     specs = [RegionSpec("midbrain", (16,), (16, 16, 11)), RegionSpec("hippocampi", (17, 53), (8, 8, 8))]
-    metadata = extract_scan("sub-01", tmp_path / "t2w.nii.gz", tmp_path / "aseg.nii.gz", specs, {}, tmp_path / "out")
+    metadata = extract_scan(
+        "sub-01",
+        scan=tmp_path / "t2w.nii.gz",
+        label_map=tmp_path / "aseg.nii.gz",
+        specs=specs,
+        rated_slices={},
+        out_dir=tmp_path / "out",
+    )
     assert metadata["regions"]["midbrain"]["status"] == "ok"
     assert metadata["regions"]["hippocampi"]["status"] == "failed"
-    assert read_json(metadata_path(tmp_path / "out")) == metadata
-    data, affine = load_crop(crop_path(tmp_path / "out", "midbrain"))
+    assert read_json(crop_metadata(tmp_path / "out")) == metadata
+    data, affine = load_crop(crop_file(tmp_path / "out", "midbrain"))
     assert data.shape == (16, 16, 11)
     assert np.allclose(affine, metadata["regions"]["midbrain"]["affine"])
-    assert not crop_path(tmp_path / "out", "hippocampi").exists()
+    assert not crop_file(tmp_path / "out", "hippocampi").exists()
 
 
 def test_unreadable_scan_fails_every_region_with_the_reason(tmp_path):
     (tmp_path / "t2w.nii.gz").write_bytes(b"not a nifti file")
     specs = [RegionSpec("midbrain", (16,), (16, 16, 11))]
-    metadata = extract_scan("sub-09", tmp_path / "t2w.nii.gz", tmp_path / "aseg.nii.gz", specs, {}, tmp_path / "out")
+    metadata = extract_scan(
+        "sub-09",
+        scan=tmp_path / "t2w.nii.gz",
+        label_map=tmp_path / "aseg.nii.gz",
+        specs=specs,
+        rated_slices={},
+        out_dir=tmp_path / "out",
+    )
     entry = metadata["regions"]["midbrain"]
     assert entry["status"] == "failed"
     assert entry["error"].startswith("sub-09: T2w scan at") and "could not be read" in entry["error"]
@@ -108,8 +134,9 @@ def test_intensities_scale_from_the_median_floor_to_the_trimmed_ceiling():
     # Half the region is at or below its median and maps to 0; the top 1% clips to 1.
     assert (crop.image[5:15, 5:15, 4:10] == 0).mean() == pytest.approx(0.5, abs=0.05)
     assert inside.max() == pytest.approx(1.0)
-    plain = extract_region(image, labels, np.eye(4), RegionSpec("midbrain", (16,), (20, 20, 14), 0, 0.0, 1.0, 0.0),
-                           "sub-01")
+    plain = extract_region(
+        image, labels, np.eye(4), RegionSpec("midbrain", (16,), (20, 20, 14), 0, 0.0, 1.0, 0.0), "sub-01"
+    )
     assert (plain.image[5:15, 5:15, 4:10] > 0).all()  # floor at the minimum: plain min-max scaling
 
 
@@ -117,5 +144,6 @@ def test_flat_region_is_a_clear_error():
     labels = np.zeros((20, 20, 20), np.int32)
     labels[5:15, 5:15, 5:15] = 16
     with pytest.raises(ScanError, match="sub-03: midbrain: the region's intensities are flat"):
-        extract_region(np.full(labels.shape, 50.0), labels, np.eye(4), RegionSpec("midbrain", (16,), (8, 8, 8)),
-                       "sub-03")
+        extract_region(
+            np.full(labels.shape, 50.0), labels, np.eye(4), RegionSpec("midbrain", (16,), (8, 8, 8)), "sub-03"
+        )

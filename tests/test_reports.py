@@ -9,10 +9,24 @@ def summary():
     rows = []
     for region, values in {"midbrain": (70.0, 40.0), "overall": (50.0, 60.0)}.items():
         for method, fauc, fp in (("gp_unet", values[0], 1.0), ("intensity", values[1], 0.5)):
-            rows.append({"region": region, "method": method, "fauc": fauc, "fauc_ci_low": fauc - 5,
-                         "fauc_ci_high": fauc + 5, "sensitivity": 0.5, "sensitivity_ci_low": 0.4,
-                         "sensitivity_ci_high": 0.6, "fp_avg": fp, "fp_avg_ci_low": fp, "fp_avg_ci_high": fp,
-                         "fn_avg": 1.0, "fn_avg_ci_low": 1.0, "fn_avg_ci_high": 1.0})
+            rows.append(
+                {
+                    "region": region,
+                    "method": method,
+                    "fauc": fauc,
+                    "fauc_ci_low": fauc - 5,
+                    "fauc_ci_high": fauc + 5,
+                    "sensitivity": 0.5,
+                    "sensitivity_ci_low": 0.4,
+                    "sensitivity_ci_high": 0.6,
+                    "fp_avg": fp,
+                    "fp_avg_ci_low": fp,
+                    "fp_avg_ci_high": fp,
+                    "fn_avg": 1.0,
+                    "fn_avg_ci_low": 1.0,
+                    "fn_avg_ci_high": 1.0,
+                }
+            )
     return pd.DataFrame(rows)
 
 

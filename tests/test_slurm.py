@@ -13,15 +13,22 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from conftest import REPO, TWO_METHODS, read_dataset, run_directory, snakemake
 
 pytestmark = pytest.mark.slurm
 SCRIPTS = REPO / "tests" / "slurm"
 # What a 2-CPU test cluster without accounting needs on top of profiles/slurm: squeue for job
 # status (sacct needs slurmdbd), a short first status check, a short filesystem wait.
-CLUSTER_FLAGS = ("--profile", str(REPO / "profiles" / "slurm"), "--slurm-status-command", "squeue",
-                 "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5")
+CLUSTER_FLAGS = (
+    "--profile",
+    str(REPO / "profiles" / "slurm"),
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--latency-wait",
+    "5",
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +57,14 @@ def test_the_demo_runs_through_the_slurm_profile_with_gpus(slurm_cluster, tiny_r
         assert allocation.group(2), f"{log}: no GPU allocated"
     # Same seeds, same tables as the local run.
     methods = ("gp_unet", "grad")
-    pd.testing.assert_frame_equal(read_dataset(directory / "results"),
-                                  read_dataset(tiny_run / "results", methods=methods))
+    pd.testing.assert_frame_equal(
+        read_dataset(directory / "results"), read_dataset(tiny_run / "results", methods=methods)
+    )
     local = pd.read_parquet(tiny_run / "results" / "stats" / "summary.parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(directory / "results" / "stats" / "summary.parquet"),
-                                  local[local["method"].isin(methods)].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(directory / "results" / "stats" / "summary.parquet"),
+        local[local["method"].isin(methods)].reset_index(drop=True),
+    )
 
 
 def test_a_cancelled_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
@@ -69,10 +79,24 @@ def test_a_cancelled_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp
     # Everything before training locally; training itself through SLURM.
     snakemake(directory, "--cores", "2", "--omit-from", "train", str(directory / model), configs=(longer,))
     log = directory / "results" / "logs" / "train" / "gp_unet" / "midbrain.log"
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-               str(directory), "--configfile", str(REPO / "config.yaml"), str(REPO / "tests" / "e2e" / "tiny.yaml"),
-               str(directory / "paths.yaml"), str(longer), *CLUSTER_FLAGS, "--retries", "1",
-               str(directory / model)]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(directory),
+        "--configfile",
+        str(REPO / "config.yaml"),
+        str(REPO / "tests" / "e2e" / "tiny.yaml"),
+        str(directory / "paths.yaml"),
+        str(longer),
+        *CLUSTER_FLAGS,
+        "--retries",
+        "1",
+        str(directory / model),
+    ]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     job = None
     deadline = time.monotonic() + 300

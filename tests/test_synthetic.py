@@ -9,7 +9,8 @@ from scipy.spatial.distance import pdist
 
 from pvsflow import freesurfer as fs
 from pvsflow import synthetic
-from pvsflow.cohort import counts_path, dots_path, label_map_path, read_counts, read_dots, scan_path
+from pvsflow.cohort import read_counts, read_dots
+from pvsflow.layout import CohortLayout
 from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_cohort
 
 SMALL = SyntheticCohortSpec(n_subjects=3, seed=5)
@@ -23,9 +24,11 @@ def test_same_seed_same_cohort(tmp_path):
     write_cohort(tmp_path / "a", SMALL)
     write_cohort(tmp_path / "b", SMALL)
     for subject in ("sub-0001", "sub-0003"):
-        assert _digest(scan_path(tmp_path / "a", subject)) == _digest(scan_path(tmp_path / "b", subject))
-    assert counts_path(tmp_path / "a").read_text() == counts_path(tmp_path / "b").read_text()
-    assert dots_path(tmp_path / "a").read_text() == dots_path(tmp_path / "b").read_text()
+        assert _digest(CohortLayout(tmp_path / "a").scan(subject)) == _digest(
+            CohortLayout(tmp_path / "b").scan(subject)
+        )
+    assert CohortLayout(tmp_path / "a").counts.read_text() == CohortLayout(tmp_path / "b").counts.read_text()
+    assert CohortLayout(tmp_path / "a").dots.read_text() == CohortLayout(tmp_path / "b").dots.read_text()
 
 
 def test_other_seed_other_cohort():
@@ -36,16 +39,25 @@ def test_other_seed_other_cohort():
 
 def test_layout_affine_and_labels(tmp_path):
     write_cohort(tmp_path, SMALL)
-    image = nib.load(scan_path(tmp_path, "sub-0002"))
-    labels = nib.load(label_map_path(tmp_path, "sub-0002"))
+    image = nib.load(CohortLayout(tmp_path).scan("sub-0002"))
+    labels = nib.load(CohortLayout(tmp_path).label_map("sub-0002"))
     assert image.shape == SMALL.shape and labels.shape == SMALL.shape
     affine = image.affine
     assert not np.allclose(affine, np.eye(4))
     assert affine[0, 0] < 0  # LAS storage, as many scanners write
     assert np.allclose(np.linalg.norm(affine[:3, :3], axis=0), SMALL.voxel_size_mm)
     present = set(np.unique(np.asarray(labels.dataobj)))
-    for label in (fs.BRAIN_STEM, fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS, fs.LEFT_CAUDATE, fs.RIGHT_PUTAMEN,
-                  fs.LEFT_PALLIDUM, fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_LATERAL_VENTRICLE, fs.CSF):
+    for label in (
+        fs.BRAIN_STEM,
+        fs.LEFT_HIPPOCAMPUS,
+        fs.RIGHT_HIPPOCAMPUS,
+        fs.LEFT_CAUDATE,
+        fs.RIGHT_PUTAMEN,
+        fs.LEFT_PALLIDUM,
+        fs.LEFT_CEREBRAL_WHITE_MATTER,
+        fs.RIGHT_LATERAL_VENTRICLE,
+        fs.CSF,
+    ):
         assert label in present
     # Left labels lie at negative RAS x.
     data = np.asarray(labels.dataobj)
@@ -55,8 +67,8 @@ def test_layout_affine_and_labels(tmp_path):
 
 def test_weak_labels_match_the_dots(tmp_path):
     write_cohort(tmp_path, SMALL)
-    counts = read_counts(counts_path(tmp_path))
-    dots = read_dots(dots_path(tmp_path))
+    counts = read_counts(CohortLayout(tmp_path).counts)
+    dots = read_dots(CohortLayout(tmp_path).dots)
     assert set(counts["region"]) == {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
     per_region = dots.groupby(["subject", "region"]).size()
     for row in counts.itertuples():
@@ -79,8 +91,9 @@ def test_pvs_are_brighter_than_white_matter():
 
 def test_counts_are_overdispersed_with_zeros():
     spec = SyntheticCohortSpec(n_subjects=40, seed=11)
-    counts = pd.DataFrame([{"region": r, "n": n} for i in range(40)
-                           for r, n in generate_subject(spec, i)[3].counts.items()])
+    counts = pd.DataFrame(
+        [{"region": r, "n": n} for i in range(40) for r, n in generate_subject(spec, i)[3].counts.items()]
+    )
     midbrain = counts[counts["region"] == "midbrain"]["n"]
     assert (midbrain == 0).mean() > 0.15
     assert midbrain.var() > midbrain.mean()

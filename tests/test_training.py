@@ -1,15 +1,22 @@
 """Training: augmentation, device choice, determinism and resuming from a checkpoint."""
 
+import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from pvsflow.augmentation import augment
+from pvsflow.checkpoints import run_fingerprint
+from pvsflow.datasets import CropDataset
+from pvsflow.devices import pick_device, seed_everything
 from pvsflow.io import save_volume
 from pvsflow.models import GPUnet
-from pvsflow.training import (CropDataset, TrainingSettings, augment, objective_loss, pick_device, predicted_count,
-                              seed_everything, train)
+from pvsflow.objectives import objective_loss, predicted_count
+from pvsflow.settings import TrainingSettings
+from pvsflow.training import train
 
 SETTINGS = TrainingSettings(max_epochs=4, patience=10, threads=1, count_scale=10.0)
 
@@ -66,8 +73,9 @@ def test_training_is_deterministic_and_keeps_the_best_epoch(datasets):
 
 
 def test_early_stopping_stops_after_patience(datasets):
-    history = train(fresh_model(), *datasets, TrainingSettings(max_epochs=50, patience=1, threads=1,
-                                                                learning_rate=1e-9))
+    history = train(
+        fresh_model(), *datasets, TrainingSettings(max_epochs=50, patience=1, threads=1, learning_rate=1e-9)
+    )
     assert len(history) < 50
     assert not history[-1].improved
 
@@ -87,13 +95,25 @@ def test_an_interrupted_run_resumes_and_ends_with_the_same_model(datasets, tmp_p
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        train(fresh_model(), *datasets, SETTINGS, checkpoint=checkpoint, fingerprint="run",
-              on_epoch=kill_after_second_epoch)
+        train(
+            fresh_model(),
+            *datasets,
+            SETTINGS,
+            checkpoint=checkpoint,
+            fingerprint="run",
+            on_epoch=kill_after_second_epoch,
+        )
     assert checkpoint.exists()
     resumed = fresh_model(seed=123)  # a resubmitted job: its own initial weights are replaced
     epochs = []
-    history = train(resumed, *datasets, SETTINGS, checkpoint=checkpoint, fingerprint="run",
-                    on_epoch=lambda r: epochs.append(r.epoch))
+    history = train(
+        resumed,
+        *datasets,
+        SETTINGS,
+        checkpoint=checkpoint,
+        fingerprint="run",
+        on_epoch=lambda r: epochs.append(r.epoch),
+    )
     assert epochs == [3, 4] and len(history) == 4
     for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
@@ -103,11 +123,23 @@ def test_an_interrupted_run_resumes_and_ends_with_the_same_model(datasets, tmp_p
 def test_a_checkpoint_of_another_run_is_ignored(datasets, tmp_path):
     checkpoint = tmp_path / "last.pt"
     with pytest.raises(Interrupted):
-        train(fresh_model(), *datasets, SETTINGS, checkpoint=checkpoint, fingerprint="old",
-              on_epoch=lambda r: (_ for _ in ()).throw(Interrupted))
+        train(
+            fresh_model(),
+            *datasets,
+            SETTINGS,
+            checkpoint=checkpoint,
+            fingerprint="old",
+            on_epoch=lambda r: (_ for _ in ()).throw(Interrupted),
+        )
     epochs = []
-    train(fresh_model(), *datasets, SETTINGS, checkpoint=checkpoint, fingerprint="new",
-          on_epoch=lambda r: epochs.append(r.epoch))
+    train(
+        fresh_model(),
+        *datasets,
+        SETTINGS,
+        checkpoint=checkpoint,
+        fingerprint="new",
+        on_epoch=lambda r: epochs.append(r.epoch),
+    )
     assert epochs == [1, 2, 3, 4]
 
 
@@ -115,8 +147,9 @@ def test_classification_objective_is_bce_on_presence():
     logits = torch.tensor([2.0, -1.0, 0.5])
     counts = torch.tensor([3.0, 0.0, 0.0])
     presence = torch.tensor([1.0, 0.0, 0.0])
-    expected = -(presence * torch.log(torch.sigmoid(logits))
-                 + (1 - presence) * torch.log(1 - torch.sigmoid(logits))).mean()
+    expected = -(
+        presence * torch.log(torch.sigmoid(logits)) + (1 - presence) * torch.log(1 - torch.sigmoid(logits))
+    ).mean()
     assert objective_loss("classification")(logits, counts) == pytest.approx(float(expected))
     assert objective_loss("regression")(logits, counts) == pytest.approx(float(((logits - counts) ** 2).mean()))
     assert torch.allclose(predicted_count(logits, "classification"), torch.sigmoid(logits))
@@ -132,4 +165,22 @@ def test_classification_training_reports_bce_losses(datasets):
     with torch.no_grad():
         logits = model.eval()(validation_images)
     assert history[-1].best_validation_loss == pytest.approx(
-        float(objective_loss("classification")(logits, datasets[1].counts)), rel=1e-5)
+        float(objective_loss("classification")(logits, datasets[1].counts)), rel=1e-5
+    )
+
+
+def test_the_run_fingerprint_names_settings_data_and_starting_weights(tmp_path):
+    init, other_init = tmp_path / "a.pt", tmp_path / "b.pt"
+    init.write_bytes(b"weights")
+    other_init.write_bytes(b"other weights")
+    train_paths, validation_paths = [Path("c/sub-1.nii.gz"), Path("c/sub-2.nii.gz")], [Path("c/sub-3.nii.gz")]
+    reference = run_fingerprint(SETTINGS, train_paths, validation_paths, init=init)
+    assert reference == run_fingerprint(SETTINGS, train_paths, validation_paths, init=init)
+    changed = [
+        run_fingerprint(dataclasses.replace(SETTINGS, max_epochs=5), train_paths, validation_paths, init=init),
+        run_fingerprint(SETTINGS, train_paths[::-1], validation_paths, init=init),
+        run_fingerprint(SETTINGS, train_paths, [], init=init),
+        run_fingerprint(SETTINGS, train_paths, validation_paths, init=other_init),
+        run_fingerprint(SETTINGS, train_paths, validation_paths, init=None),
+    ]
+    assert len({reference, *changed}) == 6

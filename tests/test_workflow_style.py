@@ -1,4 +1,4 @@
-"""The workflow follows the Snakemake catalog's standards: lint clean, snakefmt formatted,
+"""The workflow follows the Snakemake catalog's standards: lint clean, snakefmt and ruff clean,
 a log and a benchmark on every rule, and a config that is validated against its schema."""
 
 import subprocess
@@ -6,7 +6,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 
@@ -18,6 +17,12 @@ def test_snakemake_lint_is_clean():
     result = run(sys.executable, "-m", "snakemake", "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", [("check",), ("format", "--check")], ids=["lint", "format"])
+def test_ruff_is_clean(command):
+    result = run(sys.executable, "-m", "ruff", *command, ".")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_snakefmt_check_is_clean():
@@ -34,11 +39,16 @@ def test_every_rule_has_log_and_benchmark():
         assert "log:" in block and "benchmark:" in block, name
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"split": {"train_fraction": 1.5}}, "train_fraction"),
-    ({"regions": {"midbrain": {"preprocessing": {"crop_shape": [88, 88]}}}}, "crop_shape"),
-    ({"regions": {"midbrain": {"training": {"max_epoch": 3}}}}, "max_epoch"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"split": {"train_fraction": 1.5}}, "train_fraction"),
+        ({"regions": {"midbrain": {"preprocessing": {"crop_shape": [88, 88]}}}}, "crop_shape"),
+        ({"regions": {"midbrain": {"training": {"max_epoch": 3}}}}, "max_epoch"),
+        # A fine-tuned region starts from midbrain's network: its count_scale could not take effect.
+        ({"regions": {"hippocampi": {"training": {"count_scale": 10}}}}, "regions.hippocampi.training.count_scale"),
+    ],
+)
 def test_bad_config_is_rejected_naming_the_key(tmp_path, bad, message):
     layer = tmp_path / "bad.yaml"
     layer.write_text(yaml.safe_dump(bad))

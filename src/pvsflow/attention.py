@@ -1,4 +1,4 @@
-"""Attention methods (SPEC section 4): how each method turns a trained network and an image into
+"""Attention methods (docs/method.md, "Attention methods"): how each method turns a trained network and an image into
 an attention map and the network's output (the predicted count, or the presence logit of a
 classification network). Negative map values are set to zero for every method.
 
@@ -43,6 +43,7 @@ def input_gradient(model: CountNetwork, images: torch.Tensor) -> AttentionResult
 def guided_relus(model: nn.Module) -> Iterator[None]:
     """Within the block, every ReLU of ``model`` also zeroes negative gradients on the way back
     (Springenberg et al.): its backward gives ``relu(incoming) * (input > 0)``."""
+
     def clamp_gradient(module: nn.Module, grad_input: tuple, grad_output: tuple) -> tuple:
         return (grad_input[0].clamp(min=0),)
 
@@ -92,9 +93,11 @@ def inpaint(images: torch.Tensor, mask: torch.Tensor, steps: int = 30) -> torch.
     return filled
 
 
-def iterative_saliency(model: CountNetwork, images: torch.Tensor, iterations: int = 4, decay: float = 0.5,
-                       salient_quantile: float = 0.99) -> AttentionResult:
-    """Iterative saliency refinement (seed 004, Gonzalez-Gonzalo et al.) on Base: guided backprop,
+def iterative_saliency(
+    model: CountNetwork, images: torch.Tensor, iterations: int = 4, decay: float = 0.5, salient_quantile: float = 0.99
+) -> AttentionResult:
+    """Iterative saliency refinement (González-Gonzalo et al.; docs/method.md, "Attention methods")
+    on Base: guided backprop,
     inpaint the most salient voxels (above the ``salient_quantile`` of the map, dilated by one
     voxel) and repeat on the inpainted image, until the predicted count drops below 0.5 or after
     ``iterations`` maps; the result is ``sum_i decay^i s_i``. Less conspicuous PVS, hidden behind
@@ -137,17 +140,27 @@ class Method:
     compute: Callable[[CountNetwork, torch.Tensor], AttentionResult]
 
 
-METHODS: dict[str, Method] = {method.name: method for method in [
-    Method("gp_unet", "GP-Unet", "gp_unet", class_activation),
-    Method("gp_unet_no_residual", "GP-Unet no residual", "gp_unet_no_residual", class_activation),
-    Method("gated_attention", "Gated Attention", "gated_attention", class_activation),
-    Method("grad_cam", "Grad-CAM", "base", grad_cam),
-    Method("grad", "Grad", "base", input_gradient),
-    Method("guided_backprop", "Guided backprop", "base", guided_backprop),
-    Method("intensity", "Intensity", "base", intensity),
-    # Further methods from the source papers (seeds 003 and 004); not in the paper's comparison.
-    Method("wildcat", "WILDCAT", "wildcat", class_activation),
-    Method("iterative_saliency", "Iterative saliency", "base", iterative_saliency),
-]}
-PAPER_METHODS = ("gp_unet", "gp_unet_no_residual", "gated_attention", "grad_cam", "grad", "guided_backprop",
-                 "intensity")
+METHODS: dict[str, Method] = {
+    method.name: method
+    for method in [
+        Method("gp_unet", "GP-Unet", "gp_unet", class_activation),
+        Method("gp_unet_no_residual", "GP-Unet no residual", "gp_unet_no_residual", class_activation),
+        Method("gated_attention", "Gated Attention", "gated_attention", class_activation),
+        Method("grad_cam", "Grad-CAM", "base", grad_cam),
+        Method("grad", "Grad", "base", input_gradient),
+        Method("guided_backprop", "Guided backprop", "base", guided_backprop),
+        Method("intensity", "Intensity", "base", intensity),
+        # Further methods from the source papers (seeds 003 and 004); not in the paper's comparison.
+        Method("wildcat", "WILDCAT", "wildcat", class_activation),
+        Method("iterative_saliency", "Iterative saliency", "base", iterative_saliency),
+    ]
+}
+PAPER_METHODS = (
+    "gp_unet",
+    "gp_unet_no_residual",
+    "gated_attention",
+    "grad_cam",
+    "grad",
+    "guided_backprop",
+    "intensity",
+)

@@ -1,4 +1,5 @@
-"""Cohort layout (BIDS-style paths), weak-label and annotation tables, and the data split."""
+"""The cohort's tables (participants, weak labels, dot annotations) and the data split.
+Where the files are: :class:`pvsflow.layout.CohortLayout`."""
 
 from __future__ import annotations
 
@@ -18,32 +19,11 @@ def subject_ids(n_subjects: int) -> list[str]:
     return [f"sub-{i:04d}" for i in range(1, n_subjects + 1)]
 
 
-def scan_path(root: Path | str, subject: str) -> Path:
-    return Path(root) / subject / "anat" / f"{subject}_T2w.nii.gz"
-
-
-def label_map_path(root: Path | str, subject: str) -> Path:
-    return Path(root) / "derivatives" / "labels" / subject / "anat" / f"{subject}_desc-aseg_dseg.nii.gz"
-
-
-def counts_path(root: Path | str) -> Path:
-    return Path(root) / "derivatives" / "pvs_ratings" / "pvs_counts.tsv"
-
-
-def dots_path(root: Path | str) -> Path:
-    return Path(root) / "derivatives" / "pvs_ratings" / "pvs_dots.tsv"
-
-
-def repeat_dots_path(root: Path | str) -> Path:
-    """Optional second annotation series of the same scans (intra-rater agreement)."""
-    return Path(root) / "derivatives" / "pvs_ratings" / "pvs_dots_repeat.tsv"
-
-
-def read_participants(root: Path | str) -> list[str]:
-    """Subjects listed in ``participants.tsv``, in file order."""
-    table = pd.read_csv(Path(root) / "participants.tsv", sep="\t", dtype=str)
+def read_participants(path: Path | str) -> list[str]:
+    """Subjects listed in a ``participants.tsv``, in file order."""
+    table = pd.read_csv(path, sep="\t", dtype=str)
     if "participant_id" not in table:
-        raise ValueError(f"{Path(root) / 'participants.tsv'}: no 'participant_id' column")
+        raise ValueError(f"{path}: no 'participant_id' column")
     return table["participant_id"].tolist()
 
 
@@ -81,9 +61,16 @@ class Split:
         return tuple(sorted(self.test + self.unlabelled))
 
 
-def split_subjects(labelled: Sequence[str], seed: int, train_fraction: float, validation_fraction: float,
-                   unlabelled: Sequence[str] = ()) -> Split:
-    """Shuffle the sorted labelled subjects with ``seed`` and cut them by the fractions."""
+def split_subjects(
+    labelled: Sequence[str],
+    *,
+    seed: int,
+    train_fraction: float,
+    validation_fraction: float,
+    unlabelled: Sequence[str] = (),
+) -> Split:
+    """Shuffle the sorted labelled subjects with ``seed`` and cut them by the fractions (the
+    rest is the test set); ``unlabelled`` subjects are only inferred."""
     if not 0 < train_fraction < 1 or not 0 < validation_fraction < 1 or train_fraction + validation_fraction >= 1:
         raise ValueError("split fractions must be in (0, 1) and leave room for a test set")
     ordered = sorted(labelled)
@@ -95,8 +82,8 @@ def split_subjects(labelled: Sequence[str], seed: int, train_fraction: float, va
         raise ValueError(f"{len(shuffled)} labelled subjects are too few for a train/validation/test split")
     return Split(
         train=tuple(sorted(shuffled[:n_train])),
-        validation=tuple(sorted(shuffled[n_train:n_train + n_validation])),
-        test=tuple(sorted(shuffled[n_train + n_validation:])),
+        validation=tuple(sorted(shuffled[n_train : n_train + n_validation])),
+        test=tuple(sorted(shuffled[n_train + n_validation :])),
         unlabelled=tuple(sorted(unlabelled)),
     )
 
@@ -105,4 +92,4 @@ def shards(subjects: Sequence[str], scans_per_shard: int) -> list[tuple[str, ...
     """Consecutive chunks of ``scans_per_shard`` subjects (the last may be shorter)."""
     if scans_per_shard < 1:
         raise ValueError("scans_per_shard must be at least 1")
-    return [tuple(subjects[i:i + scans_per_shard]) for i in range(0, len(subjects), scans_per_shard)]
+    return [tuple(subjects[i : i + scans_per_shard]) for i in range(0, len(subjects), scans_per_shard)]

@@ -1,4 +1,4 @@
-"""From attention maps to ranked PVS candidates (SPEC section 6)."""
+"""From attention maps to ranked PVS candidates (docs/method.md, "Detection")."""
 
 from __future__ import annotations
 
@@ -11,31 +11,31 @@ import pandas as pd
 import pyarrow as pa
 from scipy import ndimage
 
+from pvsflow import layout
 from pvsflow.extraction import region_entry
-from pvsflow.inference import attention_path, predictions_path
 from pvsflow.io import load_crop
 from pvsflow.regions import PAIRED, SLICE_RATED, voxel_to_ras
 
-NMS_SIZE = 6  # maximum filter size in voxels [paper]
-
 # One row per candidate; region and method are the Parquet dataset's partition keys.
-DETECTION_SCHEMA = pa.schema([
-    ("subject", pa.string()),
-    ("rank", pa.int32()),
-    ("score", pa.float32()),
-    ("selected", pa.bool_()),
-    ("predicted_count", pa.float32()),
-    ("voxel_x", pa.int32()),
-    ("voxel_y", pa.int32()),
-    ("voxel_z", pa.int32()),
-    ("ras_x", pa.float64()),
-    ("ras_y", pa.float64()),
-    ("ras_z", pa.float64()),
-    ("hemisphere", pa.string()),
-])
+DETECTION_SCHEMA = pa.schema(
+    [
+        ("subject", pa.string()),
+        ("rank", pa.int32()),
+        ("score", pa.float32()),
+        ("selected", pa.bool_()),
+        ("predicted_count", pa.float32()),
+        ("voxel_x", pa.int32()),
+        ("voxel_y", pa.int32()),
+        ("voxel_z", pa.int32()),
+        ("ras_x", pa.float64()),
+        ("ras_y", pa.float64()),
+        ("ras_z", pa.float64()),
+        ("hemisphere", pa.string()),
+    ]
+)
 
 
-def local_maxima(attention: np.ndarray, size: int = NMS_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def local_maxima(attention: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Non-maximum suppression with a ``size``-wide maximum filter, in 2D or 3D.
 
     Negative values are set to zero first; candidates are voxels equal to the local maximum and
@@ -61,75 +61,117 @@ def operating_count(predicted_count: float) -> int:
     return max(int(np.rint(predicted_count)), 0)
 
 
-def detect(attention: np.ndarray, predicted_count: float, region: Mapping[str, Any], slice_rated: bool,
-           subject: str, paired: bool, size: int = NMS_SIZE) -> pd.DataFrame:
+def detect(
+    attention: np.ndarray,
+    predicted_count: float,
+    crop_entry: Mapping[str, Any],
+    *,
+    subject: str,
+    slice_rated: bool,
+    paired: bool,
+    nms_size: int,
+) -> pd.DataFrame:
     """Ranked candidates of one scan's region as rows of :data:`DETECTION_SCHEMA`.
 
-    ``attention`` is the map on the crop grid; ``region`` the crop metadata written by extraction
-    (origin, affine, rated slice, midline). Slice-rated regions are searched in 2D in the rated
-    slice (the crop's middle slice when the scan has none).
+    ``attention``: the map on the crop grid, ``(x, y, z)``; ``crop_entry``: the region's record
+    written by extraction (origin, affine, rated slice, midline). ``slice_rated`` regions are
+    searched in 2D in the rated slice (the crop's middle slice when the scan has none);
+    ``paired`` regions get a hemisphere per candidate. ``nms_size``: maximum filter size, voxels.
     """
-    origin = np.asarray(region["origin"])
+    origin = np.asarray(crop_entry["origin"])
     if slice_rated:
-        z = region.get("rated_slice")
+        z = crop_entry.get("rated_slice")
         z = attention.shape[2] // 2 if z is None else int(z)
-        coords2d, scores = local_maxima(attention[:, :, z], size)
+        coords2d, scores = local_maxima(attention[:, :, z], nms_size)
         crop_voxels = np.column_stack([coords2d, np.full(len(coords2d), z)]).astype(np.int64)
     else:
-        crop_voxels, scores = local_maxima(attention, size)
-    ras = voxel_to_ras(np.asarray(region["affine"]), crop_voxels) if len(crop_voxels) else np.zeros((0, 3))
+        crop_voxels, scores = local_maxima(attention, nms_size)
+    ras = voxel_to_ras(np.asarray(crop_entry["affine"]), crop_voxels) if len(crop_voxels) else np.zeros((0, 3))
     scan_voxels = crop_voxels + origin
     n_selected = operating_count(predicted_count)
     hemisphere: list[str | None] = [None] * len(scores)
     if paired:
-        hemisphere = ["right" if x > region["midline_ras_x"] else "left" for x in ras[:, 0]]
-    return pd.DataFrame({
-        "subject": subject,
-        "rank": np.arange(1, len(scores) + 1, dtype=np.int32),
-        "score": scores.astype(np.float32),
-        "selected": np.arange(len(scores)) < n_selected,
-        "predicted_count": np.float32(predicted_count),
-        "voxel_x": scan_voxels[:, 0].astype(np.int32),
-        "voxel_y": scan_voxels[:, 1].astype(np.int32),
-        "voxel_z": scan_voxels[:, 2].astype(np.int32),
-        "ras_x": ras[:, 0], "ras_y": ras[:, 1], "ras_z": ras[:, 2],
-        "hemisphere": pd.Series(hemisphere, dtype=object),
-    })
+        hemisphere = ["right" if x > crop_entry["midline_ras_x"] else "left" for x in ras[:, 0]]
+    return pd.DataFrame(
+        {
+            "subject": subject,
+            "rank": np.arange(1, len(scores) + 1, dtype=np.int32),
+            "score": scores.astype(np.float32),
+            "selected": np.arange(len(scores)) < n_selected,
+            "predicted_count": np.float32(predicted_count),
+            "voxel_x": scan_voxels[:, 0].astype(np.int32),
+            "voxel_y": scan_voxels[:, 1].astype(np.int32),
+            "voxel_z": scan_voxels[:, 2].astype(np.int32),
+            "ras_x": ras[:, 0],
+            "ras_y": ras[:, 1],
+            "ras_z": ras[:, 2],
+            "hemisphere": pd.Series(hemisphere, dtype=object),
+        }
+    )
 
 
 def empty_detections() -> pd.DataFrame:
     return DETECTION_SCHEMA.empty_table().to_pandas()
 
 
-SCAN_COUNT_SCHEMA = pa.schema([
-    ("subject", pa.string()),
-    ("status", pa.string()),
-    ("predicted_count", pa.float32()),
-    ("n_candidates", pa.int32()),
-    ("n_selected", pa.int32()),
-    ("error", pa.string()),
-])
+SCAN_COUNT_SCHEMA = pa.schema(
+    [
+        ("subject", pa.string()),
+        ("status", pa.string()),
+        ("predicted_count", pa.float32()),
+        ("n_candidates", pa.int32()),
+        ("n_selected", pa.int32()),
+        ("error", pa.string()),
+    ]
+)
 
 
-def detect_shard(maps_dir: Path | str, crop_dirs: Sequence[Path | str], region: str, nms_size: int
-                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Candidates of every scan in an inference shard, and one status row per scan."""
-    predictions = pd.read_csv(predictions_path(maps_dir), sep="\t", dtype={"subject": str}, keep_default_na=False,
-                              na_values=["nan"]).set_index("subject")
+def detect_shard(
+    maps_dir: Path | str, crop_dirs: Sequence[Path | str], *, region: str, nms_size: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Candidates of every scan in an inference shard (:data:`DETECTION_SCHEMA` rows), and one
+    status row per scan (:data:`SCAN_COUNT_SCHEMA`). ``maps_dir``: the shard's inference output;
+    ``crop_dirs``: the same scans' crop directories."""
+    predictions = pd.read_csv(
+        layout.shard_predictions(maps_dir), sep="\t", dtype={"subject": str}, keep_default_na=False, na_values=["nan"]
+    ).set_index("subject")
     frames, rows = [], []
     for crop_dir in map(Path, crop_dirs):
         subject = crop_dir.name
         prediction = predictions.loc[subject]
         if prediction["status"] != "ok":
-            rows.append({"subject": subject, "status": "failed", "predicted_count": np.nan, "n_candidates": 0,
-                         "n_selected": 0, "error": prediction["error"]})
+            rows.append(
+                {
+                    "subject": subject,
+                    "status": "failed",
+                    "predicted_count": np.nan,
+                    "n_candidates": 0,
+                    "n_selected": 0,
+                    "error": prediction["error"],
+                }
+            )
             continue
-        attention, _ = load_crop(attention_path(maps_dir, subject))
+        attention, _ = load_crop(layout.attention_map(maps_dir, subject))
         entry = region_entry(crop_dir, region)
-        frame = detect(attention, float(prediction["predicted_count"]), entry, region in SLICE_RATED, subject,
-                       region in PAIRED, nms_size)
+        frame = detect(
+            attention,
+            float(prediction["predicted_count"]),
+            entry,
+            subject=subject,
+            slice_rated=region in SLICE_RATED,
+            paired=region in PAIRED,
+            nms_size=nms_size,
+        )
         frames.append(frame)
-        rows.append({"subject": subject, "status": "ok", "predicted_count": prediction["predicted_count"],
-                     "n_candidates": len(frame), "n_selected": int(frame["selected"].sum()), "error": ""})
+        rows.append(
+            {
+                "subject": subject,
+                "status": "ok",
+                "predicted_count": prediction["predicted_count"],
+                "n_candidates": len(frame),
+                "n_selected": int(frame["selected"].sum()),
+                "error": "",
+            }
+        )
     detections = pd.concat(frames, ignore_index=True) if frames else empty_detections()
     return detections, pd.DataFrame(rows, columns=SCAN_COUNT_SCHEMA.names)

@@ -13,31 +13,31 @@ from pathlib import Path
 from typing import Any
 
 from pvsflow.io import ScanError, load_scan_and_labels, read_json, save_volume, write_json
+from pvsflow.layout import crop_file, crop_metadata
 from pvsflow.regions import RegionSpec, extract_region
 
 log = logging.getLogger(__name__)
 
-METADATA_NAME = "regions.json"
-
-
-def crop_path(scan_dir: Path | str, region: str) -> Path:
-    return Path(scan_dir) / f"{region}.nii.gz"
-
-
-def metadata_path(scan_dir: Path | str) -> Path:
-    return Path(scan_dir) / METADATA_NAME
-
 
 def region_entry(scan_dir: Path | str, region: str) -> dict[str, Any]:
     """One region's metadata from a scan's ``regions.json`` (``status`` ok or failed)."""
-    regions = read_json(metadata_path(scan_dir))["regions"]
+    regions = read_json(crop_metadata(scan_dir))["regions"]
     return regions.get(region, {"status": "failed", "error": f"{Path(scan_dir).name}: {region} was not extracted"})
 
 
-def extract_scan(subject: str, scan: Path | str, label_map: Path | str, specs: Sequence[RegionSpec],
-                 rated_slices: Mapping[str, int | None], out_dir: Path | str) -> dict[str, Any]:
-    """Write ``<out_dir>/<region>.nii.gz`` for every region that works and ``regions.json`` always.
+def extract_scan(
+    subject: str,
+    *,
+    scan: Path | str,
+    label_map: Path | str,
+    specs: Sequence[RegionSpec],
+    rated_slices: Mapping[str, int | None],
+    out_dir: Path | str,
+) -> dict[str, Any]:
+    """Write every region's crop that works and the scan's extraction record, always, into
+    ``out_dir`` (names: :func:`pvsflow.layout.crop_file`, :func:`pvsflow.layout.crop_metadata`).
 
+    ``scan``, ``label_map``: 3D NIfTI volumes on the same grid; ``specs``: the regions to cut;
     ``rated_slices``: scan z index of the rated slice per slice-rated region (None if not rated).
     Returns the metadata written: per region its status, and for successful ones the crop origin
     (scan voxel), crop affine, rated slice in crop coordinates and the midline RAS x.
@@ -50,7 +50,7 @@ def extract_scan(subject: str, scan: Path | str, label_map: Path | str, specs: S
     except ScanError as error:
         log.error("%s", error)
         metadata["regions"] = {spec.name: {"status": "failed", "error": str(error)} for spec in specs}
-        write_json(metadata_path(out_dir), metadata)
+        write_json(crop_metadata(out_dir), metadata)
         return metadata
     for spec in specs:
         try:
@@ -59,7 +59,7 @@ def extract_scan(subject: str, scan: Path | str, label_map: Path | str, specs: S
             log.error("%s", error)
             metadata["regions"][spec.name] = {"status": "failed", "error": str(error)}
             continue
-        save_volume(crop_path(out_dir, spec.name), crop.image, crop.affine)
+        save_volume(crop_file(out_dir, spec.name), crop.image, crop.affine)
         metadata["regions"][spec.name] = {
             "status": "ok",
             "origin": list(crop.origin),
@@ -67,5 +67,5 @@ def extract_scan(subject: str, scan: Path | str, label_map: Path | str, specs: S
             "rated_slice": crop.rated_slice,
             "midline_ras_x": crop.midline_ras_x,
         }
-    write_json(metadata_path(out_dir), metadata)
+    write_json(crop_metadata(out_dir), metadata)
     return metadata

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pvsflow import plots
-from pvsflow.extraction import crop_path, region_entry
+from pvsflow import layout, plots
+from pvsflow.extraction import region_entry
 from pvsflow.io import load_crop
 from pvsflow.regions import SLICE_RATED
 
@@ -33,23 +33,17 @@ def example_slice(entry: Mapping, region: str, crop_dots: np.ndarray, depth: int
     return int(slices[np.argmax(counts)])
 
 
-def region_attention_figure(path: Path | str, region: str, crop_dirs: Sequence[Path | str],
-                            maps_dirs: Mapping[str, Sequence[Path | str]], dots: pd.DataFrame) -> str:
-    """Write the figure for the example test scan; ``maps_dirs``: method label -> that method's
-    shard directories. Returns the example subject."""
-    crop_dir = example_subject([Path(d) for d in crop_dirs], region, dots)
+def region_attention_figure(
+    path: Path | str, crop_dir: Path, *, region: str, maps: Mapping[str, Path | str], dots: pd.DataFrame
+) -> None:
+    """Write the figure of one scan (its crop directory ``crop_dir``, e.g. :func:`example_subject`):
+    ``maps``: method label -> that method's attention map of the scan; ``dots``: annotations."""
     subject = crop_dir.name
     entry = region_entry(crop_dir, region)
-    image, _ = load_crop(crop_path(crop_dir, region))
+    image, _ = load_crop(layout.crop_file(crop_dir, region))
     subject_dots = dots[(dots["region"] == region) & (dots["subject"] == subject)]
     crop_dots = subject_dots[["x", "y", "z"]].to_numpy(int) - np.asarray(entry["origin"])
     z = example_slice(entry, region, crop_dots, image.shape[2])
-    maps = {}
-    for label, shard_dirs in maps_dirs.items():
-        found = [Path(d) / f"{subject}.nii.gz" for d in shard_dirs if (Path(d) / f"{subject}.nii.gz").exists()]
-        if not found:
-            raise FileNotFoundError(f"{subject}: no {label} attention map in {region}")
-        maps[label] = load_crop(found[0])[0][:, :, z]
+    slices = {label: load_crop(map_path)[0][:, :, z] for label, map_path in maps.items()}
     in_slice = crop_dots[np.abs(crop_dots[:, 2] - z) <= 1][:, :2]
-    plots.attention_figure(path, image[:, :, z], maps, in_slice, f"{region}: {subject}, crop slice {z}")
-    return subject
+    plots.attention_figure(path, image[:, :, z], slices, in_slice, f"{region}: {subject}, crop slice {z}")

@@ -44,8 +44,9 @@ def load_volume(path: Path | str, subject: str, what: str) -> tuple[np.ndarray, 
     return data, affine
 
 
-def load_scan_and_labels(scan: Path | str, label_map: Path | str, subject: str
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def load_scan_and_labels(
+    scan: Path | str, label_map: Path | str, subject: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Load a T2w scan and its label map; they must share the voxel grid."""
     image, affine = load_volume(scan, subject, "T2w scan")
     labels, label_affine = load_volume(label_map, subject, "label map")
@@ -85,8 +86,9 @@ def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def write_table(frame: pd.DataFrame, parquet: Path | str, schema: pa.Schema | None = None,
-                tsv: Path | str | None = None) -> None:
+def write_table(
+    frame: pd.DataFrame, parquet: Path | str, schema: pa.Schema | None = None, tsv: Path | str | None = None
+) -> None:
     """Write a table as Parquet (with an explicit schema when given) and optionally as TSV."""
     parquet = Path(parquet)
     parquet.parent.mkdir(parents=True, exist_ok=True)

@@ -28,5 +28,8 @@ def log_to(path: Path | str) -> logging.Logger:
 
 def log_allocation(log: logging.Logger) -> None:
     """Record where a job runs: its SLURM job (if any) and the GPUs it was given."""
-    log.info("SLURM_JOB_ID=%s CUDA_VISIBLE_DEVICES=%s", os.environ.get("SLURM_JOB_ID", ""),
-             os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    log.info(
+        "SLURM_JOB_ID=%s CUDA_VISIBLE_DEVICES=%s",
+        os.environ.get("SLURM_JOB_ID", ""),
+        os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+    )

@@ -1,5 +1,5 @@
-"""Count networks (SPEC section 3): GP-Unet, GP-Unet no residual, Gated Attention and Base, and
-the WILDCAT head (seed 003).
+"""Count networks (docs/method.md, "Architectures"): GP-Unet, GP-Unet no residual, Gated Attention and Base, and
+the WILDCAT head.
 
 Tensors: images are ``(batch, 1, *spatial)`` with ``spatial`` = (x, y, z) in 3D or (x, y) in 2D,
 intensities in [0, 1]. Every network returns one scalar per image as a ``(batch,)`` tensor: the
@@ -50,7 +50,7 @@ def weighted_sum(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def he_normal_init(module: nn.Module) -> None:
-    """He-normal weights, zero biases (SPEC 5 decision: N(0, 1) weights make activations explode)."""
+    """He-normal weights, zero biases (docs/method.md, "Decisions": N(0, 1) weights make activations explode)."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.Conv3d, nn.Linear)):
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
@@ -80,8 +80,9 @@ class Encoder(nn.Module):
         self.fine_channels = width + 1
         self.coarse_channels = 2 * width + self.fine_channels
         self.block1 = nn.Sequential(conv_relu(spatial_dims, 1, width), conv_relu(spatial_dims, width, width))
-        self.block2 = nn.Sequential(conv_relu(spatial_dims, self.fine_channels, 2 * width),
-                                    conv_relu(spatial_dims, 2 * width, 2 * width))
+        self.block2 = nn.Sequential(
+            conv_relu(spatial_dims, self.fine_channels, 2 * width), conv_relu(spatial_dims, 2 * width, 2 * width)
+        )
 
     def forward(self, x: torch.Tensor) -> Encoded:
         fine = torch.cat([self.block1(x), x], dim=1)
@@ -113,7 +114,7 @@ class CountNetwork(nn.Module):
 
 class ClassActivationNetwork(CountNetwork):
     """Networks whose last convolution's maps go through GAP into the FC (GP-Unet and the no
-    residual variant): removing GAP gives the attention map at full resolution (SPEC 4)."""
+    residual variant): removing GAP gives the attention map at full resolution (docs/method.md, "Attention methods")."""
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
         """The last convolution's maps ``f_k``: ``(batch, width, *spatial)`` at input resolution."""
@@ -140,8 +141,7 @@ class GPUnet(ClassActivationNetwork):
     def __init__(self, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> None:
         super().__init__(spatial_dims, count_scale)
         self.encoder = Encoder(spatial_dims, self.width)
-        self.decoder = conv_relu(spatial_dims, self.encoder.coarse_channels + self.encoder.fine_channels,
-                                 self.width)
+        self.decoder = conv_relu(spatial_dims, self.encoder.coarse_channels + self.encoder.fine_channels, self.width)
         self.fc = nn.Linear(self.width, 1)
         self.initialise()
 
@@ -200,8 +200,9 @@ class GatedAttention(CountNetwork):
         """(gated fine maps ``(batch, 33, *spatial)``, coarse maps ``(batch, 97, *spatial / 2)``)."""
         encoded = self.encoder(x)
         coarse = encoded.coarse
-        gate = torch.sigmoid(self.psi(self.gate_relu(
-            self.theta(encoded.fine) + upsample_to(self.phi(coarse), encoded.fine))))
+        gate = torch.sigmoid(
+            self.psi(self.gate_relu(self.theta(encoded.fine) + upsample_to(self.phi(coarse), encoded.fine)))
+        )
         return encoded.fine * gate, coarse
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -215,7 +216,7 @@ class GatedAttention(CountNetwork):
         gated, coarse = self.scales(x)
         weights = self.fc.weight[0]
         fine_map = weighted_sum(gated, weights[: gated.shape[1]])
-        coarse_map = weighted_sum(coarse, weights[gated.shape[1]:])
+        coarse_map = weighted_sum(coarse, weights[gated.shape[1] :])
         attention = fine_map + upsample_to(coarse_map[:, None], gated)[:, 0]
         count = fine_map.flatten(1).mean(1) + coarse_map.flatten(1).mean(1) + self.fc.bias[0]
         return self.count_scale * attention, self.count_scale * count
@@ -241,14 +242,15 @@ class Base(CountNetwork):
 
 
 class Wildcat(CountNetwork):
-    """WILDCAT head (seed 003, Durand et al.) on GP-Unet's full-resolution feature maps: a 1x1
+    """WILDCAT head (Durand et al.; docs/method.md, "Attention methods") on GP-Unet's full-resolution
+    feature maps: a 1x1
     convolution to ``maps_per_class`` maps, their mean as the class map, and spatial pooling by
     the mean of the ``k`` highest plus ``alpha`` times the mean of the ``k`` lowest values
     (``k`` a fraction of the voxels) instead of GAP + FC. 308,804 parameters in 3D.
     """
 
     maps_per_class = 4
-    k_fraction = 0.01  # low k localises best (seed 003)
+    k_fraction = 0.01  # low k localised best in the chest X-ray study (docs/method.md, "References")
     alpha = 0.7  # weight of the k lowest values (WILDCAT's default)
 
     def __init__(self, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> None:
@@ -299,11 +301,23 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def save_model(path: str, model: CountNetwork, architecture: str, **metadata: object) -> None:
+def architecture_of(model: CountNetwork) -> str:
+    """The name :func:`build_model` knows ``model``'s class by."""
+    return next(name for name, cls in ARCHITECTURES.items() if type(model) is cls)
+
+
+def save_model(path: str, model: CountNetwork, **metadata: object) -> None:
     """Weights plus what is needed to rebuild the network (architecture, dimensions, scale)."""
-    torch.save({"architecture": architecture, "spatial_dims": model.spatial_dims,
-                "count_scale": model.count_scale, "state_dict": model.state_dict(),
-                "metadata": metadata}, path)
+    torch.save(
+        {
+            "architecture": architecture_of(model),
+            "spatial_dims": model.spatial_dims,
+            "count_scale": model.count_scale,
+            "state_dict": model.state_dict(),
+            "metadata": metadata,
+        },
+        path,
+    )
 
 
 def load_model(path: str, map_location: str | torch.device = "cpu") -> tuple[CountNetwork, dict]:

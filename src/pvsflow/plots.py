@@ -13,8 +13,9 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Circle, Rectangle  # noqa: E402
 
 
-def loss_curve(path: Path | str, epochs: Sequence[int], train_loss: Sequence[float],
-               validation_loss: Sequence[float], title: str) -> None:
+def loss_curve(
+    path: Path | str, epochs: Sequence[int], train_loss: Sequence[float], validation_loss: Sequence[float], title: str
+) -> None:
     figure, axis = plt.subplots(figsize=(6, 4))
     axis.plot(epochs, train_loss, label="training (augmented)")
     axis.plot(epochs, validation_loss, label="validation")
@@ -28,14 +29,19 @@ def loss_curve(path: Path | str, epochs: Sequence[int], train_loss: Sequence[flo
     plt.close(figure)
 
 
-def froc_plot(path: Path | str, curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], max_fp: float,
-              title: str, operating_points: Mapping[str, tuple[float, float]] | None = None,
-              rater_points: Mapping[str, tuple[float, float]] | None = None) -> None:
+def froc_plot(
+    path: Path | str,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    max_fp: float,
+    title: str,
+    operating_points: Mapping[str, tuple[float, float]] | None = None,
+    rater_points: Mapping[str, tuple[float, float]] | None = None,
+) -> None:
     """FROC curves (sensitivity vs average false positives per scan), one line per method, each
     method's operating point as a dot, and intra-rater agreement points as black markers."""
     figure, axis = plt.subplots(figsize=(6.5, 4.8))
     for label, (fp_avg, sensitivity) in curves.items():
-        line, = axis.plot([0.0, *fp_avg], [0.0, *sensitivity], label=label)
+        (line,) = axis.plot([0.0, *fp_avg], [0.0, *sensitivity], label=label)
         if operating_points and label in operating_points:
             axis.plot(*operating_points[label], "o", color=line.get_color())
     for (label, point), marker in zip((rater_points or {}).items(), "x+^v"):
@@ -52,8 +58,9 @@ def froc_plot(path: Path | str, curves: Mapping[str, tuple[Sequence[float], Sequ
     plt.close(figure)
 
 
-def attention_figure(path: Path | str, image: np.ndarray, maps: Mapping[str, np.ndarray], dots: np.ndarray,
-                     title: str) -> None:
+def attention_figure(
+    path: Path | str, image: np.ndarray, maps: Mapping[str, np.ndarray], dots: np.ndarray, title: str
+) -> None:
     """One slice: the image and every method's attention map side by side, annotated PVS
     circled. ``image`` and maps are 2D (x, y); ``dots`` (N, 2) are (x, y) in the same grid."""
     panels = {"image": image, **maps}
@@ -68,7 +75,7 @@ def attention_figure(path: Path | str, image: np.ndarray, maps: Mapping[str, np.
             axis.add_patch(Circle((x, y), 3.0, fill=False, edgecolor="cyan", linewidth=1.2))
         axis.set_title(label, fontsize=10)
         axis.set_axis_off()
-    for axis in list(axes.flat)[len(panels):]:
+    for axis in list(axes.flat)[len(panels) :]:
         axis.set_visible(False)
     figure.suptitle(title)
     figure.tight_layout()
@@ -76,8 +83,12 @@ def attention_figure(path: Path | str, image: np.ndarray, maps: Mapping[str, np.
     plt.close(figure)
 
 
-def fauc_bars(path: Path | str, measured: Mapping[str, Mapping[str, tuple[float, float, float]]],
-              paper: Mapping[str, Mapping[str, float]], title: str) -> None:
+def fauc_bars(
+    path: Path | str,
+    measured: Mapping[str, Mapping[str, tuple[float, float, float]]],
+    paper: Mapping[str, Mapping[str, float]],
+    title: str,
+) -> None:
     """The paper's FAUC bar plot: per method one bar per objective (``measured[objective][label]``
     = (FAUC, CI low, CI high), error bars the interval) and the paper's value as a black tick."""
     objectives = list(measured)
@@ -90,8 +101,7 @@ def fauc_bars(path: Path | str, measured: Mapping[str, Mapping[str, tuple[float,
         errors = np.abs(values[:, 1:].T - values[:, 0])
         axis.bar(x, values[:, 0], width, yerr=errors, capsize=3, label=objective)
         reference = [paper.get(objective, {}).get(label, np.nan) for label in labels]
-        axis.plot(x, reference, "_", color="black", markersize=18, markeredgewidth=2,
-                  label="paper" if i == 0 else None)
+        axis.plot(x, reference, "_", color="black", markersize=18, markeredgewidth=2, label="paper" if i == 0 else None)
     axis.set_xticks(np.arange(len(labels)), labels, rotation=20, ha="right")
     axis.set_ylim(0, 100)
     axis.set_ylabel("FAUC (mean over digits)")
@@ -102,8 +112,13 @@ def fauc_bars(path: Path | str, measured: Mapping[str, Mapping[str, tuple[float,
     plt.close(figure)
 
 
-def grid_attention_figure(path: Path | str, rows: Mapping[str, tuple[np.ndarray, Mapping[str, np.ndarray]]],
-                          target_cells: np.ndarray, cell_size: int, title: str) -> None:
+def grid_attention_figure(
+    path: Path | str,
+    rows: Mapping[str, tuple[np.ndarray, Mapping[str, np.ndarray]]],
+    target_cells: np.ndarray,
+    cell_size: int,
+    title: str,
+) -> None:
     """MNIST attention examples: per row (e.g. objective) the grid image and every method's map,
     the target digit's cells outlined. ``rows[name]`` = (image (H, W), {method label: map})."""
     columns = 1 + max(len(maps) for _, maps in rows.values())
@@ -113,11 +128,19 @@ def grid_attention_figure(path: Path | str, rows: Mapping[str, tuple[np.ndarray,
         for axis, (label, values) in zip(axis_row, panels.items()):
             axis.imshow(values, cmap="gray" if label.endswith("image") else "magma")
             for row, column in target_cells:
-                axis.add_patch(Rectangle((column * cell_size - 0.5, row * cell_size - 0.5), cell_size, cell_size,
-                                         fill=False, edgecolor="cyan", linewidth=1.0))
+                axis.add_patch(
+                    Rectangle(
+                        (column * cell_size - 0.5, row * cell_size - 0.5),
+                        cell_size,
+                        cell_size,
+                        fill=False,
+                        edgecolor="cyan",
+                        linewidth=1.0,
+                    )
+                )
             axis.set_title(label, fontsize=8)
             axis.set_axis_off()
-        for axis in axis_row[len(panels):]:
+        for axis in axis_row[len(panels) :]:
             axis.set_visible(False)
     figure.suptitle(title)
     figure.tight_layout()

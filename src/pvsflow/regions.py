@@ -1,4 +1,4 @@
-"""Region definitions and per-scan preprocessing (SPEC section 2).
+"""Region definitions and per-scan preprocessing (docs/method.md, "Regions and preprocessing").
 
 A region crop is a fixed-size box of the *original voxel grid* (no resampling), so crop voxel
 ``(i, j, k)`` is scan voxel ``origin + (i, j, k)`` and the crop affine is
@@ -24,8 +24,14 @@ BASE_REGION = "midbrain"
 DEFAULT_LABELS: Mapping[str, tuple[int, ...]] = {
     "midbrain": (fs.BRAIN_STEM,),
     "hippocampi": (fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS),
-    "basal_ganglia": (fs.LEFT_CAUDATE, fs.LEFT_PUTAMEN, fs.LEFT_PALLIDUM,
-                      fs.RIGHT_CAUDATE, fs.RIGHT_PUTAMEN, fs.RIGHT_PALLIDUM),
+    "basal_ganglia": (
+        fs.LEFT_CAUDATE,
+        fs.LEFT_PUTAMEN,
+        fs.LEFT_PALLIDUM,
+        fs.RIGHT_CAUDATE,
+        fs.RIGHT_PUTAMEN,
+        fs.RIGHT_PALLIDUM,
+    ),
     "centrum_semiovale": (fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER),
 }
 # Crop sizes of the paper's 1.5 T scans (about 0.5 x 0.5 x 0.8 mm voxels).
@@ -41,15 +47,16 @@ PAIRED = frozenset({"hippocampi", "basal_ganglia", "centrum_semiovale"})
 
 @dataclass(frozen=True)
 class RegionSpec:
-    """How one region is cut out of a scan."""
+    """How one region is cut out of a scan: a region's ``preprocessing:`` block in config, whose
+    defaults are written here (``labels``: :data:`DEFAULT_LABELS`; ``crop_shape`` has none)."""
 
     name: str
     labels: tuple[int, ...]
-    crop_shape: tuple[int, int, int]
+    crop_shape: tuple[int, int, int]  # box size in voxels (x, y, z)
     mask_dilation_voxels: int = 0
-    mask_sigma_voxels: float = 2.0
-    intensity_trim_percent: float = 1.0
-    # Intensities at or below this percentile inside the mask map to 0 (decision, see README).
+    mask_sigma_voxels: float = 2.0  # [MICCAI: 2]
+    intensity_trim_percent: float = 1.0  # [MICCAI: 1]
+    # Intensities at or below this percentile inside the mask map to 0 (docs/method.md, "Decisions").
     intensity_floor_percent: float = 50.0
 
     @property
@@ -63,15 +70,11 @@ class RegionSpec:
 
     @classmethod
     def from_config(cls, name: str, preprocessing: Mapping[str, Any]) -> RegionSpec:
-        return cls(
-            name=name,
-            labels=tuple(int(v) for v in preprocessing.get("labels", DEFAULT_LABELS[name])),
-            crop_shape=tuple(int(v) for v in preprocessing["crop_shape"]),  # type: ignore[arg-type]
-            mask_dilation_voxels=int(preprocessing.get("mask_dilation_voxels", 0)),
-            mask_sigma_voxels=float(preprocessing.get("mask_sigma_voxels", 2.0)),
-            intensity_trim_percent=float(preprocessing.get("intensity_trim_percent", 1.0)),
-            intensity_floor_percent=float(preprocessing.get("intensity_floor_percent", 50.0)),
-        )
+        """The region ``name`` from its config block; keys not given take the defaults above."""
+        values = dict(preprocessing)
+        labels = tuple(int(v) for v in values.pop("labels", DEFAULT_LABELS[name]))
+        crop_shape = tuple(int(v) for v in values.pop("crop_shape"))
+        return cls(name, labels, crop_shape, **values)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -108,9 +111,15 @@ def soft_mask(binary: np.ndarray, dilation: int, sigma: float) -> np.ndarray:
     return np.clip(smooth / max(float(smooth.max()), 1e-6), 0.0, 1.0)
 
 
-def extract_region(image: np.ndarray, labels: np.ndarray, scan_affine: np.ndarray, spec: RegionSpec,
-                   subject: str, rated_slice: int | None = None) -> RegionCrop:
-    """Cut, mask and normalise one region (SPEC section 2).
+def extract_region(
+    image: np.ndarray,
+    labels: np.ndarray,
+    scan_affine: np.ndarray,
+    spec: RegionSpec,
+    subject: str,
+    rated_slice: int | None = None,
+) -> RegionCrop:
+    """Cut, mask and normalise one region (docs/method.md, "Regions and preprocessing").
 
     Intensities between the ``intensity_floor_percent`` and ``100 - intensity_trim_percent``
     percentiles inside the mask are scaled to [0, 1] (clipped outside), then multiplied by the
@@ -146,8 +155,11 @@ def extract_region(image: np.ndarray, labels: np.ndarray, scan_affine: np.ndarra
     if rated_slice is not None and spec.slice_rated:
         crop_rated = int(rated_slice - origin[2])
         if not 0 <= crop_rated < shape[2]:
-            raise ScanError(subject, f"{spec.name}: rated slice {rated_slice} lies outside the crop "
-                                     f"(scan slices {origin[2]}-{origin[2] + shape[2] - 1}); enlarge crop_shape")
+            raise ScanError(
+                subject,
+                f"{spec.name}: rated slice {rated_slice} lies outside the crop "
+                f"(scan slices {origin[2]}-{origin[2] + shape[2] - 1}); enlarge crop_shape",
+            )
     midline = float((scan_affine @ np.append(centre, 1.0))[0])
     return RegionCrop(
         image=normalised[inner].astype(np.float32),

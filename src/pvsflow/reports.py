@@ -16,7 +16,8 @@ def summary_markdown(summary: pd.DataFrame, fauc_max_fp: float) -> str:
     lines = [
         "# pvsflow summary (test scans)",
         "",
-        f"| region | method | scans | lesions | FAUC (0-{fauc_max_fp:g} FP) | chance FAUC | sensitivity | FPavg | FNavg | count r |",
+        f"| region | method | scans | lesions | FAUC (0-{fauc_max_fp:g} FP) | chance FAUC | sensitivity "
+        "| FPavg | FNavg | count r |",
         "| --- | --- | ---: | ---: | --- | ---: | --- | --- | --- | ---: |",
     ]
     for _, row in summary.iterrows():
@@ -26,8 +27,12 @@ def summary_markdown(summary: pd.DataFrame, fauc_max_fp: float) -> str:
             f"| {with_interval(row, 'fp_avg', 2)} | {with_interval(row, 'fn_avg', 2)} "
             f"| {row['count_pearson_r']:.2f} |"
         )
-    lines += ["", "Intervals: 95% percentile bootstrap over scans. 'overall' is the mean over regions.",
-              "Chance FAUC: a random attention map over the crop box, through the same NMS and matching.", ""]
+    lines += [
+        "",
+        "Intervals: 95% percentile bootstrap over scans. 'overall' is the mean over regions.",
+        "Chance FAUC: a random attention map over the crop box, through the same NMS and matching.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -57,12 +62,15 @@ def best_methods(summary: pd.DataFrame, metric: str, higher_is_better: bool) -> 
     return best
 
 
-TABLES_NOTE = ("Brackets: 95% percentile bootstrap interval over scans. Bold: best in the row. "
-               "'overall' is the mean over regions. Pairwise tests: stats/comparison/<region>/pairwise.tsv.")
+TABLES_NOTE = (
+    "Brackets: 95% percentile bootstrap interval over scans. Bold: best in the row. "
+    "'overall' is the mean over regions. Pairwise tests: stats/comparison/<region>/pairwise.tsv."
+)
 
 
-def paper_tables(summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: float, unit: str = "scan"
-                 ) -> list[tuple[str, list[str], list[tuple[str, list[tuple[str, bool]]]]]]:
+def paper_tables(
+    summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: float, unit: str = "scan"
+) -> list[tuple[str, list[str], list[tuple[str, list[tuple[str, bool]]]]]]:
     """The paper's tables: (heading, method labels, rows of (region, [(cell, is best)])).
 
     Rows are the ``region`` column's values (the MNIST study puts digits there)."""
@@ -70,38 +78,62 @@ def paper_tables(summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: flo
     for metric, title, digits, higher in PAPER_TABLES:
         table = metric_table(summary, metric, digits)
         best = best_methods(summary, metric, higher)
-        heading = (f"{title} (0-{fauc_max_fp:g} FP per {unit})" if metric == "fauc"
-                   else f"{title.replace('per scan', f'per {unit}')} at the operating point")
-        rows = [(str(region), [(str(row[m]), m in best[region]) for m in table.columns])
-                for region, row in table.iterrows()]
+        heading = (
+            f"{title} (0-{fauc_max_fp:g} FP per {unit})"
+            if metric == "fauc"
+            else f"{title.replace('per scan', f'per {unit}')} at the operating point"
+        )
+        rows = [
+            (str(region), [(str(row[m]), m in best[region]) for m in table.columns]) for region, row in table.iterrows()
+        ]
         tables.append((heading, [labels.get(m, m) for m in table.columns], rows))
     return tables
 
 
-def paper_tables_markdown(summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: float,
-                          title: str = "# Method comparison (test scans)", row_name: str = "region",
-                          unit: str = "scan", note: str = TABLES_NOTE) -> str:
+def paper_tables_markdown(
+    summary: pd.DataFrame,
+    labels: dict[str, str],
+    fauc_max_fp: float,
+    title: str = "# Method comparison (test scans)",
+    row_name: str = "region",
+    unit: str = "scan",
+    note: str = TABLES_NOTE,
+) -> str:
     """Markdown rendering: rows regions, columns methods, CI in brackets, best in bold."""
     lines = [title, ""]
     for heading, methods, rows in paper_tables(summary, labels, fauc_max_fp, unit):
-        lines += [f"{title.split(' ')[0]}# {heading}", "", f"| {row_name} | " + " | ".join(methods) + " |",
-                  "| --- |" + " --- |" * len(methods)]
-        lines += [f"| {region} | " + " | ".join(f"**{c}**" if bold else c for c, bold in cells) + " |"
-                  for region, cells in rows]
+        lines += [
+            f"{title.split(' ')[0]}# {heading}",
+            "",
+            f"| {row_name} | " + " | ".join(methods) + " |",
+            "| --- |" + " --- |" * len(methods),
+        ]
+        lines += [
+            f"| {region} | " + " | ".join(f"**{c}**" if bold else c for c, bold in cells) + " |"
+            for region, cells in rows
+        ]
         lines.append("")
     return "\n".join([*lines, note, ""])
 
 
 def paper_tables_html(summary: pd.DataFrame, labels: dict[str, str], fauc_max_fp: float) -> str:
     """The same tables as a standalone HTML page (for the Snakemake report)."""
-    parts = ["<html><head><meta charset='utf-8'><style>table{border-collapse:collapse;margin-bottom:1.5em}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
-             "</style></head><body><h1>Method comparison (test scans)</h1>"]
+    parts = [
+        "<html><head><meta charset='utf-8'><style>table{border-collapse:collapse;margin-bottom:1.5em}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
+        "</style></head><body><h1>Method comparison (test scans)</h1>"
+    ]
     for heading, methods, rows in paper_tables(summary, labels, fauc_max_fp):
-        parts.append(f"<h2>{html.escape(heading)}</h2><table><tr><th>region</th>"
-                     + "".join(f"<th>{html.escape(m)}</th>" for m in methods) + "</tr>")
-        parts += [f"<tr><td>{html.escape(region)}</td>"
-                  + "".join(f"<td><b>{c}</b></td>" if bold else f"<td>{c}</td>" for c, bold in cells) + "</tr>"
-                  for region, cells in rows]
+        parts.append(
+            f"<h2>{html.escape(heading)}</h2><table><tr><th>region</th>"
+            + "".join(f"<th>{html.escape(m)}</th>" for m in methods)
+            + "</tr>"
+        )
+        parts += [
+            f"<tr><td>{html.escape(region)}</td>"
+            + "".join(f"<td><b>{c}</b></td>" if bold else f"<td>{c}</td>" for c, bold in cells)
+            + "</tr>"
+            for region, cells in rows
+        ]
         parts.append("</table>")
     return "\n".join([*parts, f"<p>{html.escape(TABLES_NOTE)}</p></body></html>"])

@@ -25,7 +25,6 @@ does not change when the cohort grows.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +35,12 @@ import pandas as pd
 from scipy import ndimage
 
 from pvsflow import freesurfer as fs
-from pvsflow.cohort import counts_path, dots_path, label_map_path, repeat_dots_path, scan_path, subject_ids
+from pvsflow.cohort import subject_ids
+from pvsflow.layout import CohortLayout
+from pvsflow.settings import from_mapping
 
 # Tissue intensities of the noiseless T2w image (CSF = 1).
-INTENSITY = {"csf": 1.0, "cortex": 0.55, "white_matter": 0.35,
-             "deep_grey": 0.45}
+INTENSITY = {"csf": 1.0, "cortex": 0.55, "white_matter": 0.35, "deep_grey": 0.45}
 WMH_INTENSITY = (0.85, 1.0)  # as bright as PVS: intensity alone cannot tell them apart
 PVS_INTENSITY = (0.75, 0.95)
 HIPPOCAMPAL_CYST_RADIUS_MM = (1.6, 2.2)  # a little wider than PVS, and round
@@ -96,8 +96,14 @@ DEEP_STRUCTURES: tuple[tuple[Ellipsoid, int, int | None], ...] = (
     (THIRD_VENTRICLE, fs.THIRD_VENTRICLE, None),
     (BRAIN_STEM, fs.BRAIN_STEM, None),
 )
-CSF_LABELS = {fs.CSF, fs.LEFT_LATERAL_VENTRICLE, fs.RIGHT_LATERAL_VENTRICLE, fs.LEFT_INF_LAT_VENT,
-              fs.RIGHT_INF_LAT_VENT, fs.THIRD_VENTRICLE}
+CSF_LABELS = {
+    fs.CSF,
+    fs.LEFT_LATERAL_VENTRICLE,
+    fs.RIGHT_LATERAL_VENTRICLE,
+    fs.LEFT_INF_LAT_VENT,
+    fs.RIGHT_INF_LAT_VENT,
+    fs.THIRD_VENTRICLE,
+}
 CORTEX_LABELS = {fs.LEFT_CEREBRAL_CORTEX, fs.RIGHT_CEREBRAL_CORTEX}
 WHITE_MATTER_LABELS = {fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER}
 
@@ -121,15 +127,17 @@ PVS_SHAPES: Mapping[str, PvsShape] = {
 
 @dataclass(frozen=True)
 class SyntheticCohortSpec:
-    """Parameters of a synthetic cohort. Defaults give a small cohort for a laptop demo."""
+    """Parameters of a synthetic cohort (config: ``cohort.synthetic``). Defaults give a small
+    cohort for a quick check of an installation; the demo asks for more subjects."""
 
-    n_subjects: int = 80
+    n_subjects: int = 20
     seed: int = 2020
     shape: tuple[int, int, int] = (80, 96, 64)
     voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.4)
     # Mean PVS count per region (for slice-rated regions: in the rated slice).
-    mean_pvs_count: Mapping[str, float] = field(default_factory=lambda: {
-        "midbrain": 2.5, "hippocampi": 3.0, "basal_ganglia": 3.5, "centrum_semiovale": 4.0})
+    mean_pvs_count: Mapping[str, float] = field(
+        default_factory=lambda: {"midbrain": 2.5, "hippocampi": 3.0, "basal_ganglia": 3.5, "centrum_semiovale": 4.0}
+    )
     # Negative-binomial shape: smaller is more overdispersed (more zeros, longer tail).
     count_dispersion: float = 1.5
     max_pvs_per_region: int = 14
@@ -237,8 +245,9 @@ class _Subject:
         waves = np.zeros(len(points))
         for _ in range(4):
             direction = _unit(self.rng.normal(size=3))
-            waves += np.cos(points @ direction * (2 * np.pi / self.rng.uniform(8.0, 14.0))
-                            + self.rng.uniform(0, 2 * np.pi))
+            waves += np.cos(
+                points @ direction * (2 * np.pi / self.rng.uniform(8.0, 14.0)) + self.rng.uniform(0, 2 * np.pi)
+            )
         return np.abs(waves) < 0.25
 
     def tissue_image(self, labels: np.ndarray) -> np.ndarray:
@@ -250,8 +259,15 @@ class _Subject:
         image[deep] = INTENSITY["deep_grey"]
         return image * self.rng.uniform(0.95, 1.05)
 
-    def add_blobs(self, image: np.ndarray, candidates: np.ndarray, count: int, radius_mm: tuple[float, float],
-                  intensity: tuple[float, float], spacing_mm: float = 0.0) -> list[tuple[np.ndarray, float]]:
+    def add_blobs(
+        self,
+        image: np.ndarray,
+        candidates: np.ndarray,
+        count: int,
+        radius_mm: tuple[float, float],
+        intensity: tuple[float, float],
+        spacing_mm: float = 0.0,
+    ) -> list[tuple[np.ndarray, float]]:
         """Round bright blobs centred on random ``candidates`` voxels, centres at least ``spacing_mm``
         apart (fewer blobs if the candidates run out); returns (centre, radius)."""
         blobs: list[tuple[np.ndarray, float]] = []
@@ -278,18 +294,25 @@ class _Subject:
         template = self.to_template(wm_voxels.astype(float))
         slab = wm_voxels[(template[:, 2] > 12) & (template[:, 2] < 28)]
         near = wm_voxels[np.abs(wm_voxels[:, 2] - rated_slice) * self.spec.voxel_size_mm[2] <= 2.0]
-        return (self.add_blobs(image, slab, int(self.rng.integers(2, self.spec.max_wmh + 1)), (1.0, 3.0),
-                               WMH_INTENSITY)
-                + self.add_blobs(image, near, int(self.rng.integers(0, self.spec.max_wmh_near_rated_slice + 1)),
-                                 (1.0, 2.5), WMH_INTENSITY))
+        return self.add_blobs(
+            image, slab, int(self.rng.integers(2, self.spec.max_wmh + 1)), (1.0, 3.0), WMH_INTENSITY
+        ) + self.add_blobs(
+            image, near, int(self.rng.integers(0, self.spec.max_wmh_near_rated_slice + 1)), (1.0, 2.5), WMH_INTENSITY
+        )
 
     def add_hippocampal_cysts(self, image: np.ndarray, labels: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """Round CSF cysts inside the hippocampi (sulcal remnants): as bright as CSF, not PVS."""
         # Inside, like the PVS: the soft region mask does not dim them.
         hippocampi = np.argwhere(ndimage.binary_erosion(np.isin(labels, [fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS])))
         low, high = self.spec.hippocampal_cysts
-        return self.add_blobs(image, hippocampi, int(self.rng.integers(low, high + 1)), HIPPOCAMPAL_CYST_RADIUS_MM,
-                              (INTENSITY["csf"],) * 2, HIPPOCAMPAL_CYST_SPACING_MM)
+        return self.add_blobs(
+            image,
+            hippocampi,
+            int(self.rng.integers(low, high + 1)),
+            HIPPOCAMPAL_CYST_RADIUS_MM,
+            (INTENSITY["csf"],) * 2,
+            HIPPOCAMPAL_CYST_SPACING_MM,
+        )
 
     def render_pvs(self, image: np.ndarray, pvs: Pvs) -> None:
         """Draw a tube with a linear partial-volume edge one voxel wide."""
@@ -310,7 +333,8 @@ class _Subject:
         coords = self.template_points / np.asarray(BRAIN.semi_axes)
         coefficients = self.rng.normal(0.0, 1.0, size=(3, 2))
         bias = 1.0 + self.spec.bias_field_strength * np.tanh(
-            (coords * coefficients[:, 0]).sum(1) + 0.5 * ((coords**2) * coefficients[:, 1]).sum(1))
+            (coords * coefficients[:, 0]).sum(1) + 0.5 * ((coords**2) * coefficients[:, 1]).sum(1)
+        )
         image = image * bias.reshape(image.shape)
         noise = self.rng.normal(0.0, self.spec.noise_sd, size=(2, *image.shape))
         image = np.sqrt((image + noise[0]) ** 2 + noise[1] ** 2)
@@ -359,8 +383,9 @@ class _PvsPlacer:
         half = self.rng.uniform(*shape.length_mm) / 2.0
         return Pvs(centre - half * direction, centre + half * direction, self.rng.uniform(*shape.radius_mm))
 
-    def place(self, region: str, voxels: np.ndarray, count: int,
-              accept: Callable[[Pvs], bool] = lambda _: True) -> list[Pvs]:
+    def place(
+        self, region: str, voxels: np.ndarray, count: int, accept: Callable[[Pvs], bool] = lambda _: True
+    ) -> list[Pvs]:
         placed: list[Pvs] = []
         for _ in range(count * 40):
             if len(placed) == count or len(voxels) == 0:
@@ -395,15 +420,17 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
         "centrum_semiovale": int(ventricles[:, 2].max() + np.round(10.0 / spec.voxel_size_mm[2])),
     }
     # PVS keep clear of these bright look-alikes, so every bright structure is either one or the other.
-    look_alikes = (subject.add_wmh(image, labels, rated["centrum_semiovale"])
-                   + subject.add_hippocampal_cysts(image, labels))
+    look_alikes = subject.add_wmh(image, labels, rated["centrum_semiovale"]) + subject.add_hippocampal_cysts(
+        image, labels
+    )
     placer = _PvsPlacer(subject, labels, look_alikes)
     burden = subject.rng.gamma(2.0, 0.5)  # subject-level PVS burden shared by all regions
     truth = SubjectTruth(counts={}, rated_slices={}, dots=[], radii_mm=[])
 
     def want(region: str) -> int:
-        return _draw_count(subject.rng, spec.mean_pvs_count[region] * burden, spec.count_dispersion,
-                           spec.max_pvs_per_region)
+        return _draw_count(
+            subject.rng, spec.mean_pvs_count[region] * burden, spec.count_dispersion, spec.max_pvs_per_region
+        )
 
     def record(region: str, tubes: list[Pvs], dot_of: Callable[[Pvs], np.ndarray]) -> None:
         truth.counts[region] = len(tubes)
@@ -419,15 +446,22 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
     # Volume-rated regions: count every PVS in the structure.
     midbrain_centre = np.asarray(BRAIN_STEM.center)
     midbrain = placer.region_voxels(
-        [fs.BRAIN_STEM], lambda t: np.abs(t[:, 2] - midbrain_centre[2]) <= MIDBRAIN_HALF_HEIGHT_MM)
+        [fs.BRAIN_STEM], lambda t: np.abs(t[:, 2] - midbrain_centre[2]) <= MIDBRAIN_HALF_HEIGHT_MM
+    )
     record("midbrain", placer.place("midbrain", midbrain, want("midbrain")), midpoint_voxel)
     hippocampi = placer.region_voxels([fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS], lambda t: np.ones(len(t), bool))
     record("hippocampi", placer.place("hippocampi", hippocampi, want("hippocampi")), midpoint_voxel)
 
     # Slice-rated regions: the weak label counts the PVS crossing the rated axial slice.
     region_labels = {
-        "basal_ganglia": [fs.LEFT_CAUDATE, fs.RIGHT_CAUDATE, fs.LEFT_PUTAMEN, fs.RIGHT_PUTAMEN,
-                          fs.LEFT_PALLIDUM, fs.RIGHT_PALLIDUM],
+        "basal_ganglia": [
+            fs.LEFT_CAUDATE,
+            fs.RIGHT_CAUDATE,
+            fs.LEFT_PUTAMEN,
+            fs.RIGHT_PUTAMEN,
+            fs.LEFT_PALLIDUM,
+            fs.RIGHT_PALLIDUM,
+        ],
         "centrum_semiovale": [fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER],
     }
     slab_half_height = 5
@@ -448,15 +482,16 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
         rated_tubes = placer.place(region, in_slab[in_slab[:, 2] == slice_index], want(region), crosses)
         record(region, rated_tubes, slice_dot)
         unrated = int(subject.rng.poisson(spec.unrated_pvs_ratio * max(len(rated_tubes), 1)))
-        for tube in placer.place(region, in_slab[in_slab[:, 2] != slice_index], unrated,
-                                 lambda tube: not crosses(tube)):
+        for tube in placer.place(
+            region, in_slab[in_slab[:, 2] != slice_index], unrated, lambda tube: not crosses(tube)
+        ):
             subject.render_pvs(image, tube)
     return subject.finish(image), labels, subject.affine, truth
 
 
 def write_cohort(root: Path, spec: SyntheticCohortSpec) -> None:
     """Generate ``spec.n_subjects`` subjects and write the BIDS-style dataset under ``root``."""
-    root = Path(root)
+    cohort = CohortLayout(Path(root))
     count_rows: list[dict[str, object]] = []
     dot_rows: list[dict[str, object]] = []
     repeat_rows: list[dict[str, object]] = []
@@ -464,9 +499,10 @@ def write_cohort(root: Path, spec: SyntheticCohortSpec) -> None:
     for index, subject in enumerate(subjects):
         image, labels, affine, truth = generate_subject(spec, index)
         # Its own generator: the repeat pass never changes the images or the first ratings.
-        repeat = truth.repeat_rating(np.random.default_rng([spec.seed, index, 2]), spec.repeat_miss_rate,
-                                     spec.repeat_jitter_voxels)
-        for path, data in ((scan_path(root, subject), image), (label_map_path(root, subject), labels)):
+        repeat = truth.repeat_rating(
+            np.random.default_rng([spec.seed, index, 2]), spec.repeat_miss_rate, spec.repeat_jitter_voxels
+        )
+        for path, data in ((cohort.scan(subject), image), (cohort.label_map(subject), labels)):
             path.parent.mkdir(parents=True, exist_ok=True)
             nifti = nib.Nifti1Image(data, affine)
             nifti.header.set_xyzt_units("mm")
@@ -474,26 +510,27 @@ def write_cohort(root: Path, spec: SyntheticCohortSpec) -> None:
             nifti.set_sform(affine, code=1)
             nib.save(nifti, path)
         for region, count in truth.counts.items():
-            count_rows.append({"subject": subject, "region": region, "pvs_count": count,
-                               "rated_slice": truth.rated_slices.get(region, pd.NA)})
+            count_rows.append(
+                {
+                    "subject": subject,
+                    "region": region,
+                    "pvs_count": count,
+                    "rated_slice": truth.rated_slices.get(region, pd.NA),
+                }
+            )
         dot_rows += [{"subject": subject, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in truth.dots]
         repeat_rows += [{"subject": subject, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in repeat]
-    pd.DataFrame({"participant_id": subjects}).to_csv(root / "participants.tsv", sep="\t", index=False)
-    counts_path(root).parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"participant_id": subjects}).to_csv(cohort.participants, sep="\t", index=False)
+    cohort.counts.parent.mkdir(parents=True, exist_ok=True)
     counts = pd.DataFrame(count_rows).astype({"rated_slice": "Int64"})
-    counts.to_csv(counts_path(root), sep="\t", index=False, na_rep="n/a")
-    for rows, path in ((dot_rows, dots_path(root)), (repeat_rows, repeat_dots_path(root))):
+    counts.to_csv(cohort.counts, sep="\t", index=False, na_rep="n/a")
+    for rows, path in ((dot_rows, cohort.dots), (repeat_rows, cohort.repeat_dots)):
         pd.DataFrame(rows, columns=["subject", "region", "x", "y", "z"]).to_csv(path, sep="\t", index=False)
 
 
 def spec_from_mapping(values: Mapping[str, object]) -> SyntheticCohortSpec:
     """Build a spec from config values (lists become tuples; unknown keys are an error)."""
-    known = {f.name for f in dataclasses.fields(SyntheticCohortSpec)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown synthetic cohort setting(s): {sorted(unknown)}")
-    converted = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return SyntheticCohortSpec(**converted)  # type: ignore[arg-type]
+    return from_mapping(SyntheticCohortSpec, {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
 def main(argv: Sequence[str] | None = None) -> None:

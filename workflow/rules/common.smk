@@ -1,4 +1,6 @@
-"""Config validation, the cohort's subjects and split, and input functions shared by the rules."""
+"""Config validation, the cohort's subjects and split, and input functions shared by the rules.
+Every path comes from pvsflow.layout; every default from pvsflow.settings (the schema mirrors it).
+"""
 
 from pathlib import Path
 
@@ -6,14 +8,26 @@ from snakemake.utils import validate
 
 from pvsflow import cohort as pvs_cohort
 from pvsflow.attention import METHODS
-from pvsflow.regions import BASE_REGION, DEFAULT_LABELS
+from pvsflow.layout import CohortLayout, ResultsLayout, input_key
+from pvsflow.regions import BASE_REGION
+from pvsflow.settings import (
+    SplitSettings,
+    InferenceSettings,
+    fine_tuning_conflicts,
+    from_mapping,
+)
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+_conflicts = fine_tuning_conflicts(config["regions"], BASE_REGION)
+if _conflicts:
+    raise ValueError("config: " + "; ".join(_conflicts))
 
-RESULTS = Path(config["results"])
-BIDS = Path(config["cohort"]["bids_dir"])
+OUT = ResultsLayout(Path(config["results"]))
+MNIST = OUT.mnist
+COHORT = CohortLayout(Path(config["cohort"]["bids_dir"]))
 SYNTHETIC = "synthetic" in config["cohort"]
 REGION_NAMES = list(config["regions"])
+INFERENCE = from_mapping(InferenceSettings, config["inference"])
 ENV = "../../envs/pvsflow.yaml"
 
 
@@ -22,24 +36,25 @@ def cohort_subjects():
     if SYNTHETIC:
         subjects = pvs_cohort.subject_ids(config["cohort"]["synthetic"]["n_subjects"])
         return subjects, subjects
-    subjects = pvs_cohort.read_participants(BIDS)
-    rated = set(pvs_cohort.read_counts(pvs_cohort.counts_path(BIDS))["subject"])
+    subjects = pvs_cohort.read_participants(COHORT.participants)
+    rated = set(pvs_cohort.read_counts(COHORT.counts)["subject"])
     return subjects, [s for s in subjects if s in rated]
 
 
 SUBJECTS, LABELLED = cohort_subjects()
 SPLIT = pvs_cohort.split_subjects(
     LABELLED,
-    seed=config["split"]["seed"],
-    train_fraction=config["split"]["train_fraction"],
-    validation_fraction=config["split"]["validation_fraction"],
+    **vars(from_mapping(SplitSettings, config["split"])),
     unlabelled=sorted(set(SUBJECTS) - set(LABELLED)),
 )
 SHARDS = {
     f"{i:03d}": shard
     for i, shard in enumerate(
-        pvs_cohort.shards(SPLIT.inference, config["inference"]["scans_per_shard"])
+        pvs_cohort.shards(SPLIT.inference, INFERENCE.scans_per_shard)
     )
+}
+SHARD_OF = {
+    subject: shard for shard, subjects in SHARDS.items() for subject in subjects
 }
 
 
@@ -55,21 +70,18 @@ wildcard_constraints:
 
 # ---------------------------------------------------------------- params ----
 # Narrow, named slices of config: Snakemake reruns a job when its params change, so each job
-# sees only what it depends on (one region's settings, never the whole config).
-
-
-def region_preprocessing(region):
-    settings = dict(config["regions"][region]["preprocessing"])
-    settings.setdefault("labels", list(DEFAULT_LABELS[region]))
-    return settings
+# sees only what it depends on (one region's settings, never the whole config). Settings not
+# in config take their defaults in the scripts (pvsflow.settings).
 
 
 def all_preprocessing(wildcards):
-    return {region: region_preprocessing(region) for region in REGION_NAMES}
+    return {
+        region: config["regions"][region]["preprocessing"] for region in REGION_NAMES
+    }
 
 
 def region_training(wildcards):
-    """Global training defaults overridden by the region's own training settings."""
+    """Global training settings overridden by the region's own."""
     return {
         **config["training"],
         **config["regions"][wildcards.region].get("training", {}),
@@ -77,49 +89,39 @@ def region_training(wildcards):
 
 
 def region_detection(wildcards):
-    return {"nms_size": 6, **config["regions"][wildcards.region].get("detection", {})}
+    return config["regions"][wildcards.region].get("detection", {})
 
 
-# ----------------------------------------------------------------- paths ----
+# ---------------------------------------------------------------- inputs ----
 
 
-def crop_dir(subject):
-    return RESULTS / "crops" / subject
-
-
-def model_path(architecture, region):
-    return RESULTS / "models" / architecture / region / "model.pt"
+def crop_dirs(subjects):
+    return [OUT.crops(s) for s in subjects]
 
 
 def training_inputs(wildcards):
     """Crops of the training and validation scans, and for non-base regions the base model."""
     inputs = {
-        "crops": [crop_dir(s) for s in SPLIT.train + SPLIT.validation],
-        "counts": pvs_cohort.counts_path(BIDS),
+        "train_crops": crop_dirs(SPLIT.train),
+        "validation_crops": crop_dirs(SPLIT.validation),
+        "counts": COHORT.counts,
     }
     if wildcards.region != BASE_REGION:
-        inputs["init"] = model_path(wildcards.architecture, BASE_REGION)
+        inputs["init"] = OUT.model(wildcards.architecture, BASE_REGION)
     return inputs
 
 
 def shard_crops(wildcards):
-    return [crop_dir(s) for s in SHARDS[wildcards.shard]]
+    return crop_dirs(SHARDS[wildcards.shard])
 
 
 def inference_model(wildcards):
-    return model_path(METHODS[wildcards.method].architecture, wildcards.region)
+    return OUT.model(METHODS[wildcards.method].architecture, wildcards.region)
 
 
-def shard_outputs(kind, region, method):
-    """Every shard's output of one kind ('detections' or 'scan_counts') for a region and method."""
-    return [
-        RESULTS
-        / kind
-        / f"region={region}"
-        / f"method={method}"
-        / f"shard-{shard}.parquet"
-        for shard in SHARDS
-    ]
+def shard_tables(kind, region, method):
+    """Every shard's table of one kind ('detections' or 'scan_counts') for a region and method."""
+    return [OUT.shard_table(kind, region, method, shard) for shard in SHARDS]
 
 
 def region_methods():
@@ -131,34 +133,46 @@ def methods_of(wildcards):
     return list(config["regions"][wildcards.region]["methods"])
 
 
-def method_stats(name):
-    """Input function: one statistics file of every method of the wildcard region."""
-    return lambda w: [RESULTS / "stats" / m / w.region / name for m in methods_of(w)]
+def method_stats(*names):
+    """Input function: the named statistics files of every method of the wildcard region,
+    keyed input_key(name, method) (e.g. per_scan__gp_unet for per_scan.parquet)."""
+    return lambda w: {
+        input_key(Path(name).stem, m): OUT.method_stats(m, w.region, name)
+        for name in names
+        for m in methods_of(w)
+    }
 
 
 def region_attention_maps(wildcards):
-    return [
-        RESULTS / "attention" / m / wildcards.region / f"shard-{shard}"
+    """Every method's attention shards of the test scans, keyed input_key(method, shard)."""
+    test_shards = sorted({SHARD_OF[s] for s in SPLIT.test})
+    return {
+        input_key(m, shard): OUT.attention(m, wildcards.region, shard)
         for m in methods_of(wildcards)
-        for shard in SHARDS
-    ]
+        for shard in test_shards
+    }
 
 
 def repeat_ratings():
     """The second annotation series, when the cohort has one (intra-rater agreement)."""
-    path = pvs_cohort.repeat_dots_path(BIDS)
+    path = COHORT.repeat_dots
     return {"repeat_dots": path} if SYNTHETIC or path.exists() else {}
 
 
-def all_stats(name):
-    return [RESULTS / "stats" / m / r / name for r, m in region_methods()]
+def all_stats(*names):
+    """Input function: the named statistics files of every region and method, keyed
+    input_key(name, region, method) (e.g. metrics__midbrain__gp_unet for metrics.parquet).
+    """
+    return lambda w: {
+        input_key(Path(name).stem, r, m): OUT.method_stats(m, r, name)
+        for name in names
+        for r, m in region_methods()
+    }
 
 
 # ----------------------------------------------------------------- MNIST ----
 # The MNIST study's inputs and narrow params: one digit's dataset depends only on the IDX files
 # and the dataset settings; one network only on its objective's training settings.
-
-MNIST_RESULTS = RESULTS / "mnist"
 
 
 def mnist_idx_files(wildcards):
@@ -189,28 +203,17 @@ def mnist_training(wildcards):
 
 def mnist_model(wildcards):
     architecture = METHODS[wildcards.method].architecture
-    return (
-        MNIST_RESULTS
-        / "models"
-        / wildcards.objective
-        / f"digit-{wildcards.digit}"
-        / f"{architecture}.pt"
-    )
+    return MNIST.model(wildcards.objective, wildcards.digit, architecture)
 
 
-def mnist_runs(name, extension):
-    """One file per (objective, digit, method) of the study."""
-    return [
-        MNIST_RESULTS / name / objective / f"digit-{digit}" / f"{method}.{extension}"
+def mnist_runs(kind):
+    """Input function: one evaluation file per (objective, digit, method) of the study, keyed
+    input_key(kind, objective, digit, method)."""
+    return lambda w: {
+        input_key(kind, objective, digit, method): MNIST.evaluation(
+            kind, objective, digit, method
+        )
         for objective in config["mnist"]["objectives"]
         for digit in config["mnist"]["digits"]
         for method in config["mnist"]["methods"]
-    ]
-
-
-def mnist_per_image_results(wildcards):
-    return mnist_runs("per_image", "parquet")
-
-
-def mnist_example_maps(wildcards):
-    return mnist_runs("examples", "npz")
+    }

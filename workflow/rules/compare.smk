@@ -4,24 +4,22 @@
 rule compare_methods:
     input:
         unpack(lambda w: repeat_ratings()),
-        per_scan=method_stats("per_scan.parquet"),
-        froc=method_stats("froc.tsv"),
-        metrics=method_stats("metrics.parquet"),
-        dots=pvs_cohort.dots_path(BIDS),
+        unpack(method_stats("per_scan.parquet", "froc.tsv", "metrics.parquet")),
+        dots=COHORT.dots,
     output:
-        pairwise=RESULTS / "stats" / "comparison" / "{region}" / "pairwise.parquet",
-        pairwise_tsv=RESULTS / "stats" / "comparison" / "{region}" / "pairwise.tsv",
-        rater=RESULTS / "stats" / "comparison" / "{region}" / "intra_rater.tsv",
+        pairwise=OUT.comparison("{region}", "pairwise.parquet"),
+        pairwise_tsv=OUT.comparison("{region}", "pairwise.tsv"),
+        rater=OUT.comparison("{region}", "intra_rater.tsv"),
         froc=report(
-            RESULTS / "stats" / "comparison" / "{region}" / "froc.png",
+            OUT.comparison("{region}", "froc.png"),
             caption="../report/froc.rst",
             category="FROC curves",
             labels={"region": "{region}"},
         ),
     log:
-        RESULTS / "logs" / "compare_methods" / "{region}.log",
+        OUT.log("compare_methods", "{region}"),
     benchmark:
-        RESULTS / "benchmarks" / "compare_methods" / "{region}.tsv"
+        OUT.benchmark("compare_methods", "{region}")
     conda:
         ENV
     threads: 1
@@ -38,20 +36,20 @@ rule compare_methods:
 
 rule attention_figure:
     input:
-        maps=region_attention_maps,
-        crops=[crop_dir(s) for s in SPLIT.test],
-        dots=pvs_cohort.dots_path(BIDS),
+        unpack(region_attention_maps),
+        crops=crop_dirs(SPLIT.test),
+        dots=COHORT.dots,
     output:
         report(
-            RESULTS / "figures" / "attention" / "{region}.png",
+            OUT.attention_figure("{region}"),
             caption="../report/attention.rst",
             category="Attention maps",
             labels={"region": "{region}"},
         ),
     log:
-        RESULTS / "logs" / "attention_figure" / "{region}.log",
+        OUT.log("attention_figure", "{region}"),
     benchmark:
-        RESULTS / "benchmarks" / "attention_figure" / "{region}.tsv"
+        OUT.benchmark("attention_figure", "{region}")
     conda:
         ENV
     threads: 1
@@ -60,5 +58,6 @@ rule attention_figure:
         runtime=30,
     params:
         methods=methods_of,
+        shard_of={subject: SHARD_OF[subject] for subject in SPLIT.test},
     script:
         "../scripts/attention_figure.py"

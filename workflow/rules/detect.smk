@@ -3,28 +3,15 @@
 
 rule detect:
     input:
-        maps=RESULTS / "attention" / "{method}" / "{region}" / "shard-{shard}",
+        maps=OUT.attention("{method}", "{region}", "{shard}"),
         crops=shard_crops,
     output:
-        detections=RESULTS
-        / "detections"
-        / "region={region}"
-        / "method={method}"
-        / "shard-{shard}.parquet",
-        scan_counts=RESULTS
-        / "scan_counts"
-        / "region={region}"
-        / "method={method}"
-        / "shard-{shard}.parquet",
+        detections=OUT.shard_table("detections", "{region}", "{method}", "{shard}"),
+        scan_counts=OUT.shard_table("scan_counts", "{region}", "{method}", "{shard}"),
     log:
-        RESULTS / "logs" / "detect" / "{method}" / "{region}" / "shard-{shard}.log",
+        OUT.log("detect", "{method}", "{region}", "shard-{shard}"),
     benchmark:
-        RESULTS
-        / "benchmarks"
-        / "detect"
-        / "{method}"
-        / "{region}"
-        / "shard-{shard}.tsv"
+        OUT.benchmark("detect", "{method}", "{region}", "shard-{shard}")
     conda:
         ENV
     threads: 1
@@ -32,7 +19,6 @@ rule detect:
         mem_mb=2000,
         runtime=30,
     params:
-        subjects=lambda w: SHARDS[w.shard],
         detection=region_detection,
     script:
         "../scripts/detect.py"

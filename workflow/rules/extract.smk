@@ -3,15 +3,15 @@
 
 rule extract_regions:
     input:
-        scan=lambda w: pvs_cohort.scan_path(BIDS, w.subject),
-        label_map=lambda w: pvs_cohort.label_map_path(BIDS, w.subject),
-        counts=pvs_cohort.counts_path(BIDS),
+        scan=lambda w: COHORT.scan(w.subject),
+        label_map=lambda w: COHORT.label_map(w.subject),
+        counts=COHORT.counts,
     output:
-        crops=directory(RESULTS / "crops" / "{subject}"),
+        crops=directory(OUT.crops("{subject}")),
     log:
-        RESULTS / "logs" / "extract_regions" / "{subject}.log",
+        OUT.log("extract_regions", "{subject}"),
     benchmark:
-        RESULTS / "benchmarks" / "extract_regions" / "{subject}.tsv"
+        OUT.benchmark("extract_regions", "{subject}")
     conda:
         ENV
     threads: 1

@@ -6,13 +6,11 @@ rule infer:
         crops=shard_crops,
         model=inference_model,
     output:
-        maps=directory(
-            RESULTS / "attention" / "{method}" / "{region}" / "shard-{shard}"
-        ),
+        maps=directory(OUT.attention("{method}", "{region}", "{shard}")),
     log:
-        RESULTS / "logs" / "infer" / "{method}" / "{region}" / "shard-{shard}.log",
+        OUT.log("infer", "{method}", "{region}", "shard-{shard}"),
     benchmark:
-        RESULTS / "benchmarks" / "infer" / "{method}" / "{region}" / "shard-{shard}.tsv"
+        OUT.benchmark("infer", "{method}", "{region}", "shard-{shard}")
     conda:
         ENV
     threads: 2
@@ -21,7 +19,6 @@ rule infer:
         mem_mb=8000,
         runtime=60,
     params:
-        subjects=lambda w: SHARDS[w.shard],
-        device=config["inference"].get("device", "auto"),
+        device=INFERENCE.device,
     script:
         "../scripts/infer.py"

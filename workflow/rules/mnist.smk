@@ -1,17 +1,18 @@
-"""The MNIST study (SPEC section 8), target `mnist`: per-digit grid datasets -> training per digit,
-objective and architecture -> attention, detection and scoring per digit, objective and method
--> tables, FAUC bar plot and attention examples. Not part of the default target."""
+"""The MNIST study (docs/method.md, "MNIST study"), target `mnist`: per-digit grid datasets ->
+training per digit, objective and architecture -> attention, detection and scoring per digit,
+objective and method -> tables, FAUC bar plot and attention examples. Not in the default target.
+"""
 
 
 rule mnist_dataset:
     input:
         unpack(mnist_idx_files),
     output:
-        MNIST_RESULTS / "datasets" / "digit-{digit}.npz",
+        MNIST.dataset("{digit}"),
     log:
-        MNIST_RESULTS / "logs" / "dataset" / "digit-{digit}.log",
+        MNIST.log("dataset", "digit-{digit}"),
     benchmark:
-        MNIST_RESULTS / "benchmarks" / "dataset" / "digit-{digit}.tsv"
+        MNIST.benchmark("dataset", "digit-{digit}")
     conda:
         ENV
     threads: 1
@@ -26,37 +27,15 @@ rule mnist_dataset:
 
 rule mnist_train:
     input:
-        MNIST_RESULTS / "datasets" / "digit-{digit}.npz",
+        MNIST.dataset("{digit}"),
     output:
-        model=MNIST_RESULTS
-        / "models"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{architecture}.pt",
-        epochs=MNIST_RESULTS
-        / "models"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{architecture}.tsv",
-        curve=MNIST_RESULTS
-        / "models"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{architecture}.png",
+        model=MNIST.model("{objective}", "{digit}", "{architecture}"),
+        epochs=MNIST.model("{objective}", "{digit}", "{architecture}", ".tsv"),
+        curve=MNIST.model("{objective}", "{digit}", "{architecture}", ".png"),
     log:
-        MNIST_RESULTS
-        / "logs"
-        / "train"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{architecture}.log",
+        MNIST.log("train", "{objective}", "digit-{digit}", "{architecture}"),
     benchmark:
-        MNIST_RESULTS
-        / "benchmarks"
-        / "train"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{architecture}.tsv"
+        MNIST.benchmark("train", "{objective}", "digit-{digit}", "{architecture}")
     conda:
         ENV
     threads: 1
@@ -66,51 +45,23 @@ rule mnist_train:
         runtime=6 * 60,
     params:
         training=mnist_training,
-        checkpoint=lambda w: str(
-            MNIST_RESULTS
-            / "checkpoints"
-            / w.objective
-            / f"digit-{w.digit}"
-            / f"{w.architecture}.pt"
-        ),
+        checkpoint=lambda w: str(MNIST.checkpoint(w.objective, w.digit, w.architecture)),
     script:
         "../scripts/mnist_train.py"
 
 
 rule mnist_evaluate:
     input:
-        dataset=MNIST_RESULTS / "datasets" / "digit-{digit}.npz",
+        dataset=MNIST.dataset("{digit}"),
         model=mnist_model,
     output:
-        detections=MNIST_RESULTS
-        / "detections"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{method}.parquet",
-        per_image=MNIST_RESULTS
-        / "per_image"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{method}.parquet",
-        examples=MNIST_RESULTS
-        / "examples"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{method}.npz",
+        detections=MNIST.evaluation("detections", "{objective}", "{digit}", "{method}"),
+        per_image=MNIST.evaluation("per_image", "{objective}", "{digit}", "{method}"),
+        examples=MNIST.evaluation("examples", "{objective}", "{digit}", "{method}"),
     log:
-        MNIST_RESULTS
-        / "logs"
-        / "evaluate"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{method}.log",
+        MNIST.log("evaluate", "{objective}", "digit-{digit}", "{method}"),
     benchmark:
-        MNIST_RESULTS
-        / "benchmarks"
-        / "evaluate"
-        / "{objective}"
-        / "digit-{digit}"
-        / "{method}.tsv"
+        MNIST.benchmark("evaluate", "{objective}", "digit-{digit}", "{method}")
     conda:
         ENV
     threads: 1
@@ -118,42 +69,43 @@ rule mnist_evaluate:
         mem_mb=3000,
         runtime=60,
     params:
-        nms_size=config["mnist"]["evaluation"]["nms_size"],
-        n_examples=config["mnist"]["evaluation"]["attention_examples"],
+        # Only what the scoring uses: statistics settings change the summary alone.
+        evaluation={
+            key: value
+            for key, value in config["mnist"]["evaluation"].items()
+            if key in ("nms_size", "attention_examples")
+        },
     script:
         "../scripts/mnist_evaluate.py"
 
 
 rule mnist_summary:
     input:
-        per_image=mnist_per_image_results,
-        examples=mnist_example_maps,
-        datasets=expand(
-            MNIST_RESULTS / "datasets" / "digit-{digit}.npz",
-            digit=config["mnist"]["digits"],
-        ),
+        unpack(mnist_runs("per_image")),
+        unpack(mnist_runs("examples")),
+        example_dataset=MNIST.dataset(config["mnist"]["digits"][0]),
     output:
-        per_digit=MNIST_RESULTS / "stats" / "per_digit.tsv",
-        summary=MNIST_RESULTS / "stats" / "summary.tsv",
+        per_digit=MNIST.stats("per_digit.tsv"),
+        summary=MNIST.stats("summary.tsv"),
         tables=report(
-            MNIST_RESULTS / "stats" / "tables.md",
+            MNIST.stats("tables.md"),
             caption="../report/mnist.rst",
             category="MNIST study",
         ),
         bars=report(
-            MNIST_RESULTS / "figures" / "fauc_bars.png",
+            MNIST.figure("fauc_bars.png"),
             caption="../report/mnist.rst",
             category="MNIST study",
         ),
         attention=report(
-            MNIST_RESULTS / "figures" / "attention_examples.png",
+            MNIST.figure("attention_examples.png"),
             caption="../report/mnist.rst",
             category="MNIST study",
         ),
     log:
-        MNIST_RESULTS / "logs" / "summary.log",
+        MNIST.log("summary"),
     benchmark:
-        MNIST_RESULTS / "benchmarks" / "summary.tsv"
+        MNIST.benchmark("summary")
     conda:
         ENV
     threads: 1

@@ -3,21 +3,21 @@
 
 rule region_stats:
     input:
-        detections=lambda w: shard_outputs("detections", w.region, w.method),
-        scan_counts=lambda w: shard_outputs("scan_counts", w.region, w.method),
-        counts=pvs_cohort.counts_path(BIDS),
-        dots=pvs_cohort.dots_path(BIDS),
-        crops=[crop_dir(s) for s in SPLIT.test],
+        detections=lambda w: shard_tables("detections", w.region, w.method),
+        scan_counts=lambda w: shard_tables("scan_counts", w.region, w.method),
+        counts=COHORT.counts,
+        dots=COHORT.dots,
+        crops=crop_dirs(SPLIT.test),
     output:
-        metrics=RESULTS / "stats" / "{method}" / "{region}" / "metrics.parquet",
-        metrics_tsv=RESULTS / "stats" / "{method}" / "{region}" / "metrics.tsv",
-        froc=RESULTS / "stats" / "{method}" / "{region}" / "froc.tsv",
-        per_scan=RESULTS / "stats" / "{method}" / "{region}" / "per_scan.parquet",
-        plot=RESULTS / "stats" / "{method}" / "{region}" / "froc.png",
+        metrics=OUT.method_stats("{method}", "{region}", "metrics.parquet"),
+        metrics_tsv=OUT.method_stats("{method}", "{region}", "metrics.tsv"),
+        froc=OUT.method_stats("{method}", "{region}", "froc.tsv"),
+        per_scan=OUT.method_stats("{method}", "{region}", "per_scan.parquet"),
+        plot=OUT.method_stats("{method}", "{region}", "froc.png"),
     log:
-        RESULTS / "logs" / "region_stats" / "{method}" / "{region}.log",
+        OUT.log("region_stats", "{method}", "{region}"),
     benchmark:
-        RESULTS / "benchmarks" / "region_stats" / "{method}" / "{region}.tsv"
+        OUT.benchmark("region_stats", "{method}", "{region}")
     conda:
         ENV
     threads: 1
@@ -34,22 +34,21 @@ rule region_stats:
 
 rule summary:
     input:
-        per_scan=all_stats("per_scan.parquet"),
-        metrics=all_stats("metrics.parquet"),
+        unpack(all_stats("per_scan.parquet", "metrics.parquet")),
     output:
-        table=RESULTS / "stats" / "summary.parquet",
-        tsv=RESULTS / "stats" / "summary.tsv",
-        markdown=RESULTS / "stats" / "summary.md",
-        tables=RESULTS / "stats" / "tables.md",
+        table=OUT.summary("summary.parquet"),
+        tsv=OUT.summary("summary.tsv"),
+        markdown=OUT.summary("summary.md"),
+        tables=OUT.summary("tables.md"),
         tables_html=report(
-            RESULTS / "stats" / "tables.html",
+            OUT.summary("tables.html"),
             caption="../report/tables.rst",
             category="Tables",
         ),
     log:
-        RESULTS / "logs" / "summary.log",
+        OUT.log("summary"),
     benchmark:
-        RESULTS / "benchmarks" / "summary.tsv"
+        OUT.benchmark("summary")
     conda:
         ENV
     threads: 1
@@ -57,6 +56,7 @@ rule summary:
         mem_mb=2000,
         runtime=30,
     params:
+        region_methods=region_methods(),
         evaluation=config["evaluation"],
     script:
         "../scripts/summary.py"

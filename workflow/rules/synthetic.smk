@@ -4,16 +4,16 @@ if SYNTHETIC:
 
     rule synthesize_cohort:
         output:
-            participants=BIDS / "participants.tsv",
-            counts=pvs_cohort.counts_path(BIDS),
-            dots=pvs_cohort.dots_path(BIDS),
-            repeat_dots=pvs_cohort.repeat_dots_path(BIDS),
-            scans=[pvs_cohort.scan_path(BIDS, s) for s in SUBJECTS],
-            label_maps=[pvs_cohort.label_map_path(BIDS, s) for s in SUBJECTS],
+            participants=COHORT.participants,
+            counts=COHORT.counts,
+            dots=COHORT.dots,
+            repeat_dots=COHORT.repeat_dots,
+            scans=[COHORT.scan(s) for s in SUBJECTS],
+            label_maps=[COHORT.label_map(s) for s in SUBJECTS],
         log:
-            RESULTS / "logs" / "synthesize_cohort.log",
+            OUT.log("synthesize_cohort"),
         benchmark:
-            RESULTS / "benchmarks" / "synthesize_cohort.tsv"
+            OUT.benchmark("synthesize_cohort")
         conda:
             ENV
         params:

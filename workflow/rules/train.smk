@@ -5,18 +5,18 @@ rule train:
     input:
         unpack(training_inputs),
     output:
-        model=RESULTS / "models" / "{architecture}" / "{region}" / "model.pt",
-        epochs=RESULTS / "models" / "{architecture}" / "{region}" / "training_log.tsv",
+        model=OUT.model("{architecture}", "{region}"),
+        epochs=OUT.training_log("{architecture}", "{region}"),
         curve=report(
-            RESULTS / "models" / "{architecture}" / "{region}" / "loss_curve.png",
+            OUT.loss_curve("{architecture}", "{region}"),
             caption="../report/training.rst",
             category="Training",
             labels={"architecture": "{architecture}", "region": "{region}"},
         ),
     log:
-        RESULTS / "logs" / "train" / "{architecture}" / "{region}.log",
+        OUT.log("train", "{architecture}", "{region}"),
     benchmark:
-        RESULTS / "benchmarks" / "train" / "{architecture}" / "{region}.tsv"
+        OUT.benchmark("train", "{architecture}", "{region}")
     conda:
         ENV
     threads: 2
@@ -26,11 +26,6 @@ rule train:
         runtime=24 * 60,
     params:
         training=region_training,
-        train_subjects=SPLIT.train,
-        validation_subjects=SPLIT.validation,
-        # Kept outside the declared outputs so a resubmitted job resumes from it.
-        checkpoint=lambda w: str(
-            RESULTS / "checkpoints" / w.architecture / w.region / "last.pt"
-        ),
+        checkpoint=lambda w: str(OUT.checkpoint(w.architecture, w.region)),
     script:
         "../scripts/train.py"

@@ -1,16 +1,20 @@
 """Snakemake entry point: every method's attention map on one test slice of one region."""
 
+from pathlib import Path
+
+from pvsflow import layout
 from pvsflow.attention import METHODS
 from pvsflow.cohort import read_dots
-from pvsflow.figures import region_attention_figure
+from pvsflow.figures import example_subject, region_attention_figure
 from pvsflow.jobs import log_to
 
 log = log_to(snakemake.log[0])
-region = snakemake.wildcards.region
-methods = snakemake.params.methods
-shards_per_method = len(snakemake.input.maps) // len(methods)
-maps_dirs = {METHODS[m].label: snakemake.input.maps[i * shards_per_method:(i + 1) * shards_per_method]
-             for i, m in enumerate(methods)}
-subject = region_attention_figure(snakemake.output[0], region, snakemake.input.crops, maps_dirs,
-                                  read_dots(snakemake.input.dots))
-log.info("%s: attention maps of %s for %s", region, ", ".join(methods), subject)
+region, methods = snakemake.wildcards.region, snakemake.params.methods
+dots = read_dots(snakemake.input.dots)
+crop_dir = example_subject([Path(d) for d in snakemake.input.crops], region, dots)
+shard = snakemake.params.shard_of[crop_dir.name]
+maps = {
+    METHODS[m].label: layout.attention_map(snakemake.input[layout.input_key(m, shard)], crop_dir.name) for m in methods
+}
+region_attention_figure(snakemake.output[0], crop_dir, region=region, maps=maps, dots=dots)
+log.info("%s: attention maps of %s for %s", region, ", ".join(methods), crop_dir.name)

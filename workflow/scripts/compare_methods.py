@@ -5,14 +5,17 @@ import pandas as pd
 from pvsflow import plots
 from pvsflow.attention import METHODS
 from pvsflow.cohort import read_dots
-from pvsflow.evaluation import EvaluationSettings, aligned_tables, compare_methods, intra_rater_agreement
+from pvsflow.comparison import compare_methods, intra_rater_agreement
+from pvsflow.evaluation import aligned_tables
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
+from pvsflow.layout import input_key
+from pvsflow.settings import EvaluationSettings, from_mapping
 
 log = log_to(snakemake.log[0])
 region, methods = snakemake.wildcards.region, snakemake.params.methods
-settings = EvaluationSettings(**snakemake.params.evaluation)
-tables = aligned_tables({m: pd.read_parquet(p) for m, p in zip(methods, snakemake.input.per_scan)})
+settings = from_mapping(EvaluationSettings, snakemake.params.evaluation)
+tables = aligned_tables({m: pd.read_parquet(snakemake.input[input_key("per_scan", m)]) for m in methods})
 pairwise = compare_methods(tables, settings).assign(region=region)
 write_table(pairwise, snakemake.output.pairwise, tsv=snakemake.output.pairwise_tsv)
 
@@ -21,19 +24,25 @@ rater = pd.DataFrame(columns=["reference", "sensitivity", "fp_avg", "fn_avg"])
 if "repeat_dots" in snakemake.input.keys():
     dots = read_dots(snakemake.input.dots)
     repeat = read_dots(snakemake.input.repeat_dots)
-    rater = intra_rater_agreement(dots[dots["region"] == region], repeat[repeat["region"] == region],
-                                  list(snakemake.params.test_subjects), settings.match_distance_voxels)
-    rater_points = {f"intra-rater ({row.reference} pass as reference)": (row.fp_avg, row.sensitivity)
-                    for row in rater.itertuples()}
+    rater = intra_rater_agreement(
+        dots[dots["region"] == region],
+        repeat[repeat["region"] == region],
+        list(snakemake.params.test_subjects),
+        settings.match_distance_voxels,
+    )
+    rater_points = {
+        f"intra-rater ({row.reference} pass as reference)": (row.fp_avg, row.sensitivity) for row in rater.itertuples()
+    }
 rater.assign(region=region).to_csv(snakemake.output.rater, sep="\t", index=False, float_format="%.6g")
 
 curves, operating = {}, {}
-for method, froc_path, metrics_path in zip(methods, snakemake.input.froc, snakemake.input.metrics):
-    froc = pd.read_csv(froc_path, sep="\t")
-    metrics = pd.read_parquet(metrics_path).iloc[0]
+for method in methods:
+    froc = pd.read_csv(snakemake.input[input_key("froc", method)], sep="\t")
+    metrics = pd.read_parquet(snakemake.input[input_key("metrics", method)]).iloc[0]
     label = f"{METHODS[method].label} ({metrics['fauc']:.1f})"
     curves[label] = (froc["fp_avg"].to_numpy(), froc["sensitivity"].to_numpy())
     operating[label] = (metrics["fp_avg"], metrics["sensitivity"])
-plots.froc_plot(snakemake.output.froc, curves, settings.fauc_max_fp, f"{region} (FAUC in brackets)", operating,
-                rater_points)
+plots.froc_plot(
+    snakemake.output.froc, curves, settings.fauc_max_fp, f"{region} (FAUC in brackets)", operating, rater_points
+)
 log.info("%s: %d methods, %d pairs compared", region, len(methods), len(pairwise))

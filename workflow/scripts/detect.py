@@ -3,10 +3,13 @@
 from pvsflow.detection import DETECTION_SCHEMA, SCAN_COUNT_SCHEMA, detect_shard
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
+from pvsflow.settings import DetectionSettings, from_mapping
 
 log = log_to(snakemake.log[0])
-detections, scan_counts = detect_shard(snakemake.input.maps, snakemake.input.crops, snakemake.wildcards.region,
-                                       snakemake.params.detection["nms_size"])
+settings = from_mapping(DetectionSettings, snakemake.params.detection)
+detections, scan_counts = detect_shard(
+    snakemake.input.maps, snakemake.input.crops, region=snakemake.wildcards.region, nms_size=settings.nms_size
+)
 write_table(detections, snakemake.output.detections, DETECTION_SCHEMA)
 write_table(scan_counts, snakemake.output.scan_counts, SCAN_COUNT_SCHEMA)
 for row in scan_counts[scan_counts["status"] != "ok"].itertuples():

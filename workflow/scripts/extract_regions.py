@@ -1,7 +1,5 @@
 """Snakemake entry point: cut every region out of one scan (failures are recorded, not raised)."""
 
-import pandas as pd
-
 from pvsflow.cohort import read_counts
 from pvsflow.extraction import extract_scan
 from pvsflow.jobs import log_to
@@ -13,7 +11,13 @@ specs = [RegionSpec.from_config(name, values) for name, values in snakemake.para
 counts = read_counts(snakemake.input.counts)
 rated = counts[(counts["subject"] == subject) & counts["rated_slice"].notna()]
 rated_slices = {row.region: int(row.rated_slice) for row in rated.itertuples()}
-metadata = extract_scan(subject, snakemake.input.scan, snakemake.input.label_map, specs, rated_slices,
-                        snakemake.output.crops)
+metadata = extract_scan(
+    subject,
+    scan=snakemake.input.scan,
+    label_map=snakemake.input.label_map,
+    specs=specs,
+    rated_slices=rated_slices,
+    out_dir=snakemake.output.crops,
+)
 for region, entry in metadata["regions"].items():
     log.info("%s %s: %s", subject, region, entry["status"])

@@ -18,5 +18,10 @@ log.info("digit %d: training pool %d digits, test pool %d digits", digit, len(tr
 datasets = mnist.digit_datasets(train_pool, test_pool, digit, settings["grids"], settings["seed"])
 mnist.save_datasets(snakemake.output[0], datasets)
 for split, data in datasets.items():
-    log.info("%s: %d grids, %d with the digit, %d digit cells", split, len(data.counts), int((data.counts > 0).sum()),
-             int(data.counts.sum()))
+    log.info(
+        "%s: %d grids, %d with the digit, %d digit cells",
+        split,
+        len(data.counts),
+        int((data.counts > 0).sum()),
+        int(data.counts.sum()),
+    )

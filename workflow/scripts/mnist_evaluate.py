@@ -4,24 +4,31 @@ digit's test grids (MNIST study)."""
 import numpy as np
 import torch
 
-from pvsflow import mnist
+from pvsflow import mnist, mnist_study
 from pvsflow.attention import METHODS
+from pvsflow.devices import pick_device
 from pvsflow.jobs import log_allocation, log_to
 from pvsflow.models import load_model
-from pvsflow.training import pick_device
+from pvsflow.settings import MnistEvaluationSettings, from_mapping
 
 log = log_to(snakemake.log[0])
 log_allocation(log)
 torch.set_num_threads(snakemake.threads)
+settings = from_mapping(MnistEvaluationSettings, snakemake.params.evaluation)
 device = pick_device("auto")
 model, metadata = load_model(snakemake.input.model, map_location=device)
 test = mnist.load_dataset(snakemake.input.dataset, "test")
 method = METHODS[snakemake.wildcards.method]
-detections, per_image, maps = mnist.evaluate_method(model, method, metadata["objective"], test,
-                                                    snakemake.params.nms_size, device=device)
+detections, per_image, maps = mnist_study.evaluate_method(
+    model, method, test, objective=metadata["objective"], nms_size=settings.nms_size, device=device
+)
 detections.to_parquet(snakemake.output.detections, index=False)
 per_image.to_parquet(snakemake.output.per_image, index=False)
-shown = mnist.example_images(test, snakemake.params.n_examples)
-np.savez_compressed(snakemake.output.examples, index=shown, maps=maps[shown].astype(np.float16),
-                    predicted_count=per_image["predicted_count"].to_numpy()[shown])
+shown = mnist.example_images(test, settings.attention_examples)
+np.savez_compressed(
+    snakemake.output.examples,
+    index=shown,
+    maps=maps[shown].astype(np.float16),
+    predicted_count=per_image["predicted_count"].to_numpy()[shown],
+)
 log.info("%s, digit %d: %d test grids, %d candidates", method.label, test.digit, len(per_image), len(detections))

@@ -1,0 +1,51 @@
+"""The chance level of a region (docs/method.md, "Evaluation"): the FAUC of random attention
+maps, run through the same detection and matching as every method. With small crops the match
+radius covers much of a region, so chance is far from 0; every FAUC is read against it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pvsflow import layout
+from pvsflow.detection import detect
+from pvsflow.extraction import region_entry
+from pvsflow.froc import ScanResult, ScanTable
+from pvsflow.io import load_crop
+from pvsflow.matching import cumulative_hits
+from pvsflow.regions import PAIRED, SLICE_RATED
+from pvsflow.settings import EvaluationSettings
+
+
+def chance_fauc(
+    crop_dirs: Sequence[Path | str], region: str, dots: pd.DataFrame, *, nms_size: int, settings: EvaluationSettings
+) -> float:
+    """FAUC of uniform noise over each scan's crop box (seeded by ``settings.seed``): the level
+    any method must beat. ``crop_dirs``: the test scans' crop directories; ``dots``: the region's
+    annotations in scan voxels. Scans whose region failed extraction are left out."""
+    rng = np.random.default_rng(settings.seed)
+    annotations = {s: g[["x", "y", "z"]].to_numpy(float) for s, g in dots.groupby("subject")}
+    scans = []
+    for crop_dir in map(Path, crop_dirs):
+        entry = region_entry(crop_dir, region)
+        if entry["status"] != "ok":
+            continue
+        image, _ = load_crop(layout.crop_file(crop_dir, region))
+        found = detect(
+            rng.random(image.shape),
+            0.0,
+            entry,
+            subject=crop_dir.name,
+            slice_rated=region in SLICE_RATED,
+            paired=region in PAIRED,
+            nms_size=nms_size,
+        )
+        truth = annotations.get(crop_dir.name, np.zeros((0, 3)))
+        hits = cumulative_hits(
+            found[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float), truth, settings.match_distance_voxels
+        )
+        scans.append(ScanResult(hits, len(truth), 0))
+    return ScanTable(scans).fauc(settings.fauc_max_fp) if scans else float("nan")

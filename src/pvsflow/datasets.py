@@ -1,0 +1,56 @@
+"""Training data: region crops with their weak labels (PVS counts)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from pvsflow import layout
+from pvsflow.extraction import region_entry
+from pvsflow.io import load_crop
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Region crops (NIfTI) with their weak labels, loaded once and kept in memory.
+
+    Items: image ``(1, *spatial)`` float32 and target count ``()`` float32.
+    """
+
+    def __init__(self, paths: Sequence[Path | str], counts: Sequence[float]) -> None:
+        if len(paths) != len(counts):
+            raise ValueError("one count per crop is needed")
+        self.paths = [Path(p) for p in paths]
+        self.counts = torch.tensor(list(counts), dtype=torch.float32)
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if index not in self._cache:
+            self._cache[index] = torch.from_numpy(load_crop(self.paths[index])[0])[None]
+        return self._cache[index], self.counts[index]
+
+
+def usable_crops(
+    crop_dirs: Sequence[Path | str], region: str, counts: dict[str, float], *, log: Callable[[str], None]
+) -> tuple[list[Path], list[float]]:
+    """Crops of ``region`` whose extraction succeeded and whose scan has a weak label.
+
+    Scans left out are reported through ``log`` with the reason.
+    """
+    paths, targets = [], []
+    for crop_dir in map(Path, crop_dirs):
+        subject = crop_dir.name
+        entry = region_entry(crop_dir, region)
+        if entry["status"] != "ok":
+            log(f"{subject}: left out of {region} training: {entry['error']}")
+        elif subject not in counts or not math.isfinite(counts[subject]):
+            log(f"{subject}: left out of {region} training: no {region} PVS count in the weak labels")
+        else:
+            paths.append(layout.crop_file(crop_dir, region))
+            targets.append(counts[subject])
+    return paths, targets

@@ -1,0 +1,187 @@
+"""MNIST study scoring (docs/method.md, "MNIST study"): a trained network's attention maps on a
+digit's test grids, their detections and hits (a detection inside a target cell, each cell
+once), and the study's tables beside the paper's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+
+from pvsflow.attention import Method
+from pvsflow.detection import local_maxima, operating_count
+from pvsflow.evaluation import scan_table
+from pvsflow.froc import summarise
+from pvsflow.matching import cumulative_hits
+from pvsflow.mnist import DIGIT_SIZE, GridDataset
+from pvsflow.models import CountNetwork
+from pvsflow.objectives import predicted_count
+from pvsflow.reports import paper_tables_markdown, with_interval
+from pvsflow.settings import EvaluationSettings
+
+# The paper's mean FAUC over digits [Table A.5 regression, Table B.9 classification].
+PAPER_FAUC = {
+    "regression": {
+        "gp_unet": 96.0,
+        "gp_unet_no_residual": 99.3,
+        "gated_attention": 71.3,
+        "grad_cam": 92.5,
+        "grad": 75.9,
+        "guided_backprop": 88.7,
+    },
+    "classification": {
+        "gp_unet": 72.4,
+        "gp_unet_no_residual": 81.4,
+        "gated_attention": 74.8,
+        "grad_cam": 73.6,
+        "grad": 42.7,
+        "guided_backprop": 74.4,
+    },
+}
+
+
+def tensor_dataset(data: GridDataset) -> torch.utils.data.TensorDataset:
+    """Items: image ``(1, 140, 196)`` float32 and count ``()`` float32, as the trainer expects."""
+    return torch.utils.data.TensorDataset(torch.from_numpy(data.images)[:, None], torch.from_numpy(data.counts).float())
+
+
+def grid_cells(pixels: np.ndarray) -> np.ndarray:
+    """``(N, 2)`` (row, column) pixel coordinates -> ``(N, 2)`` grid cells."""
+    return np.asarray(pixels, dtype=np.int64) // DIGIT_SIZE
+
+
+def image_hits(pixels: np.ndarray, cells: np.ndarray, target: int) -> np.ndarray:
+    """Cumulative hits of ranked detections at ``pixels`` in one grid: a detection is a true
+    positive when it lies in a ``target`` cell not already found (one-to-one, docs/method.md, "Evaluation")."""
+    return cumulative_hits(grid_cells(pixels).astype(float), np.argwhere(cells == target).astype(float), 0.0)
+
+
+def evaluate_method(
+    model: CountNetwork,
+    method: Method,
+    data: GridDataset,
+    *,
+    objective: str,
+    nms_size: int,
+    device: torch.device | str,
+    batch_size: int = 50,
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Attention maps of every grid of ``data``, their detections and per-image results.
+
+    Returns (detections: one row per candidate, ranked per image; per-image rows with
+    ``hits`` (cumulative true positives), ``n_lesions``, ``n_selected`` and counts, as
+    :func:`pvsflow.evaluation.scan_table` reads them; maps ``(n, 140, 196)`` float32).
+    """
+    model.to(device).eval()
+    maps, outputs = [], []
+    for start in range(0, len(data.images), batch_size):
+        batch = torch.from_numpy(data.images[start : start + batch_size])[:, None].to(device)
+        attention, output = method.compute(model, batch)
+        maps.append(attention.detach().float().cpu().numpy())
+        outputs.append(predicted_count(output.detach().float(), objective).cpu().numpy())
+    all_maps, counts = np.concatenate(maps), np.concatenate(outputs)
+    detections, images = [], []
+    for index, (attention, cells, true_count, count) in enumerate(zip(all_maps, data.cells, data.counts, counts)):
+        pixels, scores = local_maxima(attention, nms_size)
+        found = grid_cells(pixels)
+        detections.append(
+            pd.DataFrame(
+                {
+                    "image": index,
+                    "rank": np.arange(1, len(scores) + 1),
+                    "score": scores.astype(np.float32),
+                    "pixel_row": pixels[:, 0],
+                    "pixel_column": pixels[:, 1],
+                    "grid_row": found[:, 0],
+                    "grid_column": found[:, 1],
+                    "cell_digit": cells[found[:, 0], found[:, 1]],
+                    "selected": np.arange(len(scores)) < operating_count(float(count)),
+                }
+            )
+        )
+        images.append(
+            {
+                "image": index,
+                "hits": image_hits(pixels, cells, data.digit).tolist(),
+                "n_lesions": int(true_count),
+                "n_selected": operating_count(float(count)),
+                "predicted_count": float(count),
+                "true_count": float(true_count),
+            }
+        )
+    return pd.concat(detections, ignore_index=True), pd.DataFrame(images), all_maps
+
+
+def summarise_study(
+    per_image: Mapping[tuple[str, int, str], pd.DataFrame], settings: EvaluationSettings
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-digit metrics, mean over digits) for every objective and method: FAUC (0 to
+    ``settings.fauc_max_fp`` FP per image), sensitivity, FPavg and FNavg with 95% bootstrap
+    intervals over test images. ``per_image[(objective, digit, method)]`` as written by
+    :func:`evaluate_method`; every digit must have the same number of test grids."""
+    per_digit, mean = [], []
+    runs = list(dict.fromkeys((objective, method) for objective, _, method in per_image))
+    for objective, method in runs:
+        tables = {
+            digit: scan_table(frame) for (o, digit, m), frame in per_image.items() if (o, m) == (objective, method)
+        }
+        for digit, table in tables.items():
+            per_digit.append(
+                {
+                    "objective": objective,
+                    "digit": str(digit),
+                    "method": method,
+                    "n_images": len(table),
+                    **summarise([table], settings),
+                }
+            )
+        mean.append(
+            {
+                "objective": objective,
+                "digit": "mean",
+                "method": method,
+                "n_images": len(next(iter(tables.values()))),
+                **summarise(list(tables.values()), settings),
+            }
+        )
+    return pd.DataFrame(per_digit), pd.DataFrame(mean)
+
+
+def study_markdown(per_digit: pd.DataFrame, mean: pd.DataFrame, labels: Mapping[str, str], fauc_max_fp: float) -> str:
+    """The study's tables: mean FAUC beside the paper's (Tables A.5 and B.9), then per objective
+    the paper-shaped tables (rows digits, columns methods)."""
+    lines = ["# MNIST study (test grids)", "", f"## Mean FAUC over digits (0-{fauc_max_fp:g} FP per image)", ""]
+    objectives = list(dict.fromkeys(mean["objective"]))
+    lines += [
+        "| method | " + " | ".join(f"{o} | paper ({o})" for o in objectives) + " |",
+        "| --- |" + " ---: | ---: |" * len(objectives),
+    ]
+    cells = mean.set_index(["method", "objective"])
+    for method in dict.fromkeys(mean["method"]):
+        row = []
+        for objective in objectives:
+            measured = (
+                with_interval(cells.loc[(method, objective)], "fauc", 1) if (method, objective) in cells.index else "-"
+            )
+            paper = PAPER_FAUC.get(objective, {}).get(method)
+            row += [measured, "-" if paper is None else f"{paper:.1f}"]
+        lines.append(f"| {labels.get(method, method)} | " + " | ".join(row) + " |")
+    lines.append("")
+    note = "Brackets: 95% percentile bootstrap interval over test grids. Bold: best in the row."
+    for objective in objectives:
+        rows = pd.concat([per_digit[per_digit["objective"] == objective], mean[mean["objective"] == objective]])
+        lines.append(
+            paper_tables_markdown(
+                rows.rename(columns={"digit": "region"}),
+                dict(labels),
+                fauc_max_fp,
+                title=f"## {objective.capitalize()}",
+                row_name="digit",
+                unit="image",
+                note=note,
+            )
+        )
+    return "\n".join(lines)

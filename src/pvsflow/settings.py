@@ -1,0 +1,119 @@
+"""The pipeline's settings and their defaults: one dataclass per block of ``config.yaml``.
+
+This is the only place a default is written. The config schema
+(``workflow/schemas/config.schema.yaml``) mirrors these classes (names, types and ranges, no
+defaults of its own), ``config.yaml`` sets only what the demo chooses differently, and
+``tests/test_settings.py`` fails if the three disagree. Region preprocessing is
+:class:`pvsflow.regions.RegionSpec`; the synthetic cohort is
+:class:`pvsflow.synthetic.SyntheticCohortSpec`. Bracketed numbers are the paper's
+(``docs/method.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+Settings = TypeVar("Settings")
+
+
+def from_mapping(cls: type[Settings], values: Mapping[str, Any] | None, **fixed: Any) -> Settings:
+    """``cls`` from a config block: missing keys take their defaults, unknown keys are an error."""
+    values = {**(values or {}), **fixed}
+    known = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} setting(s) {unknown}; known: {sorted(known)}")
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """How the rated scans are split (the rest of them is the test set) [1000/202/1000 scans]."""
+
+    seed: int = 42
+    train_fraction: float = 0.45
+    validation_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How one network is trained (globally, per region, per MNIST objective)."""
+
+    max_epochs: int = 1000
+    patience: int = 100  # epochs without validation improvement before stopping [100]
+    batch_size: int = 1  # [1 for 3D volumes, 64 for MNIST]
+    seed: int = 0
+    optimizer: str = "adadelta"  # adadelta [paper] | adam
+    learning_rate: float = 1.0  # Adadelta with Keras defaults [lr 1.0, rho 0.95, eps 1e-7]
+    rho: float = 0.95  # Adadelta only
+    eps: float = 1e-7
+    # Fixed factor on the network's output; FC weights start divided by it (docs/method.md, "Training").
+    count_scale: float = 100.0
+    objective: str = "regression"  # regression (MSE on counts) | classification (BCE on presence)
+    augment: bool = True  # [translation <= 2 voxels, rotation <= 0.2 rad, flips]
+    max_translation_voxels: float = 2.0
+    max_rotation_rad: float = 0.2
+    flip: bool = True
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    mixed_precision: bool = True  # used on CUDA only
+    threads: int = 0  # CPU threads for torch; 0: the job's threads
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any] | None, job_threads: int = 0) -> TrainingSettings:
+        """Settings from a config block; ``threads: 0`` (or unset) means the job's ``job_threads``."""
+        settings = from_mapping(cls, values)
+        return dataclasses.replace(settings, threads=settings.threads or job_threads)
+
+
+# Settings a fine-tuned region cannot change: its network, count_scale included, is midbrain's.
+FIXED_BY_FINE_TUNING = ("count_scale",)
+
+
+def fine_tuning_conflicts(regions: Mapping[str, Mapping[str, Any]], base_region: str) -> list[str]:
+    """Config keys that would have no effect: a fine-tuned region's ``training`` block setting
+    something its starting network fixes. Returns one message per such key."""
+    return [
+        f"regions.{name}.training.{key}: a region fine-tuned from {base_region} keeps {base_region}'s "
+        f"{key}; set it in regions.{base_region}.training or training instead"
+        for name, region in regions.items()
+        if name != base_region
+        for key in FIXED_BY_FINE_TUNING
+        if key in (region.get("training") or {})
+    ]
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    scans_per_shard: int = 100  # test and unrated scans per inference job
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    nms_size: int = 6  # maximum filter size in voxels [6]
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    match_distance_voxels: float = 6.0  # a detection within this distance of a dot is a hit [6]
+    fauc_max_fp: float = 15.0  # FROC area from 0 to this many false positives per scan [brain: 15]
+    bootstrap_runs: int = 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MnistEvaluationSettings:
+    """The MNIST study's detection and statistics (a hit is a detection inside a target cell)."""
+
+    nms_size: int = DetectionSettings.nms_size
+    fauc_max_fp: float = 5.0  # false positives per grid [MNIST: 5]
+    bootstrap_runs: int = EvaluationSettings.bootstrap_runs
+    seed: int = EvaluationSettings.seed
+    attention_examples: int = 4  # grids whose attention maps are kept per digit and method
+
+    @property
+    def statistics(self) -> EvaluationSettings:
+        return EvaluationSettings(fauc_max_fp=self.fauc_max_fp, bootstrap_runs=self.bootstrap_runs, seed=self.seed)

@@ -1,0 +1,60 @@
+"""The package's modules import one way, layer by layer (README, "Code layout"), and the
+metrics load neither torch nor matplotlib."""
+
+import ast
+import subprocess
+import sys
+
+from conftest import REPO
+
+PACKAGE = REPO / "src" / "pvsflow"
+LAYERS = [
+    {"layout", "settings", "io", "freesurfer", "jobs", "plots"},
+    {"cohort", "regions", "extraction", "synthetic"},
+    {"models", "objectives", "devices", "augmentation", "datasets", "checkpoints", "training"},
+    {"attention", "inference"},
+    {"detection"},
+    {"matching", "froc", "evaluation", "chance", "comparison"},
+    {"reports", "figures", "mnist", "mnist_study"},
+]
+LAYER = {module: i for i, modules in enumerate(LAYERS) for module in modules}
+TORCH_LAYERS = {2, 3}
+
+
+def imports(module: str) -> set[str]:
+    """Top-level names of what ``module`` imports, pvsflow modules by their own name."""
+    names = set()
+    for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "pvsflow":
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            parts = node.module.split(".")
+            names.add(parts[1] if parts[0] == "pvsflow" else parts[0])
+        elif isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+    return names
+
+
+def test_every_module_has_a_layer():
+    assert set(LAYER) == {path.stem for path in PACKAGE.glob("*.py")} - {"__init__"}
+
+
+def test_imports_flow_one_way():
+    for module, layer in LAYER.items():
+        for imported in imports(module) & set(LAYER):
+            assert LAYER[imported] <= layer, f"{module} (layer {layer}) imports {imported} (layer {LAYER[imported]})"
+
+
+def test_torch_stays_in_the_network_layers():
+    for module, layer in LAYER.items():
+        uses_torch = "torch" in imports(module)
+        assert not uses_torch or layer in TORCH_LAYERS or module == "mnist_study", f"{module} imports torch"
+
+
+def test_the_metrics_import_without_torch_or_matplotlib():
+    code = (
+        "import sys, pvsflow.evaluation, pvsflow.comparison, pvsflow.chance, pvsflow.detection, pvsflow.settings; "
+        "print(sorted({'torch', 'matplotlib'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

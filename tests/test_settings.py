@@ -1,0 +1,148 @@
+"""Every default lives once: the settings dataclasses hold them, the config schema mirrors the
+dataclasses without defaults of its own, and config.yaml sets only what differs from them."""
+
+import dataclasses
+import re
+import typing
+
+import pytest
+import yaml
+from conftest import REPO
+
+from pvsflow.attention import METHODS
+from pvsflow.objectives import OBJECTIVES
+from pvsflow.regions import BASE_REGION, RegionSpec
+from pvsflow.settings import (
+    DetectionSettings,
+    EvaluationSettings,
+    InferenceSettings,
+    MnistEvaluationSettings,
+    SplitSettings,
+    TrainingSettings,
+    fine_tuning_conflicts,
+    from_mapping,
+)
+from pvsflow.synthetic import SyntheticCohortSpec
+from pvsflow.training import OPTIMIZERS
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
+REGION = SCHEMA["$defs"]["region"]["properties"]
+# (where the block is in the schema, its dataclass, the dataclass fields that are not config keys)
+MIRRORED = [
+    (SCHEMA["$defs"]["training"], TrainingSettings, ()),
+    (SCHEMA["properties"]["split"], SplitSettings, ()),
+    (SCHEMA["properties"]["inference"], InferenceSettings, ()),
+    (SCHEMA["properties"]["evaluation"], EvaluationSettings, ()),
+    (REGION["detection"], DetectionSettings, ()),
+    (REGION["preprocessing"], RegionSpec, ("name",)),
+    (SCHEMA["properties"]["mnist"]["properties"]["evaluation"], MnistEvaluationSettings, ()),
+]
+JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", tuple: "array"}
+
+
+def schema_type(prop: dict) -> str:
+    if "$ref" in prop:
+        return schema_type(SCHEMA["$defs"][prop["$ref"].rsplit("/", 1)[1]])
+    return prop["type"]
+
+
+def field_types(cls) -> dict[str, str]:
+    hints = typing.get_type_hints(cls)
+    return {name: JSON_TYPES[typing.get_origin(hint) or hint] for name, hint in hints.items()}
+
+
+@pytest.mark.parametrize("block, cls, not_keys", MIRRORED, ids=[cls.__name__ for _, cls, _ in MIRRORED])
+def test_the_schema_mirrors_each_settings_dataclass(block, cls, not_keys):
+    properties = block["properties"]
+    types = {name: kind for name, kind in field_types(cls).items() if name not in not_keys}
+    assert set(properties) == set(types), f"{cls.__name__}: schema and dataclass name different keys"
+    for name, prop in properties.items():
+        assert "default" not in prop, f"{cls.__name__}.{name}: the default belongs to the dataclass only"
+        expected = {"number", "integer"} if types[name] == "number" else {types[name]}  # YAML 3 is a valid 3.0
+        assert schema_type(prop) in expected, f"{cls.__name__}.{name}: {schema_type(prop)} vs {types[name]}"
+
+
+def test_the_synthetic_block_offers_spec_fields_without_defaults():
+    block = SCHEMA["properties"]["cohort"]["properties"]["synthetic"]["properties"]
+    assert set(block) <= {f.name for f in dataclasses.fields(SyntheticCohortSpec)}
+    assert not any("default" in prop for prop in block.values())
+
+
+def test_the_schema_enums_are_the_codes_choices():
+    training = SCHEMA["$defs"]["training"]["properties"]
+    assert training["optimizer"]["enum"] == list(OPTIMIZERS)
+    assert training["objective"]["enum"] == list(OBJECTIVES)
+    assert SCHEMA["$defs"]["method"]["enum"] == list(METHODS)
+
+
+def config_blocks(config: dict) -> list[tuple[str, dict, object]]:
+    """(where, the block, the defaults it overrides) for every settings block of a config."""
+    training = from_mapping(TrainingSettings, config.get("training"))
+    mnist_training = from_mapping(TrainingSettings, config["mnist"].get("training"))
+    blocks = [
+        ("training", config.get("training", {}), TrainingSettings()),
+        ("split", config.get("split", {}), SplitSettings()),
+        ("inference", config.get("inference", {}), InferenceSettings()),
+        ("evaluation", config.get("evaluation", {}), EvaluationSettings()),
+        ("mnist.training", config["mnist"].get("training", {}), TrainingSettings()),
+        ("mnist.evaluation", config["mnist"].get("evaluation", {}), MnistEvaluationSettings()),
+        ("cohort.synthetic", config["cohort"].get("synthetic", {}), SyntheticCohortSpec()),
+    ]
+    for name, region in config["regions"].items():
+        spec = RegionSpec.from_config(name, region["preprocessing"])
+        blocks += [
+            (f"regions.{name}.training", region.get("training", {}), training),
+            (f"regions.{name}.detection", region.get("detection", {}), DetectionSettings()),
+            (f"regions.{name}.preprocessing", region["preprocessing"], dataclasses.replace(spec, crop_shape=None)),
+        ]
+    for objective, overrides in config["mnist"]["objectives"].items():
+        blocks.append((f"mnist.objectives.{objective}", overrides or {}, mnist_training))
+    return blocks
+
+
+def test_config_yaml_sets_only_what_differs_from_the_defaults():
+    for where, block, defaults in config_blocks(CONFIG):
+        for key, value in block.items():
+            default = getattr(defaults, key)
+            assert tuple(value) != default if isinstance(value, list) else value != default, (
+                f"config.yaml {where}.{key}: {value!r} restates the default; leave it out"
+            )
+    for key, prop in SCHEMA["properties"]["mnist"]["properties"].items():
+        if "default" in prop and prop["default"] not in ({}, None):
+            assert CONFIG["mnist"].get(key) != prop["default"], f"config.yaml mnist.{key} restates the default"
+
+
+def test_unknown_settings_are_an_error_naming_the_key():
+    with pytest.raises(ValueError, match="max_epoch"):
+        from_mapping(TrainingSettings, {"max_epoch": 3})
+    assert TrainingSettings.from_config({"threads": 0}, job_threads=2).threads == 2
+
+
+def test_a_fine_tuned_region_may_not_set_count_scale():
+    regions = {
+        BASE_REGION: {"training": {"count_scale": 10}},
+        "hippocampi": {"training": {"count_scale": 10}},
+        "basal_ganglia": {"training": {"max_epochs": 3}},
+    }
+    (message,) = fine_tuning_conflicts(regions, BASE_REGION)
+    assert message.startswith("regions.hippocampi.training.count_scale:")
+    assert fine_tuning_conflicts({BASE_REGION: {"training": {"count_scale": 10}}}, BASE_REGION) == []
+
+
+def test_every_region_default_label_set_exists():
+    for name in CONFIG["regions"]:
+        assert RegionSpec.from_config(name, CONFIG["regions"][name]["preprocessing"]).labels
+
+
+def test_every_reference_into_the_method_document_finds_its_section():
+    headings = set(re.findall(r"^#+ (.+)$", (REPO / "docs" / "method.md").read_text(), flags=re.MULTILINE))
+    files = [REPO / "README.md", REPO / "config.yaml", *(REPO / "src").rglob("*.py"), *(REPO / "workflow").rglob("*")]
+    references = 0
+    for path in (p for p in files if p.is_file()):
+        text = path.read_text()
+        assert not re.search(r"SPEC|seed 00", text), f"{path}: cites a document that is not in the repository"
+        for section in re.findall(r'docs/method\.md,? "([^"]+)"', text):
+            assert section in headings, f"{path}: no section {section!r} in docs/method.md"
+            references += 1
+    assert references >= 10
