@@ -125,7 +125,7 @@ def test_compare_methods_lists_every_pair_once():
 def test_intra_rater_agreement_by_hand():
     first = pd.DataFrame({"subject": ["s1"] * 3 + ["s2"], "x": [0, 20, 40, 5], "y": 0, "z": 0})
     second = pd.DataFrame({"subject": ["s1", "s1", "s2"], "x": [1, 60, 5], "y": [1, 0, 0], "z": 0})
-    agreement = intra_rater_agreement(first, second, ["s1", "s2"], 6.0).set_index("reference")
+    agreement = intra_rater_agreement(first, second, subjects=["s1", "s2"], max_distance=6.0).set_index("reference")
     # first as reference: 2 of 4 dots found, 1 extra dot in s1.
     assert agreement.loc["first"].to_dict() == pytest.approx({"sensitivity": 0.5, "fp_avg": 0.5, "fn_avg": 1.0})
     assert agreement.loc["second"].to_dict() == pytest.approx({"sensitivity": 2 / 3, "fp_avg": 1.0, "fn_avg": 0.5})

@@ -76,7 +76,7 @@ def compare_methods(tables: Mapping[str, ScanTable], settings: EvaluationSetting
 
 
 def rater_agreement(
-    reference: pd.DataFrame, other: pd.DataFrame, subjects: Sequence[str], max_distance: float
+    reference: pd.DataFrame, other: pd.DataFrame, *, subjects: Sequence[str], max_distance: float
 ) -> dict[str, float]:
     """One annotation series scored against another as if it were a detector: pooled sensitivity,
     FPavg and FNavg over ``subjects`` (dots matched one-to-one within ``max_distance``)."""
@@ -94,11 +94,11 @@ def rater_agreement(
 
 
 def intra_rater_agreement(
-    first: pd.DataFrame, second: pd.DataFrame, subjects: Sequence[str], max_distance: float
+    first: pd.DataFrame, second: pd.DataFrame, *, subjects: Sequence[str], max_distance: float
 ) -> pd.DataFrame:
     """Two annotation series of the same scans, each taken in turn as the reference."""
     rows = [
-        {"reference": "first", **rater_agreement(first, second, subjects, max_distance)},
-        {"reference": "second", **rater_agreement(second, first, subjects, max_distance)},
+        {"reference": "first", **rater_agreement(first, second, subjects=subjects, max_distance=max_distance)},
+        {"reference": "second", **rater_agreement(second, first, subjects=subjects, max_distance=max_distance)},
     ]
     return pd.DataFrame(rows, columns=["reference", *OPERATING_METRICS])

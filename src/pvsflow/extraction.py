@@ -54,7 +54,7 @@ def extract_scan(
         return metadata
     for spec in specs:
         try:
-            crop = extract_region(image, labels, affine, spec, subject, rated_slices.get(spec.name))
+            crop = extract_region(image, labels, affine, spec, subject=subject, rated_slice=rated_slices.get(spec.name))
         except ScanError as error:
             log.error("%s", error)
             metadata["regions"][spec.name] = {"status": "failed", "error": str(error)}

@@ -122,6 +122,7 @@ def split_pool(n_digits: int, test_fraction: float, seed: int) -> tuple[np.ndarr
 def digit_datasets(
     train_pool: tuple[np.ndarray, np.ndarray],
     test_pool: tuple[np.ndarray, np.ndarray],
+    *,
     target: int,
     sizes: Mapping[str, int],
     seed: int,

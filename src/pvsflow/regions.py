@@ -116,6 +116,7 @@ def extract_region(
     labels: np.ndarray,
     scan_affine: np.ndarray,
     spec: RegionSpec,
+    *,
     subject: str,
     rated_slice: int | None = None,
 ) -> RegionCrop:

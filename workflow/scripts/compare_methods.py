@@ -27,8 +27,8 @@ if "repeat_dots" in snakemake.input.keys():
     rater = intra_rater_agreement(
         dots[dots["region"] == region],
         repeat[repeat["region"] == region],
-        list(snakemake.params.test_subjects),
-        settings.match_distance_voxels,
+        subjects=list(snakemake.params.test_subjects),
+        max_distance=settings.match_distance_voxels,
     )
     rater_points = {
         f"intra-rater ({row.reference} pass as reference)": (row.fp_avg, row.sensitivity) for row in rater.itertuples()

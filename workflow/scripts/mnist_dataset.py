@@ -15,7 +15,7 @@ else:
     train_index, test_index = mnist.split_pool(len(labels), settings["test_pool_fraction"], settings["seed"])
     train_pool, test_pool = (digits[train_index], labels[train_index]), (digits[test_index], labels[test_index])
 log.info("digit %d: training pool %d digits, test pool %d digits", digit, len(train_pool[1]), len(test_pool[1]))
-datasets = mnist.digit_datasets(train_pool, test_pool, digit, settings["grids"], settings["seed"])
+datasets = mnist.digit_datasets(train_pool, test_pool, target=digit, sizes=settings["grids"], seed=settings["seed"])
 mnist.save_datasets(snakemake.output[0], datasets)
 for split, data in datasets.items():
     log.info(
