@@ -12,24 +12,19 @@ TINY = REPO / "tests" / "e2e" / "tiny.yaml"
 TWO_METHODS = REPO / "tests" / "e2e" / "two-methods.yaml"  # every region: gp_unet and grad
 
 
+def snakemake_command(directory: Path, *args: str, configs: tuple[Path, ...] = ()) -> list[str]:
+    """The command that runs the repository's workflow in ``directory`` with config.yaml, the tiny
+    settings, the run's paths and ``configs`` layered in that order."""
+    layers = [REPO / "config.yaml", TINY, directory / "paths.yaml", *configs]
+    workflow = ["--snakefile", str(REPO / "Snakefile"), "--directory", str(directory)]
+    return [sys.executable, "-m", "snakemake", *workflow, *args, "--configfile", *map(str, layers)]  # last: takes many
+
+
 def snakemake(
     directory: Path, *args: str, configs: tuple[Path, ...] = (), check: bool = True
 ) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in ``directory`` with config.yaml, the tiny settings, the
-    run's paths and ``configs`` layered in that order."""
-    layers = [REPO / "config.yaml", TINY, directory / "paths.yaml", *configs]
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(directory),
-        *args,
-        "--configfile",
-        *map(str, layers),
-    ]  # last: --configfile takes many
+    """Run :func:`snakemake_command`; a failure raises with the end of its output."""
+    command = snakemake_command(directory, *args, configs=configs)
     result = subprocess.run(command, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")

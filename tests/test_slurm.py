@@ -6,14 +6,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, TWO_METHODS, read_dataset, run_directory, snakemake
+from conftest import REPO, TWO_METHODS, read_dataset, run_directory, snakemake, snakemake_command
 
 pytestmark = pytest.mark.slurm
 SCRIPTS = REPO / "tests" / "slurm"
@@ -79,24 +78,7 @@ def test_a_cancelled_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp
     # Everything before training locally; training itself through SLURM.
     snakemake(directory, "--cores", "2", "--omit-from", "train", str(directory / model), configs=(longer,))
     log = directory / "results" / "logs" / "train" / "gp_unet" / "midbrain.log"
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(directory),
-        "--configfile",
-        str(REPO / "config.yaml"),
-        str(REPO / "tests" / "e2e" / "tiny.yaml"),
-        str(directory / "paths.yaml"),
-        str(longer),
-        *CLUSTER_FLAGS,
-        "--retries",
-        "1",
-        str(directory / model),
-    ]
+    command = snakemake_command(directory, *CLUSTER_FLAGS, "--retries", "1", str(directory / model), configs=(longer,))
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     job = None
     deadline = time.monotonic() + 300
