@@ -85,19 +85,24 @@ def test_missing_region_labels_name_the_scan_and_region():
         extract_region(image, labels, np.eye(4), RegionSpec("hippocampi", (17, 53), (8, 8, 8)), subject="sub-07")
 
 
-def test_extract_scan_records_failures_and_keeps_good_regions(tmp_path):
-    image, labels = _phantom()
-    for name, data in (("t2w", image), ("aseg", labels)):
-        nib.save(nib.Nifti1Image(data.astype(np.float32), np.eye(4)), tmp_path / f"{name}.nii.gz")
-    specs = [RegionSpec("midbrain", (16,), (16, 16, 11)), RegionSpec("hippocampi", (17, 53), (8, 8, 8))]
-    metadata = extract_scan(
-        "sub-01",
+def extract_into(tmp_path, subject, specs):
+    """extract_scan of ``tmp_path``'s t2w.nii.gz and aseg.nii.gz into ``tmp_path / "out"``."""
+    return extract_scan(
+        subject,
         scan=tmp_path / "t2w.nii.gz",
         label_map=tmp_path / "aseg.nii.gz",
         specs=specs,
         rated_slices={},
         out_dir=tmp_path / "out",
     )
+
+
+def test_extract_scan_records_failures_and_keeps_good_regions(tmp_path):
+    image, labels = _phantom()
+    for name, data in (("t2w", image), ("aseg", labels)):
+        nib.save(nib.Nifti1Image(data.astype(np.float32), np.eye(4)), tmp_path / f"{name}.nii.gz")
+    specs = [RegionSpec("midbrain", (16,), (16, 16, 11)), RegionSpec("hippocampi", (17, 53), (8, 8, 8))]
+    metadata = extract_into(tmp_path, "sub-01", specs)
     assert metadata["regions"]["midbrain"]["status"] == "ok"
     assert metadata["regions"]["hippocampi"]["status"] == "failed"
     assert read_json(crop_metadata(tmp_path / "out")) == metadata
@@ -110,14 +115,7 @@ def test_extract_scan_records_failures_and_keeps_good_regions(tmp_path):
 def test_unreadable_scan_fails_every_region_with_the_reason(tmp_path):
     (tmp_path / "t2w.nii.gz").write_bytes(b"not a nifti file")
     specs = [RegionSpec("midbrain", (16,), (16, 16, 11))]
-    metadata = extract_scan(
-        "sub-09",
-        scan=tmp_path / "t2w.nii.gz",
-        label_map=tmp_path / "aseg.nii.gz",
-        specs=specs,
-        rated_slices={},
-        out_dir=tmp_path / "out",
-    )
+    metadata = extract_into(tmp_path, "sub-09", specs)
     entry = metadata["regions"]["midbrain"]
     assert entry["status"] == "failed"
     assert entry["error"].startswith("sub-09: T2w scan at") and "could not be read" in entry["error"]

@@ -16,7 +16,7 @@ from pvsflow.extraction import region_entry
 from pvsflow.froc import ScanResult, ScanTable
 from pvsflow.io import load_crop
 from pvsflow.matching import cumulative_hits
-from pvsflow.regions import PAIRED, SLICE_RATED
+from pvsflow.regions import SLICE_RATED
 from pvsflow.settings import EvaluationSettings
 
 
@@ -34,13 +34,14 @@ def chance_fauc(
         if entry["status"] != "ok":
             continue
         image, _ = load_crop(layout.crop_file(crop_dir, region))
+        # Hemispheres are not scored, so paired=False.
         found = detect(
             rng.random(image.shape),
             0.0,
             entry,
             subject=crop_dir.name,
             slice_rated=region in SLICE_RATED,
-            paired=region in PAIRED,
+            paired=False,
             nms_size=nms_size,
         )
         truth = annotations.get(crop_dir.name, np.zeros((0, 3)))

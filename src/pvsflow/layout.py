@@ -84,10 +84,28 @@ def input_key(*parts: str | int) -> str:
 
 
 @dataclass(frozen=True)
-class ResultsLayout:
-    """Everything under the results directory. Arguments may be wildcard patterns."""
+class _JobFiles:
+    """Per-job logs and Snakemake benchmarks under ``root``."""
 
     root: Path
+
+    def log(self, rule: str, *parts: str) -> Path:
+        """A job's log: ``logs/<rule>/<parts...>.log`` (``logs/<rule>.log`` for a rule run once)."""
+        return self._job_file("logs", rule, parts, ".log")
+
+    def benchmark(self, rule: str, *parts: str) -> Path:
+        """A job's benchmark: ``benchmarks/<rule>/<parts...>.tsv``."""
+        return self._job_file("benchmarks", rule, parts, ".tsv")
+
+    def _job_file(self, kind: str, rule: str, parts: tuple[str, ...], suffix: str) -> Path:
+        if not parts:
+            return self.root / kind / f"{rule}{suffix}"
+        return self.root.joinpath(kind, rule, *parts[:-1], f"{parts[-1]}{suffix}")
+
+
+@dataclass(frozen=True)
+class ResultsLayout(_JobFiles):
+    """Everything under the results directory. Arguments may be wildcard patterns."""
 
     def crops(self, subject: str) -> Path:
         """A scan's crop directory: :func:`crop_file` per region and :func:`crop_metadata`."""
@@ -133,31 +151,14 @@ class ResultsLayout:
     def attention_figure(self, region: str) -> Path:
         return self.root / "figures" / "attention" / f"{region}.png"
 
-    def log(self, rule: str, *parts: str) -> Path:
-        """A job's log: ``logs/<rule>/<parts...>.log``."""
-        return _job_file(self.root / "logs", rule, parts, ".log")
-
-    def benchmark(self, rule: str, *parts: str) -> Path:
-        """A job's Snakemake benchmark: ``benchmarks/<rule>/<parts...>.tsv``."""
-        return _job_file(self.root / "benchmarks", rule, parts, ".tsv")
-
     @property
     def mnist(self) -> MnistLayout:
         return MnistLayout(self.root / "mnist")
 
 
-def _job_file(base: Path, rule: str, parts: tuple[str, ...], suffix: str) -> Path:
-    """``base/<rule>/<parts...><suffix>``, or ``base/<rule><suffix>`` for a rule run once."""
-    if not parts:
-        return base / f"{rule}{suffix}"
-    return base.joinpath(rule, *parts[:-1], f"{parts[-1]}{suffix}")
-
-
 @dataclass(frozen=True)
-class MnistLayout:
+class MnistLayout(_JobFiles):
     """The MNIST study's outputs under ``results/mnist``."""
-
-    root: Path
 
     def dataset(self, digit: int | str) -> Path:
         """One target digit's train, validation and test grids."""
@@ -181,9 +182,3 @@ class MnistLayout:
 
     def figure(self, name: str) -> Path:
         return self.root / "figures" / name
-
-    def log(self, rule: str, *parts: str) -> Path:
-        return _job_file(self.root / "logs", rule, parts, ".log")
-
-    def benchmark(self, rule: str, *parts: str) -> Path:
-        return _job_file(self.root / "benchmarks", rule, parts, ".tsv")

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 Settings = TypeVar("Settings")
 
 
-def from_mapping(cls: type[Settings], values: Mapping[str, Any] | None, **fixed: Any) -> Settings:
+def from_mapping(cls: type[Settings], values: Mapping[str, Any] | None) -> Settings:
     """``cls`` from a config block: missing keys take their defaults, unknown keys are an error."""
-    values = {**(values or {}), **fixed}
+    values = dict(values or {})
     known = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - known)
     if unknown:
