@@ -2,12 +2,15 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
+from pvsflow.devices import Execution
 from pvsflow.models import (
     ARCHITECTURES,
     GatedAttention,
     GPUnet,
     GPUnetNoResidual,
+    block_max_pool,
     build_model,
     count_parameters,
     load_model,
@@ -125,11 +128,30 @@ def test_unknown_architecture_is_named_in_the_error():
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
-def test_2d_weights_are_channels_last_and_stay_so_when_loaded(architecture, tmp_path):
-    model = build_model(architecture, 2)
-    save_model(str(tmp_path / "m.pt"), model)
-    loaded, _ = load_model(str(tmp_path / "m.pt"))
-    for network in (model, loaded):
-        kernels = [p for p in network.parameters() if p.dim() == 4]
-        assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
-    assert all(p.is_contiguous() for p in build_model(architecture, 3).parameters())
+def test_2d_networks_run_channels_last_and_3d_ones_contiguous_by_default(architecture):
+    execution = Execution(torch.device("cpu"))
+    for dims, layout in ((2, torch.channels_last), (3, torch.contiguous_format)):
+        model = build_model(architecture, dims)
+        execution.prepare(model, dims)
+        kernels = [p for p in model.parameters() if p.dim() == dims + 2]
+        assert kernels and all(p.is_contiguous(memory_format=layout) for p in kernels)
+        assert execution.inputs(torch.rand(2, 1, *[8] * dims)).is_contiguous(memory_format=layout)
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_the_count_head_stays_fp32_under_autocast(architecture):
+    model = build_model(architecture, 3, count_scale=100.0).eval()
+    image = torch.rand(2, 1, 12, 10, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(image.to(torch.bfloat16))
+    assert mixed.dtype == torch.float32
+    assert torch.allclose(mixed, model(image), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 11, 9, 7), (2, 3, 11, 9)])
+def test_block_max_pooling_equals_max_pooling_with_odd_sizes_floored(shape):
+    x = torch.rand(shape, requires_grad=True)
+    pooled = block_max_pool(x)
+    assert torch.equal(pooled, F.max_pool3d(x, 2) if len(shape) == 5 else F.max_pool2d(x, 2))
+    pooled.sum().backward()
+    assert x.grad.sum() == pooled.numel()  # every block passes its gradient to its maximum

@@ -13,7 +13,7 @@ from pvsflow.checkpoints import run_fingerprint
 from pvsflow.datasets import CropDataset
 from pvsflow.devices import pick_device, seed_everything
 from pvsflow.io import save_volume
-from pvsflow.models import GPUnet
+from pvsflow.models import Base, GPUnet
 from pvsflow.objectives import objective_loss, predicted_count
 from pvsflow.settings import TrainingSettings
 from pvsflow.training import train
@@ -158,7 +158,9 @@ def test_classification_objective_is_bce_on_presence():
 
 
 def test_classification_training_reports_bce_losses(datasets):
-    settings = TrainingSettings(max_epochs=2, patience=10, threads=1, count_scale=1.0, objective="classification")
+    settings = TrainingSettings(
+        max_epochs=2, patience=10, threads=1, count_scale=1.0, objective="classification", mixed_precision=False
+    )
     model = fresh_model()
     history = train(model, *datasets, settings)
     validation_images = torch.stack([datasets[1][i][0] for i in range(len(datasets[1]))])
@@ -184,3 +186,36 @@ def test_the_run_fingerprint_names_settings_data_and_starting_weights(tmp_path):
         run_fingerprint(SETTINGS, train_paths, validation_paths, init=None),
     ]
     assert len({reference, *changed}) == 6
+
+
+def counting_task(tmp_path, n, seed):
+    """Volumes with 0-4 bright 2x2x2 cubes on a dark background, labelled with their number."""
+    rng = np.random.default_rng(seed)
+    paths, counts = [], []
+    for i in range(n):
+        volume = rng.random((16, 16, 8)).astype(np.float32) * 0.1
+        cubes = int(rng.integers(0, 5))
+        for _ in range(cubes):
+            x, y, z = rng.integers(0, 14), rng.integers(0, 14), rng.integers(0, 6)
+            volume[x : x + 2, y : y + 2, z : z + 2] = 1.0
+        path = tmp_path / f"task{seed}_{i}.nii.gz"
+        save_volume(path, volume, np.eye(4))
+        paths.append(path)
+        counts.append(float(cubes))
+    return CropDataset(paths, counts)
+
+
+def test_mixed_precision_trains_to_the_fp32_validation_loss(tmp_path):
+    """The default bf16 path on this CPU (plain fp32 elsewhere) against plain fp32, same seed."""
+    train_set, validation_set = counting_task(tmp_path, 24, 0), counting_task(tmp_path, 12, 1)
+    variance = float(validation_set.counts.var(unbiased=False))
+    best = {}
+    for mixed_precision in (False, True):
+        settings = TrainingSettings(
+            max_epochs=8, patience=8, threads=1, count_scale=10.0, augment=False, mixed_precision=mixed_precision
+        )
+        seed_everything(0, 1)
+        history = train(Base(3, settings.count_scale), train_set, validation_set, settings)
+        best[mixed_precision] = history[-1].best_validation_loss
+    assert best[False] < 0.3 * variance, best  # the task is learnt at all
+    assert abs(best[True] - best[False]) <= 0.1 * variance, best

@@ -150,7 +150,7 @@ METHODS: dict[str, Method] = {
         Method("grad", "Grad", "base", input_gradient),
         Method("guided_backprop", "Guided backprop", "base", guided_backprop),
         Method("intensity", "Intensity", "base", intensity),
-        # Further methods from the source papers (seeds 003 and 004); not in the paper's comparison.
+        # Further methods (docs/method.md, "Attention methods"); not in the paper's comparison.
         Method("wildcat", "WILDCAT", "wildcat", class_activation),
         Method("iterative_saliency", "Iterative saliency", "base", iterative_saliency),
     ]

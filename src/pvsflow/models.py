@@ -30,8 +30,24 @@ def conv_relu(spatial_dims: SpatialDims, in_channels: int, out_channels: int) ->
 
 
 def max_pool(x: torch.Tensor) -> torch.Tensor:
-    """2x2(x2) max pooling; odd sizes are floored (midbrain depth 11 -> 5)."""
+    """2x2(x2) max pooling; odd sizes are floored (midbrain depth 11 -> 5).
+
+    On CUDA with deterministic algorithms on, the maximum over each 2x2(x2) block is taken by
+    reshaping: the same values, and a backward pass without atomic adds (CUDA's max-pooling
+    backward is nondeterministic; the two differ only in how a tied maximum shares its gradient).
+    """
+    if x.is_cuda and torch.are_deterministic_algorithms_enabled():
+        return block_max_pool(x)
     return F.max_pool3d(x, 2) if x.dim() == 5 else F.max_pool2d(x, 2)
+
+
+def block_max_pool(x: torch.Tensor) -> torch.Tensor:
+    """:func:`max_pool` as a reshape and a maximum over each block's axes."""
+    spatial = [size // 2 for size in x.shape[2:]]
+    blocks = x[(..., *(slice(0, 2 * size) for size in spatial))]
+    for axis, size in enumerate(spatial):
+        blocks = blocks.unflatten(2 + 2 * axis, (size, 2))
+    return blocks.amax(dim=tuple(3 + 2 * axis for axis in range(len(spatial))))
 
 
 def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -40,8 +56,8 @@ def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
-    """Global average pooling: ``(batch, channels, *spatial)`` -> ``(batch, channels)``."""
-    return x.flatten(2).mean(dim=2)
+    """Global average pooling in fp32: ``(batch, channels, *spatial)`` -> ``(batch, channels)``."""
+    return x.flatten(2).mean(dim=2, dtype=torch.float32)
 
 
 def weighted_sum(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -106,10 +122,12 @@ class CountNetwork(nn.Module):
     def initialise(self) -> None:
         he_normal_init(self)
         self.fc.weight.data /= self.count_scale
-        if self.spatial_dims == 2:
-            # Channels-last 2D weights make CPU (oneDNN) convolutions pick that layout: about 1.5x
-            # faster training on the MNIST grids; 3D gains nothing. Loading weights keeps the layout.
-            self.to(memory_format=torch.channels_last)
+
+    def head(self, pooled: torch.Tensor) -> torch.Tensor:
+        """``count_scale * FC(pooled)``: ``(batch, features)`` -> ``(batch,)``, always in fp32 (outside
+        any autocast region), so that mixed precision rounds the feature maps, never the count."""
+        with torch.autocast(pooled.device.type, enabled=False):
+            return self.count_scale * self.fc(pooled.float()).squeeze(1)
 
 
 class ClassActivationNetwork(CountNetwork):
@@ -121,7 +139,7 @@ class ClassActivationNetwork(CountNetwork):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.count_scale * self.fc(spatial_mean(self.feature_maps(x))).squeeze(1)
+        return self.head(spatial_mean(self.feature_maps(x)))
 
     def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``map = s sum_k w_k f_k``, ``count = mean(map) + s bias`` in one pass (``s`` =
@@ -208,7 +226,7 @@ class GatedAttention(CountNetwork):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gated, coarse = self.scales(x)
         pooled = torch.cat([spatial_mean(gated), spatial_mean(coarse)], dim=1)
-        return self.count_scale * self.fc(pooled).squeeze(1)
+        return self.head(pooled)
 
     def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``s (sum_k w_k g_k + up(sum_k w'_k c_k))``: both scales' weighted maps, the coarse one
@@ -235,7 +253,7 @@ class Base(CountNetwork):
     def count_and_last_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(output ``(batch,)``, the last convolution's maps ``(batch, 64, *spatial / 2)``)."""
         encoded = self.encoder(x)
-        return self.count_scale * self.fc(spatial_mean(encoded.coarse)).squeeze(1), encoded.deep
+        return self.head(spatial_mean(encoded.coarse)), encoded.deep
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.count_and_last_maps(x)[0]
@@ -273,7 +291,7 @@ class Wildcat(CountNetwork):
         return highest + self.alpha * lowest
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.class_map(x))
+        return self.pool(self.class_map(x).float())
 
     def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The class map (raw, ``(batch, *spatial)``) and the pooled output from the same pass."""

@@ -58,7 +58,10 @@ class TrainingSettings:
     max_rotation_rad: float = 0.2
     flip: bool = True
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    mixed_precision: bool = True  # used on CUDA only
+    # bf16 autocast (fp32 weights and count head) where the device computes bf16 natively (CPUs
+    # with AVX512-BF16 or AMX, GPUs from Ampere on), fp16 with loss scaling on older GPUs.
+    mixed_precision: bool = True
+    compile: bool = False  # torch.compile the network (pays off only for long runs)
     threads: int = 0  # CPU threads for torch; 0: the job's threads
 
     @classmethod

@@ -19,7 +19,7 @@ from torch import nn
 from pvsflow import plots
 from pvsflow.augmentation import augment
 from pvsflow.checkpoints import load_checkpoint, save_checkpoint
-from pvsflow.devices import pick_device, seed_everything
+from pvsflow.devices import Execution, execution_for, pick_device, seed_everything
 from pvsflow.models import CountNetwork, save_model
 from pvsflow.objectives import objective_loss
 from pvsflow.settings import TrainingSettings
@@ -66,27 +66,70 @@ class TrainingOutputs:
         return cls(Path(output["model"]), Path(output["epochs"]), Path(output["curve"]), Path(checkpoint), title)
 
 
-def _loader(
-    dataset: torch.utils.data.Dataset, batch_size: int, shuffle: bool, generator: torch.Generator
-) -> torch.utils.data.DataLoader:
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
+def resident(dataset: torch.utils.data.Dataset, execution: Execution) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole dataset stacked once on the device: images ``(n, 1, *spatial)`` and targets
+    ``(n,)``, float32. Batches are then index slices, with no per-item loading, collation or
+    transfer (augmentation works on them in fp32; :class:`UpdateStep` casts them)."""
+    images, targets = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
+    return torch.stack(images).to(execution.device), torch.stack(targets).to(execution.device)
+
+
+def batch_indices(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    """Index batches over ``n`` items: a fresh permutation from ``generator``, or in order without one."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return list(order.split(batch_size))
+
+
+class UpdateStep:
+    """One optimiser update on a batch, on the execution path ``execution``: forward under
+    autocast, the loss in fp32, backward (with loss scaling for fp16), optimiser step.
+
+    ``model`` must already be prepared (:meth:`pvsflow.devices.Execution.prepare`); ``forward``
+    is the module to call (the compiled one, when compiled).
+    """
+
+    def __init__(
+        self,
+        forward: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+        execution: Execution,
+    ) -> None:
+        self.forward, self.optimizer, self.loss_fn, self.execution = forward, optimizer, loss_fn, execution
+        self.scaler = torch.amp.GradScaler(execution.device.type, enabled=execution.loss_scaling)
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``images`` ``(batch, 1, *spatial)`` float32 and ``targets`` ``(batch,)`` on the device;
+        returns the batch's loss (detached)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.execution.autocast_context():
+            prediction = self.forward(self.execution.inputs(images))
+        loss = self.loss_fn(prediction.float(), targets)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.detach()
 
 
 def evaluate_loss(
-    model: nn.Module, dataset: torch.utils.data.Dataset, loss_fn: Callable, device: torch.device, batch_size: int
+    forward: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    loss_fn: Callable,
+    execution: Execution,
+    batch_size: int,
 ) -> float:
-    model.eval()
-    total, n = 0.0, 0
-    with torch.no_grad():
-        for images, targets in torch.utils.data.DataLoader(dataset, batch_size=batch_size):
-            prediction = model(images.to(device)).float()
-            total += float(loss_fn(prediction, targets.to(device))) * len(targets)
-            n += len(targets)
-    return total / max(n, 1)
+    """Mean loss over resident ``data`` (images, targets), in evaluation mode."""
+    forward.eval()
+    images, targets = data
+    total = torch.zeros((), device=execution.device)
+    with torch.no_grad(), execution.autocast_context():
+        for index in batch_indices(len(targets), batch_size, None):
+            total += loss_fn(forward(execution.inputs(images[index])).float(), targets[index]) * len(index)
+    return float(total) / max(len(targets), 1)
 
 
 def train(
-    model: nn.Module,
+    model: CountNetwork,
     train_set: torch.utils.data.Dataset,
     validation_set: torch.utils.data.Dataset,
     settings: TrainingSettings,
@@ -97,8 +140,10 @@ def train(
 ) -> list[EpochRecord]:
     """Train until ``patience`` epochs pass without validation improvement or ``max_epochs``.
 
-    Datasets yield (image ``(1, *spatial)`` float32, count ``()`` float32); ``on_epoch`` is
-    called with each finished epoch's record.
+    Datasets yield (image ``(1, *spatial)`` float32, count ``()`` float32); both are kept on the
+    device for the whole run. ``on_epoch`` is called with each finished epoch's record. The
+    execution path (precision, layout, compilation) follows ``settings`` and the device
+    (:func:`pvsflow.devices.execution_for`).
 
     The model ends with its best-validation weights. If ``checkpoint`` is given, the full state
     (weights, optimiser, random generators, history) is saved there after every epoch and training
@@ -108,51 +153,50 @@ def train(
     """
     loss_fn = objective_loss(settings.objective)
     generator = seed_everything(settings.seed, settings.threads)
-    device = pick_device(settings.device)
-    model.to(device)
+    execution = execution_for(
+        pick_device(settings.device), mixed_precision=settings.mixed_precision, compile=settings.compile
+    )
+    forward = execution.prepare(model, model.spatial_dims)
     optimizer = make_optimizer(model, settings)
-    use_amp = settings.mixed_precision and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    step = UpdateStep(forward, optimizer, loss_fn, execution)
     history: list[EpochRecord] = []
     best_loss, best_state, stale = math.inf, _copy_state(model), 0
-    state = load_checkpoint(checkpoint, device, fingerprint)
+    state = load_checkpoint(checkpoint, execution.device, fingerprint)
     if state is not None:
         log.info("resuming from %s after epoch %d", checkpoint, len(state["history"]))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
+        step.scaler.load_state_dict(state["scaler"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history = [EpochRecord(**r) for r in state["history"]]
         best_loss, best_state, stale = state["best_loss"], state["best_state"], state["stale"]
-    loader = _loader(train_set, settings.batch_size, shuffle=True, generator=generator)
+    train_images, train_targets = resident(train_set, execution)
+    validation = resident(validation_set, execution)
     for epoch in range(len(history) + 1, settings.max_epochs + 1):
         if stale >= settings.patience:
             break
         started = time.perf_counter()
-        model.train()
-        total, n = 0.0, 0
-        for images, targets in loader:
-            images, targets = images.to(device), targets.to(device)
+        forward.train()
+        total = torch.zeros((), device=execution.device)
+        for index in batch_indices(len(train_targets), settings.batch_size, generator):
+            images = train_images[index]
             if settings.augment:
                 images = augment(images, settings, generator)
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device_type=device.type, enabled=use_amp):
-                prediction = model(images)
-            loss = loss_fn(prediction.float(), targets)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total += float(loss.detach()) * len(targets)
-            n += len(targets)
-        validation_loss = evaluate_loss(model, validation_set, loss_fn, device, settings.batch_size)
+            total += step(images, train_targets[index]) * len(index)
+        validation_loss = evaluate_loss(forward, validation, loss_fn, execution, settings.batch_size)
         improved = validation_loss < best_loss
         if improved:
             best_loss, best_state, stale = validation_loss, _copy_state(model), 0
         else:
             stale += 1
         record = EpochRecord(
-            epoch, total / max(n, 1), validation_loss, best_loss, improved, time.perf_counter() - started
+            epoch,
+            float(total) / max(len(train_targets), 1),
+            validation_loss,
+            best_loss,
+            improved,
+            time.perf_counter() - started,
         )
         history.append(record)
         if checkpoint is not None:
@@ -161,7 +205,7 @@ def train(
                 {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),
-                    "scaler": scaler.state_dict(),
+                    "scaler": step.scaler.state_dict(),
                     "generator": generator.get_state(),
                     "torch_rng": torch.get_rng_state(),
                     "history": [asdict(r) for r in history],

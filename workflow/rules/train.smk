@@ -19,7 +19,7 @@ rule train:
         OUT.benchmark("train", "{architecture}", "{region}")
     conda:
         ENV
-    threads: 2
+    threads: 1  # two single-thread jobs side by side train as fast as one two-thread job (README, "Training speed")
     resources:
         gpu=1,
         mem_mb=8000,
