@@ -139,6 +139,17 @@ def test_2d_networks_run_channels_last_and_3d_ones_contiguous_by_default(archite
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_channels_last_computes_the_same_counts(architecture):
+    torch.manual_seed(0)
+    model = build_model(architecture, 2, count_scale=100.0).eval()
+    images = torch.rand(3, 1, 28, 20)
+    contiguous = model(images)
+    faster = Execution(torch.device("cpu"), channels_last=True)
+    faster.prepare(model, 2)
+    assert torch.allclose(model(faster.inputs(images)), contiguous, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
 def test_the_count_head_stays_fp32_under_autocast(architecture):
     model = build_model(architecture, 3, count_scale=100.0).eval()
     image = torch.rand(2, 1, 12, 10, 6)

@@ -188,34 +188,34 @@ def test_the_run_fingerprint_names_settings_data_and_starting_weights(tmp_path):
     assert len({reference, *changed}) == 6
 
 
-def counting_task(tmp_path, n, seed):
-    """Volumes with 0-4 bright 2x2x2 cubes on a dark background, labelled with their number."""
+def counting_task(n, seed, dims):
+    """Images with 0-4 bright 2x2(x2) squares or cubes on a dark background, labelled with their number."""
     rng = np.random.default_rng(seed)
-    paths, counts = [], []
-    for i in range(n):
-        volume = rng.random((16, 16, 8)).astype(np.float32) * 0.1
+    shape = (16, 16, 8)[:dims]
+    images, counts = [], []
+    for _ in range(n):
+        image = rng.random(shape).astype(np.float32) * 0.1
         cubes = int(rng.integers(0, 5))
         for _ in range(cubes):
-            x, y, z = rng.integers(0, 14), rng.integers(0, 14), rng.integers(0, 6)
-            volume[x : x + 2, y : y + 2, z : z + 2] = 1.0
-        path = tmp_path / f"task{seed}_{i}.nii.gz"
-        save_volume(path, volume, np.eye(4))
-        paths.append(path)
+            corner = [int(rng.integers(0, size - 2)) for size in shape]
+            image[tuple(slice(c, c + 2) for c in corner)] = 1.0
+        images.append(image[None])
         counts.append(float(cubes))
-    return CropDataset(paths, counts)
+    return torch.utils.data.TensorDataset(torch.from_numpy(np.stack(images)), torch.tensor(counts))
 
 
-def test_mixed_precision_trains_to_the_fp32_validation_loss(tmp_path):
+@pytest.mark.parametrize("dims", [3, 2])
+def test_mixed_precision_trains_to_the_fp32_validation_loss(dims):
     """The default bf16 path on this CPU (plain fp32 elsewhere) against plain fp32, same seed."""
-    train_set, validation_set = counting_task(tmp_path, 24, 0), counting_task(tmp_path, 12, 1)
-    variance = float(validation_set.counts.var(unbiased=False))
+    train_set, validation_set = counting_task(24, 0, dims), counting_task(12, 1, dims)
+    variance = float(validation_set.tensors[1].var(unbiased=False))
     best = {}
     for mixed_precision in (False, True):
         settings = TrainingSettings(
             max_epochs=8, patience=8, threads=1, count_scale=10.0, augment=False, mixed_precision=mixed_precision
         )
         seed_everything(0, 1)
-        history = train(Base(3, settings.count_scale), train_set, validation_set, settings)
+        history = train(Base(dims, settings.count_scale), train_set, validation_set, settings)
         best[mixed_precision] = history[-1].best_validation_loss
     assert best[False] < 0.3 * variance, best  # the task is learnt at all
     assert abs(best[True] - best[False]) <= 0.1 * variance, best

@@ -13,6 +13,7 @@ import torch
 
 from pvsflow.attention import Method
 from pvsflow.detection import local_maxima, operating_count
+from pvsflow.devices import Execution
 from pvsflow.evaluation import scan_table
 from pvsflow.froc import summarise
 from pvsflow.matching import cumulative_hits
@@ -75,10 +76,11 @@ def evaluate_method(
     ``hits`` (cumulative true positives), ``n_lesions``, ``n_selected`` and counts, as
     :func:`pvsflow.evaluation.scan_table` reads them; maps ``(n, 140, 196)`` float32).
     """
-    model.to(device).eval()
+    execution = Execution(torch.device(device))  # fp32; channels-last, the faster 2D layout
+    execution.prepare(model, 2).eval()
     maps, outputs = [], []
     for start in range(0, len(data.images), batch_size):
-        batch = torch.from_numpy(data.images[start : start + batch_size])[:, None].to(device)
+        batch = execution.inputs(torch.from_numpy(data.images[start : start + batch_size])[:, None])
         attention, output = method.compute(model, batch)
         maps.append(attention.detach().float().cpu().numpy())
         outputs.append(predicted_count(output.detach().float(), objective).cpu().numpy())
