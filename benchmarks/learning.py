@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--architecture", default="gp_unet")
     parser.add_argument("--settings", default="{}", help="JSON training settings over the configured ones")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--bias-at-mean", action="store_true", help="start the FC bias at the mean training count")
     args = parser.parse_args()
 
     config = yaml.safe_load(CONFIG.read_text())
@@ -58,11 +59,13 @@ def main() -> None:
         **json.loads(args.settings),
     }
     settings = TrainingSettings.from_config(overrides, args.threads)
-    print(f"{args.architecture} {args.region}: {settings}")
+    print(f"{args.architecture} {args.region}: {settings}, FC bias at the mean count: {args.bias_at_mean}")
     print(f"validation MSE of the training mean (the plateau): {plateau:.2f}\n")
     print("| epoch | train loss | validation loss | seconds |\n| ---: | ---: | ---: | ---: |")
     seed_everything(settings.seed, settings.threads)
     model = build_model(args.architecture, 3, settings.count_scale)
+    if args.bias_at_mean:
+        model.fc.bias.data.fill_(mean / settings.count_scale)
     left = []
 
     def report(record) -> None:  # type: ignore[no-untyped-def]

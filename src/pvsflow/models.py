@@ -56,8 +56,8 @@ def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
-    """Global average pooling in fp32: ``(batch, channels, *spatial)`` -> ``(batch, channels)``."""
-    return x.flatten(2).mean(dim=2, dtype=torch.float32)
+    """Global average pooling, at least in fp32: ``(batch, channels, *spatial)`` -> ``(batch, channels)``."""
+    return x.flatten(2).mean(dim=2, dtype=torch.promote_types(x.dtype, torch.float32))
 
 
 def weighted_sum(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -125,9 +125,10 @@ class CountNetwork(nn.Module):
 
     def head(self, pooled: torch.Tensor) -> torch.Tensor:
         """``count_scale * FC(pooled)``: ``(batch, features)`` -> ``(batch,)``, always in fp32 (outside
-        any autocast region), so that mixed precision rounds the feature maps, never the count."""
+        any autocast region; in the weights' type), so that mixed precision rounds the feature maps,
+        never the count."""
         with torch.autocast(pooled.device.type, enabled=False):
-            return self.count_scale * self.fc(pooled.float()).squeeze(1)
+            return self.count_scale * self.fc(pooled.to(self.fc.weight.dtype)).squeeze(1)
 
 
 class ClassActivationNetwork(CountNetwork):
@@ -291,7 +292,8 @@ class Wildcat(CountNetwork):
         return highest + self.alpha * lowest
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.class_map(x).float())
+        class_map = self.class_map(x)
+        return self.pool(class_map.to(torch.promote_types(class_map.dtype, torch.float32)))
 
     def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The class map (raw, ``(batch, *spatial)``) and the pooled output from the same pass."""
