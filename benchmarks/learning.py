@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from pvsflow import cohort
-from pvsflow.datasets import CropDataset, usable_crops
+from pvsflow.datasets import region_datasets
 from pvsflow.devices import seed_everything
 from pvsflow.layout import CohortLayout, ResultsLayout
 from pvsflow.models import build_model
@@ -45,12 +45,11 @@ def main() -> None:
     layout = CohortLayout(Path(config["cohort"]["bids_dir"]))
     subjects = cohort.subject_ids(config["cohort"]["synthetic"]["n_subjects"])
     split = cohort.split_subjects(subjects, **vars(from_mapping(SplitSettings, config.get("split"))))
-    counts = cohort.read_counts(layout.counts)
-    region_counts = counts[counts["region"] == args.region].set_index("subject")["pvs_count"].to_dict()
-    datasets = {}
-    for name, members in (("train", split.train), ("validation", split.validation)):
-        paths, targets = usable_crops([results.crops(s) for s in members], args.region, region_counts, log=print)
-        datasets[name] = CropDataset(paths, targets)
+    splits = {
+        name: [results.crops(s) for s in members]
+        for name, members in (("train", split.train), ("validation", split.validation))
+    }
+    datasets = region_datasets(splits, args.region, cohort.read_counts(layout.counts), log=print)
     mean = float(datasets["train"].counts.mean())
     plateau = float(((datasets["validation"].counts - mean) ** 2).mean())
     overrides = {

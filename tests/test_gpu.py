@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from pvsflow.attention import METHODS, PAPER_METHODS
-from pvsflow.datasets import CropDataset
 from pvsflow.devices import execution_for
-from pvsflow.io import save_volume
 from pvsflow.models import build_model
 from pvsflow.settings import TrainingSettings
 from pvsflow.training import train
@@ -32,31 +30,28 @@ def exact_fp32():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = previous
 
 
-def crops(tmp_path, n, seed):
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(n):
-        path = tmp_path / f"crop{seed}_{i}.nii.gz"
-        save_volume(path, rng.random(SHAPE).astype(np.float32), np.eye(4))
-        paths.append(path)
-    return CropDataset(paths, rng.integers(0, 5, n).astype(float).tolist())
+def crops(n, seed):
+    """``n`` random crops with random counts."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand(n, 1, *SHAPE, generator=generator)
+    return torch.utils.data.TensorDataset(images, torch.randint(0, 5, (n,), generator=generator).float())
 
 
-def test_training_on_cuda_uses_mixed_precision_and_changes_the_weights(tmp_path):
+def test_training_on_cuda_uses_mixed_precision_and_changes_the_weights():
     execution = execution_for(CUDA, mixed_precision=True, compile=False)
     assert execution.autocast in (torch.bfloat16, torch.float16)
     torch.manual_seed(0)
     model = build_model("gp_unet", 3, count_scale=10.0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     settings = TrainingSettings(max_epochs=3, patience=10, device="cuda", count_scale=10.0)
-    history = train(model, crops(tmp_path, 6, 0), crops(tmp_path, 2, 1), settings)
+    history = train(model, crops(6, 0), crops(2, 1), settings)
     assert len(history) == 3 and all(np.isfinite([r.train_loss, r.validation_loss]).all() for r in history)
     assert any(not torch.equal(before[k], v.cpu()) for k, v in model.state_dict().items())
 
 
-def test_training_on_cuda_is_deterministic(tmp_path):
+def test_training_on_cuda_is_deterministic():
     settings = TrainingSettings(max_epochs=2, patience=10, device="cuda", count_scale=10.0)
-    train_set, validation_set = crops(tmp_path, 6, 0), crops(tmp_path, 2, 1)
+    train_set, validation_set = crops(6, 0), crops(2, 1)
     states = []
     for _ in range(2):
         torch.manual_seed(0)

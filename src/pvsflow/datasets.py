@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from pvsflow import layout
@@ -54,3 +55,21 @@ def usable_crops(
             paths.append(layout.crop_file(crop_dir, region))
             targets.append(counts[subject])
     return paths, targets
+
+
+def region_datasets(
+    crop_dirs: Mapping[str, Sequence[Path | str]], region: str, counts: pd.DataFrame, *, log: Callable[[str], None]
+) -> dict[str, CropDataset]:
+    """One :class:`CropDataset` of ``region`` per split (``crop_dirs``: split name -> the split's
+    crop directories), labelled from the counts table (:func:`pvsflow.cohort.read_counts`).
+
+    Scans left out are reported through ``log``; a split with no usable scan is an error.
+    """
+    region_counts = counts[counts["region"] == region].set_index("subject")["pvs_count"].to_dict()
+    datasets = {}
+    for split, dirs in crop_dirs.items():
+        paths, targets = usable_crops(dirs, region, region_counts, log=log)
+        if not paths:
+            raise RuntimeError(f"{region}: no usable {split} scans (see the warnings above)")
+        datasets[split] = CropDataset(paths, targets)
+    return datasets

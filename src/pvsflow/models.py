@@ -55,9 +55,14 @@ def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[2:], mode="nearest")
 
 
+def at_least_fp32(dtype: torch.dtype) -> torch.dtype:
+    """``dtype``, widened to fp32 if it is narrower (bf16, fp16 under autocast)."""
+    return torch.promote_types(dtype, torch.float32)
+
+
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
     """Global average pooling, at least in fp32: ``(batch, channels, *spatial)`` -> ``(batch, channels)``."""
-    return x.flatten(2).mean(dim=2, dtype=torch.promote_types(x.dtype, torch.float32))
+    return x.flatten(2).mean(dim=2, dtype=at_least_fp32(x.dtype))
 
 
 def weighted_sum(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -293,7 +298,7 @@ class Wildcat(CountNetwork):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         class_map = self.class_map(x)
-        return self.pool(class_map.to(torch.promote_types(class_map.dtype, torch.float32)))
+        return self.pool(class_map.to(at_least_fp32(class_map.dtype)))
 
     def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The class map (raw, ``(batch, *spatial)``) and the pooled output from the same pass."""

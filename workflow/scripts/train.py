@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pvsflow.checkpoints import run_fingerprint
 from pvsflow.cohort import read_counts
-from pvsflow.datasets import CropDataset, usable_crops
+from pvsflow.datasets import region_datasets
 from pvsflow.devices import pick_device, seed_everything
 from pvsflow.jobs import log_allocation, log_to
 from pvsflow.models import build_model, load_model
@@ -15,15 +15,10 @@ log = log_to(snakemake.log[0])
 log_allocation(log)
 region, architecture = snakemake.wildcards.region, snakemake.wildcards.architecture
 settings = TrainingSettings.from_config(snakemake.params.training, snakemake.threads)
-counts = read_counts(snakemake.input.counts)
-region_counts = counts[counts["region"] == region].set_index("subject")["pvs_count"].to_dict()
-datasets = {}
-for split in ("train", "validation"):
-    paths, targets = usable_crops(snakemake.input[f"{split}_crops"], region, region_counts, log=log.warning)
-    if not paths:
-        raise RuntimeError(f"{region}: no usable {split} scans (see the warnings above)")
-    datasets[split] = CropDataset(paths, targets)
-    log.info("%s: %d %s scans", region, len(paths), split)
+splits = {split: snakemake.input[f"{split}_crops"] for split in ("train", "validation")}
+datasets = region_datasets(splits, region, read_counts(snakemake.input.counts), log=log.warning)
+for split, dataset in datasets.items():
+    log.info("%s: %d %s scans", region, len(dataset), split)
 
 seed_everything(settings.seed, settings.threads)  # before building: the initial weights are seeded too
 init = Path(snakemake.input.init) if "init" in snakemake.input.keys() else None
