@@ -4,7 +4,8 @@ Stages: synthesize_cohort (demo only) -> extract_regions (per scan) -> train (pe
 midbrain first, the others fine-tuned from it) -> infer (per shard of scans) -> detect (per shard,
 Parquet) -> region_stats (per region and method) -> compare_methods and attention_figure (per
 region) -> summary (cohort-wide, the paper's tables). `snakemake --report report.html` gathers the
-figures and tables. The target `mnist` runs the MNIST study (workflow/rules/mnist.smk).
+figures and tables. The target `mnist` runs the MNIST study (workflow/rules/mnist.smk); `mnist_pools`
+scores its trained networks on the extra test pools of `mnist.test_pools`.
 """
 
 from snakemake.utils import min_version
@@ -44,7 +45,12 @@ rule all:
 
 rule mnist:
     input:
-        rules.mnist_summary.output,
+        expand(rules.mnist_summary.output, pool=STUDY_POOL),
+
+
+rule mnist_pools:
+    input:
+        expand(rules.mnist_summary.output, pool=list(config["mnist"]["test_pools"])),
 
 
 onsuccess:

@@ -19,8 +19,8 @@ def test_wildcard_patterns_pass_through_so_rules_share_the_layout():
         "results/logs/infer/{method}/{region}/shard-{shard}.log"
     )
     assert str(OUT.benchmark("summary")) == "results/benchmarks/summary.tsv"
-    assert str(OUT.mnist.evaluation("examples", "regression", "{digit}", "grad")) == (
-        "results/mnist/examples/regression/digit-{digit}/grad.npz"
+    assert str(OUT.mnist.evaluation("examples", "{pool}", "regression", "{digit}", "grad")) == (
+        "results/mnist/examples/{pool}/regression/digit-{digit}/grad.npz"
     )
 
 

@@ -59,26 +59,76 @@ def overlay(directory: Path, name: str, text: str) -> Path:
 
 def test_study_tables_figures_and_detections(mnist_run):
     results = mnist_run / "results" / "mnist"
-    summary = pd.read_csv(results / "stats" / "summary.tsv", sep="\t")
+    stats, figures = results / "stats" / "test", results / "figures" / "test"
+    summary = pd.read_csv(stats / "summary.tsv", sep="\t")
     assert sorted(zip(summary["objective"], summary["method"])) == sorted(
         (o, m) for o in ("regression", "classification") for m in METHODS
     )
     assert summary["fauc"].between(0, 100).all() and (summary["n_images"] == 6).all()
     assert (summary["fauc_ci_low"] <= summary["fauc_ci_high"]).all()
-    per_digit = pd.read_csv(results / "stats" / "per_digit.tsv", sep="\t")
+    per_digit = pd.read_csv(stats / "per_digit.tsv", sep="\t")
     assert set(per_digit["digit"]) == {3}
-    tables = (results / "stats" / "tables.md").read_text()
+    tables = (stats / "tables.md").read_text()
     assert "| GP-Unet |" in tables and "96.0" in tables and "72.4" in tables  # the paper's means beside ours
     assert "## Regression" in tables and "## Classification" in tables
-    for figure in ("fauc_bars.png", "attention_examples.png"):
-        assert (results / "figures" / figure).stat().st_size > 10_000
-    detections = pd.read_parquet(results / "detections" / "regression" / "digit-3" / "gp_unet.parquet")
+    for figure in ("fauc_bars.png", "attention_examples.png", "froc/regression.png", "froc/classification.png"):
+        assert (figures / figure).stat().st_size > 10_000
+    froc = pd.read_csv(stats / "froc.tsv", sep="\t")
+    runs = {(o, m) for o in ("regression", "classification") for m in METHODS}
+    assert set(zip(froc["objective"], froc["method"])) == runs
+    assert froc.groupby(["objective", "method"])["fp_avg"].apply(lambda fp: fp.is_monotonic_increasing).all()
+    detections = pd.read_parquet(results / "detections" / "test" / "regression" / "digit-3" / "gp_unet.parquet")
     assert set(detections["image"]) <= set(range(6))
     assert detections["pixel_row"].between(0, 139).all() and detections["pixel_column"].between(0, 195).all()
     models = results / "models"
     assert {p.name for p in (models / "classification" / "digit-3").glob("*.pt")} == {"gp_unet.pt", "base.pt"}
     epochs = pd.read_csv(models / "regression" / "digit-3" / "gp_unet.tsv", sep="\t")
-    assert list(epochs["epoch"]) == [1]
+    assert list(epochs["epoch"]) == [1] and list(epochs["updates"]) == [1]  # 8 grids in one batch of 64
+
+
+def test_every_result_table_states_the_training_budget(mnist_run):
+    stats = mnist_run / "results" / "mnist" / "stats" / "test"
+    budget = pd.read_csv(stats / "training_budget.tsv", sep="\t")
+    assert sorted(zip(budget["objective"], budget["architecture"])) == sorted(
+        (o, a) for o in ("regression", "classification") for a in ("gp_unet", "base")
+    )
+    assert (budget["epochs"] == 1).all() and (budget["stopped_by"] == "max_epochs").all()
+    assert (budget["minutes"] > 0).all()
+    tables = (stats / "tables.md").read_text()
+    mean_table, budget_section = tables.index("## Mean FAUC"), tables.index("## Training budget")
+    assert mean_table < budget_section < tables.index("## Regression")
+    assert "per network at most 1 epochs, time cap none" in tables
+    assert "| regression | gp_unet | 1 | 1 | 1 |" in tables
+
+
+def test_trained_networks_are_scored_on_another_pool_without_retraining(mnist_run):
+    images, labels = glyphs(60, seed=7)
+    write_idx(mnist_run / "other-images-idx3-ubyte", images)
+    write_idx(mnist_run / "other-labels-idx1-ubyte", labels)
+    pools = overlay(
+        mnist_run,
+        "pools",
+        f"""mnist:
+  test_pools:
+    other:
+      idx_images: {mnist_run / "other-images-idx3-ubyte"}
+      idx_labels: {mnist_run / "other-labels-idx1-ubyte"}
+""",
+    )
+    configs = (mnist_run / "mnist.yaml", pools)
+    jobs = planned_jobs(mnist_run, *configs, target="mnist_pools")
+    assert {rule for rule, _ in jobs} == {"mnist_pool_dataset", "mnist_evaluate", "mnist_summary", "mnist_pools"}
+    assert {w["pool"] for rule, w in jobs if rule != "mnist_pools"} == {"other"}
+    snakemake(mnist_run, "mnist_pools", "--cores", "2", configs=configs)
+    results = mnist_run / "results" / "mnist"
+    summary = pd.read_csv(results / "stats" / "other" / "summary.tsv", sep="\t")
+    assert (summary["n_images"] == 6).all() and summary["fauc"].between(0, 100).all()
+    own, other = (
+        pd.read_parquet(results / "per_image" / pool / "regression" / "digit-3" / "gp_unet.parquet")
+        for pool in ("test", "other")
+    )
+    assert not own["true_count"].equals(other["true_count"])  # other grids, the same network
+    assert planned_jobs(mnist_run, *configs, target="mnist") == []  # the study itself is untouched
 
 
 def test_a_change_reruns_only_what_it_touches(mnist_run):

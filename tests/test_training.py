@@ -16,7 +16,7 @@ from pvsflow.io import save_volume
 from pvsflow.models import Base, GPUnet
 from pvsflow.objectives import objective_loss, predicted_count
 from pvsflow.settings import TrainingSettings
-from pvsflow.training import train
+from pvsflow.training import stopped_by, train
 
 SETTINGS = TrainingSettings(max_epochs=4, patience=10, threads=1, count_scale=10.0)
 
@@ -78,6 +78,17 @@ def test_early_stopping_stops_after_patience(datasets):
     )
     assert len(history) < 50
     assert not history[-1].improved
+    assert stopped_by(history, TrainingSettings(max_epochs=50, patience=1)) == "patience"
+
+
+def test_the_time_cap_stops_after_the_epoch_that_reaches_it_and_updates_are_counted(datasets):
+    capped = dataclasses.replace(SETTINGS, max_epochs=50, max_minutes=1e-9)
+    history = train(fresh_model(), *datasets, capped)
+    assert len(history) == 1 and stopped_by(history, capped) == "max_minutes"
+    full = train(fresh_model(), *datasets, dataclasses.replace(SETTINGS, batch_size=3))
+    assert [r.updates for r in full] == [2, 4, 6, 8]  # 4 training crops, batches of 3: 2 per epoch
+    assert stopped_by(full, SETTINGS) == "max_epochs"
+    assert stopped_by(full[:2], SETTINGS) is None
 
 
 class Interrupted(Exception):

@@ -156,6 +156,10 @@ class ResultsLayout(_JobFiles):
         return MnistLayout(self.root / "mnist")
 
 
+# The MNIST study's own test grids, as a pool name beside those of ``mnist.test_pools``.
+STUDY_POOL = "test"
+
+
 @dataclass(frozen=True)
 class MnistLayout(_JobFiles):
     """The MNIST study's outputs under ``results/mnist``."""
@@ -171,14 +175,19 @@ class MnistLayout(_JobFiles):
     def checkpoint(self, objective: str, digit: int | str, architecture: str) -> Path:
         return self.root / "checkpoints" / objective / f"digit-{digit}" / f"{architecture}.pt"
 
-    def evaluation(self, kind: str, objective: str, digit: int | str, method: str) -> Path:
-        """One method's evaluation on one digit: ``detections`` and ``per_image`` (Parquet) or
-        ``examples`` (attention maps of a few grids, ``.npz``)."""
+    def pool_dataset(self, pool: str, digit: int | str) -> Path:
+        """One target digit's test grids drawn from the extra test pool ``pool`` (``mnist.test_pools``)."""
+        return self.root / "datasets" / f"pool-{pool}" / f"digit-{digit}.npz"
+
+    def evaluation(self, kind: str, pool: str, objective: str, digit: int | str, method: str) -> Path:
+        """One method's evaluation on one digit's test grids from ``pool`` (:data:`STUDY_POOL`: the
+        study's own): ``detections`` and ``per_image`` (Parquet) or ``examples`` (attention maps
+        of a few grids, ``.npz``)."""
         suffix = ".npz" if kind == "examples" else ".parquet"
-        return self.root / kind / objective / f"digit-{digit}" / f"{method}{suffix}"
+        return self.root / kind / pool / objective / f"digit-{digit}" / f"{method}{suffix}"
 
-    def stats(self, name: str) -> Path:
-        return self.root / "stats" / name
+    def stats(self, pool: str, name: str) -> Path:
+        return self.root / "stats" / pool / name
 
-    def figure(self, name: str) -> Path:
-        return self.root / "figures" / name
+    def figure(self, pool: str, name: str) -> Path:
+        return self.root / "figures" / pool / name

@@ -137,6 +137,12 @@ def digit_datasets(
     }
 
 
+def pool_test_grids(pool: tuple[np.ndarray, np.ndarray], *, target: int, n_images: int, seed: int) -> GridDataset:
+    """Test grids for ``target`` from an extra test pool ``(digits, labels)``, seeded by ``(seed,
+    target)`` on a stream of their own (not the study's training grids' draws)."""
+    return make_grids(*pool, target, n_images, np.random.default_rng([seed, target, 1]))
+
+
 def save_datasets(path: Path | str, datasets: Mapping[str, GridDataset]) -> None:
     """One compressed ``.npz``: images as uint8 (exact: grids are MNIST bytes / 255)."""
     arrays = {}

@@ -14,14 +14,15 @@ import torch
 from pvsflow.attention import Method
 from pvsflow.detection import local_maxima, operating_count
 from pvsflow.devices import Execution
-from pvsflow.evaluation import scan_table
+from pvsflow.evaluation import froc_table, scan_table
 from pvsflow.froc import summarise
 from pvsflow.matching import cumulative_hits
 from pvsflow.mnist import DIGIT_SIZE, GridDataset
 from pvsflow.models import CountNetwork
 from pvsflow.objectives import predicted_count
 from pvsflow.reports import paper_tables_markdown, with_interval
-from pvsflow.settings import EvaluationSettings
+from pvsflow.settings import EvaluationSettings, TrainingSettings
+from pvsflow.training import EpochRecord, stopped_by
 
 # The paper's mean FAUC over digits [Table A.5 regression, Table B.9 classification].
 PAPER_FAUC = {
@@ -152,9 +153,80 @@ def summarise_study(
     return pd.DataFrame(per_digit), pd.DataFrame(mean)
 
 
-def study_markdown(per_digit: pd.DataFrame, mean: pd.DataFrame, labels: Mapping[str, str], fauc_max_fp: float) -> str:
-    """The study's tables: mean FAUC beside the paper's (Tables A.5 and B.9), then per objective
-    the paper-shaped tables (rows digits, columns methods)."""
+def froc_curves(per_image: Mapping[tuple[str, int, str], pd.DataFrame]) -> pd.DataFrame:
+    """Every run's FROC curve, one row per number of candidates kept per image: objective,
+    digit, method, ``selected_per_scan``, ``fp_avg``, ``sensitivity``."""
+    return pd.concat(
+        [
+            froc_table(scan_table(frame)).assign(objective=objective, digit=digit, method=method)
+            for (objective, digit, method), frame in per_image.items()
+        ],
+        ignore_index=True,
+    )[["objective", "digit", "method", "selected_per_scan", "fp_avg", "sensitivity"]]
+
+
+def training_budget(
+    epoch_tables: Mapping[tuple[str, int, str], pd.DataFrame], settings: Mapping[str, TrainingSettings]
+) -> pd.DataFrame:
+    """What each network was given: one row per (objective, digit, architecture) with epochs,
+    updates, training minutes, the best epoch and what stopped it (:func:`pvsflow.training.stopped_by`).
+    ``epoch_tables`` as the training jobs write them; ``settings`` per objective."""
+    rows = []
+    for (objective, digit, architecture), table in epoch_tables.items():
+        history = [EpochRecord(**record) for record in table.to_dict("records")]
+        best = min(history, key=lambda record: record.validation_loss)
+        rows.append(
+            {
+                "objective": objective,
+                "digit": digit,
+                "architecture": architecture,
+                "epochs": len(history),
+                "updates": history[-1].updates,
+                "minutes": sum(record.seconds for record in history) / 60,
+                "best_epoch": best.epoch,
+                "best_validation_loss": best.validation_loss,
+                "stopped_by": stopped_by(history, settings[objective]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def budget_markdown(budget: pd.DataFrame, settings: Mapping[str, TrainingSettings]) -> str:
+    """The training budget beside the results: per objective its limits, per architecture the
+    range over digits of epochs, updates and minutes, and what stopped the networks."""
+    lines = ["## Training budget (every network of the table above)", ""]
+    for objective, limits in settings.items():
+        cap = "none" if limits.max_minutes is None else f"{limits.max_minutes:g} min"
+        lines.append(
+            f"- {objective}: {limits.optimizer}, batch {limits.batch_size}; per network at most "
+            f"{limits.max_epochs} epochs, time cap {cap}, stopping after {limits.patience} epochs without improvement "
+            "(the paper: 100, no cap)"
+        )
+    lines += [
+        "",
+        "| objective | network | digits | epochs | updates | minutes (total) | best epoch | stopped by |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+
+    def span(values: pd.Series, digits: int = 0) -> str:
+        low, high = (f"{v:.{digits}f}" for v in (values.min(), values.max()))
+        return low if low == high else f"{low}-{high}"
+
+    for (objective, architecture), rows in budget.groupby(["objective", "architecture"], sort=False):
+        stops = ", ".join(f"{reason} {n}" for reason, n in rows["stopped_by"].value_counts().items())
+        lines.append(
+            f"| {objective} | {architecture} | {len(rows)} | {span(rows['epochs'])} | {span(rows['updates'])} | "
+            f"{span(rows['minutes'], 1)} ({rows['minutes'].sum():.0f}) | {span(rows['best_epoch'])} | {stops} |"
+        )
+    return "\n".join([*lines, ""])
+
+
+def study_markdown(
+    per_digit: pd.DataFrame, mean: pd.DataFrame, labels: Mapping[str, str], fauc_max_fp: float, budget: str
+) -> str:
+    """The study's tables: mean FAUC beside the paper's (Tables A.5 and B.9) with the training
+    ``budget`` (:func:`budget_markdown`) right under it, then per objective the paper-shaped
+    tables (rows digits, columns methods)."""
     lines = ["# MNIST study (test grids)", "", f"## Mean FAUC over digits (0-{fauc_max_fp:g} FP per image)", ""]
     objectives = list(dict.fromkeys(mean["objective"]))
     lines += [
@@ -171,7 +243,7 @@ def study_markdown(per_digit: pd.DataFrame, mean: pd.DataFrame, labels: Mapping[
             paper = PAPER_FAUC.get(objective, {}).get(method)
             row += [measured, "-" if paper is None else f"{paper:.1f}"]
         lines.append(f"| {labels.get(method, method)} | " + " | ".join(row) + " |")
-    lines.append("")
+    lines += ["", budget]
     note = "Brackets: 95% percentile bootstrap interval over test grids. Bold: best in the row."
     for objective in objectives:
         rows = pd.concat([per_digit[per_digit["objective"] == objective], mean[mean["objective"] == objective]])

@@ -29,17 +29,16 @@ def loss_curve(
     plt.close(figure)
 
 
-def froc_plot(
-    path: Path | str,
+def draw_froc(
+    axis: plt.Axes,
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     max_fp: float,
-    title: str,
+    unit: str = "scan",
     operating_points: Mapping[str, tuple[float, float]] | None = None,
     rater_points: Mapping[str, tuple[float, float]] | None = None,
 ) -> None:
-    """FROC curves (sensitivity vs average false positives per scan), one line per method, each
-    method's operating point as a dot, and intra-rater agreement points as black markers."""
-    figure, axis = plt.subplots(figsize=(6.5, 4.8))
+    """FROC curves (sensitivity vs average false positives per ``unit``) on ``axis``, one line per
+    method, each method's operating point as a dot, intra-rater agreement points as black markers."""
     for label, (fp_avg, sensitivity) in curves.items():
         (line,) = axis.plot([0.0, *fp_avg], [0.0, *sensitivity], label=label)
         if operating_points and label in operating_points:
@@ -48,12 +47,51 @@ def froc_plot(
         axis.plot(*point, marker, color="black", markersize=9, label=label)
     axis.set_xlim(0, max_fp)
     axis.set_ylim(0, 1)
-    axis.set_xlabel("average false positives per scan")
+    axis.set_xlabel(f"average false positives per {unit}")
     axis.set_ylabel("sensitivity")
-    axis.set_title(title)
     axis.grid(alpha=0.3)
+
+
+def froc_plot(
+    path: Path | str,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    max_fp: float,
+    title: str,
+    operating_points: Mapping[str, tuple[float, float]] | None = None,
+    rater_points: Mapping[str, tuple[float, float]] | None = None,
+) -> None:
+    """One region's FROC curves (:func:`draw_froc`)."""
+    figure, axis = plt.subplots(figsize=(6.5, 4.8))
+    draw_froc(axis, curves, max_fp, "scan", operating_points, rater_points)
+    axis.set_title(title)
     axis.legend(loc="lower right")
     figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def froc_panels(
+    path: Path | str,
+    panels: Mapping[str, Mapping[str, tuple[Sequence[float], Sequence[float]]]],
+    max_fp: float,
+    title: str,
+    unit: str = "image",
+    columns: int = 5,
+) -> None:
+    """One FROC panel per ``panels`` key (e.g. per digit, the paper's Figures A.12 and B.13), each
+    with one curve per method (:func:`draw_froc`), one legend for all."""
+    rows = -(-len(panels) // columns)
+    columns = min(columns, len(panels))
+    figure, axes = plt.subplots(rows, columns, figsize=(max(3.2 * columns, 6.5), 2.9 * rows + 0.8), squeeze=False)
+    for axis, (name, curves) in zip(axes.flat, panels.items()):
+        draw_froc(axis, curves, max_fp, unit)
+        axis.set_title(name)
+    for axis in axes.flat[len(panels) :]:
+        axis.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     figure.savefig(path, dpi=100)
     plt.close(figure)
 

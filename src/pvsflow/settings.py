@@ -44,6 +44,9 @@ class TrainingSettings:
 
     max_epochs: int = 1000
     patience: int = 100  # epochs without validation improvement before stopping [100]
+    # Optional cap on training time, checked after each epoch (resumed runs count the time before
+    # the interruption). Unlike max_epochs it makes the result depend on the machine's speed.
+    max_minutes: float | None = None
     batch_size: int = 1  # [1 for 3D volumes, 64 for MNIST]
     seed: int = 0
     optimizer: str = "adadelta"  # adadelta [paper] | adam

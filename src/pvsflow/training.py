@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -47,6 +47,7 @@ class EpochRecord:
     best_validation_loss: float
     improved: bool
     seconds: float
+    updates: int  # optimiser updates since the start of training, this epoch's included
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ def train(
     fingerprint: str = "",
     on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> list[EpochRecord]:
-    """Train until ``patience`` epochs pass without validation improvement or ``max_epochs``.
+    """Train until ``patience`` epochs pass without validation improvement, ``max_epochs`` or
+    ``max_minutes`` (:func:`stopped_by`).
 
     Datasets yield (image ``(1, *spatial)`` float32, count ``()`` float32); both are kept on the
     device for the whole run. ``on_epoch`` is called with each finished epoch's record. The
@@ -160,7 +162,7 @@ def train(
     optimizer = make_optimizer(model, settings)
     step = UpdateStep(forward, optimizer, loss_fn, execution)
     history: list[EpochRecord] = []
-    best_loss, best_state, stale = math.inf, _copy_state(model), 0
+    best_loss, best_state = math.inf, _copy_state(model)
     state = load_checkpoint(checkpoint, execution.device, fingerprint)
     if state is not None:
         log.info("resuming from %s after epoch %d", checkpoint, len(state["history"]))
@@ -170,16 +172,17 @@ def train(
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         history = [EpochRecord(**r) for r in state["history"]]
-        best_loss, best_state, stale = state["best_loss"], state["best_state"], state["stale"]
+        best_loss, best_state = state["best_loss"], state["best_state"]
     train_images, train_targets = resident(train_set, execution)
     validation = resident(validation_set, execution)
     for epoch in range(len(history) + 1, settings.max_epochs + 1):
-        if stale >= settings.patience:
+        if stopped_by(history, settings) is not None:
             break
         started = time.perf_counter()
         forward.train()
         total = torch.zeros((), device=execution.device)
-        for index in batch_indices(len(train_targets), settings.batch_size, generator):
+        batches = batch_indices(len(train_targets), settings.batch_size, generator)
+        for index in batches:
             images = train_images[index]
             if settings.augment:
                 images = augment(images, settings, generator)
@@ -187,9 +190,7 @@ def train(
         validation_loss = evaluate_loss(forward, validation, loss_fn, execution, settings.batch_size)
         improved = validation_loss < best_loss
         if improved:
-            best_loss, best_state, stale = validation_loss, _copy_state(model), 0
-        else:
-            stale += 1
+            best_loss, best_state = validation_loss, _copy_state(model)
         record = EpochRecord(
             epoch,
             float(total) / max(len(train_targets), 1),
@@ -197,6 +198,7 @@ def train(
             best_loss,
             improved,
             time.perf_counter() - started,
+            (history[-1].updates if history else 0) + len(batches),
         )
         history.append(record)
         if checkpoint is not None:
@@ -211,7 +213,6 @@ def train(
                     "history": [asdict(r) for r in history],
                     "best_loss": best_loss,
                     "best_state": best_state,
-                    "stale": stale,
                     "fingerprint": fingerprint,
                 },
             )
@@ -221,6 +222,18 @@ def train(
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return history
+
+
+def stopped_by(history: Sequence[EpochRecord], settings: TrainingSettings) -> str | None:
+    """Why training ends after ``history`` (``patience``, ``max_epochs`` or ``max_minutes``), or
+    None while it goes on."""
+    if len(history) >= settings.max_epochs:
+        return "max_epochs"
+    if history and history[-1].epoch - max((r.epoch for r in history if r.improved), default=0) >= settings.patience:
+        return "patience"
+    if settings.max_minutes is not None and sum(r.seconds for r in history) >= 60 * settings.max_minutes:
+        return "max_minutes"
+    return None
 
 
 def train_and_save(

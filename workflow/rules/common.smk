@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from pvsflow import cohort as pvs_cohort
 from pvsflow.attention import METHODS
-from pvsflow.layout import CohortLayout, ResultsLayout, input_key
+from pvsflow.layout import STUDY_POOL, CohortLayout, ResultsLayout, input_key
 from pvsflow.regions import BASE_REGION
 from pvsflow.settings import (
     SplitSettings,
@@ -66,6 +66,7 @@ wildcard_constraints:
     shard="[0-9]{3}",
     digit="[0-9]",
     objective="regression|classification",
+    pool="[A-Za-z0-9]+",
 
 
 # ---------------------------------------------------------------- params ----
@@ -192,13 +193,39 @@ def mnist_dataset_params(wildcards):
     }
 
 
-def mnist_training(wildcards):
+def mnist_training_settings(objective):
     """The study's training settings overridden by the objective's own."""
     return {
         **config["mnist"]["training"],
-        **(config["mnist"]["objectives"][wildcards.objective] or {}),
-        "objective": wildcards.objective,
+        **(config["mnist"]["objectives"][objective] or {}),
+        "objective": objective,
     }
+
+
+def mnist_training(wildcards):
+    return mnist_training_settings(wildcards.objective)
+
+
+def mnist_pool_idx_files(wildcards):
+    return config["mnist"]["test_pools"][wildcards.pool]
+
+
+def mnist_pool_dataset_params(wildcards):
+    return {
+        "test_grids": config["mnist"]["grids"]["test"],
+        "seed": config["mnist"]["seed"],
+    }
+
+
+def mnist_test_grids_file(pool, digit):
+    """A digit's test grids: the study's own or an extra pool's."""
+    if pool == STUDY_POOL:
+        return MNIST.dataset(digit)
+    return MNIST.pool_dataset(pool, digit)
+
+
+def mnist_test_grids(wildcards):
+    return mnist_test_grids_file(wildcards.pool, wildcards.digit)
 
 
 def mnist_model(wildcards):
@@ -206,14 +233,37 @@ def mnist_model(wildcards):
     return MNIST.model(wildcards.objective, wildcards.digit, architecture)
 
 
+def mnist_architectures():
+    return list(
+        dict.fromkeys(METHODS[m].architecture for m in config["mnist"]["methods"])
+    )
+
+
 def mnist_runs(kind):
-    """Input function: one evaluation file per (objective, digit, method) of the study, keyed
-    input_key(kind, objective, digit, method)."""
+    """Input function: one evaluation file per (objective, digit, method) of the study on the
+    wildcard's pool, keyed input_key(kind, objective, digit, method)."""
     return lambda w: {
         input_key(kind, objective, digit, method): MNIST.evaluation(
-            kind, objective, digit, method
+            kind, w.pool, objective, digit, method
         )
         for objective in config["mnist"]["objectives"]
         for digit in config["mnist"]["digits"]
         for method in config["mnist"]["methods"]
     }
+
+
+def mnist_epoch_tables(wildcards):
+    """Every study network's epoch table, keyed input_key("epochs", objective, digit, architecture)."""
+    return {
+        input_key("epochs", objective, digit, architecture): MNIST.model(
+            objective, digit, architecture, ".tsv"
+        )
+        for objective in config["mnist"]["objectives"]
+        for digit in config["mnist"]["digits"]
+        for architecture in mnist_architectures()
+    }
+
+
+def mnist_example_grids(wildcards):
+    """The attention examples' test grids: the first digit's."""
+    return mnist_test_grids_file(wildcards.pool, config["mnist"]["digits"][0])

@@ -1,6 +1,8 @@
 """The MNIST study (docs/method.md, "MNIST study"), target `mnist`: per-digit grid datasets ->
-training per digit, objective and architecture -> attention, detection and scoring per digit,
-objective and method -> tables, FAUC bar plot and attention examples. Not in the default target.
+training per digit, objective and architecture -> attention, detection and scoring per test pool,
+digit, objective and method -> per pool: tables, training budget, FROC curves, FAUC bar plot and
+attention examples. Target `mnist_pools`: the same networks scored on the extra test pools of
+`mnist.test_pools`. Not in the default target.
 """
 
 
@@ -23,6 +25,27 @@ rule mnist_dataset:
         dataset=mnist_dataset_params,
     script:
         "../scripts/mnist_dataset.py"
+
+
+rule mnist_pool_dataset:
+    input:
+        unpack(mnist_pool_idx_files),
+    output:
+        MNIST.pool_dataset("{pool}", "{digit}"),
+    log:
+        MNIST.log("dataset", "pool-{pool}", "digit-{digit}"),
+    benchmark:
+        MNIST.benchmark("dataset", "pool-{pool}", "digit-{digit}")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        dataset=mnist_pool_dataset_params,
+    script:
+        "../scripts/mnist_pool_dataset.py"
 
 
 rule mnist_train:
@@ -52,16 +75,24 @@ rule mnist_train:
 
 rule mnist_evaluate:
     input:
-        dataset=MNIST.dataset("{digit}"),
+        dataset=mnist_test_grids,
         model=mnist_model,
     output:
-        detections=MNIST.evaluation("detections", "{objective}", "{digit}", "{method}"),
-        per_image=MNIST.evaluation("per_image", "{objective}", "{digit}", "{method}"),
-        examples=MNIST.evaluation("examples", "{objective}", "{digit}", "{method}"),
+        detections=MNIST.evaluation(
+            "detections", "{pool}", "{objective}", "{digit}", "{method}"
+        ),
+        per_image=MNIST.evaluation(
+            "per_image", "{pool}", "{objective}", "{digit}", "{method}"
+        ),
+        examples=MNIST.evaluation(
+            "examples", "{pool}", "{objective}", "{digit}", "{method}"
+        ),
     log:
-        MNIST.log("evaluate", "{objective}", "digit-{digit}", "{method}"),
+        MNIST.log("evaluate", "{pool}", "{objective}", "digit-{digit}", "{method}"),
     benchmark:
-        MNIST.benchmark("evaluate", "{objective}", "digit-{digit}", "{method}")
+        MNIST.benchmark(
+            "evaluate", "{pool}", "{objective}", "digit-{digit}", "{method}"
+        )
     conda:
         ENV
     threads: 1
@@ -83,29 +114,42 @@ rule mnist_summary:
     input:
         unpack(mnist_runs("per_image")),
         unpack(mnist_runs("examples")),
-        example_dataset=MNIST.dataset(config["mnist"]["digits"][0]),
+        unpack(mnist_epoch_tables),
+        example_dataset=mnist_example_grids,
     output:
-        per_digit=MNIST.stats("per_digit.tsv"),
-        summary=MNIST.stats("summary.tsv"),
+        per_digit=MNIST.stats("{pool}", "per_digit.tsv"),
+        summary=MNIST.stats("{pool}", "summary.tsv"),
+        froc=MNIST.stats("{pool}", "froc.tsv"),
+        budget=MNIST.stats("{pool}", "training_budget.tsv"),
         tables=report(
-            MNIST.stats("tables.md"),
+            MNIST.stats("{pool}", "tables.md"),
             caption="../report/mnist.rst",
             category="MNIST study",
+            subcategory="{pool}",
         ),
         bars=report(
-            MNIST.figure("fauc_bars.png"),
+            MNIST.figure("{pool}", "fauc_bars.png"),
             caption="../report/mnist.rst",
             category="MNIST study",
+            subcategory="{pool}",
+        ),
+        froc_figures=report(
+            directory(MNIST.figure("{pool}", "froc")),
+            patterns=["{name}.png"],
+            caption="../report/mnist.rst",
+            category="MNIST study",
+            subcategory="{pool}",
         ),
         attention=report(
-            MNIST.figure("attention_examples.png"),
+            MNIST.figure("{pool}", "attention_examples.png"),
             caption="../report/mnist.rst",
             category="MNIST study",
+            subcategory="{pool}",
         ),
     log:
-        MNIST.log("summary"),
+        MNIST.log("summary", "{pool}"),
     benchmark:
-        MNIST.benchmark("summary")
+        MNIST.benchmark("summary", "{pool}")
     conda:
         ENV
     threads: 1
@@ -116,6 +160,11 @@ rule mnist_summary:
         methods=config["mnist"]["methods"],
         objectives=list(config["mnist"]["objectives"]),
         digits=config["mnist"]["digits"],
+        architectures=mnist_architectures(),
         evaluation=config["mnist"]["evaluation"],
+        training={
+            objective: mnist_training_settings(objective)
+            for objective in config["mnist"]["objectives"]
+        },
     script:
         "../scripts/mnist_summary.py"

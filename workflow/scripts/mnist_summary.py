@@ -1,4 +1,7 @@
-"""Snakemake entry point: the MNIST study's tables, FAUC bar plot and attention examples."""
+"""Snakemake entry point: the MNIST study's tables on one test pool, with the networks' training
+budget, per-digit FROC curves, the FAUC bar plot and attention examples."""
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -7,7 +10,7 @@ from pvsflow import mnist, mnist_study, plots
 from pvsflow.attention import METHODS
 from pvsflow.jobs import log_to
 from pvsflow.layout import input_key
-from pvsflow.settings import MnistEvaluationSettings, from_mapping
+from pvsflow.settings import MnistEvaluationSettings, TrainingSettings, from_mapping
 
 log = log_to(snakemake.log[0])
 params = snakemake.params
@@ -22,9 +25,42 @@ per_image = {run: pd.read_parquet(snakemake.input[input_key("per_image", *run)])
 per_digit, mean = mnist_study.summarise_study(per_image, settings)
 per_digit.to_csv(snakemake.output.per_digit, sep="\t", index=False, float_format="%.4f")
 mean.to_csv(snakemake.output.summary, sep="\t", index=False, float_format="%.4f")
+training = {objective: TrainingSettings.from_config(values) for objective, values in params.training.items()}
+networks = [
+    (objective, digit, architecture)
+    for objective in params.objectives
+    for digit in params.digits
+    for architecture in params.architectures
+]
+budget = mnist_study.training_budget(
+    {run: pd.read_csv(snakemake.input[input_key("epochs", *run)], sep="\t") for run in networks}, training
+)
+budget.to_csv(snakemake.output.budget, sep="\t", index=False, float_format="%.4f")
 labels = {name: METHODS[name].label for name in params.methods}
 with open(snakemake.output.tables, "w") as handle:
-    handle.write(mnist_study.study_markdown(per_digit, mean, labels, settings.fauc_max_fp))
+    handle.write(
+        mnist_study.study_markdown(
+            per_digit, mean, labels, settings.fauc_max_fp, mnist_study.budget_markdown(budget, training)
+        )
+    )
+
+froc = mnist_study.froc_curves(per_image)
+froc.to_csv(snakemake.output.froc, sep="\t", index=False, float_format="%.6g")
+froc_figures = Path(snakemake.output.froc_figures)
+froc_figures.mkdir(parents=True, exist_ok=True)
+for objective, curves in froc.groupby("objective", sort=False):
+    plots.froc_panels(
+        froc_figures / f"{objective}.png",
+        {
+            f"digit {digit}": {
+                labels[method]: (curve["fp_avg"], curve["sensitivity"])
+                for method, curve in by_digit.groupby("method", sort=False)
+            }
+            for digit, by_digit in curves.groupby("digit", sort=False)
+        },
+        settings.fauc_max_fp,
+        f"MNIST {objective}, test pool {snakemake.wildcards.pool}: FROC per digit",
+    )
 
 measured = {
     objective: {
