@@ -3,12 +3,16 @@
     snakemake --profile profiles/local          # the demo, for its crops and counts
     python benchmarks/learning.py --region midbrain --architecture gp_unet \\
         --settings '{"optimizer": "adam", "learning_rate": 0.001}'
+    python benchmarks/learning.py --mnist IMAGES.idx3.gz LABELS.idx1.gz --digit 3 --fauc-every 20
 
 Trains one architecture on one region of a finished demo (the crops under ``--results``, the
-counts and split of ``config.yaml``) with ``--settings`` over the configured training settings,
-and prints every epoch's training and validation loss and the first epoch whose validation loss
-falls below half the validation counts' variance around the training mean (the end of the
-plateau). README, "Training speed" quotes what it printed.
+counts and split of ``config.yaml``), or on one digit's MNIST study grids built from an IDX pool
+as the study builds them (``--mnist``, config.yaml's ``mnist`` block), with ``--settings`` over
+the configured training settings, and prints every epoch's training and validation loss and the
+first epoch whose validation loss falls below half the validation counts' variance around the
+training mean (the end of the plateau). On MNIST ``--fauc-every N`` also scores the network's
+attention on the digit's test grids every N epochs (FAUC 0-5 FP per grid). README, "Training
+speed" and "MNIST study" quote what it printed.
 """
 
 from __future__ import annotations
@@ -18,14 +22,18 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import yaml
 
-from pvsflow import cohort
+from pvsflow import cohort, mnist, mnist_study
+from pvsflow.attention import METHODS
 from pvsflow.datasets import region_datasets
 from pvsflow.devices import seed_everything
+from pvsflow.evaluation import scan_table
+from pvsflow.froc import summarise
 from pvsflow.layout import CohortLayout, ResultsLayout
 from pvsflow.models import build_model
-from pvsflow.settings import SplitSettings, TrainingSettings, from_mapping
+from pvsflow.settings import MnistEvaluationSettings, SplitSettings, TrainingSettings, from_mapping
 from pvsflow.training import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
@@ -38,37 +46,45 @@ def main() -> None:
     parser.add_argument("--settings", default="{}", help="JSON training settings over the configured ones")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--bias-at-mean", action="store_true", help="start the FC bias at the mean training count")
+    parser.add_argument("--mnist", nargs=2, metavar=("IMAGES", "LABELS"), help="IDX pool: train on MNIST grids")
+    parser.add_argument("--digit", type=int, default=3, help="MNIST target digit")
+    parser.add_argument("--method", help="MNIST: the attention method scored (default: the architecture's name)")
+    parser.add_argument("--fauc-every", type=int, default=0, help="MNIST: score the test grids every N epochs")
     args = parser.parse_args()
 
     config = yaml.safe_load(CONFIG.read_text())
-    results = ResultsLayout(Path(config["results"]))
-    layout = CohortLayout(Path(config["cohort"]["bids_dir"]))
-    subjects = cohort.subject_ids(config["cohort"]["synthetic"]["n_subjects"])
-    split = cohort.split_subjects(subjects, **vars(from_mapping(SplitSettings, config.get("split"))))
-    splits = {
-        name: [results.crops(s) for s in members]
-        for name, members in (("train", split.train), ("validation", split.validation))
-    }
-    datasets = region_datasets(splits, args.region, cohort.read_counts(layout.counts), log=print)
-    mean = float(datasets["train"].counts.mean())
-    plateau = float(((datasets["validation"].counts - mean) ** 2).mean())
-    overrides = {
-        **config.get("training", {}),
-        **config["regions"][args.region].get("training", {}),
-        **json.loads(args.settings),
-    }
+    if args.mnist:
+        datasets, test, spatial_dims = mnist_grids(config["mnist"], args.mnist, args.digit)
+        overrides = {**config["mnist"]["training"], **json.loads(args.settings)}
+        title = f"{args.architecture} MNIST digit {args.digit}"
+    else:
+        datasets, test, spatial_dims = region_crops(config, args.region), None, 3
+        overrides = {
+            **config.get("training", {}),
+            **config["regions"][args.region].get("training", {}),
+            **json.loads(args.settings),
+        }
+        title = f"{args.architecture} {args.region}"
+    counts = {split: np.asarray([float(count) for _, count in dataset]) for split, dataset in datasets.items()}
+    mean = float(counts["train"].mean())
+    plateau = float(((counts["validation"] - mean) ** 2).mean())
     settings = TrainingSettings.from_config(overrides, args.threads)
-    print(f"{args.architecture} {args.region}: {settings}, FC bias at the mean count: {args.bias_at_mean}")
+    print(f"{title}: {settings}, FC bias at the mean count: {args.bias_at_mean}")
     print(f"validation MSE of the training mean (the plateau): {plateau:.2f}\n")
-    print("| epoch | train loss | validation loss | seconds |\n| ---: | ---: | ---: | ---: |")
+    print("| epoch | train loss | validation loss | seconds | test FAUC |\n| ---: | ---: | ---: | ---: | ---: |")
     seed_everything(settings.seed, settings.threads)
-    model = build_model(args.architecture, 3, settings.count_scale)
+    model = build_model(args.architecture, spatial_dims, settings.count_scale)
     if args.bias_at_mean:
         model.fc.bias.data.fill_(mean / settings.count_scale)
     left = []
 
     def report(record) -> None:  # type: ignore[no-untyped-def]
-        print(f"| {record.epoch} | {record.train_loss:.2f} | {record.validation_loss:.2f} | {record.seconds:.1f} |")
+        scored = test is not None and args.fauc_every and record.epoch % args.fauc_every == 0
+        fauc = f"{test_fauc(model, METHODS[args.method or args.architecture], test, settings):.1f}" if scored else ""
+        print(
+            f"| {record.epoch} | {record.train_loss:.2f} | {record.validation_loss:.2f} | {record.seconds:.1f} "
+            f"| {fauc} |"
+        )
         if not left and record.validation_loss < plateau / 2:
             left.append(record.epoch)
 
@@ -79,6 +95,43 @@ def main() -> None:
         f"\nleft the plateau at epoch {left[0] if left else 'never'}; best validation loss {best:.2f} "
         f"({best / plateau:.0%} of the plateau) after {len(history)} epochs, {time.perf_counter() - started:.0f} s"
     )
+
+
+def region_crops(config: dict, region: str) -> dict:
+    """The demo's training and validation crops of ``region`` (a finished demo's results)."""
+    results = ResultsLayout(Path(config["results"]))
+    layout = CohortLayout(Path(config["cohort"]["bids_dir"]))
+    subjects = cohort.subject_ids(config["cohort"]["synthetic"]["n_subjects"])
+    split = cohort.split_subjects(subjects, **vars(from_mapping(SplitSettings, config.get("split"))))
+    splits = {
+        name: [results.crops(s) for s in members]
+        for name, members in (("train", split.train), ("validation", split.validation))
+    }
+    return region_datasets(splits, region, cohort.read_counts(layout.counts), log=print)
+
+
+def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, mnist.GridDataset, int]:
+    """(train and validation TensorDatasets, test grids, 2): one digit's grids, built as the
+    study's mnist_dataset job builds them from a single pool (seeded split, config's sizes)."""
+    digits, labels = mnist.read_pool(*idx)
+    train_index, test_index = mnist.split_pool(len(labels), study.get("test_pool_fraction", 0.5), study.get("seed", 0))
+    grids = mnist.digit_datasets(
+        (digits[train_index], labels[train_index]),
+        (digits[test_index], labels[test_index]),
+        target=digit,
+        sizes=study["grids"],
+        seed=study.get("seed", 0),
+    )
+    return {split: mnist_study.tensor_dataset(grids[split]) for split in ("train", "validation")}, grids["test"], 2
+
+
+def test_fauc(model, method, test: mnist.GridDataset, settings: TrainingSettings) -> float:  # type: ignore[no-untyped-def]
+    """The network's FAUC (0-5 FP per grid) on the test grids, as the study scores it."""
+    scoring = MnistEvaluationSettings()
+    _, per_image, _ = mnist_study.evaluate_method(
+        model, method, test, objective=settings.objective, nms_size=scoring.nms_size, device="cpu"
+    )
+    return summarise([scan_table(per_image)], scoring.statistics)["fauc"]
 
 
 if __name__ == "__main__":
