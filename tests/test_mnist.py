@@ -11,7 +11,7 @@ from pvsflow import mnist, mnist_study
 from pvsflow.attention import METHODS
 from pvsflow.mnist import make_grids, read_idx
 from pvsflow.models import build_model
-from pvsflow.settings import EvaluationSettings
+from pvsflow.settings import EvaluationSettings, TrainingSettings
 
 
 def write_idx(path, array, type_code=0x08):
@@ -134,8 +134,43 @@ def test_study_summary_scores_a_perfect_and_a_useless_detector():
     assert mean.set_index("method").loc["gp_unet", "sensitivity"] == 1.0
     # Two false positives selected on the first grid, none on the second.
     assert mean.set_index("method").loc["grad", "fp_avg"] == 1.0
-    markdown = mnist_study.study_markdown(per_digit, mean, {"gp_unet": "GP-Unet", "grad": "Grad"}, 5)
+    labels = {"gp_unet": "GP-Unet", "grad": "Grad"}
+    markdown = mnist_study.study_markdown(per_digit, mean, labels, 5, "## Training budget (stated here)\n")
     assert "| GP-Unet | 100.0 [100.0, 100.0] | 96.0 |" in markdown and "| mean |" in markdown
+    assert markdown.index("| GP-Unet | 100.0") < markdown.index("## Training budget (stated here)")
+
+
+def epoch_table(validation_losses: list[float], updates_per_epoch: int = 7) -> pd.DataFrame:
+    """An epoch table as a training job writes it."""
+    best = np.minimum.accumulate(validation_losses)
+    return pd.DataFrame(
+        {
+            "epoch": range(1, len(validation_losses) + 1),
+            "train_loss": validation_losses,
+            "validation_loss": validation_losses,
+            "best_validation_loss": best,
+            "improved": [True] + list(np.diff(best) < 0),
+            "seconds": 30.0,
+            "updates": updates_per_epoch * np.arange(1, len(validation_losses) + 1),
+        }
+    )
+
+
+def test_the_training_budget_says_what_each_network_got_and_what_stopped_it():
+    settings = {"regression": TrainingSettings(max_epochs=6, patience=2, batch_size=64)}
+    budget = mnist_study.training_budget(
+        {
+            ("regression", 1, "gp_unet"): epoch_table([3.0, 2.0, 2.5, 2.6]),  # 2 epochs without improvement
+            ("regression", 2, "gp_unet"): epoch_table([3.0, 2.9, 2.8, 2.7, 2.6, 2.5]),  # ran to max_epochs
+        },
+        settings,
+    )
+    assert budget["stopped_by"].tolist() == ["patience", "max_epochs"]
+    assert budget["epochs"].tolist() == [4, 6] and budget["updates"].tolist() == [28, 42]
+    assert budget["best_epoch"].tolist() == [2, 6] and budget["minutes"].tolist() == [2.0, 3.0]
+    markdown = mnist_study.budget_markdown(budget, settings)
+    assert "| regression | gp_unet | 2 | 4-6 | 28-42 | 2.0-3.0 (5) | 2-6 | patience 1, max_epochs 1 |" in markdown
+    assert "per network at most 6 epochs, time cap none, stopping after 2 epochs without improvement" in markdown
 
 
 def test_evaluating_a_network_ranks_candidates_inside_the_grid(pool):
