@@ -175,9 +175,8 @@ def train(
         best_loss, best_state = state["best_loss"], state["best_state"]
     train_images, train_targets = resident(train_set, execution)
     validation = resident(validation_set, execution)
-    for epoch in range(len(history) + 1, settings.max_epochs + 1):
-        if stopped_by(history, settings) is not None:
-            break
+    while stopped_by(history, settings) is None:
+        epoch = len(history) + 1
         started = time.perf_counter()
         forward.train()
         total = torch.zeros((), device=execution.device)
