@@ -27,20 +27,20 @@ include: "workflow/rules/infer.smk"
 include: "workflow/rules/detect.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/compare.smk"
+include: "workflow/rules/tables.smk"
 include: "workflow/rules/mnist.smk"
 
 
 rule all:
     default_target: True
     input:
-        rules.summary.output,
-        expand(rules.compare_methods.output, region=REGION_NAMES),
-        expand(rules.attention_figure.output, region=REGION_NAMES),
         [
             shard_tables(kind, region, method)
             for kind in ("detections", "scan_counts")
             for region, method in region_methods()
         ],
+        rules.cohort_tables.output,
+        evaluation_targets(),
 
 
 rule mnist:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from pvsflow import freesurfer as fs
 from pvsflow.detection import DETECTION_SCHEMA, detect, local_maxima, operating_count
 from pvsflow.regions import translation
 from pvsflow.settings import DetectionSettings
@@ -60,22 +61,40 @@ def test_detect_in_rated_slice_maps_to_scan_voxels_ras_and_hemisphere():
     region = {
         "origin": origin.tolist(),
         "affine": (scan_affine @ translation(origin)).tolist(),
+        "labels": [fs.LEFT_PUTAMEN, fs.RIGHT_PUTAMEN],
+        "height_range_mm": [24.8, 27.2],  # the putamen below, crop slices 1-4
         "rated_slice": 2,
         "midline_ras_x": -10.0,
     }
-    rows = detect(attention, 1.2, region, slice_rated=True, subject="sub-01", paired=True, nms_size=NMS_SIZE)
+    labels = np.zeros(attention.shape, np.int32)
+    labels[14:17, 3:6, 1:5] = fs.RIGHT_PUTAMEN  # left of the centre of mass, yet labelled right
+    labels[2:5, 3:6, 1:5] = fs.THIRD_VENTRICLE  # unlateralised: the side of the centre of mass
+    rows = detect(attention, labels, 1.2, region, slice_rated=True, subject="sub-01", paired=True, nms_size=NMS_SIZE)
     assert list(rows.columns) == DETECTION_SCHEMA.names
     assert rows["rank"].tolist() == [1, 2]
     assert rows["selected"].tolist() == [True, False]
     assert rows[["voxel_x", "voxel_y", "voxel_z"]].to_numpy().tolist() == [[25, 24, 32], [13, 24, 32]]
     assert rows["ras_x"].tolist() == [-12.5, -6.5]
-    assert rows["hemisphere"].tolist() == ["left", "right"]
+    assert rows["label"].tolist() == [fs.RIGHT_PUTAMEN, fs.THIRD_VENTRICLE]
+    assert rows["structure"].tolist() == ["Right-Putamen", "3rd-Ventricle"]
+    assert rows["hemisphere"].tolist() == ["right", "right"]
+    # The rated slice 2 is at RAS z 25.6 mm.
+    assert rows["relative_height"].tolist() == pytest.approx([1 / 3, 1 / 3])
 
 
 def test_detect_without_rated_slice_uses_the_middle_slice():
     attention = np.zeros((10, 10, 7))
     attention[5, 5, 3] = 1.0
-    region = {"origin": [0, 0, 0], "affine": np.eye(4).tolist(), "rated_slice": None, "midline_ras_x": 0.0}
-    rows = detect(attention, 1.0, region, slice_rated=True, subject="s", paired=False, nms_size=NMS_SIZE)
+    region = {
+        "origin": [0, 0, 0],
+        "affine": np.eye(4).tolist(),
+        "labels": [fs.BRAIN_STEM],
+        "height_range_mm": [2.0, 4.0],
+        "rated_slice": None,
+        "midline_ras_x": 0.0,
+    }
+    labels = np.zeros(attention.shape, np.int32)
+    rows = detect(attention, labels, 1.0, region, slice_rated=True, subject="s", paired=False, nms_size=NMS_SIZE)
     assert rows["voxel_z"].tolist() == [3]
-    assert rows["hemisphere"].isna().all()
+    assert rows["hemisphere"].isna().all() and rows["structure"].isna().all() and rows["label"].tolist() == [0]
+    assert rows["relative_height"].tolist() == [0.5]

@@ -10,12 +10,12 @@ from conftest import REPO
 PACKAGE = REPO / "src" / "pvsflow"
 LAYERS = [
     {"layout", "settings", "io", "freesurfer", "jobs", "plots"},
-    {"cohort", "regions", "extraction", "synthetic"},
-    {"models", "objectives", "devices", "augmentation", "datasets", "checkpoints", "training"},
+    {"cohort", "label_maps", "regions", "extraction", "synthetic"},
+    {"models", "model_files", "objectives", "devices", "augmentation", "datasets", "checkpoints", "training"},
     {"attention", "inference"},
     {"detection"},
     {"matching", "froc", "evaluation", "chance", "comparison"},
-    {"reports", "figures", "mnist", "mnist_study"},
+    {"reports", "figures", "cohort_tables", "mnist", "mnist_study"},
 ]
 LAYER = {module: i for i, modules in enumerate(LAYERS) for module in modules}
 TORCH_LAYERS = {2, 3}

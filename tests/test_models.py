@@ -13,8 +13,6 @@ from pvsflow.models import (
     block_max_pool,
     build_model,
     count_parameters,
-    load_model,
-    save_model,
 )
 
 
@@ -110,16 +108,6 @@ def test_gated_attention_map_sums_both_scales_by_hand():
             + sum(w[9 + k] * coarse[0, k, x // 2, y // 2] for k in range(25))
         )
         assert torch.isclose(attention[0, x, y], expected, rtol=1e-5, atol=1e-6)
-
-
-def test_saved_model_round_trips(tmp_path):
-    model = GPUnet(3, count_scale=7.0)
-    save_model(str(tmp_path / "m.pt"), model, region="midbrain")
-    loaded, metadata = load_model(str(tmp_path / "m.pt"))
-    assert metadata == {"region": "midbrain"}
-    assert loaded.count_scale == 7.0
-    image = torch.rand(1, 1, 8, 8, 5)
-    assert torch.equal(loaded.eval()(image), model.eval()(image))
 
 
 def test_unknown_architecture_is_named_in_the_error():

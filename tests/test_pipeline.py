@@ -13,9 +13,13 @@ import pyarrow.dataset as ds
 import pytest
 from conftest import TWO_METHODS, planned_jobs, read_dataset, run_directory, snakemake
 
+from pvsflow import freesurfer as fs
 from pvsflow.attention import METHODS
 from pvsflow.detection import DETECTION_SCHEMA
+from pvsflow.io import read_json
 from pvsflow.layout import CohortLayout
+from pvsflow.settings import LabelMapSettings
+from pvsflow.synthetic import write_label_map
 
 pytestmark = pytest.mark.e2e
 REGIONS = {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
@@ -26,6 +30,7 @@ TINY_METHODS = {
     "centrum_semiovale": {"gp_unet", "grad"},
 }  # tests/e2e/tiny.yaml
 PER_REGION_RULES = {"region_stats", "compare_methods", "attention_figure"}
+COHORT_WIDE_RULES = {"summary", "cohort_tables"}  # one job over every region: rerun by any change
 
 
 def edit(directory: Path, region: str, change: str = "training:\n      max_epochs: 3") -> Path:
@@ -54,6 +59,13 @@ def test_detections_are_one_parquet_dataset_partitioned_by_region(tiny_run):
         assert group["selected"].tolist() == sorted(group["selected"].tolist(), reverse=True)
     paired = frame[frame["region"].astype(str) != "midbrain"]
     assert set(paired["hemisphere"].dropna()) <= {"left", "right"}
+    # Where a candidate lies: its label, named, and the side of a lateralised one.
+    named = frame.dropna(subset=["structure"])
+    assert len(named) > 0.9 * len(frame)
+    assert named["structure"].tolist() == [fs.STRUCTURE_NAMES[label] for label in named["label"]]
+    sided = paired[paired["structure"].str.startswith(("Left-", "Right-"), na=False)]
+    assert (sided["hemisphere"] == sided["structure"].str.split("-").str[0].str.lower()).all()
+    assert frame["relative_height"].notna().all()
     assert frame[frame["region"].astype(str) == "midbrain"]["hemisphere"].isna().all()
 
 
@@ -64,6 +76,23 @@ def test_detection_coordinates_map_through_the_scan_affine(tiny_run):
         voxels = group[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float)
         ras = voxels @ affine[:3, :3].T + affine[:3, 3]
         assert np.allclose(ras, group[["ras_x", "ras_y", "ras_z"]].to_numpy(), atol=1e-4)
+
+
+def test_cohort_tables_have_a_row_per_scan_and_per_scan_region(tiny_run):
+    tables = tiny_run / "results" / "tables"
+    counts = pd.read_parquet(tables / "pvs_counts.parquet")
+    assert counts["participant_id"].tolist() == [f"sub-{i:04d}" for i in range(1, 15)]
+    inferred = set(read_dataset(tiny_run / "results", "scan_counts")["subject"])
+    for region, methods in TINY_METHODS.items():
+        for method in methods:
+            column = counts.set_index("participant_id")[f"{region}_{method}"]
+            assert column[sorted(inferred)].notna().all() and column.drop(sorted(inferred)).isna().all()
+        assert counts[f"{region}_rated"].notna().all()
+    assert pd.read_csv(tables / "pvs_counts.tsv", sep="\t").shape == counts.shape
+    qc = pd.read_csv(tables / "qc.tsv", sep="\t")
+    assert len(qc) == 14 * len(REGIONS) and (qc["status"] == "ok").all()
+    assert np.allclose(qc[["voxel_size_x_mm", "voxel_size_y_mm", "voxel_size_z_mm"]], [1.0, 1.0, 1.4], atol=1e-3)
+    assert qc["label_map"].str.endswith("_desc-aseg_dseg.nii.gz").all() and not qc["label_map_resampled"].any()
 
 
 def test_statistics_tables_and_plots(tiny_run):
@@ -137,13 +166,19 @@ def test_adding_a_method_reruns_only_that_method(tiny_run):
     jobs = planned_jobs(tiny_run, added)
     assert {w.get("method") for _, w in jobs} - {None} == {"gated_attention"}
     assert [w for rule, w in jobs if rule == "train"] == [{"architecture": "gated_attention", "region": "hippocampi"}]
-    assert {rule for rule, _ in jobs} == {"train", "infer", "detect", "all", "summary"} | PER_REGION_RULES
+    assert {rule for rule, _ in jobs} == {"train", "infer", "detect", "all"} | PER_REGION_RULES | COHORT_WIDE_RULES
     assert {w["region"] for _, w in jobs if "region" in w} == {"hippocampi"}
 
 
 def test_removing_a_method_recomputes_only_the_comparison(tiny_run):
     jobs = planned_jobs(tiny_run, edit(tiny_run, "hippocampi", "methods: [gp_unet]"))
-    assert sorted(rule for rule, _ in jobs) == ["all", "attention_figure", "compare_methods", "summary"]
+    assert sorted(rule for rule, _ in jobs) == [
+        "all",
+        "attention_figure",
+        "cohort_tables",
+        "compare_methods",
+        "summary",
+    ]
 
 
 def test_second_run_has_nothing_to_do(tiny_run):
@@ -152,7 +187,7 @@ def test_second_run_has_nothing_to_do(tiny_run):
 
 def test_editing_one_region_reruns_only_that_region(tiny_run):
     jobs = planned_jobs(tiny_run, edit(tiny_run, "hippocampi"))
-    assert {rule for rule, _ in jobs} == {"train", "infer", "detect", "summary", "all"} | PER_REGION_RULES
+    assert {rule for rule, _ in jobs} == {"train", "infer", "detect", "all"} | PER_REGION_RULES | COHORT_WIDE_RULES
     assert {w["region"] for _, w in jobs if "region" in w} == {"hippocampi"}
     assert {w["architecture"] for rule, w in jobs if rule == "train"} == {"gp_unet", "base"}
 
@@ -182,3 +217,101 @@ def test_a_corrupt_scan_is_reported_and_the_others_are_kept(tiny_run, tmp_path):
     assert failed["error"].str.contains(f"{victim}: T2w scan at .* could not be read").all()
     summary = pd.read_parquet(directory / "results" / "stats" / "summary.parquet")
     assert (summary[summary["region"] != "overall"]["n_failed"] == 1).all()
+
+
+def site_cohort(tiny_run: Path, root: Path, subjects: list[str], label_maps: str = "bids") -> CohortLayout:
+    """A copy of some of the tiny run's scans without ratings, as another site would hold them,
+    with label maps on the scans' grids (``bids``) or as FreeSurfer's conformed ``aseg.mgz``."""
+    source = CohortLayout(tiny_run / "results" / "cohort")
+    settings = LabelMapSettings(preset=label_maps, dir=str(root / "freesurfer") if label_maps == "freesurfer" else None)
+    site = CohortLayout.from_settings(root / "bids", settings)
+    for subject in subjects:
+        site.scan(subject).parent.mkdir(parents=True, exist_ok=True)
+        site.scan(subject).write_bytes(source.scan(subject).read_bytes())
+        labels = nib.load(source.label_map(subject))
+        write_label_map(site.label_map(subject), np.asarray(labels.dataobj), labels.affine)
+    site.participants.write_text("participant_id\n" + "\n".join(subjects) + "\n")
+    return site
+
+
+def apply_trained_models(tiny_run: Path, directory: Path, site: CohortLayout, label_maps: str = "bids") -> Path:
+    """Run the pipeline on ``site`` with the tiny run's networks (no training); returns the overlay."""
+    run_directory(directory)
+    overlay = directory / "apply.yaml"
+    overlay.write_text(
+        f"cohort: {{bids_dir: {site.root}, synthetic: {{enabled: false}}, "
+        f"label_maps: {{preset: {label_maps}, dir: {site.labels_dir or site.root}}}}}\n"
+        f"inference: {{trained_models: {tiny_run / 'results' / 'models'}}}\n"
+    )
+    snakemake(directory, "--cores", "2", configs=(TWO_METHODS, overlay))
+    return overlay
+
+
+def test_trained_models_applied_to_a_cohort_without_ratings(tiny_run, tmp_path):
+    """Inference only: the tiny run's networks on a copy of five of its scans without any rating
+    (another site's cohort) give the same detections, and nothing is trained or written there."""
+    inferred = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["subject"]))
+    trained_on = sorted({f"sub-{i:04d}" for i in range(1, 15)} - set(inferred))
+    test_scans = inferred[:3]
+    subjects = [*test_scans, *trained_on[:2]]
+    site = site_cohort(tiny_run, tmp_path / "site", subjects)
+    before = {path: path.stat().st_mtime_ns for path in site.root.rglob("*")}
+    directory = tmp_path / "apply"
+    overlay = apply_trained_models(tiny_run, directory, site)
+    assert planned_jobs(directory, TWO_METHODS, overlay) == []
+    log = (directory / "results" / "logs" / "cohort_tables.log").read_text()
+    assert "5 scans" in log
+    rules = {path.name for path in (directory / "results" / "logs").iterdir()}
+    assert "train" not in rules and "synthesize_cohort" not in rules and "region_stats" not in rules
+    counts = read_dataset(directory / "results", "scan_counts")
+    assert sorted(set(counts["subject"])) == sorted(subjects)
+    assert (counts["status"] == "ok").all() and counts["predicted_count"].notna().all()
+    assert not (directory / "results" / "stats").exists() and not (directory / "results" / "models").exists()
+    assert {path: path.stat().st_mtime_ns for path in site.root.rglob("*")} == before
+    table = pd.read_parquet(directory / "results" / "tables" / "pvs_counts.parquet")
+    assert table["participant_id"].tolist() == subjects and not any(c.endswith("_rated") for c in table)
+    assert table.drop(columns="participant_id").notna().all().all()
+    # Regions cut without a rated slice are the same crops: the same networks find the same PVS.
+    unrated = ["midbrain", "hippocampi"]
+    after = read_dataset(directory / "results", methods=("gp_unet", "grad"))
+    expected = read_dataset(tiny_run / "results", methods=("gp_unet", "grad"))
+    after, expected = (
+        frame[frame["region"].isin(unrated) & frame["subject"].isin(test_scans)].reset_index(drop=True)
+        for frame in (after, expected)
+    )
+    pd.testing.assert_frame_equal(after, expected)
+
+
+def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(tiny_run, tmp_path):
+    """The same scans with their label maps as FreeSurfer's aseg.mgz (conformed 256^3 1 mm LIA,
+    resampled from the scan's grid) and as BIDS label maps on the scan's grid: the same crops
+    within the nearest-neighbour resampling, and the same PVS found."""
+    subjects = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["subject"]))[:3]
+    runs = {}
+    for layout in ("bids", "freesurfer"):
+        site = site_cohort(tiny_run, tmp_path / f"site-{layout}", subjects, layout)
+        apply_trained_models(tiny_run, tmp_path / layout, site, layout)
+        runs[layout] = tmp_path / layout / "results"
+    qc = pd.read_csv(runs["freesurfer"] / "tables" / "qc.tsv", sep="\t")
+    assert (qc["status"] == "ok").all() and qc["label_map_resampled"].all()
+    assert qc["label_map"].str.endswith("/mri/aseg.mgz").all()
+    for subject in subjects:
+        native, conformed = (read_json(run / "crops" / subject / "regions.json")["regions"] for run in runs.values())
+        for region in REGIONS:
+            offset = np.subtract(native[region]["origin"], conformed[region]["origin"])
+            assert np.abs(offset).max() <= 1, (subject, region, offset)
+    native, conformed = (read_dataset(run) for run in runs.values())
+    native, conformed = (frame[frame["selected"]] for frame in (native, conformed))
+    assert len(native) > 0
+    for (subject, region, method), found in native.groupby(["subject", "region", "method"]):
+        other = conformed[
+            (conformed["subject"] == subject) & (conformed["region"] == region) & (conformed["method"] == method)
+        ]
+        distances = np.linalg.norm(
+            found[["ras_x", "ras_y", "ras_z"]].to_numpy()[:, None]
+            - other[["ras_x", "ras_y", "ras_z"]].to_numpy()[None],
+            axis=2,
+        )
+        assert len(other) == len(found) and (distances.min(axis=1) <= 2.0).all(), (subject, region, method)
+        counts = (found["predicted_count"].iloc[0], other["predicted_count"].iloc[0])
+        assert counts[1] == pytest.approx(counts[0], abs=0.05), (subject, region, method)

@@ -4,6 +4,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from pvsflow import freesurfer as fs
 from pvsflow.extraction import extract_scan
 from pvsflow.io import ScanError, load_crop, read_json
 from pvsflow.layout import crop_file, crop_metadata
@@ -13,6 +14,7 @@ from pvsflow.regions import (
     cut_box,
     extract_region,
     ras_to_voxel,
+    region_mask,
     soft_mask,
     voxel_to_ras,
 )
@@ -145,3 +147,33 @@ def test_flat_region_is_a_clear_error():
         extract_region(
             np.full(labels.shape, 50.0), labels, np.eye(4), RegionSpec("midbrain", (16,), (8, 8, 8)), subject="sub-03"
         )
+
+
+def _brainstem(top_label=None):
+    """A 30-slice Brain-Stem column (1 mm voxels, z up), optionally its top 8 slices relabelled."""
+    labels = np.zeros((20, 20, 40), np.int32)
+    labels[6:14, 6:14, 5:35] = fs.BRAIN_STEM
+    if top_label is not None:
+        labels[6:14, 6:14, 27:35] = top_label
+    return labels
+
+
+def test_the_midbrain_is_the_top_of_the_brainstem_when_top_mm_is_set():
+    spec = RegionSpec("midbrain", (fs.BRAIN_STEM,), (8, 8, 6), top_mm=10.0)
+    mask, label_ids, heights = region_mask(_brainstem(), np.eye(4), spec)
+    assert label_ids == (fs.BRAIN_STEM,)
+    assert sorted(set(np.argwhere(mask)[:, 2])) == list(range(24, 35))  # z 24..34: 10 mm below the top
+    assert (heights.min(), heights.max()) == (24.0, 34.0)
+    whole, _, _ = region_mask(_brainstem(), np.eye(4), RegionSpec("midbrain", (fs.BRAIN_STEM,), (8, 8, 6)))
+    assert whole.sum() == 8 * 8 * 30
+
+
+def test_a_midbrain_label_in_the_map_is_the_region_itself():
+    spec = RegionSpec.from_config("midbrain", {"crop_shape": [8, 8, 6], "top_mm": 20.0})
+    assert spec.preferred_labels == (fs.MIDBRAIN,)
+    mask, label_ids, _ = region_mask(_brainstem(top_label=fs.MIDBRAIN), np.eye(4), spec)
+    assert label_ids == (fs.MIDBRAIN,)
+    assert sorted(set(np.argwhere(mask)[:, 2])) == list(range(27, 35))
+    image = np.random.default_rng(0).uniform(100, 200, (20, 20, 40))
+    crop = extract_region(image, _brainstem(top_label=fs.MIDBRAIN), np.eye(4), spec, subject="sub-01")
+    assert crop.origin[2] == 31 - 3 and crop.height_range_mm == (27.0, 34.0)

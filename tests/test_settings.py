@@ -17,6 +17,7 @@ from pvsflow.settings import (
     DetectionSettings,
     EvaluationSettings,
     InferenceSettings,
+    LabelMapSettings,
     MnistEvaluationSettings,
     SplitSettings,
     TrainingSettings,
@@ -33,6 +34,7 @@ REGION = SCHEMA["$defs"]["region"]["properties"]
 MIRRORED = [
     (SCHEMA["$defs"]["training"], TrainingSettings, ()),
     (SCHEMA["properties"]["split"], SplitSettings, ()),
+    (SCHEMA["properties"]["cohort"]["properties"]["label_maps"], LabelMapSettings, ()),
     (SCHEMA["properties"]["inference"], InferenceSettings, ()),
     (SCHEMA["properties"]["evaluation"], EvaluationSettings, ()),
     (REGION["detection"], DetectionSettings, ()),

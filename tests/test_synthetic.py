@@ -21,8 +21,8 @@ def _digest(path):
 
 
 def test_same_seed_same_cohort(tmp_path):
-    write_cohort(tmp_path / "a", SMALL)
-    write_cohort(tmp_path / "b", SMALL)
+    write_cohort(CohortLayout(tmp_path / "a"), SMALL)
+    write_cohort(CohortLayout(tmp_path / "b"), SMALL)
     for subject in ("sub-0001", "sub-0003"):
         assert _digest(CohortLayout(tmp_path / "a").scan(subject)) == _digest(
             CohortLayout(tmp_path / "b").scan(subject)
@@ -38,7 +38,7 @@ def test_other_seed_other_cohort():
 
 
 def test_layout_affine_and_labels(tmp_path):
-    write_cohort(tmp_path, SMALL)
+    write_cohort(CohortLayout(tmp_path), SMALL)
     image = nib.load(CohortLayout(tmp_path).scan("sub-0002"))
     labels = nib.load(CohortLayout(tmp_path).label_map("sub-0002"))
     assert image.shape == SMALL.shape and labels.shape == SMALL.shape
@@ -66,7 +66,7 @@ def test_layout_affine_and_labels(tmp_path):
 
 
 def test_weak_labels_match_the_dots(tmp_path):
-    write_cohort(tmp_path, SMALL)
+    write_cohort(CohortLayout(tmp_path), SMALL)
     counts = read_counts(CohortLayout(tmp_path).counts)
     dots = read_dots(CohortLayout(tmp_path).dots)
     assert set(counts["region"]) == {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
@@ -112,3 +112,14 @@ def test_hippocampal_cysts_are_separate_csf_bright_blobs_inside_the_hippocampi()
         voxels = tuple(np.round(subject.to_voxels(centres)).astype(int).T)
         assert np.isin(labels[voxels], [fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS]).all()
         np.testing.assert_allclose(image[voxels], synthetic.INTENSITY["csf"])
+
+
+def test_the_command_writes_freesurfer_style_label_maps(tmp_path, capsys):
+    synthetic.main([str(tmp_path), "--subjects", "1", "--freesurfer"])
+    aseg = nib.load(tmp_path / "derivatives" / "freesurfer" / "sub-0001" / "mri" / "aseg.mgz")
+    assert isinstance(aseg, nib.MGHImage) and aseg.shape == (256, 256, 256)
+    assert nib.aff2axcodes(aseg.affine) == ("L", "I", "A")
+    assert fs.BRAIN_STEM in np.unique(np.asarray(aseg.dataobj))
+    assert CohortLayout(tmp_path).scan("sub-0001").exists()
+    assert not CohortLayout(tmp_path).label_map("sub-0001").exists()
+    assert "derivatives/freesurfer/sub-0001/mri/aseg.mgz" in capsys.readouterr().out

@@ -34,9 +34,10 @@ def chance_fauc(
         if entry["status"] != "ok":
             continue
         image, _ = load_crop(layout.crop_file(crop_dir, region))
-        # Hemispheres are not scored, so paired=False.
+        # Only the positions are scored: no labels (anatomy) and no hemispheres are needed.
         found = detect(
             rng.random(image.shape),
+            np.zeros(image.shape, dtype=np.int32),
             0.0,
             entry,
             subject=crop_dir.name,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import torch
 
+from pvsflow.io import replace_atomically
 from pvsflow.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -33,17 +33,15 @@ def run_fingerprint(
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write atomically so a job killed mid-write leaves the previous checkpoint intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path: Path | None, device: torch.device, fingerprint: str) -> dict[str, Any] | None:
-    """The state saved at ``path`` if it exists and was written by the run ``fingerprint``."""
+    """The state saved at ``path`` if it exists and was written by the run ``fingerprint``.
+    Loaded like a model file (tensors and plain containers only, nothing that runs code)."""
     if path is None or not path.exists():
         return None
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = torch.load(path, map_location=device, weights_only=True)
     if state.get("fingerprint") != fingerprint:
         log.warning("ignoring checkpoint %s: written for other settings or data", path)
         return None

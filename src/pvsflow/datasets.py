@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from pvsflow import layout
 from pvsflow.extraction import region_entry
-from pvsflow.io import load_crop
+from pvsflow.io import load_crop, volume_geometry
 
 
 class CropDataset(torch.utils.data.Dataset):
@@ -34,6 +36,14 @@ class CropDataset(torch.utils.data.Dataset):
         if index not in self._cache:
             self._cache[index] = torch.from_numpy(load_crop(self.paths[index])[0])[None]
         return self._cache[index], self.counts[index]
+
+
+def crop_geometry(paths: Sequence[Path | str]) -> tuple[tuple[int, ...], tuple[float, ...], str]:
+    """The crops' shape (the first crop's), median voxel size in mm and most common orientation."""
+    geometries = [volume_geometry(path) for path in paths]
+    voxel_size = tuple(float(v) for v in np.median([zooms for _, zooms, _ in geometries], axis=0))
+    orientation = Counter(codes for _, _, codes in geometries).most_common(1)[0][0]
+    return geometries[0][0], voxel_size, orientation
 
 
 def usable_crops(

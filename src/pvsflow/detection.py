@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 from scipy import ndimage
 
+from pvsflow import freesurfer as fs
 from pvsflow import layout
 from pvsflow.extraction import region_entry
 from pvsflow.io import load_crop
@@ -31,6 +32,9 @@ DETECTION_SCHEMA = pa.schema(
         ("ras_y", pa.float64()),
         ("ras_z", pa.float64()),
         ("hemisphere", pa.string()),
+        ("label", pa.int32()),
+        ("structure", pa.string()),
+        ("relative_height", pa.float32()),
     ]
 )
 
@@ -63,6 +67,7 @@ def operating_count(predicted_count: float) -> int:
 
 def detect(
     attention: np.ndarray,
+    labels: np.ndarray,
     predicted_count: float,
     crop_entry: Mapping[str, Any],
     *,
@@ -73,10 +78,14 @@ def detect(
 ) -> pd.DataFrame:
     """Ranked candidates of one scan's region as rows of :data:`DETECTION_SCHEMA`.
 
-    ``attention``: the map on the crop grid, ``(x, y, z)``; ``crop_entry``: the region's record
-    written by extraction (origin, affine, rated slice, midline). ``slice_rated`` regions are
-    searched in 2D in the rated slice (the crop's middle slice when the scan has none);
-    ``paired`` regions get a hemisphere per candidate. ``nms_size``: maximum filter size, voxels.
+    ``attention``: the map on the crop grid, ``(x, y, z)``; ``labels``: the label map cut to the
+    same box; ``crop_entry``: the region's record written by extraction (origin, affine, label
+    IDs, height range, rated slice, midline). ``slice_rated`` regions are searched in 2D in the rated slice (the
+    crop's middle slice when the scan has none). Each candidate gets the label it lies in and its
+    height in the region (0 at the region's lowest voxel, 1 at its highest, scanner superior
+    axis); ``paired`` regions also get a hemisphere: the labelled structure's side, or
+    for an unlateralised label the side of the region's centre of mass. ``nms_size``: maximum
+    filter size, voxels.
     """
     origin = np.asarray(crop_entry["origin"])
     if slice_rated:
@@ -89,9 +98,13 @@ def detect(
     ras = voxel_to_ras(np.asarray(crop_entry["affine"]), crop_voxels) if len(crop_voxels) else np.zeros((0, 3))
     scan_voxels = crop_voxels + origin
     n_selected = operating_count(predicted_count)
+    found = labels[tuple(crop_voxels.T)] if len(crop_voxels) else np.zeros(0, dtype=np.int32)
     hemisphere: list[str | None] = [None] * len(scores)
     if paired:
-        hemisphere = ["right" if x > crop_entry["midline_ras_x"] else "left" for x in ras[:, 0]]
+        hemisphere = [
+            fs.hemisphere_of(int(label)) or ("right" if x > crop_entry["midline_ras_x"] else "left")
+            for label, x in zip(found, ras[:, 0])
+        ]
     return pd.DataFrame(
         {
             "subject": subject,
@@ -106,8 +119,19 @@ def detect(
             "ras_y": ras[:, 1],
             "ras_z": ras[:, 2],
             "hemisphere": pd.Series(hemisphere, dtype=object),
+            "label": found.astype(np.int32),
+            "structure": pd.Series([fs.STRUCTURE_NAMES.get(int(label)) for label in found], dtype=object),
+            "relative_height": relative_height(ras[:, 2], crop_entry).astype(np.float32),
         }
     )
+
+
+def relative_height(superior: np.ndarray, crop_entry: Mapping[str, Any]) -> np.ndarray:
+    """Where scanner heights ``superior`` (RAS z, mm) lie in the region: 0 at its lowest voxel
+    centre, 1 at its highest (``height_range_mm`` of the extraction record; below 0 or above 1
+    outside them)."""
+    low, high = crop_entry["height_range_mm"]
+    return (superior - low) / max(high - low, 1e-6)
 
 
 def empty_detections() -> pd.DataFrame:
@@ -122,6 +146,7 @@ SCAN_COUNT_SCHEMA = pa.schema(
         ("n_candidates", pa.int32()),
         ("n_selected", pa.int32()),
         ("error", pa.string()),
+        ("warning", pa.string()),
     ]
 )
 
@@ -148,13 +173,16 @@ def detect_shard(
                     "n_candidates": 0,
                     "n_selected": 0,
                     "error": prediction["error"],
+                    "warning": "",
                 }
             )
             continue
         attention, _ = load_crop(layout.attention_map(maps_dir, subject))
+        labels, _ = load_crop(layout.label_crop_file(crop_dir, region))
         entry = region_entry(crop_dir, region)
         frame = detect(
             attention,
+            labels.astype(np.int32),
             float(prediction["predicted_count"]),
             entry,
             subject=subject,
@@ -171,6 +199,7 @@ def detect_shard(
                 "n_candidates": len(frame),
                 "n_selected": int(frame["selected"].sum()),
                 "error": "",
+                "warning": prediction["warning"],
             }
         )
     detections = pd.concat(frames, ignore_index=True) if frames else empty_detections()

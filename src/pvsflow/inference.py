@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from nibabel.affines import voxel_sizes
 
 from pvsflow import layout
 from pvsflow.attention import Method
 from pvsflow.extraction import region_entry
 from pvsflow.io import load_crop, save_volume
+from pvsflow.model_files import ModelCard, voxel_size_warning
 from pvsflow.models import CountNetwork
 from pvsflow.objectives import predicted_count
 
@@ -27,16 +29,19 @@ def infer_shard(
     region: str,
     out_dir: Path | str,
     device: torch.device,
-    objective: str,
+    card: ModelCard,
+    voxel_size_tolerance: float,
 ) -> pd.DataFrame:
     """Write every scan's attention map (crop grid, negatives zeroed; :func:`pvsflow.layout.attention_map`)
-    and the shard's predictions table (subject, status, predicted_count, error;
+    and the shard's predictions table (subject, status, predicted_count, error, warning;
     :func:`pvsflow.layout.shard_predictions`) into ``out_dir``, and return the table.
 
     ``crop_dirs``: the shard's scans (:meth:`pvsflow.layout.ResultsLayout.crops`); each crop is
     given to ``method`` as a ``(1, 1, *crop_shape)`` batch. Scans whose region could not be
-    extracted are listed as failed, with the reason. ``objective``: what the network was trained
-    for; a classification network's predicted count is its presence probability.
+    extracted are listed as failed, with the reason. ``card``: the model's; its objective says
+    what the network was trained for (a classification network's predicted count is its presence
+    probability), and a scan whose voxel size differs from the training scans' by more than
+    ``voxel_size_tolerance`` (relative) is inferred with a warning in the log and the table.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -52,10 +57,17 @@ def infer_shard(
             log.warning("%s: skipped: %s", subject, entry["error"])
             continue
         image, affine = load_crop(layout.crop_file(crop_dir, region))
+        warning = voxel_size_warning(card, tuple(voxel_sizes(affine)), voxel_size_tolerance) or ""
+        if warning:
+            log.warning("%s: %s", subject, warning)
         maps, outputs = method.compute(model, torch.from_numpy(image)[None, None].to(device))
-        counts = predicted_count(outputs, objective)
+        counts = predicted_count(outputs, card.objective)
         save_volume(layout.attention_map(out_dir, subject), maps[0].float().cpu().numpy(), affine)
-        rows.append({"subject": subject, "status": "ok", "predicted_count": float(counts[0]), "error": ""})
-    table = pd.DataFrame(rows, columns=["subject", "status", "predicted_count", "error"])
+        rows.append(
+            {"subject": subject, "status": "ok", "predicted_count": float(counts[0]), "error": "", "warning": warning}
+        )
+    table = pd.DataFrame(rows, columns=["subject", "status", "predicted_count", "error", "warning"]).fillna(
+        {"warning": ""}
+    )
     table.to_csv(layout.shard_predictions(out_dir), sep="\t", index=False, float_format="%.6g")
     return table

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,26 +46,20 @@ def load_volume(path: Path | str, subject: str, what: str) -> tuple[np.ndarray, 
     return data, affine
 
 
-def load_scan_and_labels(
-    scan: Path | str, label_map: Path | str, subject: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Load a T2w scan and its label map; they must share the voxel grid."""
-    image, affine = load_volume(scan, subject, "T2w scan")
-    labels, label_affine = load_volume(label_map, subject, "label map")
-    if labels.shape != image.shape:
-        raise ScanError(subject, f"label map shape {labels.shape} does not match T2w shape {image.shape}")
-    if not np.allclose(label_affine, affine, atol=1e-3):
-        raise ScanError(subject, "label map affine does not match the T2w affine (not on the same grid)")
+def load_scan(path: Path | str, subject: str) -> tuple[np.ndarray, np.ndarray]:
+    """A T2w scan as (float32 data, affine); an image with no positive intensity is refused."""
+    image, affine = load_volume(path, subject, "T2w scan")
     if image.max() <= 0:
         raise ScanError(subject, "T2w scan is empty (no positive intensities)")
-    return image, np.rint(labels).astype(np.int32), affine
+    return image, affine
 
 
-def save_volume(path: Path | str, data: np.ndarray, affine: np.ndarray) -> None:
-    """Write a float32 NIfTI with the affine as both qform and sform (scanner RAS, mm)."""
+def save_volume(path: Path | str, data: np.ndarray, affine: np.ndarray, dtype: type = np.float32) -> None:
+    """Write a NIfTI (float32, or ``dtype``: np.int32 for labels) with the affine as both qform
+    and sform (scanner RAS, mm)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image = nib.Nifti1Image(np.asarray(data, dtype=np.float32), affine)
+    image = nib.Nifti1Image(np.asarray(data, dtype=dtype), affine)
     image.header.set_xyzt_units("mm")
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)
@@ -74,6 +70,24 @@ def load_crop(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
     """A region crop or attention map written by :func:`save_volume`: (float32 data, affine)."""
     image = nib.load(Path(path))
     return np.asarray(image.dataobj, dtype=np.float32), np.asarray(image.affine, dtype=np.float64)
+
+
+def volume_geometry(path: Path | str) -> tuple[tuple[int, ...], tuple[float, ...], str]:
+    """A NIfTI/MGZ volume's shape, voxel size (mm) and orientation (axis codes, e.g. ``"RAS"``),
+    from its header alone."""
+    image = nib.load(Path(path))
+    zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
+    return tuple(int(n) for n in image.shape[:3]), zooms, "".join(nib.aff2axcodes(image.affine))
+
+
+def replace_atomically(path: Path | str, write: Callable[[Path], object]) -> None:
+    """``write`` a temporary file beside ``path``, then move it into place: a job killed mid-write
+    leaves the previous file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def write_json(path: Path | str, payload: Any) -> None:

@@ -16,15 +16,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pvsflow.settings import LabelMapSettings
+
 # ------------------------------------------------------------------------------------ input ----
+
+
+# Where tools write a subject's label map: (label map, optional substructure map) path templates
+# with {bids_dir}, {dir} (cohort.label_maps.dir) and {subject}. docs/method.md, "Regions and preprocessing".
+LABEL_MAP_PRESETS: dict[str, tuple[str, str | None]] = {
+    "bids": ("{bids_dir}/derivatives/labels/{subject}/anat/{subject}_desc-aseg_dseg.nii.gz", None),
+    # A FreeSurfer SUBJECTS_DIR; the brainstem substructures (FreeSurfer 7.3+) where present.
+    "freesurfer": ("{dir}/{subject}/mri/aseg.mgz", "{dir}/{subject}/mri/brainstemSsLabels.v13.FSvoxelSpace.mgz"),
+    "freesurfer_aparc": (
+        "{dir}/{subject}/mri/aparc+aseg.mgz",
+        "{dir}/{subject}/mri/brainstemSsLabels.v13.FSvoxelSpace.mgz",
+    ),
+    # SynthSeg run on the T2w scans with an output folder: <input name>_synthseg.nii.gz.
+    "synthseg": ("{dir}/{subject}_T2w_synthseg.nii.gz", None),
+}
 
 
 @dataclass(frozen=True)
 class CohortLayout:
-    """A BIDS-style dataset: ``participants.tsv``, ``sub-<id>/anat/sub-<id>_T2w.nii.gz``, label
-    maps under ``derivatives/labels/`` and ratings under ``derivatives/pvs_ratings/``."""
+    """A BIDS-style dataset: ``participants.tsv``, ``sub-<id>/anat/sub-<id>_T2w.nii.gz`` and
+    ratings under ``derivatives/pvs_ratings/``; label maps where a tool wrote them
+    (:data:`LABEL_MAP_PRESETS`, or templates of one's own)."""
 
     root: Path
+    label_map_template: str = LABEL_MAP_PRESETS["bids"][0]
+    substructure_template: str | None = None
+    labels_dir: Path | None = None
+
+    @classmethod
+    def from_settings(cls, bids_dir: Path | str, label_maps: LabelMapSettings) -> CohortLayout:
+        """The layout of ``cohort.bids_dir`` with the ``cohort.label_maps`` block's label maps (a
+        preset, its ``dir``, and ``path``/``substructures`` templates that override the preset's)."""
+        if label_maps.preset not in LABEL_MAP_PRESETS:
+            raise ValueError(
+                f"cohort.label_maps.preset {label_maps.preset!r}: choose one of {sorted(LABEL_MAP_PRESETS)}"
+            )
+        preset_map, preset_substructures = LABEL_MAP_PRESETS[label_maps.preset]
+        label_map = label_maps.path or preset_map
+        substructures = label_maps.substructures or preset_substructures
+        if label_maps.dir is None and any("{dir}" in t for t in (label_map, substructures) if t):
+            raise ValueError(f"cohort.label_maps.dir is needed by the label maps at {label_map}")
+        return cls(Path(bids_dir), label_map, substructures, Path(label_maps.dir) if label_maps.dir else None)
 
     @property
     def participants(self) -> Path:
@@ -34,7 +70,16 @@ class CohortLayout:
         return self.root / subject / "anat" / f"{subject}_T2w.nii.gz"
 
     def label_map(self, subject: str) -> Path:
-        return self.root / "derivatives" / "labels" / subject / "anat" / f"{subject}_desc-aseg_dseg.nii.gz"
+        """The subject's label map (NIfTI or MGZ, on any grid in the scan's scanner space)."""
+        return self._fill(self.label_map_template, subject)
+
+    def substructures(self, subject: str) -> Path | None:
+        """The subject's optional map of substructures (e.g. FreeSurfer's brainstem), if the
+        layout names one; it is used where the file exists."""
+        return self._fill(self.substructure_template, subject) if self.substructure_template else None
+
+    def _fill(self, template: str, subject: str) -> Path:
+        return Path(template.format(bids_dir=self.root, dir=self.labels_dir, subject=subject))
 
     @property
     def counts(self) -> Path:
@@ -60,6 +105,11 @@ def crop_file(crop_dir: Path | str, region: str) -> Path:
     return Path(crop_dir) / f"{region}.nii.gz"
 
 
+def label_crop_file(crop_dir: Path | str, region: str) -> Path:
+    """The label map cut to a region's crop box (NIfTI, int32 label IDs, the crop's affine)."""
+    return Path(crop_dir) / f"{region}_dseg.nii.gz"
+
+
 def crop_metadata(crop_dir: Path | str) -> Path:
     """A scan's extraction record: per region its status and where the crop sits in the scan."""
     return Path(crop_dir) / "regions.json"
@@ -73,6 +123,16 @@ def attention_map(shard_dir: Path | str, subject: str) -> Path:
 def shard_predictions(shard_dir: Path | str) -> Path:
     """An inference shard's table: subject, status, predicted count, error."""
     return Path(shard_dir) / "predictions.tsv"
+
+
+def model_file(models: Path | str, architecture: str, region: str) -> Path:
+    """A network's weights in a models directory (a run's ``results/models`` or a copy of it)."""
+    return Path(models) / architecture / region / "model.pt"
+
+
+def model_card(weights: Path | str) -> Path:
+    """The JSON card beside a model's weights (``model.pt`` -> ``model.json``)."""
+    return Path(weights).with_suffix(".json")
 
 
 def input_key(*parts: str | int) -> str:
@@ -111,11 +171,19 @@ class ResultsLayout(_JobFiles):
         """A scan's crop directory: :func:`crop_file` per region and :func:`crop_metadata`."""
         return self.root / "crops" / subject
 
+    @property
+    def models(self) -> Path:
+        """The trained networks, :func:`model_file` per architecture and region."""
+        return self.root / "models"
+
     def model_dir(self, architecture: str, region: str) -> Path:
-        return self.root / "models" / architecture / region
+        return self.models / architecture / region
 
     def model(self, architecture: str, region: str) -> Path:
-        return self.model_dir(architecture, region) / "model.pt"
+        return model_file(self.models, architecture, region)
+
+    def model_card(self, architecture: str, region: str) -> Path:
+        return model_card(self.model(architecture, region))
 
     def training_log(self, architecture: str, region: str) -> Path:
         return self.model_dir(architecture, region) / "training_log.tsv"
@@ -144,6 +212,10 @@ class ResultsLayout(_JobFiles):
         """The comparison of a region's methods (pairwise tests, intra-rater agreement, FROC)."""
         return self.root / "stats" / "comparison" / region / name
 
+    def table(self, name: str) -> Path:
+        """The cohort's tables for analysis: predicted counts per scan, QC per scan and region."""
+        return self.root / "tables" / name
+
     def summary(self, name: str) -> Path:
         """Cohort-wide tables over every region and method."""
         return self.root / "stats" / name
@@ -169,7 +241,8 @@ class MnistLayout(_JobFiles):
         return self.root / "datasets" / f"digit-{digit}.npz"
 
     def model(self, objective: str, digit: int | str, architecture: str, suffix: str = ".pt") -> Path:
-        """A trained network (``.pt``), its epoch table (``.tsv``) or its loss curve (``.png``)."""
+        """A trained network's weights (``.pt``), card (``.json``), epoch table (``.tsv``) or loss
+        curve (``.png``)."""
         return self.root / "models" / objective / f"digit-{digit}" / f"{architecture}{suffix}"
 
     def checkpoint(self, objective: str, digit: int | str, architecture: str) -> Path:

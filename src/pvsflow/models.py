@@ -329,24 +329,3 @@ def count_parameters(model: nn.Module) -> int:
 def architecture_of(model: CountNetwork) -> str:
     """The name :func:`build_model` knows ``model``'s class by."""
     return next(name for name, cls in ARCHITECTURES.items() if type(model) is cls)
-
-
-def save_model(path: str, model: CountNetwork, **metadata: object) -> None:
-    """Weights plus what is needed to rebuild the network (architecture, dimensions, scale)."""
-    torch.save(
-        {
-            "architecture": architecture_of(model),
-            "spatial_dims": model.spatial_dims,
-            "count_scale": model.count_scale,
-            "state_dict": model.state_dict(),
-            "metadata": metadata,
-        },
-        path,
-    )
-
-
-def load_model(path: str, map_location: str | torch.device = "cpu") -> tuple[CountNetwork, dict]:
-    saved = torch.load(path, map_location=map_location, weights_only=False)
-    model = build_model(saved["architecture"], saved["spatial_dims"], saved["count_scale"])
-    model.load_state_dict(saved["state_dict"])
-    return model, saved["metadata"]

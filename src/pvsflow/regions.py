@@ -7,6 +7,7 @@ A region crop is a fixed-size box of the *original voxel grid* (no resampling), 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,9 @@ DEFAULT_LABELS: Mapping[str, tuple[int, ...]] = {
     ),
     "centrum_semiovale": (fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER),
 }
+# Labels that, where a label map has them, are the region itself (FreeSurfer's brainstem
+# substructures: Midbrain, the paper's region, instead of the whole Brain-Stem).
+DEFAULT_PREFERRED_LABELS: Mapping[str, tuple[int, ...]] = {"midbrain": (fs.MIDBRAIN,)}
 # Crop sizes of the paper's 1.5 T scans (about 0.5 x 0.5 x 0.8 mm voxels).
 PAPER_CROP_SHAPES: Mapping[str, tuple[int, int, int]] = {
     "midbrain": (88, 88, 11),
@@ -48,7 +52,8 @@ PAIRED = frozenset({"hippocampi", "basal_ganglia", "centrum_semiovale"})
 @dataclass(frozen=True)
 class RegionSpec:
     """How one region is cut out of a scan: a region's ``preprocessing:`` block in config, whose
-    defaults are written here (``labels``: :data:`DEFAULT_LABELS`; ``crop_shape`` has none)."""
+    defaults are written here (``labels``: :data:`DEFAULT_LABELS`, ``preferred_labels``:
+    :data:`DEFAULT_PREFERRED_LABELS`; ``crop_shape`` has none)."""
 
     name: str
     labels: tuple[int, ...]
@@ -58,6 +63,11 @@ class RegionSpec:
     intensity_trim_percent: float = 1.0  # [MICCAI: 1]
     # Intensities at or below this percentile inside the mask map to 0 (docs/method.md, "Decisions").
     intensity_floor_percent: float = 50.0
+    # Where the label map has any of these, they alone are the region (labels and top_mm unused).
+    preferred_labels: tuple[int, ...] = ()
+    # Keep only the uppermost top_mm millimetres of the labels (scanner superior axis), e.g. the
+    # midbrain as the top of FreeSurfer's Brain-Stem label; None keeps all of them.
+    top_mm: float | None = None
 
     @property
     def slice_rated(self) -> bool:
@@ -68,13 +78,20 @@ class RegionSpec:
     def paired(self) -> bool:
         return self.name in PAIRED
 
+    def as_config(self) -> dict[str, Any]:
+        """Every setting but the name, as a ``preprocessing:`` block would give it (lists, not tuples)."""
+        values = dataclasses.asdict(self)
+        del values["name"]
+        return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}
+
     @classmethod
     def from_config(cls, name: str, preprocessing: Mapping[str, Any]) -> RegionSpec:
         """The region ``name`` from its config block; keys not given take the defaults above."""
         values = dict(preprocessing)
         labels = tuple(int(v) for v in values.pop("labels", DEFAULT_LABELS[name]))
         crop_shape = tuple(int(v) for v in values.pop("crop_shape"))
-        return cls(name, labels, crop_shape, **values)  # type: ignore[arg-type]
+        preferred = tuple(int(v) for v in values.pop("preferred_labels", DEFAULT_PREFERRED_LABELS.get(name, ())))
+        return cls(name, labels, crop_shape, preferred_labels=preferred, **values)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -86,6 +103,9 @@ class RegionCrop:
     origin: tuple[int, int, int]  # scan voxel index of crop voxel (0, 0, 0)
     rated_slice: int | None  # crop z index of the rated slice (slice-rated regions)
     midline_ras_x: float  # RAS x of the region's centre of mass: splits left from right
+    labels: np.ndarray  # the label map in the crop box (int32), for where each PVS lies
+    label_ids: tuple[int, ...]  # the labels that made the region (labels or preferred_labels)
+    height_range_mm: tuple[float, float]  # RAS z of the region's lowest and highest voxel centre
 
 
 def translation(offset: np.ndarray) -> np.ndarray:
@@ -111,6 +131,27 @@ def soft_mask(binary: np.ndarray, dilation: int, sigma: float) -> np.ndarray:
     return np.clip(smooth / max(float(smooth.max()), 1e-6), 0.0, 1.0)
 
 
+def region_mask(
+    labels: np.ndarray, scan_affine: np.ndarray, spec: RegionSpec
+) -> tuple[np.ndarray, tuple[int, ...], np.ndarray]:
+    """The region's voxels (bool, the label map's shape), the label IDs that made them and their
+    RAS z (mm): ``spec.preferred_labels`` where the map has any, otherwise ``spec.labels``, cut to
+    their uppermost ``spec.top_mm`` millimetres when set."""
+    if spec.preferred_labels:
+        preferred = np.isin(labels, spec.preferred_labels)
+        if preferred.any():
+            voxels = np.argwhere(preferred)
+            return preferred, spec.preferred_labels, voxel_to_ras(scan_affine, voxels)[:, 2]
+    mask = np.isin(labels, spec.labels)
+    voxels = np.argwhere(mask)
+    heights = voxel_to_ras(scan_affine, voxels)[:, 2] if len(voxels) else np.zeros(0)
+    if spec.top_mm is not None and len(voxels):
+        below = heights < heights.max() - spec.top_mm
+        mask[tuple(voxels[below].T)] = False
+        heights = heights[~below]
+    return mask, spec.labels, heights
+
+
 def extract_region(
     image: np.ndarray,
     labels: np.ndarray,
@@ -126,10 +167,11 @@ def extract_region(
     percentiles inside the mask are scaled to [0, 1] (clipped outside), then multiplied by the
     soft mask.
 
-    The box is centred on the region's centre of mass; for the centrum semiovale its slices are
-    centred on the rated slice. ``rated_slice`` is a scan z index; in the result it is a crop index.
+    The region is :func:`region_mask`'s. The box is centred on its centre of mass; for the centrum
+    semiovale its slices are centred on the rated slice. ``rated_slice`` is a scan z index; in the
+    result it is a crop index.
     """
-    binary = np.isin(labels, spec.labels)
+    binary, label_ids, heights = region_mask(labels, scan_affine, spec)
     if not binary.any():
         raise ScanError(subject, f"{spec.name}: none of the region's labels {list(spec.labels)} is in the label map")
     centre = np.array(ndimage.center_of_mass(binary))
@@ -168,6 +210,9 @@ def extract_region(
         origin=(int(origin[0]), int(origin[1]), int(origin[2])),
         rated_slice=crop_rated,
         midline_ras_x=midline,
+        labels=cut_box(labels, origin, spec.crop_shape).astype(np.int32),
+        label_ids=label_ids,
+        height_range_mm=(float(heights.min()), float(heights.max())),
     )
 
 

@@ -30,6 +30,16 @@ def from_mapping(cls: type[Settings], values: Mapping[str, Any] | None) -> Setti
 
 
 @dataclass(frozen=True)
+class LabelMapSettings:
+    """Where each scan's label map is (``cohort.label_maps``; docs/method.md, "Regions and preprocessing")."""
+
+    preset: str = "bids"  # bids | freesurfer | freesurfer_aparc | synthseg (pvsflow.layout.LABEL_MAP_PRESETS)
+    dir: str | None = None  # the preset's {dir}: FreeSurfer's SUBJECTS_DIR, SynthSeg's output folder
+    path: str | None = None  # a template of one's own ({bids_dir}, {dir}, {subject}) instead of the preset's
+    substructures: str | None = None  # template of an optional substructure map, instead of the preset's
+
+
+@dataclass(frozen=True)
 class SplitSettings:
     """How the rated scans are split (the rest of them is the test set) [1000/202/1000 scans]."""
 
@@ -95,6 +105,12 @@ def fine_tuning_conflicts(regions: Mapping[str, Mapping[str, Any]], base_region:
 class InferenceSettings:
     scans_per_shard: int = 100  # test and unrated scans per inference job
     device: str = "auto"
+    # A scan whose voxel size differs from the training scans' by more than this fraction on any
+    # axis is inferred with a warning (docs/method.md, "Model files").
+    voxel_size_tolerance: float = 0.1
+    # Apply the networks in this models/ directory (another run's or site's, laid out as a run's
+    # results/models) instead of training: training leaves the workflow and ratings are optional.
+    trained_models: str | None = None
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,12 @@ from scipy import ndimage
 
 from pvsflow import freesurfer as fs
 from pvsflow.cohort import subject_ids
+from pvsflow.label_maps import resample_nearest
 from pvsflow.layout import CohortLayout
-from pvsflow.settings import from_mapping
+from pvsflow.settings import LabelMapSettings, from_mapping
 
 # Tissue intensities of the noiseless T2w image (CSF = 1).
+FREESURFER_CONFORMED_SIZE = 256  # voxels of 1 mm along each axis
 INTENSITY = {"csf": 1.0, "cortex": 0.55, "white_matter": 0.35, "deep_grey": 0.45}
 WMH_INTENSITY = (0.85, 1.0)  # as bright as PVS: intensity alone cannot tell them apart
 PVS_INTENSITY = (0.75, 0.95)
@@ -130,6 +132,9 @@ class SyntheticCohortSpec:
     """Parameters of a synthetic cohort (config: ``cohort.synthetic``). Defaults give a small
     cohort for a quick check of an installation; the demo asks for more subjects."""
 
+    # Generate this cohort into cohort.bids_dir (the demo). Off, bids_dir is the user's dataset and
+    # nothing is ever written into it; a --configfile overlay can turn it off.
+    enabled: bool = False
     n_subjects: int = 20
     seed: int = 2020
     shape: tuple[int, int, int] = (80, 96, 64)
@@ -489,9 +494,9 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
     return subject.finish(image), labels, subject.affine, truth
 
 
-def write_cohort(root: Path, spec: SyntheticCohortSpec) -> None:
-    """Generate ``spec.n_subjects`` subjects and write the BIDS-style dataset under ``root``."""
-    cohort = CohortLayout(Path(root))
+def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
+    """Generate ``spec.n_subjects`` subjects and write the BIDS-style dataset ``cohort``, label maps
+    where its layout puts them (:func:`write_label_map`)."""
     count_rows: list[dict[str, object]] = []
     dot_rows: list[dict[str, object]] = []
     repeat_rows: list[dict[str, object]] = []
@@ -502,13 +507,8 @@ def write_cohort(root: Path, spec: SyntheticCohortSpec) -> None:
         repeat = truth.repeat_rating(
             np.random.default_rng([spec.seed, index, 2]), spec.repeat_miss_rate, spec.repeat_jitter_voxels
         )
-        for path, data in ((cohort.scan(subject), image), (cohort.label_map(subject), labels)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            nifti = nib.Nifti1Image(data, affine)
-            nifti.header.set_xyzt_units("mm")
-            nifti.set_qform(affine, code=1)
-            nifti.set_sform(affine, code=1)
-            nib.save(nifti, path)
+        save_nifti(cohort.scan(subject), image, affine)
+        write_label_map(cohort.label_map(subject), labels, affine)
         for region, count in truth.counts.items():
             count_rows.append(
                 {
@@ -528,6 +528,39 @@ def write_cohort(root: Path, spec: SyntheticCohortSpec) -> None:
         pd.DataFrame(rows, columns=["subject", "region", "x", "y", "z"]).to_csv(path, sep="\t", index=False)
 
 
+def save_nifti(path: Path, data: np.ndarray, affine: np.ndarray) -> None:
+    """Write ``data`` as NIfTI in its own dtype, the affine as both qform and sform."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nifti = nib.Nifti1Image(data, affine)
+    nifti.header.set_xyzt_units("mm")
+    nifti.set_qform(affine, code=1)
+    nifti.set_sform(affine, code=1)
+    nib.save(nifti, path)
+
+
+def conformed_affine(shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
+    """FreeSurfer's conformed grid for a scan: 256^3 voxels of 1 mm in LIA orientation, centred on
+    the scan's centre."""
+    lia = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+    centre = affine[:3, :3] @ ((np.asarray(shape) - 1) / 2.0) + affine[:3, 3]
+    conformed = np.eye(4)
+    conformed[:3, :3] = lia
+    conformed[:3, 3] = centre - lia @ np.full(3, FREESURFER_CONFORMED_SIZE / 2)
+    return conformed
+
+
+def write_label_map(path: Path, labels: np.ndarray, affine: np.ndarray) -> None:
+    """A label map on the scan's grid (NIfTI), or for an ``.mgz`` path as FreeSurfer writes
+    ``aseg.mgz``: resampled onto the conformed grid (:func:`conformed_affine`), int32."""
+    if path.suffix != ".mgz":
+        save_nifti(path, labels, affine)
+        return
+    conformed = conformed_affine(labels.shape, affine)
+    size = (FREESURFER_CONFORMED_SIZE,) * 3
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.MGHImage(resample_nearest(labels.astype(np.int32), affine, size, conformed), conformed), path)
+
+
 def spec_from_mapping(values: Mapping[str, object]) -> SyntheticCohortSpec:
     """Build a spec from config values (lists become tuples; unknown keys are an error)."""
     return from_mapping(SyntheticCohortSpec, {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
@@ -539,6 +572,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--subjects", type=int, default=SyntheticCohortSpec.n_subjects)
     parser.add_argument("--seed", type=int, default=SyntheticCohortSpec.seed)
+    parser.add_argument(
+        "--freesurfer",
+        action="store_true",
+        help="label maps as FreeSurfer's aseg.mgz in OUT_DIR/derivatives/freesurfer (a SUBJECTS_DIR)",
+    )
     args = parser.parse_args(argv)
-    write_cohort(args.out_dir, SyntheticCohortSpec(n_subjects=args.subjects, seed=args.seed))
-    print(f"wrote {args.subjects} synthetic subjects to {args.out_dir}")
+    label_maps = (
+        LabelMapSettings(preset="freesurfer", dir=str(args.out_dir / "derivatives" / "freesurfer"))
+        if args.freesurfer
+        else LabelMapSettings()
+    )
+    cohort = CohortLayout.from_settings(args.out_dir, label_maps)
+    write_cohort(cohort, SyntheticCohortSpec(n_subjects=args.subjects, seed=args.seed))
+    print(f"wrote {args.subjects} synthetic subjects to {args.out_dir}, label maps at {cohort.label_map('sub-0001')}")

@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +20,8 @@ from pvsflow import plots
 from pvsflow.augmentation import augment
 from pvsflow.checkpoints import load_checkpoint, save_checkpoint
 from pvsflow.devices import Execution, execution_for, pick_device, seed_everything
-from pvsflow.models import CountNetwork, save_model
+from pvsflow.model_files import ModelCard, save_model
+from pvsflow.models import CountNetwork
 from pvsflow.objectives import objective_loss
 from pvsflow.settings import TrainingSettings
 
@@ -242,12 +243,13 @@ def train_and_save(
     *,
     settings: TrainingSettings,
     outputs: TrainingOutputs,
+    card: ModelCard,
     fingerprint: str = "",
-    **metadata: object,
 ) -> pd.DataFrame:
-    """:func:`train`, then save the best model (with ``metadata``), the epoch table and the loss
-    curve; every epoch is logged. The epoch table fills as training goes, so progress can be watched; it is rewritten
-    whole at the end (after a resume it then also holds the epochs run before the interruption).
+    """:func:`train`, then save the best model with ``card`` completed by the run (best epoch and
+    validation loss, epochs run), the epoch table and the loss curve; every epoch is logged. The
+    epoch table fills as training goes, so progress can be watched; it is rewritten whole at the
+    end (after a resume it then also holds the epochs run before the interruption).
     """
     columns = [field.name for field in fields(EpochRecord)]
     outputs.epochs.write_text("\t".join(columns) + "\n")
@@ -270,15 +272,13 @@ def train_and_save(
     table.to_csv(outputs.epochs, sep="\t", index=False, float_format="%.6g")
     plots.loss_curve(outputs.curve, table["epoch"], table["train_loss"], table["validation_loss"], outputs.title)
     best = table.loc[table["validation_loss"].idxmin()]
-    save_model(
-        str(outputs.model),
-        model.cpu(),
-        objective=settings.objective,
+    card = replace(
+        card,
         best_epoch=int(best["epoch"]),
         best_validation_loss=float(best["validation_loss"]),
         epochs_run=len(table),
-        **metadata,
     )
+    save_model(outputs.model, model.cpu(), card)
     log.info("best epoch %d (validation loss %.4f) of %d", best["epoch"], best["validation_loss"], len(table))
     return table
 

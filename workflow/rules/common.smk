@@ -8,11 +8,19 @@ from snakemake.utils import validate
 
 from pvsflow import cohort as pvs_cohort
 from pvsflow.attention import METHODS
-from pvsflow.layout import STUDY_POOL, CohortLayout, ResultsLayout, input_key
+from pvsflow.layout import (
+    STUDY_POOL,
+    CohortLayout,
+    ResultsLayout,
+    input_key,
+    model_card,
+    model_file,
+)
 from pvsflow.regions import BASE_REGION
 from pvsflow.settings import (
     SplitSettings,
     InferenceSettings,
+    LabelMapSettings,
     fine_tuning_conflicts,
     from_mapping,
 )
@@ -24,29 +32,51 @@ if _conflicts:
 
 OUT = ResultsLayout(Path(config["results"]))
 MNIST = OUT.mnist
-COHORT = CohortLayout(Path(config["cohort"]["bids_dir"]))
-SYNTHETIC = "synthetic" in config["cohort"]
+COHORT = CohortLayout.from_settings(
+    config["cohort"]["bids_dir"],
+    from_mapping(LabelMapSettings, config["cohort"]["label_maps"]),
+)
+SYNTHETIC = config["cohort"].get("synthetic", {}).get("enabled", False)
 REGION_NAMES = list(config["regions"])
 INFERENCE = from_mapping(InferenceSettings, config["inference"])
+# Networks from elsewhere: no training, ratings optional (README, "Applying trained models").
+TRAINED_MODELS = INFERENCE.trained_models
+MODELS = Path(TRAINED_MODELS) if TRAINED_MODELS else OUT.models
+if TRAINED_MODELS and MODELS.resolve() == OUT.models.resolve():
+    raise ValueError(
+        f"inference.trained_models is this run's own {OUT.models}; point it at a copy"
+    )
 ENV = "../../envs/pvsflow.yaml"
 
 
 def cohort_subjects():
-    """(all subjects, labelled subjects). A synthetic cohort's IDs follow from its size."""
+    """(all subjects, rated subjects). A synthetic cohort's IDs follow from its size."""
     if SYNTHETIC:
         subjects = pvs_cohort.subject_ids(config["cohort"]["synthetic"]["n_subjects"])
         return subjects, subjects
     subjects = pvs_cohort.read_participants(COHORT.participants)
+    if not COHORT.counts.exists():
+        return subjects, []
     rated = set(pvs_cohort.read_counts(COHORT.counts)["subject"])
     return subjects, [s for s in subjects if s in rated]
 
 
 SUBJECTS, LABELLED = cohort_subjects()
-SPLIT = pvs_cohort.split_subjects(
-    LABELLED,
-    **vars(from_mapping(SplitSettings, config["split"])),
-    unlabelled=sorted(set(SUBJECTS) - set(LABELLED)),
-)
+if TRAINED_MODELS:
+    SPLIT = pvs_cohort.Split(
+        train=(),
+        validation=(),
+        test=tuple(sorted(LABELLED)),
+        unlabelled=tuple(sorted(set(SUBJECTS) - set(LABELLED))),
+    )
+else:
+    SPLIT = pvs_cohort.split_subjects(
+        LABELLED,
+        **vars(from_mapping(SplitSettings, config["split"])),
+        unlabelled=sorted(set(SUBJECTS) - set(LABELLED)),
+    )
+# Statistics need rated test scans and dot annotations.
+EVALUATED = bool(SPLIT.test) and (SYNTHETIC or COHORT.dots.exists())
 SHARDS = {
     f"{i:03d}": shard
     for i, shard in enumerate(
@@ -89,11 +119,35 @@ def region_training(wildcards):
     }
 
 
+def region_preprocessing(wildcards):
+    return config["regions"][wildcards.region]["preprocessing"]
+
+
+def inference_settings(wildcards):
+    """What an inference job depends on (not the sharding, which its inputs already reflect)."""
+    return {k: v for k, v in config["inference"].items() if k != "scans_per_shard"}
+
+
 def region_detection(wildcards):
     return config["regions"][wildcards.region].get("detection", {})
 
 
 # ---------------------------------------------------------------- inputs ----
+
+
+def scan_inputs(wildcards):
+    """A scan, its label map, the counts where the cohort has them (rated slices) and, where the
+    layout names one and it exists, its substructure map."""
+    inputs = {
+        "scan": COHORT.scan(wildcards.subject),
+        "label_map": COHORT.label_map(wildcards.subject),
+    }
+    if LABELLED:
+        inputs["counts"] = COHORT.counts
+    substructures = COHORT.substructures(wildcards.subject)
+    if substructures is not None and substructures.exists():
+        inputs["substructures"] = substructures
+    return inputs
 
 
 def crop_dirs(subjects):
@@ -117,7 +171,11 @@ def shard_crops(wildcards):
 
 
 def inference_model(wildcards):
-    return OUT.model(METHODS[wildcards.method].architecture, wildcards.region)
+    return model_file(MODELS, METHODS[wildcards.method].architecture, wildcards.region)
+
+
+def inference_model_card(wildcards):
+    return model_card(inference_model(wildcards))
 
 
 def shard_tables(kind, region, method):
@@ -158,6 +216,33 @@ def repeat_ratings():
     """The second annotation series, when the cohort has one (intra-rater agreement)."""
     path = COHORT.repeat_dots
     return {"repeat_dots": path} if SYNTHETIC or path.exists() else {}
+
+
+def cohort_table_inputs(wildcards):
+    """Every region and method's scan_counts shards (keyed input_key("scan_counts", region,
+    method)), every scan's crop directory and the counts where the cohort has them."""
+    inputs = {
+        input_key("scan_counts", region, method): shard_tables(
+            "scan_counts", region, method
+        )
+        for region, method in region_methods()
+    }
+    inputs["crops"] = crop_dirs(SUBJECTS)
+    if LABELLED:
+        inputs["counts"] = COHORT.counts
+    return inputs
+
+
+def evaluation_targets():
+    """The statistics, comparisons and figures, where the cohort has rated test scans and dot
+    annotations (EVALUATED); none otherwise."""
+    if not EVALUATED:
+        return []
+    return [
+        *rules.summary.output,
+        *expand(rules.compare_methods.output, region=REGION_NAMES),
+        *expand(rules.attention_figure.output, region=REGION_NAMES),
+    ]
 
 
 def all_stats(*names):

@@ -3,9 +3,7 @@
 
 rule extract_regions:
     input:
-        scan=lambda w: COHORT.scan(w.subject),
-        label_map=lambda w: COHORT.label_map(w.subject),
-        counts=COHORT.counts,
+        unpack(scan_inputs),
     output:
         crops=directory(OUT.crops("{subject}")),
     log:

@@ -5,6 +5,7 @@ rule infer:
     input:
         crops=shard_crops,
         model=inference_model,
+        card=inference_model_card,
     output:
         maps=directory(OUT.attention("{method}", "{region}", "{shard}")),
     log:
@@ -19,6 +20,7 @@ rule infer:
         mem_mb=8000,
         runtime=60,
     params:
-        device=INFERENCE.device,
+        inference=inference_settings,
+        preprocessing=region_preprocessing,
     script:
         "../scripts/infer.py"

@@ -53,6 +53,7 @@ rule mnist_train:
         MNIST.dataset("{digit}"),
     output:
         model=MNIST.model("{objective}", "{digit}", "{architecture}"),
+        card=MNIST.model("{objective}", "{digit}", "{architecture}", ".json"),
         epochs=MNIST.model("{objective}", "{digit}", "{architecture}", ".tsv"),
         curve=MNIST.model("{objective}", "{digit}", "{architecture}", ".png"),
     log:
@@ -77,6 +78,7 @@ rule mnist_evaluate:
     input:
         dataset=mnist_test_grids,
         model=mnist_model,
+        card=lambda w: model_card(mnist_model(w)),
     output:
         detections=MNIST.evaluation(
             "detections", "{pool}", "{objective}", "{digit}", "{method}"

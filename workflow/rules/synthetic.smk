@@ -18,5 +18,6 @@ if SYNTHETIC:
             ENV
         params:
             spec=config["cohort"]["synthetic"],
+            label_maps=config["cohort"]["label_maps"],
         script:
             "../scripts/synthesize_cohort.py"

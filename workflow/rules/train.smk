@@ -1,31 +1,35 @@
-"""Per-region training: midbrain from scratch, every other region fine-tuned from midbrain."""
+"""Per-region training: midbrain from scratch, every other region fine-tuned from midbrain. Not
+in the workflow when inference.trained_models names networks from elsewhere."""
 
+if not TRAINED_MODELS:
 
-rule train:
-    input:
-        unpack(training_inputs),
-    output:
-        model=OUT.model("{architecture}", "{region}"),
-        epochs=OUT.training_log("{architecture}", "{region}"),
-        curve=report(
-            OUT.loss_curve("{architecture}", "{region}"),
-            caption="../report/training.rst",
-            category="Training",
-            labels={"architecture": "{architecture}", "region": "{region}"},
-        ),
-    log:
-        OUT.log("train", "{architecture}", "{region}"),
-    benchmark:
-        OUT.benchmark("train", "{architecture}", "{region}")
-    conda:
-        ENV
-    threads: 1  # two single-thread jobs side by side train as fast as one two-thread job (README, "Training speed")
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=24 * 60,
-    params:
-        training=region_training,
-        checkpoint=lambda w: str(OUT.checkpoint(w.architecture, w.region)),
-    script:
-        "../scripts/train.py"
+    rule train:
+        input:
+            unpack(training_inputs),
+        output:
+            model=OUT.model("{architecture}", "{region}"),
+            card=OUT.model_card("{architecture}", "{region}"),
+            epochs=OUT.training_log("{architecture}", "{region}"),
+            curve=report(
+                OUT.loss_curve("{architecture}", "{region}"),
+                caption="../report/training.rst",
+                category="Training",
+                labels={"architecture": "{architecture}", "region": "{region}"},
+            ),
+        log:
+            OUT.log("train", "{architecture}", "{region}"),
+        benchmark:
+            OUT.benchmark("train", "{architecture}", "{region}")
+        conda:
+            ENV
+        threads: 1  # two single-thread jobs side by side train as fast as one two-thread job (README, "Training speed")
+        resources:
+            gpu=1,
+            mem_mb=8000,
+            runtime=24 * 60,
+        params:
+            training=region_training,
+            preprocessing=region_preprocessing,
+            checkpoint=lambda w: str(OUT.checkpoint(w.architecture, w.region)),
+        script:
+            "../scripts/train.py"

@@ -8,13 +8,16 @@ from pvsflow.regions import RegionSpec
 log = log_to(snakemake.log[0])
 subject = snakemake.wildcards.subject
 specs = [RegionSpec.from_config(name, values) for name, values in snakemake.params.regions.items()]
-counts = read_counts(snakemake.input.counts)
-rated = counts[(counts["subject"] == subject) & counts["rated_slice"].notna()]
-rated_slices = {row.region: int(row.rated_slice) for row in rated.itertuples()}
+rated_slices = {}
+if "counts" in snakemake.input.keys():  # a cohort without ratings has no rated slices
+    counts = read_counts(snakemake.input.counts)
+    rated = counts[(counts["subject"] == subject) & counts["rated_slice"].notna()]
+    rated_slices = {row.region: int(row.rated_slice) for row in rated.itertuples()}
 metadata = extract_scan(
     subject,
     scan=snakemake.input.scan,
     label_map=snakemake.input.label_map,
+    substructures=snakemake.input.get("substructures"),
     specs=specs,
     rated_slices=rated_slices,
     out_dir=snakemake.output.crops,

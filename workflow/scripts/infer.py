@@ -6,20 +6,32 @@ from pvsflow.attention import METHODS
 from pvsflow.devices import pick_device
 from pvsflow.inference import infer_shard
 from pvsflow.jobs import log_allocation, log_to
-from pvsflow.models import load_model
+from pvsflow.model_files import check_card, load_model
+from pvsflow.regions import RegionSpec
+from pvsflow.settings import InferenceSettings, from_mapping
 
 log = log_to(snakemake.log[0])
 log_allocation(log)
 torch.set_num_threads(snakemake.threads)
-device = pick_device(snakemake.params.device)
-model, metadata = load_model(snakemake.input.model, map_location=device)
+settings = from_mapping(InferenceSettings, snakemake.params.inference)
+region, method = snakemake.wildcards.region, METHODS[snakemake.wildcards.method]
+device = pick_device(settings.device)
+model, card = load_model(snakemake.input.model, map_location=device)
+check_card(
+    card,
+    snakemake.input.model,
+    architecture=method.architecture,
+    region=region,
+    preprocessing=RegionSpec.from_config(region, snakemake.params.preprocessing).as_config(),
+)
 table = infer_shard(
     model,
-    METHODS[snakemake.wildcards.method],
+    method,
     snakemake.input.crops,
-    region=snakemake.wildcards.region,
+    region=region,
     out_dir=snakemake.output.maps,
     device=device,
-    objective=metadata["objective"],
+    card=card,
+    voxel_size_tolerance=settings.voxel_size_tolerance,
 )
 log.info("%d scans, %d failed, on %s", len(table), int((table["status"] != "ok").sum()), device)

@@ -8,7 +8,7 @@ from pvsflow import mnist, mnist_study
 from pvsflow.attention import METHODS
 from pvsflow.devices import pick_device
 from pvsflow.jobs import log_allocation, log_to
-from pvsflow.models import load_model
+from pvsflow.model_files import load_model
 from pvsflow.settings import MnistEvaluationSettings, from_mapping
 
 log = log_to(snakemake.log[0])
@@ -16,11 +16,11 @@ log_allocation(log)
 torch.set_num_threads(snakemake.threads)
 settings = from_mapping(MnistEvaluationSettings, snakemake.params.evaluation)
 device = pick_device("auto")
-model, metadata = load_model(snakemake.input.model, map_location=device)
+model, card = load_model(snakemake.input.model, map_location=device)
 test = mnist.load_dataset(snakemake.input.dataset, "test")
 method = METHODS[snakemake.wildcards.method]
 detections, per_image, maps = mnist_study.evaluate_method(
-    model, method, test, objective=metadata["objective"], nms_size=settings.nms_size, device=device
+    model, method, test, objective=card.objective, nms_size=settings.nms_size, device=device
 )
 detections.to_parquet(snakemake.output.detections, index=False)
 per_image.to_parquet(snakemake.output.per_image, index=False)

@@ -6,6 +6,7 @@ from pvsflow import mnist, mnist_study
 from pvsflow.checkpoints import run_fingerprint
 from pvsflow.devices import pick_device, seed_everything
 from pvsflow.jobs import log_allocation, log_to
+from pvsflow.model_files import ModelCard
 from pvsflow.models import build_model
 from pvsflow.settings import TrainingSettings
 from pvsflow.training import TrainingOutputs, train_and_save
@@ -35,6 +36,13 @@ outputs = TrainingOutputs.for_job(
     snakemake.output, snakemake.params.checkpoint, f"{architecture}, digit {digit}, {objective}"
 )
 fingerprint = run_fingerprint(settings, [dataset], [dataset], init=None)
-train_and_save(
-    model, train_set, validation_set, settings=settings, outputs=outputs, fingerprint=fingerprint, digit=digit
+card = ModelCard.for_training(
+    model,
+    settings,
+    input_shape=tuple(train_set[0][0].shape[1:]),
+    digit=digit,
+    n_train=len(train_set),
+    n_validation=len(validation_set),
+    training_fingerprint=fingerprint,
 )
+train_and_save(model, train_set, validation_set, settings=settings, outputs=outputs, card=card, fingerprint=fingerprint)

@@ -3,10 +3,13 @@
 from pathlib import Path
 
 from pvsflow.jobs import log_to
+from pvsflow.layout import CohortLayout
+from pvsflow.settings import LabelMapSettings, from_mapping
 from pvsflow.synthetic import spec_from_mapping, write_cohort
 
 log = log_to(snakemake.log[0])
 spec = spec_from_mapping(snakemake.params.spec)
 root = Path(snakemake.output.participants).parent  # the dataset's root (pvsflow.layout.CohortLayout)
-write_cohort(root, spec)
-log.info("wrote %d synthetic subjects to %s", spec.n_subjects, root)
+cohort = CohortLayout.from_settings(root, from_mapping(LabelMapSettings, snakemake.params.label_maps))
+write_cohort(cohort, spec)
+log.info("wrote %d synthetic subjects to %s (label maps: %s)", spec.n_subjects, cohort.root, cohort.label_map_template)

@@ -4,10 +4,12 @@ from pathlib import Path
 
 from pvsflow.checkpoints import run_fingerprint
 from pvsflow.cohort import read_counts
-from pvsflow.datasets import region_datasets
+from pvsflow.datasets import crop_geometry, region_datasets
 from pvsflow.devices import pick_device, seed_everything
 from pvsflow.jobs import log_allocation, log_to
-from pvsflow.models import build_model, load_model
+from pvsflow.model_files import ModelCard, file_sha256, load_model
+from pvsflow.models import build_model
+from pvsflow.regions import RegionSpec
 from pvsflow.settings import TrainingSettings
 from pvsflow.training import TrainingOutputs, train_and_save
 
@@ -15,6 +17,7 @@ log = log_to(snakemake.log[0])
 log_allocation(log)
 region, architecture = snakemake.wildcards.region, snakemake.wildcards.architecture
 settings = TrainingSettings.from_config(snakemake.params.training, snakemake.threads)
+spec = RegionSpec.from_config(region, snakemake.params.preprocessing)
 splits = {split: snakemake.input[f"{split}_crops"] for split in ("train", "validation")}
 datasets = region_datasets(splits, region, read_counts(snakemake.input.counts), log=log.warning)
 for split, dataset in datasets.items():
@@ -29,6 +32,20 @@ else:
     model = build_model(architecture, 3, settings.count_scale)
 fingerprint = run_fingerprint(settings, datasets["train"].paths, datasets["validation"].paths, init=init)
 log.info("device %s, %s", pick_device(settings.device), settings)
+input_shape, voxel_size, orientation = crop_geometry(datasets["train"].paths)
+card = ModelCard.for_training(
+    model,
+    settings,
+    input_shape=input_shape,
+    region=region,
+    voxel_size_mm=voxel_size,
+    orientation=orientation,
+    preprocessing=spec.as_config(),
+    n_train=len(datasets["train"]),
+    n_validation=len(datasets["validation"]),
+    training_fingerprint=fingerprint,
+    initial_weights_sha256=file_sha256(init) if init is not None else None,
+)
 outputs = TrainingOutputs.for_job(snakemake.output, snakemake.params.checkpoint, f"{architecture} {region}")
 train_and_save(
     model,
@@ -36,6 +53,6 @@ train_and_save(
     datasets["validation"],
     settings=settings,
     outputs=outputs,
+    card=card,
     fingerprint=fingerprint,
-    region=region,
 )

@@ -1,0 +1,109 @@
+"""The tables an epidemiologist merges: predicted PVS counts per scan, and one QC row per scan and
+region (docs/outputs.md describes every column)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from nibabel.affines import voxel_sizes
+
+from pvsflow.extraction import region_entry
+from pvsflow.io import read_json
+from pvsflow.layout import crop_metadata
+
+QC_SCHEMA = pa.schema(
+    [
+        ("participant_id", pa.string()),
+        ("region", pa.string()),
+        ("status", pa.string()),  # ok | failed
+        ("reason", pa.string()),
+        ("voxel_size_x_mm", pa.float64()),
+        ("voxel_size_y_mm", pa.float64()),
+        ("voxel_size_z_mm", pa.float64()),
+        ("label_map", pa.string()),
+        ("label_map_resampled", pa.bool_()),
+        ("warning", pa.string()),
+    ]
+)
+
+
+def count_column(region: str, method: str) -> str:
+    """The predicted-count column of one region and method, e.g. ``basal_ganglia_gp_unet``."""
+    return f"{region}_{method}"
+
+
+def rated_column(region: str) -> str:
+    return f"{region}_rated"
+
+
+def pvs_count_table(
+    subjects: Sequence[str],
+    scan_counts: Mapping[tuple[str, str], pd.DataFrame],
+    ratings: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """One row per scan (``participant_id``), in ``subjects`` order: per region and method the
+    predicted count (:func:`count_column`; missing where the scan was not inferred, e.g. a
+    training scan, or its region failed) and per region the rated count where the cohort has one
+    (:func:`rated_column`).
+
+    ``scan_counts``: (region, method) -> that pair's ``scan_counts`` rows;
+    ``ratings``: :func:`pvsflow.cohort.read_counts`'s table, or None for a cohort without ratings.
+    """
+    table = pd.DataFrame({"participant_id": pd.Series(list(subjects), dtype="string")})
+    regions = list(dict.fromkeys(region for region, _ in scan_counts))
+    for (region, method), rows in scan_counts.items():
+        ok = rows[rows["status"] == "ok"].set_index("subject")["predicted_count"].astype("float64")
+        table[count_column(region, method)] = table["participant_id"].map(ok).astype("Float64")
+    if ratings is not None:
+        for region in regions:
+            rated = ratings[ratings["region"] == region].set_index("subject")["pvs_count"]
+            table[rated_column(region)] = table["participant_id"].map(rated).astype("Float64")
+    return table
+
+
+def qc_rows(
+    crop_dir: Path | str, regions: Sequence[str], warnings: Mapping[tuple[str, str], str]
+) -> list[dict[str, object]]:
+    """One :data:`QC_SCHEMA` row per region of a scan, from its extraction record and the
+    inference ``warnings`` ((subject, region) -> message)."""
+    record = read_json(crop_metadata(crop_dir))
+    label_map = record.get("labels", {}).get("label_map", {})
+    rows = []
+    for region in regions:
+        entry = region_entry(crop_dir, region)
+        sizes = voxel_sizes(np.asarray(entry["affine"])) if entry["status"] == "ok" else (np.nan,) * 3
+        rows.append(
+            {
+                "participant_id": record["subject"],
+                "region": region,
+                "status": entry["status"],
+                "reason": entry.get("error", ""),
+                "voxel_size_x_mm": float(sizes[0]),
+                "voxel_size_y_mm": float(sizes[1]),
+                "voxel_size_z_mm": float(sizes[2]),
+                "label_map": label_map.get("path", ""),
+                "label_map_resampled": label_map.get("resampled"),
+                "warning": warnings.get((record["subject"], region), ""),
+            }
+        )
+    return rows
+
+
+def qc_table(crop_dirs: Sequence[Path | str], scan_counts: Mapping[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """One row per scan and region (:data:`QC_SCHEMA`): extraction status, reason of a failure,
+    voxel size, which label map was used and whether it was resampled into the scan's grid, and
+    an inference warning (a voxel size unlike the training scans'). ``scan_counts``: as for
+    :func:`pvs_count_table`; its regions are the table's."""
+    regions = list(dict.fromkeys(region for region, _ in scan_counts))
+    warnings = {
+        (row.subject, region): row.warning
+        for (region, _), rows in scan_counts.items()
+        for row in rows.itertuples()
+        if row.warning
+    }
+    rows = [row for crop_dir in crop_dirs for row in qc_rows(crop_dir, regions, warnings)]
+    return pd.DataFrame(rows, columns=QC_SCHEMA.names)

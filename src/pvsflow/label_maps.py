@@ -1,0 +1,132 @@
+"""A scan's label map from wherever it was made, on the scan's own voxel grid.
+
+FreeSurfer writes ``aseg.mgz`` on its conformed 256^3 1 mm grid (LIA), SynthSeg on a 1 mm grid of
+its own; pvsflow cuts regions from the T2 scan's grid. A label map on another grid is resampled into
+the scan's grid through the two affines (nearest neighbour, in memory): both must be in the same
+scanner space (co-registered), which :func:`load_label_map` checks. A second map of substructures
+(FreeSurfer's brainstem substructures) replaces the main map's labels wherever it has one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from nibabel.affines import voxel_sizes
+from scipy import ndimage
+
+from pvsflow.io import ScanError, load_volume
+
+# Below this share of a region's labelled volume inside the scan, the region is refused.
+MIN_REGION_COVERAGE = 0.8
+# Labelled voxels count as tissue above this fraction of the scan's 99th intensity percentile; below
+# MIN_TISSUE_FRACTION of them on tissue, the label map is taken not to be registered to the scan.
+TISSUE_THRESHOLD = 0.1
+MIN_TISSUE_FRACTION = 0.8
+
+
+@dataclass
+class LabelMap:
+    """Integer labels on the scan's grid, and how they got there.
+
+    ``source``: what the scan's extraction record keeps (files, whether and from which grid the
+    labels were resampled); ``volumes_mm3``: each label's volume in its own grid, so that
+    :meth:`coverage` can tell how much of a region landed inside the scan.
+    """
+
+    labels: np.ndarray  # (x, y, z) int32, the scan's shape
+    scan_voxel_mm3: float
+    source: dict[str, Any]
+    volumes_mm3: dict[int, float] = field(default_factory=dict)
+
+    def coverage(self, label_ids: Iterable[int]) -> float | None:
+        """Share of the labels' own volume found inside the scan's grid (1.0: all of it; about 1
+        after resampling), or None when the label map has none of them."""
+        ids = list(label_ids)
+        original = sum(self.volumes_mm3.get(i, 0.0) for i in ids)
+        if original == 0:
+            return None
+        return float(np.isin(self.labels, ids).sum()) * self.scan_voxel_mm3 / original
+
+
+def integer_labels(values: np.ndarray, path: Path | str, subject: str) -> np.ndarray:
+    """The label IDs as int32; a map with non-integer values is refused (rounding would invent IDs)."""
+    rounded = np.rint(values)
+    if not np.array_equal(rounded, values):
+        example = float(values[rounded != values].flat[0])
+        raise ScanError(subject, f"label map at {path} has non-integer values (e.g. {example:g}), not label IDs")
+    return rounded.astype(np.int32)
+
+
+def resample_nearest(
+    labels: np.ndarray, label_affine: np.ndarray, shape: tuple[int, ...], scan_affine: np.ndarray
+) -> np.ndarray:
+    """``labels`` seen from every voxel centre of the scan grid (``shape``, ``scan_affine``):
+    nearest neighbour, 0 outside the label map."""
+    scan_to_label = np.linalg.inv(label_affine) @ scan_affine
+    return ndimage.affine_transform(
+        labels, scan_to_label[:3, :3], offset=scan_to_label[:3, 3], output_shape=shape, order=0, cval=0
+    ).astype(np.int32)
+
+
+def _on_scan_grid(
+    path: Path | str, subject: str, what: str, shape: tuple[int, ...], scan_affine: np.ndarray
+) -> tuple[np.ndarray, dict[str, Any], dict[int, float]]:
+    values, affine = load_volume(path, subject, what)
+    labels = integer_labels(values, path, subject)
+    ids, counts = np.unique(labels[labels > 0], return_counts=True)
+    voxel_mm3 = float(np.prod(voxel_sizes(affine)))
+    volumes = {int(i): float(n) * voxel_mm3 for i, n in zip(ids, counts, strict=True)}
+    same_grid = labels.shape == shape and np.allclose(affine, scan_affine, atol=1e-3)
+    source: dict[str, Any] = {"path": str(path), "resampled": not same_grid}
+    if not same_grid:
+        source["grid_shape"] = list(labels.shape)
+        source["grid_voxel_size_mm"] = [round(float(v), 4) for v in voxel_sizes(affine)]
+        labels = resample_nearest(labels, affine, shape, scan_affine)
+    return labels, source, volumes
+
+
+def load_label_map(
+    path: Path | str,
+    subject: str,
+    image: np.ndarray,
+    scan_affine: np.ndarray,
+    *,
+    substructures: Path | str | None = None,
+) -> LabelMap:
+    """The label map at ``path`` (NIfTI or MGZ, any grid), merged with the optional
+    ``substructures`` map and brought onto the grid of ``image`` (the scan, with ``scan_affine``).
+
+    Raises :class:`ScanError` naming the subject when a file is unreadable, holds non-integer
+    values, or does not lie on the scan: no label inside the scan's field of view, or fewer than
+    :data:`MIN_TISSUE_FRACTION` of the labelled voxels on tissue (not co-registered).
+    """
+    labels, source, volumes = _on_scan_grid(path, subject, "label map", image.shape, scan_affine)
+    record = {"label_map": source}
+    if substructures is not None:
+        parts, part_source, part_volumes = _on_scan_grid(
+            substructures, subject, "substructure label map", image.shape, scan_affine
+        )
+        labels = np.where(parts > 0, parts, labels)
+        volumes |= part_volumes
+        record["substructures"] = part_source
+    labelled = labels > 0
+    if not labelled.any():
+        raise ScanError(
+            subject,
+            f"no label of {path} falls inside the scan's field of view: the label map and the scan are not in "
+            "the same scanner space (co-register them)",
+        )
+    threshold = TISSUE_THRESHOLD * float(np.percentile(image, 99))
+    on_tissue = float((image[labelled] > threshold).mean())
+    if on_tissue < MIN_TISSUE_FRACTION:
+        raise ScanError(
+            subject,
+            f"only {100 * on_tissue:.0f}% of the labelled voxels of {path} lie on tissue in the scan (at least "
+            f"{100 * MIN_TISSUE_FRACTION:.0f}% expected): the label map and the scan do not seem co-registered",
+        )
+    record["labels_on_tissue"] = round(on_tissue, 4)
+    return LabelMap(labels, float(np.prod(voxel_sizes(scan_affine))), record, volumes)

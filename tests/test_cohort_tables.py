@@ -1,0 +1,73 @@
+"""The tables an epidemiologist merges: one row per scan, one QC row per scan and region."""
+
+import numpy as np
+import pandas as pd
+
+from pvsflow.cohort_tables import QC_SCHEMA, pvs_count_table, qc_table
+from pvsflow.io import write_json
+from pvsflow.layout import crop_metadata
+
+
+def scan_counts(rows):
+    """A scan_counts table: (subject, status, predicted_count, warning) per row."""
+    frame = pd.DataFrame(rows, columns=["subject", "status", "predicted_count", "warning"])
+    return frame.assign(n_candidates=0, n_selected=0, error="")
+
+
+COUNTS = {
+    ("midbrain", "gp_unet"): scan_counts([("sub-02", "ok", 1.5, ""), ("sub-03", "failed", np.nan, "")]),
+    ("midbrain", "grad"): scan_counts([("sub-02", "ok", 1.5, ""), ("sub-03", "failed", np.nan, "")]),
+    ("basal_ganglia", "gp_unet"): scan_counts(
+        [("sub-02", "ok", 4.0, ""), ("sub-03", "ok", 0.2, "voxel size 0.50 x 0.50 x 0.80 mm differs")]
+    ),
+}
+
+
+def test_counts_have_one_row_per_scan_in_participants_order():
+    ratings = pd.DataFrame(
+        {"subject": ["sub-01", "sub-02"], "region": ["midbrain", "basal_ganglia"], "pvs_count": [3.0, 5.0]}
+    )
+    table = pvs_count_table(["sub-03", "sub-01", "sub-02"], COUNTS, ratings)
+    assert table.columns.tolist() == [
+        "participant_id",
+        "midbrain_gp_unet",
+        "midbrain_grad",
+        "basal_ganglia_gp_unet",
+        "midbrain_rated",
+        "basal_ganglia_rated",
+    ]
+    assert table["participant_id"].tolist() == ["sub-03", "sub-01", "sub-02"]
+    # sub-01 was trained on (not inferred), sub-03's midbrain failed: missing, not zero.
+    assert table["midbrain_gp_unet"].isna().tolist() == [True, True, False]
+    assert table["basal_ganglia_gp_unet"].tolist()[0] == 0.2 and table["basal_ganglia_gp_unet"].tolist()[2] == 4.0
+    assert table["midbrain_rated"].isna().tolist() == [True, False, True]
+    assert "midbrain_rated" not in pvs_count_table(["sub-02"], COUNTS, None)
+
+
+def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_and_warning(tmp_path):
+    affine = np.diag([0.5, 0.5, 0.8, 1.0])
+    write_json(
+        crop_metadata(tmp_path / "sub-03"),
+        {
+            "subject": "sub-03",
+            "labels": {"label_map": {"path": "/fs/sub-03/mri/aseg.mgz", "resampled": True}},
+            "regions": {
+                "midbrain": {"status": "failed", "error": "sub-03: midbrain: none of the region's labels"},
+                "basal_ganglia": {"status": "ok", "affine": affine.tolist()},
+            },
+        },
+    )
+    write_json(crop_metadata(tmp_path / "sub-04"), {"subject": "sub-04", "regions": {}})  # unreadable scan
+    qc = qc_table([tmp_path / "sub-03", tmp_path / "sub-04"], COUNTS)
+    assert qc.columns.tolist() == QC_SCHEMA.names
+    assert qc[["participant_id", "region", "status"]].values.tolist() == [
+        ["sub-03", "midbrain", "failed"],
+        ["sub-03", "basal_ganglia", "ok"],
+        ["sub-04", "midbrain", "failed"],
+        ["sub-04", "basal_ganglia", "failed"],
+    ]
+    assert qc.loc[0, "reason"] == "sub-03: midbrain: none of the region's labels"
+    assert qc.loc[1, ["voxel_size_x_mm", "voxel_size_y_mm", "voxel_size_z_mm"]].tolist() == [0.5, 0.5, 0.8]
+    assert qc.loc[1, "label_map"] == "/fs/sub-03/mri/aseg.mgz" and qc.loc[1, "label_map_resampled"]
+    assert qc.loc[1, "warning"].startswith("voxel size 0.50") and qc.loc[0, "warning"] == ""
+    assert qc.loc[2, "reason"] == "sub-04: midbrain was not extracted" and qc.loc[2, "label_map"] == ""

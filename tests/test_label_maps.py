@@ -1,0 +1,170 @@
+"""Label maps from where tools write them: any grid (NIfTI or MGZ) resampled into the scan's,
+checked to lie on the scan, merged with substructures; the layout presets that find them."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+import yaml
+from conftest import REPO
+
+from pvsflow import freesurfer as fs
+from pvsflow.extraction import extract_scan
+from pvsflow.io import ScanError, load_crop
+from pvsflow.label_maps import load_label_map, resample_nearest
+from pvsflow.layout import LABEL_MAP_PRESETS, CohortLayout, crop_file
+from pvsflow.regions import RegionSpec
+from pvsflow.settings import LabelMapSettings
+from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, save_nifti, write_label_map
+
+SPECS = [
+    RegionSpec("midbrain", (fs.BRAIN_STEM,), (32, 32, 11)),
+    RegionSpec("hippocampi", (fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS), (52, 36, 12)),
+    RegionSpec("basal_ganglia", (11, 12, 13, 50, 51, 52), (44, 28, 12)),
+]
+
+
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory):
+    """A synthetic scan with its label map on the scan's grid and as FreeSurfer's aseg.mgz."""
+    root = tmp_path_factory.mktemp("subject")
+    image, labels, affine, _ = generate_subject(SyntheticCohortSpec(n_subjects=1, seed=3), 0)
+    save_nifti(root / "t2w.nii.gz", image, affine)
+    write_label_map(root / "aseg.nii.gz", labels, affine)
+    write_label_map(root / "aseg.mgz", labels, affine)
+    return root, image.astype(np.float32), labels, affine
+
+
+def test_freesurfer_conformed_grid_is_256_cubed_1mm_lia(subject):
+    root, *_ = subject
+    aseg = nib.load(root / "aseg.mgz")
+    assert aseg.shape == (256, 256, 256) and nib.aff2axcodes(aseg.affine) == ("L", "I", "A")
+    assert np.allclose(aseg.header.get_zooms(), 1.0)
+
+
+def test_a_label_map_on_another_grid_is_resampled_into_the_scans(subject):
+    root, image, labels, affine = subject
+    native = load_label_map(root / "aseg.nii.gz", "sub-01", image, affine)
+    conformed = load_label_map(root / "aseg.mgz", "sub-01", image, affine)
+    assert native.source["label_map"] == {"path": str(root / "aseg.nii.gz"), "resampled": False}
+    assert conformed.source["label_map"]["resampled"] is True
+    assert conformed.source["label_map"]["grid_shape"] == [256, 256, 256]
+    assert np.array_equal(native.labels, labels)
+    # Scan grid (1 x 1 x 1.4 mm, oblique) -> 1 mm conformed -> back: nearest neighbour twice.
+    brain = labels > 0
+    assert (conformed.labels[brain] == labels[brain]).mean() > 0.98
+    for spec in SPECS:
+        assert conformed.coverage(spec.labels) == pytest.approx(1.0, abs=0.05)
+
+
+def test_freesurfer_and_native_label_maps_give_the_same_crops(subject, tmp_path):
+    root, *_ = subject
+    crops = {}
+    for name in ("aseg.nii.gz", "aseg.mgz"):
+        record = extract_scan(
+            "sub-01",
+            scan=root / "t2w.nii.gz",
+            label_map=root / name,
+            specs=SPECS,
+            rated_slices={},
+            out_dir=tmp_path / name,
+        )
+        assert {entry["status"] for entry in record["regions"].values()} == {"ok"}
+        crops[name] = record
+    for spec in SPECS:
+        native, resampled = (crops[name]["regions"][spec.name] for name in crops)
+        assert np.abs(np.subtract(native["origin"], resampled["origin"])).max() <= 1
+        if native["origin"] == resampled["origin"]:
+            a, _ = load_crop(crop_file(tmp_path / "aseg.nii.gz", spec.name))
+            b, _ = load_crop(crop_file(tmp_path / "aseg.mgz", spec.name))
+            assert np.abs(a - b).mean() < 0.02
+    assert crops["aseg.mgz"]["labels"]["label_map"]["resampled"] is True
+
+
+def test_labels_not_registered_to_the_scan_are_refused_naming_the_scan(subject, tmp_path):
+    root, image, _, affine = subject
+    aseg = nib.load(root / "aseg.mgz")
+    shifted = aseg.affine.copy()
+    shifted[:3, 3] += (0.0, 0.0, 40.0)  # 4 cm up: the labels lie on air and skull
+    nib.save(nib.MGHImage(np.asarray(aseg.dataobj), shifted), tmp_path / "shifted.mgz")
+    with pytest.raises(ScanError, match=r"sub-05: only \d+% of the labelled voxels .* do not seem co-registered"):
+        load_label_map(tmp_path / "shifted.mgz", "sub-05", image, affine)
+    far = aseg.affine.copy()
+    far[:3, 3] += (500.0, 0.0, 0.0)
+    nib.save(nib.MGHImage(np.asarray(aseg.dataobj), far), tmp_path / "far.mgz")
+    with pytest.raises(ScanError, match=r"sub-05: no label of .*far\.mgz falls inside the scan's field of view"):
+        load_label_map(tmp_path / "far.mgz", "sub-05", image, affine)
+
+
+def test_a_region_partly_outside_the_scan_fails_with_its_share(tmp_path):
+    labels = np.zeros((40, 40, 40), np.int32)
+    labels[10:30, 10:30, 10:20] = fs.BRAIN_STEM  # z 10-19 on the label grid
+    labels[10:30, 10:30, 20:30] = fs.LEFT_CEREBRAL_WHITE_MATTER
+    # The scan's z ends at 24: half the white matter is outside it.
+    image = np.random.default_rng(0).uniform(100.0, 200.0, (40, 40, 25)).astype(np.float32)
+    save_nifti(tmp_path / "t2w.nii.gz", image, np.eye(4))
+    save_nifti(tmp_path / "aseg.nii.gz", labels, np.eye(4))
+    record = extract_scan(
+        "sub-02",
+        scan=tmp_path / "t2w.nii.gz",
+        label_map=tmp_path / "aseg.nii.gz",
+        specs=[RegionSpec("centrum_semiovale", (2,), (8, 8, 4)), RegionSpec("midbrain", (16,), (8, 8, 4))],
+        rated_slices={},
+        out_dir=tmp_path / "out",
+    )
+    assert record["regions"]["centrum_semiovale"] == {
+        "status": "failed",
+        "error": "sub-02: centrum_semiovale: only 50% of the region's labels lie inside the scan's field of view",
+    }
+    assert record["regions"]["midbrain"]["status"] == "ok"
+
+
+def test_non_integer_labels_are_an_error_for_that_scan(tmp_path):
+    image = np.full((10, 10, 10), 100.0, np.float32)
+    save_nifti(tmp_path / "aseg.nii.gz", np.full((10, 10, 10), 16.5, np.float32), np.eye(4))
+    with pytest.raises(ScanError, match=r"sub-03: label map at .* has non-integer values \(e.g. 16\.5\)"):
+        load_label_map(tmp_path / "aseg.nii.gz", "sub-03", image, np.eye(4))
+
+
+def test_substructures_replace_the_main_labels_where_they_have_one(tmp_path):
+    image = np.full((10, 10, 10), 100.0, np.float32)
+    aseg = np.zeros((10, 10, 10), np.int32)
+    aseg[3:7, 3:7, :] = fs.BRAIN_STEM
+    parts = np.zeros_like(aseg)
+    parts[3:7, 3:7, 7:] = fs.MIDBRAIN
+    save_nifti(tmp_path / "aseg.nii.gz", aseg, np.eye(4))
+    save_nifti(tmp_path / "parts.nii.gz", parts, np.eye(4))
+    merged = load_label_map(
+        tmp_path / "aseg.nii.gz", "sub-04", image, np.eye(4), substructures=tmp_path / "parts.nii.gz"
+    )
+    assert set(np.unique(merged.labels[3:7, 3:7, 7:])) == {fs.MIDBRAIN}
+    assert set(np.unique(merged.labels[3:7, 3:7, :7])) == {fs.BRAIN_STEM}
+    assert merged.source["substructures"]["resampled"] is False
+
+
+def test_nearest_neighbour_resampling_through_the_affines():
+    labels = np.arange(8, dtype=np.int32).reshape(2, 2, 2)
+    # Scan voxel i (RAS i mm) reads label coordinate i / 2: 0, 0.5 (ties round up), 1, 1.5 (past the
+    # last label voxel's centre by half a voxel, outside the label map: 0).
+    upsampled = resample_nearest(labels, np.diag([2.0, 2.0, 2.0, 1.0]), (4, 4, 4), np.eye(4))
+    assert upsampled[:, 0, 0].tolist() == [labels[0, 0, 0], labels[1, 0, 0], labels[1, 0, 0], 0]
+    assert upsampled[2, 2, 2] == labels[1, 1, 1]
+    flipped = np.diag([-1.0, 1.0, 1.0, 1.0])
+    flipped[0, 3] = 1.0  # voxel x=0 at RAS x=1 and x=1 at 0
+    assert np.array_equal(resample_nearest(labels, flipped, (2, 2, 2), np.eye(4)), labels[::-1])
+
+
+def test_label_map_presets():
+    settings = LabelMapSettings(preset="freesurfer", dir="/data/fs")
+    cohort = CohortLayout.from_settings("/data/bids", settings)
+    assert str(cohort.label_map("sub-01")) == "/data/fs/sub-01/mri/aseg.mgz"
+    assert str(cohort.substructures("sub-01")) == "/data/fs/sub-01/mri/brainstemSsLabels.v13.FSvoxelSpace.mgz"
+    synthseg = CohortLayout.from_settings("/data/bids", LabelMapSettings(preset="synthseg", dir="/data/ss"))
+    assert str(synthseg.label_map("sub-01")) == "/data/ss/sub-01_T2w_synthseg.nii.gz"
+    assert synthseg.substructures("sub-01") is None
+    own = CohortLayout.from_settings("/d", LabelMapSettings(path="{bids_dir}/seg/{subject}.nii"))
+    assert str(own.label_map("sub-01")) == "/d/seg/sub-01.nii"
+    with pytest.raises(ValueError, match="cohort.label_maps.dir is needed"):
+        CohortLayout.from_settings("/d", LabelMapSettings(preset="freesurfer"))
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    presets = schema["properties"]["cohort"]["properties"]["label_maps"]["properties"]["preset"]["enum"]
+    assert sorted(presets) == sorted(LABEL_MAP_PRESETS)
