@@ -9,12 +9,12 @@ from conftest import REPO
 
 from pvsflow import freesurfer as fs
 from pvsflow.extraction import extract_scan
-from pvsflow.io import ScanError, load_crop
+from pvsflow.io import ScanError, load_crop, save_volume
 from pvsflow.label_maps import load_label_map, resample_nearest
 from pvsflow.layout import LABEL_MAP_PRESETS, CohortLayout, crop_file
 from pvsflow.regions import RegionSpec
 from pvsflow.settings import LabelMapSettings
-from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, save_nifti, write_label_map
+from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
 
 SPECS = [
     RegionSpec("midbrain", (fs.BRAIN_STEM,), (32, 32, 11)),
@@ -28,7 +28,7 @@ def subject(tmp_path_factory):
     """A synthetic scan with its label map on the scan's grid and as FreeSurfer's aseg.mgz."""
     root = tmp_path_factory.mktemp("subject")
     image, labels, affine, _ = generate_subject(SyntheticCohortSpec(n_subjects=1, seed=3), 0)
-    save_nifti(root / "t2w.nii.gz", image, affine)
+    save_volume(root / "t2w.nii.gz", image, affine)
     write_label_map(root / "aseg.nii.gz", labels, affine)
     write_label_map(root / "aseg.mgz", labels, affine)
     return root, image.astype(np.float32), labels, affine
@@ -101,8 +101,8 @@ def test_a_region_partly_outside_the_scan_fails_with_its_share(tmp_path):
     labels[10:30, 10:30, 20:30] = fs.LEFT_CEREBRAL_WHITE_MATTER
     # The scan's z ends at 24: half the white matter is outside it.
     image = np.random.default_rng(0).uniform(100.0, 200.0, (40, 40, 25)).astype(np.float32)
-    save_nifti(tmp_path / "t2w.nii.gz", image, np.eye(4))
-    save_nifti(tmp_path / "aseg.nii.gz", labels, np.eye(4))
+    save_volume(tmp_path / "t2w.nii.gz", image, np.eye(4))
+    save_volume(tmp_path / "aseg.nii.gz", labels, np.eye(4), np.int32)
     record = extract_scan(
         "sub-02",
         scan=tmp_path / "t2w.nii.gz",
@@ -120,7 +120,7 @@ def test_a_region_partly_outside_the_scan_fails_with_its_share(tmp_path):
 
 def test_non_integer_labels_are_an_error_for_that_scan(tmp_path):
     image = np.full((10, 10, 10), 100.0, np.float32)
-    save_nifti(tmp_path / "aseg.nii.gz", np.full((10, 10, 10), 16.5, np.float32), np.eye(4))
+    save_volume(tmp_path / "aseg.nii.gz", np.full((10, 10, 10), 16.5, np.float32), np.eye(4))
     with pytest.raises(ScanError, match=r"sub-03: label map at .* has non-integer values \(e.g. 16\.5\)"):
         load_label_map(tmp_path / "aseg.nii.gz", "sub-03", image, np.eye(4))
 
@@ -131,8 +131,8 @@ def test_substructures_replace_the_main_labels_where_they_have_one(tmp_path):
     aseg[3:7, 3:7, :] = fs.BRAIN_STEM
     parts = np.zeros_like(aseg)
     parts[3:7, 3:7, 7:] = fs.MIDBRAIN
-    save_nifti(tmp_path / "aseg.nii.gz", aseg, np.eye(4))
-    save_nifti(tmp_path / "parts.nii.gz", parts, np.eye(4))
+    save_volume(tmp_path / "aseg.nii.gz", aseg, np.eye(4), np.int32)
+    save_volume(tmp_path / "parts.nii.gz", parts, np.eye(4), np.int32)
     merged = load_label_map(
         tmp_path / "aseg.nii.gz", "sub-04", image, np.eye(4), substructures=tmp_path / "parts.nii.gz"
     )

@@ -36,6 +36,7 @@ from scipy import ndimage
 
 from pvsflow import freesurfer as fs
 from pvsflow.cohort import subject_ids
+from pvsflow.io import save_volume
 from pvsflow.label_maps import resample_nearest
 from pvsflow.layout import CohortLayout
 from pvsflow.settings import LabelMapSettings, from_mapping
@@ -507,7 +508,7 @@ def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
         repeat = truth.repeat_rating(
             np.random.default_rng([spec.seed, index, 2]), spec.repeat_miss_rate, spec.repeat_jitter_voxels
         )
-        save_nifti(cohort.scan(subject), image, affine)
+        save_volume(cohort.scan(subject), image, affine, image.dtype)
         write_label_map(cohort.label_map(subject), labels, affine)
         for region, count in truth.counts.items():
             count_rows.append(
@@ -528,16 +529,6 @@ def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
         pd.DataFrame(rows, columns=["subject", "region", "x", "y", "z"]).to_csv(path, sep="\t", index=False)
 
 
-def save_nifti(path: Path, data: np.ndarray, affine: np.ndarray) -> None:
-    """Write ``data`` as NIfTI in its own dtype, the affine as both qform and sform."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nifti = nib.Nifti1Image(data, affine)
-    nifti.header.set_xyzt_units("mm")
-    nifti.set_qform(affine, code=1)
-    nifti.set_sform(affine, code=1)
-    nib.save(nifti, path)
-
-
 def conformed_affine(shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
     """FreeSurfer's conformed grid for a scan: 256^3 voxels of 1 mm in LIA orientation, centred on
     the scan's centre."""
@@ -553,7 +544,7 @@ def write_label_map(path: Path, labels: np.ndarray, affine: np.ndarray) -> None:
     """A label map on the scan's grid (NIfTI), or for an ``.mgz`` path as FreeSurfer writes
     ``aseg.mgz``: resampled onto the conformed grid (:func:`conformed_affine`), int32."""
     if path.suffix != ".mgz":
-        save_nifti(path, labels, affine)
+        save_volume(path, labels, affine, labels.dtype)
         return
     conformed = conformed_affine(labels.shape, affine)
     size = (FREESURFER_CONFORMED_SIZE,) * 3
