@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from pvsflow.io import replace_atomically
+from pvsflow.io import file_sha256, replace_atomically
 from pvsflow.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def run_fingerprint(
         "settings": asdict(settings),
         "train": [str(p) for p in train_paths],
         "validation": [str(p) for p in validation_paths],
-        "init": hashlib.sha256(init.read_bytes()).hexdigest() if init else None,
+        "init": file_sha256(init) if init else None,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -78,6 +79,10 @@ def volume_geometry(path: Path | str) -> tuple[tuple[int, ...], tuple[float, ...
     image = nib.load(Path(path))
     zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
     return tuple(int(n) for n in image.shape[:3]), zooms, "".join(nib.aff2axcodes(image.affine))
+
+
+def file_sha256(path: Path | str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def replace_atomically(path: Path | str, write: Callable[[Path], object]) -> None:

@@ -12,7 +12,6 @@ A trained network is two files side by side (:func:`pvsflow.layout.model_card`):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import pickle
 from collections.abc import Mapping
@@ -105,10 +104,6 @@ class ModelCard:
             return cls(**values)
         except TypeError as error:
             raise ModelFileError(f"model card {source}: {error}") from error
-
-
-def file_sha256(path: Path | str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def save_model(path: Path | str, model: CountNetwork, card: ModelCard) -> None:

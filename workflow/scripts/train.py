@@ -6,8 +6,9 @@ from pvsflow.checkpoints import run_fingerprint
 from pvsflow.cohort import read_counts
 from pvsflow.datasets import crop_geometry, region_datasets
 from pvsflow.devices import pick_device, seed_everything
+from pvsflow.io import file_sha256
 from pvsflow.jobs import log_allocation, log_to
-from pvsflow.model_files import ModelCard, file_sha256, load_model
+from pvsflow.model_files import ModelCard, load_model
 from pvsflow.models import build_model
 from pvsflow.regions import RegionSpec
 from pvsflow.settings import TrainingSettings
