@@ -69,5 +69,5 @@ def read_dataset(results: Path, name: str = "detections", methods: tuple[str, ..
         frame[column] = frame[column].astype(str)
     if methods is not None:
         frame = frame[frame["method"].isin(methods)]
-    keys = [c for c in ("region", "method", "subject", "rank") if c in frame]
+    keys = [c for c in ("region", "method", "scan", "rank") if c in frame]
     return frame.sort_values(keys).reset_index(drop=True)

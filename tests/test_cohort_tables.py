@@ -9,8 +9,8 @@ from pvsflow.layout import crop_metadata
 
 
 def scan_counts(rows):
-    """A scan_counts table: (subject, status, predicted_count, warning) per row."""
-    frame = pd.DataFrame(rows, columns=["subject", "status", "predicted_count", "warning"])
+    """A scan_counts table: (scan, status, predicted_count, warning) per row."""
+    frame = pd.DataFrame(rows, columns=["scan", "status", "predicted_count", "warning"])
     return frame.assign(n_candidates=0, n_selected=0, error="")
 
 
@@ -25,11 +25,12 @@ COUNTS = {
 
 def test_counts_have_one_row_per_scan_in_participants_order():
     ratings = pd.DataFrame(
-        {"subject": ["sub-01", "sub-02"], "region": ["midbrain", "basal_ganglia"], "pvs_count": [3.0, 5.0]}
+        {"scan": ["sub-01", "sub-02"], "region": ["midbrain", "basal_ganglia"], "pvs_count": [3.0, 5.0]}
     )
     table = pvs_count_table(["sub-03", "sub-01", "sub-02"], COUNTS, ratings)
     assert table.columns.tolist() == [
         "participant_id",
+        "session",
         "midbrain_gp_unet",
         "midbrain_grad",
         "basal_ganglia_gp_unet",
@@ -42,6 +43,16 @@ def test_counts_have_one_row_per_scan_in_participants_order():
     assert table["basal_ganglia_gp_unet"].tolist()[0] == 0.2 and table["basal_ganglia_gp_unet"].tolist()[2] == 4.0
     assert table["midbrain_rated"].isna().tolist() == [True, False, True]
     assert "midbrain_rated" not in pvs_count_table(["sub-02"], COUNTS, None)
+    assert table["session"].isna().all()
+
+
+def test_a_cohort_with_sessions_has_one_row_per_session():
+    counts = {("midbrain", "gp_unet"): scan_counts([("sub-01_ses-2", "ok", 2.0, ""), ("sub-01_ses-1", "ok", 1.0, "")])}
+    ratings = pd.DataFrame({"scan": ["sub-01_ses-2"], "region": ["midbrain"], "pvs_count": [3.0]})
+    table = pvs_count_table(["sub-01_ses-1", "sub-01_ses-2"], counts, ratings)
+    assert table[["participant_id", "session"]].values.tolist() == [["sub-01", "ses-1"], ["sub-01", "ses-2"]]
+    assert table["midbrain_gp_unet"].tolist() == [1.0, 2.0]
+    assert table["midbrain_rated"].isna().tolist() == [True, False]
 
 
 def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_and_warning(tmp_path):
@@ -49,7 +60,7 @@ def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_an
     write_json(
         crop_metadata(tmp_path / "sub-03"),
         {
-            "subject": "sub-03",
+            "scan": "sub-03",
             "labels": {"label_map": {"path": "/fs/sub-03/mri/aseg.mgz", "resampled": True}},
             "regions": {
                 "midbrain": {"status": "failed", "error": "sub-03: midbrain: none of the region's labels"},
@@ -57,7 +68,7 @@ def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_an
             },
         },
     )
-    write_json(crop_metadata(tmp_path / "sub-04"), {"subject": "sub-04", "regions": {}})  # unreadable scan
+    write_json(crop_metadata(tmp_path / "sub-04"), {"scan": "sub-04", "regions": {}})  # unreadable scan
     qc = qc_table([tmp_path / "sub-03", tmp_path / "sub-04"], COUNTS)
     assert qc.columns.tolist() == QC_SCHEMA.names
     assert qc[["participant_id", "region", "status"]].values.tolist() == [

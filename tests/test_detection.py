@@ -69,7 +69,7 @@ def test_detect_in_rated_slice_maps_to_scan_voxels_ras_and_hemisphere():
     labels = np.zeros(attention.shape, np.int32)
     labels[14:17, 3:6, 1:5] = fs.RIGHT_PUTAMEN  # left of the centre of mass, yet labelled right
     labels[2:5, 3:6, 1:5] = fs.THIRD_VENTRICLE  # unlateralised: the side of the centre of mass
-    rows = detect(attention, labels, 1.2, region, slice_rated=True, subject="sub-01", paired=True, nms_size=NMS_SIZE)
+    rows = detect(attention, labels, 1.2, region, slice_rated=True, scan_id="sub-01", paired=True, nms_size=NMS_SIZE)
     assert list(rows.columns) == DETECTION_SCHEMA.names
     assert rows["rank"].tolist() == [1, 2]
     assert rows["selected"].tolist() == [True, False]
@@ -94,7 +94,7 @@ def test_detect_without_rated_slice_uses_the_middle_slice():
         "midline_ras_x": 0.0,
     }
     labels = np.zeros(attention.shape, np.int32)
-    rows = detect(attention, labels, 1.0, region, slice_rated=True, subject="s", paired=False, nms_size=NMS_SIZE)
+    rows = detect(attention, labels, 1.0, region, slice_rated=True, scan_id="s", paired=False, nms_size=NMS_SIZE)
     assert rows["voxel_z"].tolist() == [3]
     assert rows["hemisphere"].isna().all() and rows["structure"].isna().all() and rows["label"].tolist() == [0]
     assert rows["relative_height"].tolist() == [0.5]

@@ -123,18 +123,18 @@ def test_compare_methods_lists_every_pair_once():
 
 
 def test_intra_rater_agreement_by_hand():
-    first = pd.DataFrame({"subject": ["s1"] * 3 + ["s2"], "x": [0, 20, 40, 5], "y": 0, "z": 0})
-    second = pd.DataFrame({"subject": ["s1", "s1", "s2"], "x": [1, 60, 5], "y": [1, 0, 0], "z": 0})
-    agreement = intra_rater_agreement(first, second, subjects=["s1", "s2"], max_distance=6.0).set_index("reference")
+    first = pd.DataFrame({"scan": ["s1"] * 3 + ["s2"], "x": [0, 20, 40, 5], "y": 0, "z": 0})
+    second = pd.DataFrame({"scan": ["s1", "s1", "s2"], "x": [1, 60, 5], "y": [1, 0, 0], "z": 0})
+    agreement = intra_rater_agreement(first, second, scan_ids=["s1", "s2"], max_distance=6.0).set_index("reference")
     # first as reference: 2 of 4 dots found, 1 extra dot in s1.
     assert agreement.loc["first"].to_dict() == pytest.approx({"sensitivity": 0.5, "fp_avg": 0.5, "fn_avg": 1.0})
     assert agreement.loc["second"].to_dict() == pytest.approx({"sensitivity": 2 / 3, "fp_avg": 1.0, "fn_avg": 0.5})
 
 
-def detection_rows(subject, voxels):
+def detection_rows(scan, voxels):
     return pd.DataFrame(
         {
-            "subject": subject,
+            "scan": scan,
             "rank": range(1, len(voxels) + 1),
             **dict(zip(("voxel_x", "voxel_y", "voxel_z"), np.array(voxels).T)),
         }
@@ -148,28 +148,28 @@ def test_scan_results_by_hand():
     )
     scan_counts = pd.DataFrame(
         {
-            "subject": ["sub-a", "sub-b", "sub-c"],
+            "scan": ["sub-a", "sub-b", "sub-c"],
             "status": ["ok", "failed", "ok"],
             "predicted_count": [2.4, np.nan, 1.0],
             "n_selected": [2, 0, 1],
         }
     )
-    dots = pd.DataFrame({"subject": ["sub-a", "sub-a"], "region": "midbrain", "x": [1, 3], "y": [0, 0], "z": 0})
-    counts = pd.DataFrame({"subject": ["sub-a", "sub-b"], "region": "midbrain", "pvs_count": [2.0, 5.0]})
+    dots = pd.DataFrame({"scan": ["sub-a", "sub-a"], "region": "midbrain", "x": [1, 3], "y": [0, 0], "z": 0})
+    counts = pd.DataFrame({"scan": ["sub-a", "sub-b"], "region": "midbrain", "pvs_count": [2.0, 5.0]})
     per_scan = scan_results(
-        detections, scan_counts, dots, counts, subjects=["sub-a", "sub-b"], max_distance=MATCH_DISTANCE_VOXELS
+        detections, scan_counts, dots, counts, scan_ids=["sub-a", "sub-b"], max_distance=MATCH_DISTANCE_VOXELS
     )
-    assert list(per_scan.columns) == PER_SCAN_COLUMNS and per_scan["subject"].tolist() == ["sub-a"]
+    assert list(per_scan.columns) == PER_SCAN_COLUMNS and per_scan["scan"].tolist() == ["sub-a"]
     row = per_scan.iloc[0]
     assert row["hits"] == [0, 1, 1, 2] and row["n_lesions"] == 2 and row["n_selected"] == 2
     assert (row["predicted_count"], row["true_count"]) == (2.4, 2.0)
     assert row["matched_distance_voxels"] == pytest.approx(1.0)  # the top two: (0,0,0)-(1,0,0) only
 
 
-def per_scan_rows(subjects, hits, lesions):
+def per_scan_rows(scans, hits, lesions):
     return pd.DataFrame(
         {
-            "subject": subjects,
+            "scan": scans,
             "hits": hits,
             "n_lesions": lesions,
             "n_selected": 1,

@@ -161,8 +161,9 @@ def test_label_map_presets():
     synthseg = CohortLayout.from_settings("/data/bids", LabelMapSettings(preset="synthseg", dir="/data/ss"))
     assert str(synthseg.label_map("sub-01")) == "/data/ss/sub-01_T2w_synthseg.nii.gz"
     assert synthseg.substructures("sub-01") is None
-    own = CohortLayout.from_settings("/d", LabelMapSettings(path="{bids_dir}/seg/{subject}.nii"))
-    assert str(own.label_map("sub-01")) == "/d/seg/sub-01.nii"
+    assert str(cohort.label_map("sub-01_ses-2")) == "/data/fs/sub-01_ses-2/mri/aseg.mgz"
+    own = CohortLayout.from_settings("/d", LabelMapSettings(path="{bids_dir}/seg/{subject}/{session}.nii"))
+    assert str(own.label_map("sub-01_ses-2")) == "/d/seg/sub-01/ses-2.nii"
     with pytest.raises(ValueError, match="cohort.label_maps.dir is needed"):
         CohortLayout.from_settings("/d", LabelMapSettings(preset="freesurfer"))
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())

@@ -17,7 +17,7 @@ from pvsflow import freesurfer as fs
 from pvsflow.attention import METHODS
 from pvsflow.detection import DETECTION_SCHEMA
 from pvsflow.io import read_json
-from pvsflow.layout import CohortLayout
+from pvsflow.layout import CohortLayout, scan_entities
 from pvsflow.settings import LabelMapSettings
 from pvsflow.synthetic import write_label_map
 
@@ -53,7 +53,7 @@ def test_detections_are_one_parquet_dataset_partitioned_by_region(tiny_run):
     for region, methods in TINY_METHODS.items():
         assert set(frame.loc[frame["region"] == region, "method"].astype(str)) == methods
     # Ranks are 1..n per scan and region, scores decrease, the top n are the selected ones.
-    for _, group in frame.groupby(["subject", "region", "method"], observed=True):
+    for _, group in frame.groupby(["scan", "region", "method"], observed=True):
         assert group["rank"].tolist() == list(range(1, len(group) + 1))
         assert (np.diff(group["score"].to_numpy()) <= 0).all()
         assert group["selected"].tolist() == sorted(group["selected"].tolist(), reverse=True)
@@ -71,7 +71,7 @@ def test_detections_are_one_parquet_dataset_partitioned_by_region(tiny_run):
 
 def test_detection_coordinates_map_through_the_scan_affine(tiny_run):
     frame = read_dataset(tiny_run / "results")
-    for subject, group in list(frame.groupby("subject"))[:3]:
+    for subject, group in list(frame.groupby("scan"))[:3]:
         affine = nib.load(CohortLayout(tiny_run / "results" / "cohort").scan(subject)).affine
         voxels = group[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float)
         ras = voxels @ affine[:3, :3].T + affine[:3, 3]
@@ -82,7 +82,7 @@ def test_cohort_tables_have_a_row_per_scan_and_per_scan_region(tiny_run):
     tables = tiny_run / "results" / "tables"
     counts = pd.read_parquet(tables / "pvs_counts.parquet")
     assert counts["participant_id"].tolist() == [f"sub-{i:04d}" for i in range(1, 15)]
-    inferred = set(read_dataset(tiny_run / "results", "scan_counts")["subject"])
+    inferred = set(read_dataset(tiny_run / "results", "scan_counts")["scan"])
     for region, methods in TINY_METHODS.items():
         for method in methods:
             column = counts.set_index("participant_id")[f"{region}_{method}"]
@@ -203,34 +203,36 @@ def test_a_corrupt_scan_is_reported_and_the_others_are_kept(tiny_run, tmp_path):
     directory = run_directory(tmp_path / "corrupt")
     cohort = directory / "results" / "cohort"
     snakemake(directory, "--cores", "2", str(cohort / "participants.tsv"))
-    victim = read_dataset(tiny_run / "results", "scan_counts")["subject"].iloc[0]  # a test scan
+    victim = read_dataset(tiny_run / "results", "scan_counts")["scan"].iloc[0]  # a test scan
     CohortLayout(cohort).scan(victim).write_bytes(b"\x00 truncated upload")
     snakemake(directory, "--cores", "2", configs=(TWO_METHODS,))
     after = read_dataset(directory / "results")
-    assert victim not in set(after["subject"])
+    assert victim not in set(after["scan"])
     expected = read_dataset(tiny_run / "results", methods=("gp_unet", "grad"))
-    expected = expected[expected["subject"] != victim].reset_index(drop=True)
+    expected = expected[expected["scan"] != victim].reset_index(drop=True)
     pd.testing.assert_frame_equal(after, expected)
     counts = read_dataset(directory / "results", "scan_counts")
-    failed = counts[counts["subject"] == victim]
+    failed = counts[counts["scan"] == victim]
     assert (failed["status"] == "failed").all() and len(failed) == 2 * len(REGIONS)
     assert failed["error"].str.contains(f"{victim}: T2w scan at .* could not be read").all()
     summary = pd.read_parquet(directory / "results" / "stats" / "summary.parquet")
     assert (summary[summary["region"] != "overall"]["n_failed"] == 1).all()
 
 
-def site_cohort(tiny_run: Path, root: Path, subjects: list[str], label_maps: str = "bids") -> CohortLayout:
-    """A copy of some of the tiny run's scans without ratings, as another site would hold them,
-    with label maps on the scans' grids (``bids``) or as FreeSurfer's conformed ``aseg.mgz``."""
+def site_cohort(tiny_run: Path, root: Path, scans: dict[str, str], label_maps: str = "bids") -> CohortLayout:
+    """A copy of some of the tiny run's scans without ratings, as another site would hold them
+    (``scans``: the site's scan ID -> the tiny run's, so that sessions can be made up), with label
+    maps on the scans' grids (``bids``) or as FreeSurfer's conformed ``aseg.mgz``."""
     source = CohortLayout(tiny_run / "results" / "cohort")
     settings = LabelMapSettings(preset=label_maps, dir=str(root / "freesurfer") if label_maps == "freesurfer" else None)
     site = CohortLayout.from_settings(root / "bids", settings)
-    for subject in subjects:
-        site.scan(subject).parent.mkdir(parents=True, exist_ok=True)
-        site.scan(subject).write_bytes(source.scan(subject).read_bytes())
-        labels = nib.load(source.label_map(subject))
-        write_label_map(site.label_map(subject), np.asarray(labels.dataobj), labels.affine)
-    site.participants.write_text("participant_id\n" + "\n".join(subjects) + "\n")
+    for scan, original in scans.items():
+        site.scan(scan).parent.mkdir(parents=True, exist_ok=True)
+        site.scan(scan).write_bytes(source.scan(original).read_bytes())
+        labels = nib.load(source.label_map(original))
+        write_label_map(site.label_map(scan), np.asarray(labels.dataobj), labels.affine)
+    participants = dict.fromkeys(scan_entities(scan)[0] for scan in scans)
+    site.participants.write_text("participant_id\n" + "\n".join(participants) + "\n")
     return site
 
 
@@ -247,14 +249,17 @@ def apply_trained_models(tiny_run: Path, directory: Path, site: CohortLayout, la
     return overlay
 
 
-def test_trained_models_applied_to_a_cohort_without_ratings(tiny_run, tmp_path):
-    """Inference only: the tiny run's networks on a copy of five of its scans without any rating
-    (another site's cohort) give the same detections, and nothing is trained or written there."""
-    inferred = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["subject"]))
+def test_trained_models_applied_to_a_cohort_with_sessions_and_without_ratings(tiny_run, tmp_path):
+    """Inference only: the tiny run's networks on a copy of five of its scans, laid out as three
+    participants with sessions and without any rating (another site's cohort), give one row per
+    session and the same detections, and nothing is trained or written there."""
+    inferred = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["scan"]))
     trained_on = sorted({f"sub-{i:04d}" for i in range(1, 15)} - set(inferred))
     test_scans = inferred[:3]
-    subjects = [*test_scans, *trained_on[:2]]
-    site = site_cohort(tiny_run, tmp_path / "site", subjects)
+    originals = [*test_scans, *trained_on[:2]]
+    scans = {f"sub-site{i // 2}_ses-{i % 2 + 1}": original for i, original in enumerate(originals)}
+    site = site_cohort(tiny_run, tmp_path / "site", scans)
+    assert site.scan("sub-site0_ses-2").parent == site.root / "sub-site0" / "ses-2" / "anat"
     before = {path: path.stat().st_mtime_ns for path in site.root.rglob("*")}
     directory = tmp_path / "apply"
     overlay = apply_trained_models(tiny_run, directory, site)
@@ -264,21 +269,26 @@ def test_trained_models_applied_to_a_cohort_without_ratings(tiny_run, tmp_path):
     rules = {path.name for path in (directory / "results" / "logs").iterdir()}
     assert "train" not in rules and "synthesize_cohort" not in rules and "region_stats" not in rules
     counts = read_dataset(directory / "results", "scan_counts")
-    assert sorted(set(counts["subject"])) == sorted(subjects)
+    assert sorted(set(counts["scan"])) == sorted(scans)
     assert (counts["status"] == "ok").all() and counts["predicted_count"].notna().all()
     assert not (directory / "results" / "stats").exists() and not (directory / "results" / "models").exists()
     assert {path: path.stat().st_mtime_ns for path in site.root.rglob("*")} == before
     table = pd.read_parquet(directory / "results" / "tables" / "pvs_counts.parquet")
-    assert table["participant_id"].tolist() == subjects and not any(c.endswith("_rated") for c in table)
-    assert table.drop(columns="participant_id").notna().all().all()
+    assert table[["participant_id", "session"]].values.tolist() == [list(scan_entities(scan)) for scan in scans]
+    assert not any(c.endswith("_rated") for c in table)
+    assert table.drop(columns=["participant_id", "session"]).notna().all().all()
+    qc = pd.read_csv(directory / "results" / "tables" / "qc.tsv", sep="\t")
+    assert sorted(set(zip(qc["participant_id"], qc["session"]))) == sorted(map(scan_entities, scans))
     # Regions cut without a rated slice are the same crops: the same networks find the same PVS.
     unrated = ["midbrain", "hippocampi"]
     after = read_dataset(directory / "results", methods=("gp_unet", "grad"))
     expected = read_dataset(tiny_run / "results", methods=("gp_unet", "grad"))
-    after, expected = (
-        frame[frame["region"].isin(unrated) & frame["subject"].isin(test_scans)].reset_index(drop=True)
-        for frame in (after, expected)
-    )
+    after = after[after["region"].isin(unrated) & after["scan"].isin(list(scans)[:3])].reset_index(drop=True)
+    expected = expected[expected["region"].isin(unrated) & expected["scan"].isin(test_scans)].reset_index(drop=True)
+    expected["scan"] = expected["scan"].map({original: scan for scan, original in scans.items()})
+    expected["participant_id"] = [scan_entities(scan)[0] for scan in expected["scan"]]
+    expected["session"] = [scan_entities(scan)[1] for scan in expected["scan"]]
+    assert len(after) > 0 and set(after["session"]) == {"ses-1", "ses-2"}
     pd.testing.assert_frame_equal(after, expected)
 
 
@@ -286,10 +296,10 @@ def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(
     """The same scans with their label maps as FreeSurfer's aseg.mgz (conformed 256^3 1 mm LIA,
     resampled from the scan's grid) and as BIDS label maps on the scan's grid: the same crops
     within the nearest-neighbour resampling, and the same PVS found."""
-    subjects = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["subject"]))[:3]
+    subjects = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["scan"]))[:3]
     runs = {}
     for layout in ("bids", "freesurfer"):
-        site = site_cohort(tiny_run, tmp_path / f"site-{layout}", subjects, layout)
+        site = site_cohort(tiny_run, tmp_path / f"site-{layout}", {s: s for s in subjects}, layout)
         apply_trained_models(tiny_run, tmp_path / layout, site, layout)
         runs[layout] = tmp_path / layout / "results"
     qc = pd.read_csv(runs["freesurfer"] / "tables" / "qc.tsv", sep="\t")
@@ -303,9 +313,9 @@ def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(
     native, conformed = (read_dataset(run) for run in runs.values())
     native, conformed = (frame[frame["selected"]] for frame in (native, conformed))
     assert len(native) > 0
-    for (subject, region, method), found in native.groupby(["subject", "region", "method"]):
+    for (subject, region, method), found in native.groupby(["scan", "region", "method"]):
         other = conformed[
-            (conformed["subject"] == subject) & (conformed["region"] == region) & (conformed["method"] == method)
+            (conformed["scan"] == subject) & (conformed["region"] == region) & (conformed["method"] == method)
         ]
         distances = np.linalg.norm(
             found[["ras_x", "ras_y", "ras_z"]].to_numpy()[:, None]

@@ -60,7 +60,7 @@ def test_crop_is_centred_scaled_and_keeps_an_exact_affine():
     image, labels = _phantom()
     affine = np.array([[-0.9, 0.05, 0, 30.0], [0.04, 0.9, 0, -20.0], [0, 0, 1.3, -10.0], [0, 0, 0, 1]])
     spec = RegionSpec("midbrain", (16,), (16, 16, 11))
-    crop = extract_region(image, labels, affine, spec, subject="sub-01")
+    crop = extract_region(image, labels, affine, spec, scan_id="sub-01")
     assert crop.image.shape == (16, 16, 11)
     assert 0.0 <= crop.image.min() and crop.image.max() <= 1.0
     origin = np.array(crop.origin)
@@ -76,7 +76,7 @@ def test_centrum_semiovale_box_is_centred_on_the_rated_slice():
     image, labels = _phantom()
     labels[labels == 16] = 2
     spec = RegionSpec("centrum_semiovale", (2,), (16, 16, 6))
-    crop = extract_region(image, labels, np.eye(4), spec, subject="sub-01", rated_slice=14)
+    crop = extract_region(image, labels, np.eye(4), spec, scan_id="sub-01", rated_slice=14)
     assert crop.origin[2] == 14 - 3
     assert crop.rated_slice == 3
 
@@ -84,13 +84,13 @@ def test_centrum_semiovale_box_is_centred_on_the_rated_slice():
 def test_missing_region_labels_name_the_scan_and_region():
     image, labels = _phantom()
     with pytest.raises(ScanError, match=r"sub-07: hippocampi: none of the region's labels \[17, 53\]"):
-        extract_region(image, labels, np.eye(4), RegionSpec("hippocampi", (17, 53), (8, 8, 8)), subject="sub-07")
+        extract_region(image, labels, np.eye(4), RegionSpec("hippocampi", (17, 53), (8, 8, 8)), scan_id="sub-07")
 
 
-def extract_into(tmp_path, subject, specs):
+def extract_into(tmp_path, scan_id, specs):
     """extract_scan of ``tmp_path``'s t2w.nii.gz and aseg.nii.gz into ``tmp_path / "out"``."""
     return extract_scan(
-        subject,
+        scan_id,
         scan=tmp_path / "t2w.nii.gz",
         label_map=tmp_path / "aseg.nii.gz",
         specs=specs,
@@ -129,13 +129,13 @@ def test_intensities_scale_from_the_median_floor_to_the_trimmed_ceiling():
     labels[8:22, 8:22, 5:15] = 16
     image = rng.uniform(100, 200, labels.shape)
     spec = RegionSpec("midbrain", (16,), (20, 20, 14), mask_dilation_voxels=0, mask_sigma_voxels=0.0)
-    crop = extract_region(image, labels, np.eye(4), spec, subject="sub-01")
+    crop = extract_region(image, labels, np.eye(4), spec, scan_id="sub-01")
     inside = crop.image[crop.image > 0]
     # Half the region is at or below its median and maps to 0; the top 1% clips to 1.
     assert (crop.image[5:15, 5:15, 4:10] == 0).mean() == pytest.approx(0.5, abs=0.05)
     assert inside.max() == pytest.approx(1.0)
     plain = extract_region(
-        image, labels, np.eye(4), RegionSpec("midbrain", (16,), (20, 20, 14), 0, 0.0, 1.0, 0.0), subject="sub-01"
+        image, labels, np.eye(4), RegionSpec("midbrain", (16,), (20, 20, 14), 0, 0.0, 1.0, 0.0), scan_id="sub-01"
     )
     assert (plain.image[5:15, 5:15, 4:10] > 0).all()  # floor at the minimum: plain min-max scaling
 
@@ -145,7 +145,7 @@ def test_flat_region_is_a_clear_error():
     labels[5:15, 5:15, 5:15] = 16
     with pytest.raises(ScanError, match="sub-03: midbrain: the region's intensities are flat"):
         extract_region(
-            np.full(labels.shape, 50.0), labels, np.eye(4), RegionSpec("midbrain", (16,), (8, 8, 8)), subject="sub-03"
+            np.full(labels.shape, 50.0), labels, np.eye(4), RegionSpec("midbrain", (16,), (8, 8, 8)), scan_id="sub-03"
         )
 
 
@@ -175,5 +175,5 @@ def test_a_midbrain_label_in_the_map_is_the_region_itself():
     assert label_ids == (fs.MIDBRAIN,)
     assert sorted(set(np.argwhere(mask)[:, 2])) == list(range(27, 35))
     image = np.random.default_rng(0).uniform(100, 200, (20, 20, 40))
-    crop = extract_region(image, _brainstem(top_label=fs.MIDBRAIN), np.eye(4), spec, subject="sub-01")
+    crop = extract_region(image, _brainstem(top_label=fs.MIDBRAIN), np.eye(4), spec, scan_id="sub-01")
     assert crop.origin[2] == 31 - 3 and crop.height_range_mm == (27.0, 34.0)

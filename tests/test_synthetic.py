@@ -11,6 +11,7 @@ from pvsflow import freesurfer as fs
 from pvsflow import synthetic
 from pvsflow.cohort import read_counts, read_dots
 from pvsflow.layout import CohortLayout
+from pvsflow.regions import RegionSpec, extract_region, voxel_to_ras
 from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_cohort
 
 SMALL = SyntheticCohortSpec(n_subjects=3, seed=5)
@@ -120,6 +121,31 @@ def test_the_command_writes_freesurfer_style_label_maps(tmp_path, capsys):
     assert isinstance(aseg, nib.MGHImage) and aseg.shape == (256, 256, 256)
     assert nib.aff2axcodes(aseg.affine) == ("L", "I", "A")
     assert fs.BRAIN_STEM in np.unique(np.asarray(aseg.dataobj))
+    parts = nib.load(tmp_path / "derivatives/freesurfer/sub-0001/mri/brainstemSsLabels.v13.FSvoxelSpace.mgz")
+    assert set(np.unique(np.asarray(parts.dataobj))) == {0, fs.MIDBRAIN, fs.PONS, fs.MEDULLA}
     assert CohortLayout(tmp_path).scan("sub-0001").exists()
     assert not CohortLayout(tmp_path).label_map("sub-0001").exists()
     assert "derivatives/freesurfer/sub-0001/mri/aseg.mgz" in capsys.readouterr().out
+
+
+def test_the_brainstem_is_a_midbrain_on_a_pons_on_a_medulla_and_its_pvs_are_in_the_midbrain():
+    """aseg's Brain-Stem spans all three, so a midbrain crop centred on the whole label misses the
+    midbrain's PVS; the default (its top 15 mm) holds every one of them."""
+    default = RegionSpec.from_config("midbrain", {"crop_shape": [32, 32, 11]})
+    whole_stem = RegionSpec.from_config("midbrain", {"crop_shape": [32, 32, 11], "top_mm": None})
+    inside = {"default": 0, "whole_stem": 0}
+    n_dots = 0
+    for index in range(4):
+        image, labels, affine, truth = generate_subject(SMALL, index)
+        stem_heights = voxel_to_ras(affine, np.argwhere(labels == fs.BRAIN_STEM))[:, 2]
+        assert stem_heights.max() - stem_heights.min() > 35  # mm: far taller than the midbrain
+        dots = np.array([(x, y, z) for region, x, y, z in truth.dots if region == "midbrain"]).reshape(-1, 3)
+        dot_heights = voxel_to_ras(affine, dots)[:, 2]
+        assert (dot_heights >= stem_heights.max() - 17).all()  # in the midbrain: its top ~15 mm
+        n_dots += len(dots)
+        for name, spec in (("default", default), ("whole_stem", whole_stem)):
+            crop = extract_region(image, labels, affine, spec, scan_id="sub-0001")
+            offset = dots - np.asarray(crop.origin)
+            inside[name] += int(((offset >= 0) & (offset < np.asarray(spec.crop_shape))).all(axis=1).sum())
+    assert n_dots > 0 and inside["default"] == n_dots
+    assert inside["whole_stem"] < n_dots / 2

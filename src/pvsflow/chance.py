@@ -27,7 +27,7 @@ def chance_fauc(
     any method must beat. ``crop_dirs``: the test scans' crop directories; ``dots``: the region's
     annotations in scan voxels. Scans whose region failed extraction are left out."""
     rng = np.random.default_rng(settings.seed)
-    annotations = {s: g[["x", "y", "z"]].to_numpy(float) for s, g in dots.groupby("subject")}
+    annotations = {s: g[["x", "y", "z"]].to_numpy(float) for s, g in dots.groupby("scan")}
     scans = []
     for crop_dir in map(Path, crop_dirs):
         entry = region_entry(crop_dir, region)
@@ -40,7 +40,7 @@ def chance_fauc(
             np.zeros(image.shape, dtype=np.int32),
             0.0,
             entry,
-            subject=crop_dir.name,
+            scan_id=crop_dir.name,
             slice_rated=region in SLICE_RATED,
             paired=False,
             nms_size=nms_size,

@@ -13,11 +13,12 @@ from nibabel.affines import voxel_sizes
 
 from pvsflow.extraction import region_entry
 from pvsflow.io import read_json
-from pvsflow.layout import crop_metadata
+from pvsflow.layout import crop_metadata, scan_entities
 
 QC_SCHEMA = pa.schema(
     [
         ("participant_id", pa.string()),
+        ("session", pa.string()),
         ("region", pa.string()),
         ("status", pa.string()),  # ok | failed
         ("reason", pa.string()),
@@ -40,12 +41,24 @@ def rated_column(region: str) -> str:
     return f"{region}_rated"
 
 
+def scan_key(scans: Sequence[str]) -> pd.DataFrame:
+    """The key of a table with one row per scan: ``participant_id`` and ``session`` (null in a
+    cohort without sessions)."""
+    entities = [scan_entities(scan) for scan in scans]
+    return pd.DataFrame(
+        {
+            "participant_id": pd.Series([subject for subject, _ in entities], dtype="string"),
+            "session": pd.Series([session for _, session in entities], dtype="string"),
+        }
+    )
+
+
 def pvs_count_table(
-    subjects: Sequence[str],
+    scans: Sequence[str],
     scan_counts: Mapping[tuple[str, str], pd.DataFrame],
     ratings: pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """One row per scan (``participant_id``), in ``subjects`` order: per region and method the
+    """One row per scan (``participant_id``, ``session``), in ``scans`` order: per region and method the
     predicted count (:func:`count_column`; missing where the scan was not inferred, e.g. a
     training scan, or its region failed) and per region the rated count where the cohort has one
     (:func:`rated_column`).
@@ -53,15 +66,16 @@ def pvs_count_table(
     ``scan_counts``: (region, method) -> that pair's ``scan_counts`` rows;
     ``ratings``: :func:`pvsflow.cohort.read_counts`'s table, or None for a cohort without ratings.
     """
-    table = pd.DataFrame({"participant_id": pd.Series(list(subjects), dtype="string")})
+    table = scan_key(scans)
+    scan_ids = pd.Series(list(scans), dtype=object)
     regions = list(dict.fromkeys(region for region, _ in scan_counts))
     for (region, method), rows in scan_counts.items():
-        ok = rows[rows["status"] == "ok"].set_index("subject")["predicted_count"].astype("float64")
-        table[count_column(region, method)] = table["participant_id"].map(ok).astype("Float64")
+        ok = rows[rows["status"] == "ok"].set_index("scan")["predicted_count"].astype("float64")
+        table[count_column(region, method)] = scan_ids.map(ok).astype("Float64")
     if ratings is not None:
         for region in regions:
-            rated = ratings[ratings["region"] == region].set_index("subject")["pvs_count"]
-            table[rated_column(region)] = table["participant_id"].map(rated).astype("Float64")
+            rated = ratings[ratings["region"] == region].set_index("scan")["pvs_count"]
+            table[rated_column(region)] = scan_ids.map(rated).astype("Float64")
     return table
 
 
@@ -69,8 +83,9 @@ def qc_rows(
     crop_dir: Path | str, regions: Sequence[str], warnings: Mapping[tuple[str, str], str]
 ) -> list[dict[str, object]]:
     """One :data:`QC_SCHEMA` row per region of a scan, from its extraction record and the
-    inference ``warnings`` ((subject, region) -> message)."""
+    inference ``warnings`` ((scan, region) -> message)."""
     record = read_json(crop_metadata(crop_dir))
+    participant, session = scan_entities(record["scan"])
     label_map = record.get("labels", {}).get("label_map", {})
     rows = []
     for region in regions:
@@ -78,7 +93,8 @@ def qc_rows(
         sizes = voxel_sizes(np.asarray(entry["affine"])) if entry["status"] == "ok" else (np.nan,) * 3
         rows.append(
             {
-                "participant_id": record["subject"],
+                "participant_id": participant,
+                "session": session,
                 "region": region,
                 "status": entry["status"],
                 "reason": entry.get("error", ""),
@@ -87,7 +103,7 @@ def qc_rows(
                 "voxel_size_z_mm": float(sizes[2]),
                 "label_map": label_map.get("path", ""),
                 "label_map_resampled": label_map.get("resampled"),
-                "warning": warnings.get((record["subject"], region), ""),
+                "warning": warnings.get((record["scan"], region), ""),
             }
         )
     return rows
@@ -100,7 +116,7 @@ def qc_table(crop_dirs: Sequence[Path | str], scan_counts: Mapping[tuple[str, st
     :func:`pvs_count_table`; its regions are the table's."""
     regions = list(dict.fromkeys(region for region, _ in scan_counts))
     warnings = {
-        (row.subject, region): row.warning
+        (row.scan, region): row.warning
         for (region, _), rows in scan_counts.items()
         for row in rows.itertuples()
         if row.warning

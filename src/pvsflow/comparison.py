@@ -76,29 +76,29 @@ def compare_methods(tables: Mapping[str, ScanTable], settings: EvaluationSetting
 
 
 def rater_agreement(
-    reference: pd.DataFrame, other: pd.DataFrame, *, subjects: Sequence[str], max_distance: float
+    reference: pd.DataFrame, other: pd.DataFrame, *, scan_ids: Sequence[str], max_distance: float
 ) -> dict[str, float]:
     """One annotation series scored against another as if it were a detector: pooled sensitivity,
-    FPavg and FNavg over ``subjects`` (dots matched one-to-one within ``max_distance``)."""
+    FPavg and FNavg over ``scan_ids`` (dots matched one-to-one within ``max_distance``)."""
     tp = fp = fn = 0
-    for subject in subjects:
-        truth = reference.loc[reference["subject"] == subject, ["x", "y", "z"]].to_numpy(float)
-        found = other.loc[other["subject"] == subject, ["x", "y", "z"]].to_numpy(float)
+    for scan_id in scan_ids:
+        truth = reference.loc[reference["scan"] == scan_id, ["x", "y", "z"]].to_numpy(float)
+        found = other.loc[other["scan"] == scan_id, ["x", "y", "z"]].to_numpy(float)
         matched = len(hungarian_match(found, truth, max_distance))
         tp, fp, fn = tp + matched, fp + len(found) - matched, fn + len(truth) - matched
     return {
         "sensitivity": tp / (tp + fn) if tp + fn else np.nan,
-        "fp_avg": fp / len(subjects),
-        "fn_avg": fn / len(subjects),
+        "fp_avg": fp / len(scan_ids),
+        "fn_avg": fn / len(scan_ids),
     }
 
 
 def intra_rater_agreement(
-    first: pd.DataFrame, second: pd.DataFrame, *, subjects: Sequence[str], max_distance: float
+    first: pd.DataFrame, second: pd.DataFrame, *, scan_ids: Sequence[str], max_distance: float
 ) -> pd.DataFrame:
     """Two annotation series of the same scans, each taken in turn as the reference."""
     rows = [
-        {"reference": "first", **rater_agreement(first, second, subjects=subjects, max_distance=max_distance)},
-        {"reference": "second", **rater_agreement(second, first, subjects=subjects, max_distance=max_distance)},
+        {"reference": "first", **rater_agreement(first, second, scan_ids=scan_ids, max_distance=max_distance)},
+        {"reference": "second", **rater_agreement(second, first, scan_ids=scan_ids, max_distance=max_distance)},
     ]
     return pd.DataFrame(rows, columns=["reference", *OPERATING_METRICS])

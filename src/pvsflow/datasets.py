@@ -55,15 +55,15 @@ def usable_crops(
     """
     paths, targets = [], []
     for crop_dir in map(Path, crop_dirs):
-        subject = crop_dir.name
+        scan_id = crop_dir.name
         entry = region_entry(crop_dir, region)
         if entry["status"] != "ok":
-            log(f"{subject}: left out of {region} training: {entry['error']}")
-        elif subject not in counts or not math.isfinite(counts[subject]):
-            log(f"{subject}: left out of {region} training: no {region} PVS count in the weak labels")
+            log(f"{scan_id}: left out of {region} training: {entry['error']}")
+        elif scan_id not in counts or not math.isfinite(counts[scan_id]):
+            log(f"{scan_id}: left out of {region} training: no {region} PVS count in the weak labels")
         else:
             paths.append(layout.crop_file(crop_dir, region))
-            targets.append(counts[subject])
+            targets.append(counts[scan_id])
     return paths, targets
 
 
@@ -75,7 +75,7 @@ def region_datasets(
 
     Scans left out are reported through ``log``; a split with no usable scan is an error.
     """
-    region_counts = counts[counts["region"] == region].set_index("subject")["pvs_count"].to_dict()
+    region_counts = counts[counts["region"] == region].set_index("scan")["pvs_count"].to_dict()
     datasets = {}
     for split, dirs in crop_dirs.items():
         paths, targets = usable_crops(dirs, region, region_counts, log=log)

@@ -20,7 +20,9 @@ from pvsflow.regions import PAIRED, SLICE_RATED, voxel_to_ras
 # One row per candidate; region and method are the Parquet dataset's partition keys.
 DETECTION_SCHEMA = pa.schema(
     [
-        ("subject", pa.string()),
+        ("scan", pa.string()),
+        ("participant_id", pa.string()),
+        ("session", pa.string()),
         ("rank", pa.int32()),
         ("score", pa.float32()),
         ("selected", pa.bool_()),
@@ -71,7 +73,7 @@ def detect(
     predicted_count: float,
     crop_entry: Mapping[str, Any],
     *,
-    subject: str,
+    scan_id: str,
     slice_rated: bool,
     paired: bool,
     nms_size: int,
@@ -105,9 +107,12 @@ def detect(
             fs.hemisphere_of(int(label)) or ("right" if x > crop_entry["midline_ras_x"] else "left")
             for label, x in zip(found, ras[:, 0])
         ]
+    participant, session = layout.scan_entities(scan_id)
     return pd.DataFrame(
         {
-            "subject": subject,
+            "scan": scan_id,
+            "participant_id": participant,
+            "session": pd.Series([session] * len(scores), dtype=object),
             "rank": np.arange(1, len(scores) + 1, dtype=np.int32),
             "score": scores.astype(np.float32),
             "selected": np.arange(len(scores)) < n_selected,
@@ -140,7 +145,9 @@ def empty_detections() -> pd.DataFrame:
 
 SCAN_COUNT_SCHEMA = pa.schema(
     [
-        ("subject", pa.string()),
+        ("scan", pa.string()),
+        ("participant_id", pa.string()),
+        ("session", pa.string()),
         ("status", pa.string()),
         ("predicted_count", pa.float32()),
         ("n_candidates", pa.int32()),
@@ -158,16 +165,19 @@ def detect_shard(
     status row per scan (:data:`SCAN_COUNT_SCHEMA`). ``maps_dir``: the shard's inference output;
     ``crop_dirs``: the same scans' crop directories."""
     predictions = pd.read_csv(
-        layout.shard_predictions(maps_dir), sep="\t", dtype={"subject": str}, keep_default_na=False, na_values=["nan"]
-    ).set_index("subject")
+        layout.shard_predictions(maps_dir), sep="\t", dtype={"scan": str}, keep_default_na=False, na_values=["nan"]
+    ).set_index("scan")
     frames, rows = [], []
     for crop_dir in map(Path, crop_dirs):
-        subject = crop_dir.name
-        prediction = predictions.loc[subject]
+        scan_id = crop_dir.name
+        participant, session = layout.scan_entities(scan_id)
+        prediction = predictions.loc[scan_id]
         if prediction["status"] != "ok":
             rows.append(
                 {
-                    "subject": subject,
+                    "scan": scan_id,
+                    "participant_id": participant,
+                    "session": session,
                     "status": "failed",
                     "predicted_count": np.nan,
                     "n_candidates": 0,
@@ -177,7 +187,7 @@ def detect_shard(
                 }
             )
             continue
-        attention, _ = load_crop(layout.attention_map(maps_dir, subject))
+        attention, _ = load_crop(layout.attention_map(maps_dir, scan_id))
         labels, _ = load_crop(layout.label_crop_file(crop_dir, region))
         entry = region_entry(crop_dir, region)
         frame = detect(
@@ -185,7 +195,7 @@ def detect_shard(
             labels.astype(np.int32),
             float(prediction["predicted_count"]),
             entry,
-            subject=subject,
+            scan_id=scan_id,
             slice_rated=region in SLICE_RATED,
             paired=region in PAIRED,
             nms_size=nms_size,
@@ -193,7 +203,9 @@ def detect_shard(
         frames.append(frame)
         rows.append(
             {
-                "subject": subject,
+                "scan": scan_id,
+                "participant_id": participant,
+                "session": session,
                 "status": "ok",
                 "predicted_count": prediction["predicted_count"],
                 "n_candidates": len(frame),

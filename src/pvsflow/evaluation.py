@@ -3,7 +3,7 @@ on the test scans, the region's metrics row, the cohort-wide "overall" rows, and
 tables aligned on the same scans for paired comparisons.
 
 Tables (pandas): ``detections`` and ``scan_counts`` as :mod:`pvsflow.detection` writes them;
-``dots`` (subject, region, x, y, z scan voxels) and ``counts`` (subject, region, pvs_count) as
+``dots`` (scan, region, x, y, z scan voxels) and ``counts`` (scan, region, pvs_count) as
 :mod:`pvsflow.cohort` reads them. No torch and no plotting here: metrics import quickly.
 """
 
@@ -21,7 +21,7 @@ from pvsflow.matching import cumulative_hits, hungarian_match
 from pvsflow.settings import EvaluationSettings
 
 PER_SCAN_COLUMNS = [
-    "subject",
+    "scan",
     "hits",
     "n_lesions",
     "n_selected",
@@ -37,37 +37,37 @@ def scan_results(
     dots: pd.DataFrame,
     counts: pd.DataFrame,
     *,
-    subjects: Sequence[str],
+    scan_ids: Sequence[str],
     max_distance: float,
 ) -> pd.DataFrame:
     """One row per evaluated scan (:data:`PER_SCAN_COLUMNS`): cumulative hits of the ranked
     candidates (``hits[k]``, k = 0..n_candidates), lesions, candidates selected at the operating
     point, predicted and rated counts, mean distance of the matched pairs.
 
-    All tables hold one region and method. ``subjects`` are the test scans; those whose region
+    All tables hold one region and method. ``scan_ids`` are the test scans; those whose region
     failed upstream are left out (they are listed in ``scan_counts`` with the reason).
     Coordinates are scan voxel indices; ``max_distance`` in voxels.
     """
-    ok = scan_counts[(scan_counts["status"] == "ok") & scan_counts["subject"].isin(subjects)]
-    candidates = {s: g.sort_values("rank") for s, g in detections.groupby("subject")}
-    annotations = {s: g for s, g in dots.groupby("subject")}
-    weak = counts.set_index("subject")["pvs_count"]
+    ok = scan_counts[(scan_counts["status"] == "ok") & scan_counts["scan"].isin(scan_ids)]
+    candidates = {s: g.sort_values("rank") for s, g in detections.groupby("scan")}
+    annotations = {s: g for s, g in dots.groupby("scan")}
+    weak = counts.set_index("scan")["pvs_count"]
     rows = []
     for scan in ok.itertuples():
-        found = candidates.get(scan.subject, detections.iloc[0:0])
-        truth = annotations.get(scan.subject, dots.iloc[0:0])
+        found = candidates.get(scan.scan, detections.iloc[0:0])
+        truth = annotations.get(scan.scan, dots.iloc[0:0])
         found_voxels = found[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float)
         truth_voxels = truth[["x", "y", "z"]].to_numpy(float)
         hits = cumulative_hits(found_voxels, truth_voxels, max_distance)
         pairs = hungarian_match(found_voxels[: scan.n_selected], truth_voxels, max_distance)
         rows.append(
             {
-                "subject": scan.subject,
+                "scan": scan.scan,
                 "hits": hits.tolist(),
                 "n_lesions": len(truth_voxels),
                 "n_selected": int(scan.n_selected),
                 "predicted_count": float(scan.predicted_count),
-                "true_count": float(weak.get(scan.subject, np.nan)),
+                "true_count": float(weak.get(scan.scan, np.nan)),
                 "matched_distance_voxels": float(np.mean([d for *_, d in pairs])) if pairs else np.nan,
             }
         )
@@ -102,8 +102,8 @@ def count_agreement(per_scan: pd.DataFrame) -> dict[str, float]:
 def aligned_tables(per_scan: Mapping[str, pd.DataFrame]) -> dict[str, ScanTable]:
     """Per-method tables restricted to the scans every method evaluated, in the same order, so
     that paired tests and joint bootstrap resamples compare the same scans."""
-    shared = sorted(set.intersection(*(set(t["subject"]) for t in per_scan.values())))
-    return {name: scan_table(t.set_index("subject").loc[shared].reset_index()) for name, t in per_scan.items()}
+    shared = sorted(set.intersection(*(set(t["scan"]) for t in per_scan.values())))
+    return {name: scan_table(t.set_index("scan").loc[shared].reset_index()) for name, t in per_scan.items()}
 
 
 def region_metrics(

@@ -29,7 +29,7 @@ def region_entry(scan_dir: Path | str, region: str) -> dict[str, Any]:
 
 
 def extract_scan(
-    subject: str,
+    scan_id: str,
     *,
     scan: Path | str,
     label_map: Path | str,
@@ -53,10 +53,10 @@ def extract_scan(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    metadata: dict[str, Any] = {"subject": subject, "regions": {}}
+    metadata: dict[str, Any] = {"scan": scan_id, "regions": {}}
     try:
-        image, affine = load_scan(scan, subject)
-        labels = load_label_map(label_map, subject, image, affine, substructures=substructures)
+        image, affine = load_scan(scan, scan_id)
+        labels = load_label_map(label_map, scan_id, image, affine, substructures=substructures)
     except ScanError as error:
         log.error("%s", error)
         metadata["regions"] = {spec.name: {"status": "failed", "error": str(error)} for spec in specs}
@@ -69,9 +69,9 @@ def extract_scan(
             coverage = labels.coverage(spec.labels) if coverage is None else coverage
             if coverage is not None and coverage < MIN_REGION_COVERAGE:
                 inside = f"only {100 * coverage:.0f}% of the region's labels lie inside the scan's field of view"
-                raise ScanError(subject, f"{spec.name}: {inside}")
+                raise ScanError(scan_id, f"{spec.name}: {inside}")
             crop = extract_region(
-                image, labels.labels, affine, spec, subject=subject, rated_slice=rated_slices.get(spec.name)
+                image, labels.labels, affine, spec, scan_id=scan_id, rated_slice=rated_slices.get(spec.name)
             )
         except ScanError as error:
             log.error("%s", error)

@@ -14,12 +14,12 @@ from pvsflow.io import load_crop
 from pvsflow.regions import SLICE_RATED
 
 
-def example_subject(crop_dirs: Sequence[Path], region: str, dots: pd.DataFrame) -> Path:
+def example_scan(crop_dirs: Sequence[Path], region: str, dots: pd.DataFrame) -> Path:
     """The scan (crop directory) with the most annotated PVS in ``region``; ties by name."""
     usable = [d for d in crop_dirs if region_entry(d, region)["status"] == "ok"]
     if not usable:
         raise ValueError(f"{region}: no test scan with a usable crop")
-    counts = dots[dots["region"] == region]["subject"].value_counts()
+    counts = dots[dots["region"] == region]["scan"].value_counts()
     return max(sorted(usable, key=lambda d: d.name), key=lambda d: counts.get(d.name, 0))
 
 
@@ -36,14 +36,14 @@ def example_slice(entry: Mapping, region: str, crop_dots: np.ndarray, depth: int
 def region_attention_figure(
     path: Path | str, crop_dir: Path, *, region: str, maps: Mapping[str, Path | str], dots: pd.DataFrame
 ) -> None:
-    """Write the figure of one scan (its crop directory ``crop_dir``, e.g. :func:`example_subject`):
+    """Write the figure of one scan (its crop directory ``crop_dir``, e.g. :func:`example_scan`):
     ``maps``: method label -> that method's attention map of the scan; ``dots``: annotations."""
-    subject = crop_dir.name
+    scan_id = crop_dir.name
     entry = region_entry(crop_dir, region)
     image, _ = load_crop(layout.crop_file(crop_dir, region))
-    subject_dots = dots[(dots["region"] == region) & (dots["subject"] == subject)]
-    crop_dots = subject_dots[["x", "y", "z"]].to_numpy(int) - np.asarray(entry["origin"])
+    scan_dots = dots[(dots["region"] == region) & (dots["scan"] == scan_id)]
+    crop_dots = scan_dots[["x", "y", "z"]].to_numpy(int) - np.asarray(entry["origin"])
     z = example_slice(entry, region, crop_dots, image.shape[2])
     slices = {label: load_crop(map_path)[0][:, :, z] for label, map_path in maps.items()}
     in_slice = crop_dots[np.abs(crop_dots[:, 2] - z) <= 1][:, :2]
-    plots.attention_figure(path, image[:, :, z], slices, in_slice, f"{region}: {subject}, crop slice {z}")
+    plots.attention_figure(path, image[:, :, z], slices, in_slice, f"{region}: {scan_id}, crop slice {z}")

@@ -33,7 +33,7 @@ def infer_shard(
     voxel_size_tolerance: float,
 ) -> pd.DataFrame:
     """Write every scan's attention map (crop grid, negatives zeroed; :func:`pvsflow.layout.attention_map`)
-    and the shard's predictions table (subject, status, predicted_count, error, warning;
+    and the shard's predictions table (scan, status, predicted_count, error, warning;
     :func:`pvsflow.layout.shard_predictions`) into ``out_dir``, and return the table.
 
     ``crop_dirs``: the shard's scans (:meth:`pvsflow.layout.ResultsLayout.crops`); each crop is
@@ -48,25 +48,23 @@ def infer_shard(
     model.to(device).eval()
     rows = []
     for crop_dir in map(Path, crop_dirs):
-        subject = crop_dir.name
+        scan_id = crop_dir.name
         entry = region_entry(crop_dir, region)
         if entry["status"] != "ok":
-            rows.append(
-                {"subject": subject, "status": "failed", "predicted_count": float("nan"), "error": entry["error"]}
-            )
-            log.warning("%s: skipped: %s", subject, entry["error"])
+            rows.append({"scan": scan_id, "status": "failed", "predicted_count": float("nan"), "error": entry["error"]})
+            log.warning("%s: skipped: %s", scan_id, entry["error"])
             continue
         image, affine = load_crop(layout.crop_file(crop_dir, region))
         warning = voxel_size_warning(card, tuple(voxel_sizes(affine)), voxel_size_tolerance) or ""
         if warning:
-            log.warning("%s: %s", subject, warning)
+            log.warning("%s: %s", scan_id, warning)
         maps, outputs = method.compute(model, torch.from_numpy(image)[None, None].to(device))
         counts = predicted_count(outputs, card.objective)
-        save_volume(layout.attention_map(out_dir, subject), maps[0].float().cpu().numpy(), affine)
+        save_volume(layout.attention_map(out_dir, scan_id), maps[0].float().cpu().numpy(), affine)
         rows.append(
-            {"subject": subject, "status": "ok", "predicted_count": float(counts[0]), "error": "", "warning": warning}
+            {"scan": scan_id, "status": "ok", "predicted_count": float(counts[0]), "error": "", "warning": warning}
         )
-    table = pd.DataFrame(rows, columns=["subject", "status", "predicted_count", "error", "warning"]).fillna(
+    table = pd.DataFrame(rows, columns=["scan", "status", "predicted_count", "error", "warning"]).fillna(
         {"warning": ""}
     )
     table.to_csv(layout.shard_predictions(out_dir), sep="\t", index=False, float_format="%.6g")

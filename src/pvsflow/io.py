@@ -17,41 +17,41 @@ import pyarrow.parquet as pq
 
 
 class ScanError(Exception):
-    """A problem with one scan's input; the message starts with the subject ID."""
+    """A problem with one scan's input; the message starts with the scan ID."""
 
-    def __init__(self, subject: str, problem: str) -> None:
-        super().__init__(f"{subject}: {problem}")
-        self.subject = subject
+    def __init__(self, scan_id: str, problem: str) -> None:
+        super().__init__(f"{scan_id}: {problem}")
+        self.scan_id = scan_id
         self.problem = problem
 
 
-def load_volume(path: Path | str, subject: str, what: str) -> tuple[np.ndarray, np.ndarray]:
+def load_volume(path: Path | str, scan_id: str, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Load a 3D NIfTI volume as (float32 data, 4x4 affine), checking it is usable."""
     path = Path(path)
     if not path.exists():
-        raise ScanError(subject, f"{what} not found at {path}")
+        raise ScanError(scan_id, f"{what} not found at {path}")
     try:
         image = nib.load(path)
         data = np.asarray(image.dataobj, dtype=np.float32)
     except Exception as error:  # nibabel raises many types for corrupt files
-        raise ScanError(subject, f"{what} at {path} could not be read: {error}") from error
+        raise ScanError(scan_id, f"{what} at {path} could not be read: {error}") from error
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
-        raise ScanError(subject, f"{what} at {path} has shape {data.shape}, expected a 3D volume")
+        raise ScanError(scan_id, f"{what} at {path} has shape {data.shape}, expected a 3D volume")
     if not np.all(np.isfinite(data)):
-        raise ScanError(subject, f"{what} at {path} contains NaN or infinite values")
+        raise ScanError(scan_id, f"{what} at {path} contains NaN or infinite values")
     affine = np.asarray(image.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-6:
-        raise ScanError(subject, f"{what} at {path} has a singular or invalid affine")
+        raise ScanError(scan_id, f"{what} at {path} has a singular or invalid affine")
     return data, affine
 
 
-def load_scan(path: Path | str, subject: str) -> tuple[np.ndarray, np.ndarray]:
+def load_scan(path: Path | str, scan_id: str) -> tuple[np.ndarray, np.ndarray]:
     """A T2w scan as (float32 data, affine); an image with no positive intensity is refused."""
-    image, affine = load_volume(path, subject, "T2w scan")
+    image, affine = load_volume(path, scan_id, "T2w scan")
     if image.max() <= 0:
-        raise ScanError(subject, "T2w scan is empty (no positive intensities)")
+        raise ScanError(scan_id, "T2w scan is empty (no positive intensities)")
     return image, affine
 
 

@@ -52,12 +52,12 @@ class LabelMap:
         return float(np.isin(self.labels, ids).sum()) * self.scan_voxel_mm3 / original
 
 
-def integer_labels(values: np.ndarray, path: Path | str, subject: str) -> np.ndarray:
+def integer_labels(values: np.ndarray, path: Path | str, scan_id: str) -> np.ndarray:
     """The label IDs as int32; a map with non-integer values is refused (rounding would invent IDs)."""
     rounded = np.rint(values)
     if not np.array_equal(rounded, values):
         example = float(values[rounded != values].flat[0])
-        raise ScanError(subject, f"label map at {path} has non-integer values (e.g. {example:g}), not label IDs")
+        raise ScanError(scan_id, f"label map at {path} has non-integer values (e.g. {example:g}), not label IDs")
     return rounded.astype(np.int32)
 
 
@@ -73,10 +73,10 @@ def resample_nearest(
 
 
 def _on_scan_grid(
-    path: Path | str, subject: str, what: str, shape: tuple[int, ...], scan_affine: np.ndarray
+    path: Path | str, scan_id: str, what: str, shape: tuple[int, ...], scan_affine: np.ndarray
 ) -> tuple[np.ndarray, dict[str, Any], dict[int, float]]:
-    values, affine = load_volume(path, subject, what)
-    labels = integer_labels(values, path, subject)
+    values, affine = load_volume(path, scan_id, what)
+    labels = integer_labels(values, path, scan_id)
     ids, counts = np.unique(labels[labels > 0], return_counts=True)
     voxel_mm3 = float(np.prod(voxel_sizes(affine)))
     volumes = {int(i): float(n) * voxel_mm3 for i, n in zip(ids, counts, strict=True)}
@@ -91,7 +91,7 @@ def _on_scan_grid(
 
 def load_label_map(
     path: Path | str,
-    subject: str,
+    scan_id: str,
     image: np.ndarray,
     scan_affine: np.ndarray,
     *,
@@ -100,15 +100,15 @@ def load_label_map(
     """The label map at ``path`` (NIfTI or MGZ, any grid), merged with the optional
     ``substructures`` map and brought onto the grid of ``image`` (the scan, with ``scan_affine``).
 
-    Raises :class:`ScanError` naming the subject when a file is unreadable, holds non-integer
+    Raises :class:`ScanError` naming the scan when a file is unreadable, holds non-integer
     values, or does not lie on the scan: no label inside the scan's field of view, or fewer than
     :data:`MIN_TISSUE_FRACTION` of the labelled voxels on tissue (not co-registered).
     """
-    labels, source, volumes = _on_scan_grid(path, subject, "label map", image.shape, scan_affine)
+    labels, source, volumes = _on_scan_grid(path, scan_id, "label map", image.shape, scan_affine)
     record = {"label_map": source}
     if substructures is not None:
         parts, part_source, part_volumes = _on_scan_grid(
-            substructures, subject, "substructure label map", image.shape, scan_affine
+            substructures, scan_id, "substructure label map", image.shape, scan_affine
         )
         labels = np.where(parts > 0, parts, labels)
         volumes |= part_volumes
@@ -116,7 +116,7 @@ def load_label_map(
     labelled = labels > 0
     if not labelled.any():
         raise ScanError(
-            subject,
+            scan_id,
             f"no label of {path} falls inside the scan's field of view: the label map and the scan are not in "
             "the same scanner space (co-register them)",
         )
@@ -124,7 +124,7 @@ def load_label_map(
     on_tissue = float((image[labelled] > threshold).mean())
     if on_tissue < MIN_TISSUE_FRACTION:
         raise ScanError(
-            subject,
+            scan_id,
             f"only {100 * on_tissue:.0f}% of the labelled voxels of {path} lie on tissue in the scan (at least "
             f"{100 * MIN_TISSUE_FRACTION:.0f}% expected): the label map and the scan do not seem co-registered",
         )

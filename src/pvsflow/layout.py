@@ -2,7 +2,7 @@
 
 - :class:`CohortLayout`: the input dataset (BIDS-style: scans, label maps, ratings).
 - :class:`ResultsLayout`: everything the pipeline writes under ``results/``. The Snakemake rules
-  take their output patterns from it (pass wildcard names such as ``"{subject}"`` as arguments),
+  take their output patterns from it (pass wildcard names such as ``"{scan}"`` as arguments),
   the input functions and the package take concrete paths from it.
 - The files inside a scan's crop directory and an inference shard's directory.
 - :func:`input_key`: the names under which a rule hands many files to its script, so a script
@@ -21,26 +21,51 @@ from pvsflow.settings import LabelMapSettings
 # ------------------------------------------------------------------------------------ input ----
 
 
-# Where tools write a subject's label map: (label map, optional substructure map) path templates
-# with {bids_dir}, {dir} (cohort.label_maps.dir) and {subject}. docs/method.md, "Regions and preprocessing".
+# A scan is named by its BIDS entities: ``sub-<label>`` or, in a cohort with sessions,
+# ``sub-<label>_ses-<label>``. Both labels are alphanumeric (BIDS), so the name splits back.
+SESSION_ENTITY = "_ses-"
+
+
+def scan_id(subject: str, session: str | None = None) -> str:
+    """A scan's ID from its participant label (``sub-01``) and session (``ses-2``, or None)."""
+    return f"{subject}_{session}" if session else subject
+
+
+def scan_entities(scan: str) -> tuple[str, str | None]:
+    """(participant label, session or None) of a scan ID: ``sub-01_ses-2`` -> (sub-01, ses-2)."""
+    subject, _, session = scan.partition(SESSION_ENTITY)
+    return subject, f"ses-{session}" if session else None
+
+
+def scan_dir(scan: str) -> str:
+    """A scan's folder below a BIDS root: ``sub-01`` or ``sub-01/ses-2``."""
+    return "/".join(part for part in scan_entities(scan) if part)
+
+
+# Where tools write a scan's label map: (label map, optional substructure map) path templates
+# with {bids_dir}, {dir} (cohort.label_maps.dir), {scan} (sub-01 or sub-01_ses-2), {scan_dir}
+# (sub-01 or sub-01/ses-2), {subject} (sub-01) and {session} (ses-2, or empty).
+# docs/method.md, "Regions and preprocessing".
 LABEL_MAP_PRESETS: dict[str, tuple[str, str | None]] = {
-    "bids": ("{bids_dir}/derivatives/labels/{subject}/anat/{subject}_desc-aseg_dseg.nii.gz", None),
-    # A FreeSurfer SUBJECTS_DIR; the brainstem substructures (FreeSurfer 7.3+) where present.
-    "freesurfer": ("{dir}/{subject}/mri/aseg.mgz", "{dir}/{subject}/mri/brainstemSsLabels.v13.FSvoxelSpace.mgz"),
+    "bids": ("{bids_dir}/derivatives/labels/{scan_dir}/anat/{scan}_desc-aseg_dseg.nii.gz", None),
+    # A FreeSurfer SUBJECTS_DIR with one FreeSurfer subject per scan (named by the scan ID); the
+    # brainstem substructures (FreeSurfer 7.3+) where present.
+    "freesurfer": ("{dir}/{scan}/mri/aseg.mgz", "{dir}/{scan}/mri/brainstemSsLabels.v13.FSvoxelSpace.mgz"),
     "freesurfer_aparc": (
-        "{dir}/{subject}/mri/aparc+aseg.mgz",
-        "{dir}/{subject}/mri/brainstemSsLabels.v13.FSvoxelSpace.mgz",
+        "{dir}/{scan}/mri/aparc+aseg.mgz",
+        "{dir}/{scan}/mri/brainstemSsLabels.v13.FSvoxelSpace.mgz",
     ),
     # SynthSeg run on the T2w scans with an output folder: <input name>_synthseg.nii.gz.
-    "synthseg": ("{dir}/{subject}_T2w_synthseg.nii.gz", None),
+    "synthseg": ("{dir}/{scan}_T2w_synthseg.nii.gz", None),
 }
 
 
 @dataclass(frozen=True)
 class CohortLayout:
-    """A BIDS-style dataset: ``participants.tsv``, ``sub-<id>/anat/sub-<id>_T2w.nii.gz`` and
-    ratings under ``derivatives/pvs_ratings/``; label maps where a tool wrote them
-    (:data:`LABEL_MAP_PRESETS`, or templates of one's own)."""
+    """A BIDS-style dataset: ``participants.tsv``, ``sub-<id>/anat/sub-<id>_T2w.nii.gz`` (or, with
+    sessions, ``sub-<id>/ses-<s>/anat/sub-<id>_ses-<s>_T2w.nii.gz``) and ratings under
+    ``derivatives/pvs_ratings/``; label maps where a tool wrote them (:data:`LABEL_MAP_PRESETS`,
+    or templates of one's own). Methods take a scan ID (:func:`scan_id`)."""
 
     root: Path
     label_map_template: str = LABEL_MAP_PRESETS["bids"][0]
@@ -66,24 +91,45 @@ class CohortLayout:
     def participants(self) -> Path:
         return self.root / "participants.tsv"
 
-    def scan(self, subject: str) -> Path:
-        return self.root / subject / "anat" / f"{subject}_T2w.nii.gz"
+    def sessions(self, subject: str) -> list[str]:
+        """A participant's sessions: its ``ses-*`` folders, sorted; empty for a cohort without
+        sessions."""
+        folder = self.root / subject
+        return sorted(p.name for p in folder.glob("ses-*") if p.is_dir()) if folder.is_dir() else []
 
-    def label_map(self, subject: str) -> Path:
-        """The subject's label map (NIfTI or MGZ, on any grid in the scan's scanner space)."""
-        return self._fill(self.label_map_template, subject)
+    def scans(self, subjects: list[str]) -> list[str]:
+        """The scan IDs of the participants, in their order: one per session, or the participant's
+        own where it has no session folders."""
+        return [scan_id(s, session) for s in subjects for session in (self.sessions(s) or [None])]
 
-    def substructures(self, subject: str) -> Path | None:
-        """The subject's optional map of substructures (e.g. FreeSurfer's brainstem), if the
-        layout names one; it is used where the file exists."""
-        return self._fill(self.substructure_template, subject) if self.substructure_template else None
+    def scan(self, scan: str) -> Path:
+        return self.root / scan_dir(scan) / "anat" / f"{scan}_T2w.nii.gz"
 
-    def _fill(self, template: str, subject: str) -> Path:
-        return Path(template.format(bids_dir=self.root, dir=self.labels_dir, subject=subject))
+    def label_map(self, scan: str) -> Path:
+        """The scan's label map (NIfTI or MGZ, on any grid in the scan's scanner space)."""
+        return self._fill(self.label_map_template, scan)
+
+    def substructures(self, scan: str) -> Path | None:
+        """The scan's optional map of substructures (e.g. FreeSurfer's brainstem), if the layout
+        names one; it is used where the file exists."""
+        return self._fill(self.substructure_template, scan) if self.substructure_template else None
+
+    def _fill(self, template: str, scan: str) -> Path:
+        subject, session = scan_entities(scan)
+        return Path(
+            template.format(
+                bids_dir=self.root,
+                dir=self.labels_dir,
+                scan=scan,
+                scan_dir=scan_dir(scan),
+                subject=subject,
+                session=session or "",
+            )
+        )
 
     @property
     def counts(self) -> Path:
-        """Weak labels: one PVS count per subject and region."""
+        """Weak labels: one PVS count per scan and region."""
         return self.root / "derivatives" / "pvs_ratings" / "pvs_counts.tsv"
 
     @property
@@ -115,13 +161,13 @@ def crop_metadata(crop_dir: Path | str) -> Path:
     return Path(crop_dir) / "regions.json"
 
 
-def attention_map(shard_dir: Path | str, subject: str) -> Path:
+def attention_map(shard_dir: Path | str, scan: str) -> Path:
     """One scan's attention map (NIfTI, crop grid) in an inference shard's directory."""
-    return Path(shard_dir) / f"{subject}.nii.gz"
+    return Path(shard_dir) / f"{scan}.nii.gz"
 
 
 def shard_predictions(shard_dir: Path | str) -> Path:
-    """An inference shard's table: subject, status, predicted count, error."""
+    """An inference shard's table: scan, status, predicted count, error."""
     return Path(shard_dir) / "predictions.tsv"
 
 
@@ -167,9 +213,9 @@ class _JobFiles:
 class ResultsLayout(_JobFiles):
     """Everything under the results directory. Arguments may be wildcard patterns."""
 
-    def crops(self, subject: str) -> Path:
+    def crops(self, scan: str) -> Path:
         """A scan's crop directory: :func:`crop_file` per region and :func:`crop_metadata`."""
-        return self.root / "crops" / subject
+        return self.root / "crops" / scan
 
     @property
     def models(self) -> Path:

@@ -38,6 +38,9 @@ DEFAULT_LABELS: Mapping[str, tuple[int, ...]] = {
 # Labels that, where a label map has them, are the region itself (FreeSurfer's brainstem
 # substructures: Midbrain, the paper's region, instead of the whole Brain-Stem).
 DEFAULT_PREFERRED_LABELS: Mapping[str, tuple[int, ...]] = {"midbrain": (fs.MIDBRAIN,)}
+# Otherwise the midbrain is the top of aseg's Brain-Stem (midbrain, pons and medulla): an adult
+# midbrain is about 2 cm tall, so its upper 15 mm stay clear of the pons (docs/method.md).
+DEFAULT_TOP_MM: Mapping[str, float] = {"midbrain": 15.0}
 # Crop sizes of the paper's 1.5 T scans (about 0.5 x 0.5 x 0.8 mm voxels).
 PAPER_CROP_SHAPES: Mapping[str, tuple[int, int, int]] = {
     "midbrain": (88, 88, 11),
@@ -53,7 +56,8 @@ PAIRED = frozenset({"hippocampi", "basal_ganglia", "centrum_semiovale"})
 class RegionSpec:
     """How one region is cut out of a scan: a region's ``preprocessing:`` block in config, whose
     defaults are written here (``labels``: :data:`DEFAULT_LABELS`, ``preferred_labels``:
-    :data:`DEFAULT_PREFERRED_LABELS`; ``crop_shape`` has none)."""
+    :data:`DEFAULT_PREFERRED_LABELS`, ``top_mm``: :data:`DEFAULT_TOP_MM`; ``crop_shape`` has
+    none)."""
 
     name: str
     labels: tuple[int, ...]
@@ -91,7 +95,8 @@ class RegionSpec:
         labels = tuple(int(v) for v in values.pop("labels", DEFAULT_LABELS[name]))
         crop_shape = tuple(int(v) for v in values.pop("crop_shape"))
         preferred = tuple(int(v) for v in values.pop("preferred_labels", DEFAULT_PREFERRED_LABELS.get(name, ())))
-        return cls(name, labels, crop_shape, preferred_labels=preferred, **values)  # type: ignore[arg-type]
+        top_mm = values.pop("top_mm", DEFAULT_TOP_MM.get(name))
+        return cls(name, labels, crop_shape, preferred_labels=preferred, top_mm=top_mm, **values)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -158,7 +163,7 @@ def extract_region(
     scan_affine: np.ndarray,
     spec: RegionSpec,
     *,
-    subject: str,
+    scan_id: str,
     rated_slice: int | None = None,
 ) -> RegionCrop:
     """Cut, mask and normalise one region (docs/method.md, "Regions and preprocessing").
@@ -173,7 +178,7 @@ def extract_region(
     """
     binary, label_ids, heights = region_mask(labels, scan_affine, spec)
     if not binary.any():
-        raise ScanError(subject, f"{spec.name}: none of the region's labels {list(spec.labels)} is in the label map")
+        raise ScanError(scan_id, f"{spec.name}: none of the region's labels {list(spec.labels)} is in the label map")
     centre = np.array(ndimage.center_of_mass(binary))
     shape = np.array(spec.crop_shape)
     origin = np.floor(centre + 0.5).astype(int) - shape // 2  # half-voxel centres round up
@@ -188,10 +193,10 @@ def extract_region(
     intensities = cut_box(image, padded_origin, padded_shape)
     inside = intensities[mask > 0.5]
     if inside.size == 0 or float(np.percentile(inside, 100.0 - spec.intensity_trim_percent)) <= 0:
-        raise ScanError(subject, f"{spec.name}: the region has no positive intensities")
+        raise ScanError(scan_id, f"{spec.name}: the region has no positive intensities")
     floor, ceiling = np.percentile(inside, [spec.intensity_floor_percent, 100.0 - spec.intensity_trim_percent])
     if ceiling <= floor:
-        raise ScanError(subject, f"{spec.name}: the region's intensities are flat (no contrast to scale)")
+        raise ScanError(scan_id, f"{spec.name}: the region's intensities are flat (no contrast to scale)")
     normalised = np.clip((intensities - floor) / (ceiling - floor), 0.0, 1.0) * mask
     inner = tuple(slice(margin, margin + s) for s in shape)
     crop_rated = None
@@ -199,7 +204,7 @@ def extract_region(
         crop_rated = int(rated_slice - origin[2])
         if not 0 <= crop_rated < shape[2]:
             raise ScanError(
-                subject,
+                scan_id,
                 f"{spec.name}: rated slice {rated_slice} lies outside the crop "
                 f"(scan slices {origin[2]}-{origin[2] + shape[2] - 1}); enlarge crop_shape",
             )

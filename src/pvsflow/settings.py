@@ -35,7 +35,8 @@ class LabelMapSettings:
 
     preset: str = "bids"  # bids | freesurfer | freesurfer_aparc | synthseg (pvsflow.layout.LABEL_MAP_PRESETS)
     dir: str | None = None  # the preset's {dir}: FreeSurfer's SUBJECTS_DIR, SynthSeg's output folder
-    path: str | None = None  # a template of one's own ({bids_dir}, {dir}, {subject}) instead of the preset's
+    # A template of one's own instead of the preset's: {bids_dir}, {dir}, {scan}, {scan_dir}, {subject}, {session}.
+    path: str | None = None
     substructures: str | None = None  # template of an optional substructure map, instead of the preset's
 
 

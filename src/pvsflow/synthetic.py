@@ -9,6 +9,9 @@ The cohort is written BIDS-style::
     <root>/derivatives/pvs_ratings/pvs_dots.tsv     evaluation only: subject, region, x, y, z (voxels)
     <root>/derivatives/pvs_ratings/pvs_dots_repeat.tsv   a second rating pass of the same scans
 
+or, with sessions (``sessions``), ``sub-XXXX/ses-N/anat/sub-XXXX_ses-N_T2w.nii.gz`` and so on,
+with a ``session`` column in the rating tables.
+
 Anatomy is defined in millimetres in a template space (x right, y anterior, z superior, origin at
 the brain centre), scaled and shifted per subject, and sampled through the scan's oblique affine.
 The images keep the task honest: PVS are thin elongated tubes with partial-volume edges; CSF
@@ -18,8 +21,8 @@ white-matter hyperintensities sit in the centrum semiovale slab; bright non-PVS 
 least as bright as PVS, so intensity alone cannot find PVS there; counts are overdispersed with
 many zeros; a smooth bias field and Rician noise are added.
 
-Every subject is drawn from its own generator seeded by ``(seed, subject index)``, so a subject
-does not change when the cohort grows.
+Every scan is drawn from its own generator seeded by ``(seed, scan index)``, so a scan does not
+change when the cohort grows (sessions of one participant are drawn independently).
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ import pandas as pd
 from scipy import ndimage
 
 from pvsflow import freesurfer as fs
-from pvsflow.cohort import subject_ids
+from pvsflow.cohort import session_ids, subject_ids
 from pvsflow.io import save_volume
 from pvsflow.label_maps import resample_nearest
-from pvsflow.layout import CohortLayout
+from pvsflow.layout import CohortLayout, scan_id
 from pvsflow.settings import LabelMapSettings, from_mapping
 
 # Tissue intensities of the noiseless T2w image (CSF = 1).
@@ -80,11 +83,17 @@ THALAMUS = Ellipsoid((6.0, -9.0, 1.0), (5.0, 6.0, 4.5))
 HIPPOCAMPUS = Ellipsoid((17.0, -12.0, -10.0), (5.0, 14.0, 4.5))
 TEMPORAL_HORN = Ellipsoid((22.5, -12.0, -6.0), (1.5, 10.0, 1.5))
 THIRD_VENTRICLE = Ellipsoid((0.0, -4.0, 0.0), (1.2, 8.0, 4.0))
-# The brainstem is oversized for the mini-brain so that the midbrain spans many 6-voxel match radii.
-BRAIN_STEM = Ellipsoid((0.0, -12.0, -17.0), (9.0, 9.0, 11.0))
-PERIMESENCEPHALIC_CISTERN = Ellipsoid((0.0, -12.0, -17.0), (12.0, 12.0, 12.5))
+# The brainstem is adult-sized in the half-sized mini-brain, so that the midbrain spans many
+# 6-voxel match radii: a midbrain about 15 mm tall on a wider pons on a medulla that leaves the
+# field of view, all one Brain-Stem label as in FreeSurfer's aseg. The parts meet at these heights
+# (template z, mm); brainstemSsLabels-style maps label them Midbrain, Pons and Medulla.
+MIDBRAIN = Ellipsoid((0.0, -12.0, -13.0), (8.0, 8.0, 7.5))
+PONS = Ellipsoid((0.0, -9.0, -27.0), (10.0, 10.0, 8.0))
+MEDULLA = Ellipsoid((0.0, -14.0, -42.0), (6.0, 6.0, 9.0))
+PONTOMESENCEPHALIC_Z = -20.0
+PONTOMEDULLARY_Z = -34.0
+PERIMESENCEPHALIC_CISTERN = Ellipsoid((0.0, -11.0, -24.0), (12.5, 13.0, 20.0))
 ANTERIOR_COMMISSURE = np.array([0.0, 4.0, -1.0])
-MIDBRAIN_HALF_HEIGHT_MM = 5.0  # PVS counted in the midbrain lie within this of the stem's centre
 
 # (structure, right label, left label or None for midline)
 DEEP_STRUCTURES: tuple[tuple[Ellipsoid, int, int | None], ...] = (
@@ -97,7 +106,9 @@ DEEP_STRUCTURES: tuple[tuple[Ellipsoid, int, int | None], ...] = (
     (HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS, fs.LEFT_HIPPOCAMPUS),
     (TEMPORAL_HORN, fs.RIGHT_INF_LAT_VENT, fs.LEFT_INF_LAT_VENT),
     (THIRD_VENTRICLE, fs.THIRD_VENTRICLE, None),
-    (BRAIN_STEM, fs.BRAIN_STEM, None),
+    (MEDULLA, fs.BRAIN_STEM, None),
+    (PONS, fs.BRAIN_STEM, None),
+    (MIDBRAIN, fs.BRAIN_STEM, None),
 )
 CSF_LABELS = {
     fs.CSF,
@@ -137,6 +148,8 @@ class SyntheticCohortSpec:
     # nothing is ever written into it; a --configfile overlay can turn it off.
     enabled: bool = False
     n_subjects: int = 20
+    # Sessions per participant (ses-1 ... ses-N, each scan drawn on its own); 0: no session level.
+    sessions: int = 0
     seed: int = 2020
     shape: tuple[int, int, int] = (80, 96, 64)
     voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.4)
@@ -245,6 +258,15 @@ class _Subject:
             else:
                 labels[inside] = right_label
         return labels.reshape(self.spec.shape)
+
+    def brainstem_parts(self, labels: np.ndarray) -> np.ndarray:
+        """The Brain-Stem of ``labels`` split as FreeSurfer's brainstem substructures do:
+        Midbrain, Pons and Medulla label IDs there, 0 elsewhere."""
+        height = self.template_points[:, 2].reshape(labels.shape)
+        parts = np.select(
+            [height >= PONTOMESENCEPHALIC_Z, height >= PONTOMEDULLARY_Z], [fs.MIDBRAIN, fs.PONS], fs.MEDULLA
+        )
+        return np.where(labels == fs.BRAIN_STEM, parts, 0).astype(np.int16)
 
     def _sulci(self, points: np.ndarray) -> np.ndarray:
         """Thin CSF sheets cutting into the cortex: level sets of a few random plane waves."""
@@ -449,11 +471,8 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
     def midpoint_voxel(tube: Pvs) -> np.ndarray:
         return subject.to_voxels((tube.start + tube.end) / 2)[0]
 
-    # Volume-rated regions: count every PVS in the structure.
-    midbrain_centre = np.asarray(BRAIN_STEM.center)
-    midbrain = placer.region_voxels(
-        [fs.BRAIN_STEM], lambda t: np.abs(t[:, 2] - midbrain_centre[2]) <= MIDBRAIN_HALF_HEIGHT_MM
-    )
+    # Volume-rated regions: count every PVS in the structure (the midbrain: above the pons).
+    midbrain = placer.region_voxels([fs.BRAIN_STEM], lambda t: t[:, 2] >= PONTOMESENCEPHALIC_Z + 1.0)
     record("midbrain", placer.place("midbrain", midbrain, want("midbrain")), midpoint_voxel)
     hippocampi = placer.region_voxels([fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS], lambda t: np.ones(len(t), bool))
     record("hippocampi", placer.place("hippocampi", hippocampi, want("hippocampi")), midpoint_voxel)
@@ -496,37 +515,41 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
 
 
 def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
-    """Generate ``spec.n_subjects`` subjects and write the BIDS-style dataset ``cohort``, label maps
-    where its layout puts them (:func:`write_label_map`)."""
+    """Generate ``spec.n_subjects`` participants (``spec.sessions`` scans each, or one without a
+    session level) and write the BIDS-style dataset ``cohort``, label maps where its layout puts
+    them (:func:`write_label_map`; with the brainstem's Midbrain, Pons and Medulla where the layout
+    names a substructure map). The rating tables get a ``session`` column with sessions."""
     count_rows: list[dict[str, object]] = []
     dot_rows: list[dict[str, object]] = []
     repeat_rows: list[dict[str, object]] = []
     subjects = subject_ids(spec.n_subjects)
-    for index, subject in enumerate(subjects):
+    sessions = session_ids(spec.sessions)
+    key_columns = ["subject", "session"] if spec.sessions else ["subject"]
+    for index, (subject, session) in enumerate((s, session) for s in subjects for session in sessions):
+        scan = scan_id(subject, session)
+        key = dict(zip(key_columns, (subject, session)))
         image, labels, affine, truth = generate_subject(spec, index)
         # Its own generator: the repeat pass never changes the images or the first ratings.
         repeat = truth.repeat_rating(
             np.random.default_rng([spec.seed, index, 2]), spec.repeat_miss_rate, spec.repeat_jitter_voxels
         )
-        save_volume(cohort.scan(subject), image, affine, image.dtype)
-        write_label_map(cohort.label_map(subject), labels, affine)
+        save_volume(cohort.scan(scan), image, affine, image.dtype)
+        write_label_map(cohort.label_map(scan), labels, affine)
+        substructures = cohort.substructures(scan)
+        if substructures is not None:
+            write_label_map(substructures, _Subject(spec, index).brainstem_parts(labels), affine)
         for region, count in truth.counts.items():
             count_rows.append(
-                {
-                    "subject": subject,
-                    "region": region,
-                    "pvs_count": count,
-                    "rated_slice": truth.rated_slices.get(region, pd.NA),
-                }
+                {**key, "region": region, "pvs_count": count, "rated_slice": truth.rated_slices.get(region, pd.NA)}
             )
-        dot_rows += [{"subject": subject, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in truth.dots]
-        repeat_rows += [{"subject": subject, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in repeat]
+        dot_rows += [{**key, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in truth.dots]
+        repeat_rows += [{**key, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in repeat]
     pd.DataFrame({"participant_id": subjects}).to_csv(cohort.participants, sep="\t", index=False)
     cohort.counts.parent.mkdir(parents=True, exist_ok=True)
     counts = pd.DataFrame(count_rows).astype({"rated_slice": "Int64"})
     counts.to_csv(cohort.counts, sep="\t", index=False, na_rep="n/a")
     for rows, path in ((dot_rows, cohort.dots), (repeat_rows, cohort.repeat_dots)):
-        pd.DataFrame(rows, columns=["subject", "region", "x", "y", "z"]).to_csv(path, sep="\t", index=False)
+        pd.DataFrame(rows, columns=[*key_columns, "region", "x", "y", "z"]).to_csv(path, sep="\t", index=False)
 
 
 def conformed_affine(shape: Sequence[int], affine: np.ndarray) -> np.ndarray:
@@ -562,6 +585,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--subjects", type=int, default=SyntheticCohortSpec.n_subjects)
+    parser.add_argument("--sessions", type=int, default=SyntheticCohortSpec.sessions, help="sessions per subject")
     parser.add_argument("--seed", type=int, default=SyntheticCohortSpec.seed)
     parser.add_argument(
         "--freesurfer",
@@ -575,5 +599,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         else LabelMapSettings()
     )
     cohort = CohortLayout.from_settings(args.out_dir, label_maps)
-    write_cohort(cohort, SyntheticCohortSpec(n_subjects=args.subjects, seed=args.seed))
-    print(f"wrote {args.subjects} synthetic subjects to {args.out_dir}, label maps at {cohort.label_map('sub-0001')}")
+    spec = SyntheticCohortSpec(n_subjects=args.subjects, sessions=args.sessions, seed=args.seed)
+    write_cohort(cohort, spec)
+    first = scan_id(subject_ids(1)[0], session_ids(spec.sessions)[0])
+    print(f"wrote {args.subjects} synthetic subjects to {args.out_dir}, label maps at {cohort.label_map(first)}")

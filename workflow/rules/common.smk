@@ -1,4 +1,4 @@
-"""Config validation, the cohort's subjects and split, and input functions shared by the rules.
+"""Config validation, the cohort's scans and split, and input functions shared by the rules.
 Every path comes from pvsflow.layout; every default from pvsflow.settings (the schema mirrors it).
 """
 
@@ -49,31 +49,35 @@ if TRAINED_MODELS and MODELS.resolve() == OUT.models.resolve():
 ENV = "../../envs/pvsflow.yaml"
 
 
-def cohort_subjects():
-    """(all subjects, rated subjects). A synthetic cohort's IDs follow from its size."""
+def cohort_scans():
+    """(all scan IDs, rated scan IDs): one per participant, or per session where participants
+    have ses-* folders. A synthetic cohort's IDs follow from its size."""
     if SYNTHETIC:
-        subjects = pvs_cohort.subject_ids(config["cohort"]["synthetic"]["n_subjects"])
-        return subjects, subjects
-    subjects = pvs_cohort.read_participants(COHORT.participants)
+        synthetic = config["cohort"]["synthetic"]
+        scans = pvs_cohort.synthetic_scan_ids(
+            synthetic["n_subjects"], synthetic.get("sessions", 0)
+        )
+        return scans, scans
+    scans = COHORT.scans(pvs_cohort.read_participants(COHORT.participants))
     if not COHORT.counts.exists():
-        return subjects, []
-    rated = set(pvs_cohort.read_counts(COHORT.counts)["subject"])
-    return subjects, [s for s in subjects if s in rated]
+        return scans, []
+    rated = set(pvs_cohort.read_counts(COHORT.counts)["scan"])
+    return scans, [s for s in scans if s in rated]
 
 
-SUBJECTS, LABELLED = cohort_subjects()
+SCANS, LABELLED = cohort_scans()
 if TRAINED_MODELS:
     SPLIT = pvs_cohort.Split(
         train=(),
         validation=(),
         test=tuple(sorted(LABELLED)),
-        unlabelled=tuple(sorted(set(SUBJECTS) - set(LABELLED))),
+        unlabelled=tuple(sorted(set(SCANS) - set(LABELLED))),
     )
 else:
     SPLIT = pvs_cohort.split_subjects(
         LABELLED,
         **vars(from_mapping(SplitSettings, config["split"])),
-        unlabelled=sorted(set(SUBJECTS) - set(LABELLED)),
+        unlabelled=sorted(set(SCANS) - set(LABELLED)),
     )
 # Statistics need rated test scans and dot annotations.
 EVALUATED = bool(SPLIT.test) and (SYNTHETIC or COHORT.dots.exists())
@@ -83,13 +87,11 @@ SHARDS = {
         pvs_cohort.shards(SPLIT.inference, INFERENCE.scans_per_shard)
     )
 }
-SHARD_OF = {
-    subject: shard for shard, subjects in SHARDS.items() for subject in subjects
-}
+SHARD_OF = {scan: shard for shard, scans in SHARDS.items() for scan in scans}
 
 
 wildcard_constraints:
-    subject="sub-[A-Za-z0-9]+",
+    scan="sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
     region="|".join(REGION_NAMES),
     method="|".join(METHODS),
     architecture="[a-z_]+",
@@ -139,19 +141,19 @@ def scan_inputs(wildcards):
     """A scan, its label map, the counts where the cohort has them (rated slices) and, where the
     layout names one and it exists, its substructure map."""
     inputs = {
-        "scan": COHORT.scan(wildcards.subject),
-        "label_map": COHORT.label_map(wildcards.subject),
+        "scan": COHORT.scan(wildcards.scan),
+        "label_map": COHORT.label_map(wildcards.scan),
     }
     if LABELLED:
         inputs["counts"] = COHORT.counts
-    substructures = COHORT.substructures(wildcards.subject)
+    substructures = COHORT.substructures(wildcards.scan)
     if substructures is not None and substructures.exists():
         inputs["substructures"] = substructures
     return inputs
 
 
-def crop_dirs(subjects):
-    return [OUT.crops(s) for s in subjects]
+def crop_dirs(scans):
+    return [OUT.crops(s) for s in scans]
 
 
 def training_inputs(wildcards):
@@ -227,7 +229,7 @@ def cohort_table_inputs(wildcards):
         )
         for region, method in region_methods()
     }
-    inputs["crops"] = crop_dirs(SUBJECTS)
+    inputs["crops"] = crop_dirs(SCANS)
     if LABELLED:
         inputs["counts"] = COHORT.counts
     return inputs

@@ -28,7 +28,7 @@ rule compare_methods:
         runtime=30,
     params:
         methods=methods_of,
-        test_subjects=SPLIT.test,
+        test_scans=SPLIT.test,
         evaluation=config["evaluation"],
     script:
         "../scripts/compare_methods.py"
@@ -58,6 +58,6 @@ rule attention_figure:
         runtime=30,
     params:
         methods=methods_of,
-        shard_of={subject: SHARD_OF[subject] for subject in SPLIT.test},
+        shard_of={scan: SHARD_OF[scan] for scan in SPLIT.test},
     script:
         "../scripts/attention_figure.py"

@@ -5,11 +5,11 @@ rule extract_regions:
     input:
         unpack(scan_inputs),
     output:
-        crops=directory(OUT.crops("{subject}")),
+        crops=directory(OUT.crops("{scan}")),
     log:
-        OUT.log("extract_regions", "{subject}"),
+        OUT.log("extract_regions", "{scan}"),
     benchmark:
-        OUT.benchmark("extract_regions", "{subject}")
+        OUT.benchmark("extract_regions", "{scan}")
     conda:
         ENV
     threads: 1

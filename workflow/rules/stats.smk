@@ -25,7 +25,7 @@ rule region_stats:
         mem_mb=2000,
         runtime=30,
     params:
-        test_subjects=SPLIT.test,
+        test_scans=SPLIT.test,
         evaluation=config["evaluation"],
         detection=region_detection,
     script:

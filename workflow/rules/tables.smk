@@ -1,4 +1,4 @@
-"""The tables an epidemiologist merges: predicted counts per scan (participant_id) and the QC of
+"""The tables an epidemiologist merges: predicted counts per scan (participant_id, session) and the QC of
 every scan and region (docs/outputs.md)."""
 
 
@@ -20,7 +20,7 @@ rule cohort_tables:
         mem_mb=4000,
         runtime=30,
     params:
-        subjects=SUBJECTS,
+        scans=SCANS,
         region_methods=region_methods(),
     script:
         "../scripts/cohort_tables.py"

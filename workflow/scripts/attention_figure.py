@@ -5,13 +5,13 @@ from pathlib import Path
 from pvsflow import layout
 from pvsflow.attention import METHODS
 from pvsflow.cohort import read_dots
-from pvsflow.figures import example_subject, region_attention_figure
+from pvsflow.figures import example_scan, region_attention_figure
 from pvsflow.jobs import log_to
 
 log = log_to(snakemake.log[0])
 region, methods = snakemake.wildcards.region, snakemake.params.methods
 dots = read_dots(snakemake.input.dots)
-crop_dir = example_subject([Path(d) for d in snakemake.input.crops], region, dots)
+crop_dir = example_scan([Path(d) for d in snakemake.input.crops], region, dots)
 shard = snakemake.params.shard_of[crop_dir.name]
 maps = {
     METHODS[m].label: layout.attention_map(snakemake.input[layout.input_key(m, shard)], crop_dir.name) for m in methods

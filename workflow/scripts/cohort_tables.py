@@ -17,7 +17,7 @@ scan_counts = {
     for region, method in snakemake.params.region_methods
 }
 ratings = read_counts(snakemake.input.counts) if "counts" in snakemake.input.keys() else None
-counts = pvs_count_table(snakemake.params.subjects, scan_counts, ratings)
+counts = pvs_count_table(snakemake.params.scans, scan_counts, ratings)
 write_table(counts, snakemake.output.counts_parquet, tsv=snakemake.output.counts_tsv)
 qc = qc_table(snakemake.input.crops, scan_counts)
 qc.to_csv(snakemake.output.qc, sep="\t", index=False, na_rep="n/a", float_format="%.4g")

@@ -27,7 +27,7 @@ if "repeat_dots" in snakemake.input.keys():
     rater = intra_rater_agreement(
         dots[dots["region"] == region],
         repeat[repeat["region"] == region],
-        subjects=list(snakemake.params.test_subjects),
+        scan_ids=list(snakemake.params.test_scans),
         max_distance=settings.match_distance_voxels,
     )
     rater_points = {

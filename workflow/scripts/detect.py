@@ -13,5 +13,5 @@ detections, scan_counts = detect_shard(
 write_table(detections, snakemake.output.detections, DETECTION_SCHEMA)
 write_table(scan_counts, snakemake.output.scan_counts, SCAN_COUNT_SCHEMA)
 for row in scan_counts[scan_counts["status"] != "ok"].itertuples():
-    log.warning("%s: no detections: %s", row.subject, row.error)
+    log.warning("%s: no detections: %s", row.scan, row.error)
 log.info("%d candidates in %d scans", len(detections), len(scan_counts))

@@ -6,15 +6,15 @@ from pvsflow.jobs import log_to
 from pvsflow.regions import RegionSpec
 
 log = log_to(snakemake.log[0])
-subject = snakemake.wildcards.subject
+scan_id = snakemake.wildcards.scan
 specs = [RegionSpec.from_config(name, values) for name, values in snakemake.params.regions.items()]
 rated_slices = {}
 if "counts" in snakemake.input.keys():  # a cohort without ratings has no rated slices
     counts = read_counts(snakemake.input.counts)
-    rated = counts[(counts["subject"] == subject) & counts["rated_slice"].notna()]
+    rated = counts[(counts["scan"] == scan_id) & counts["rated_slice"].notna()]
     rated_slices = {row.region: int(row.rated_slice) for row in rated.itertuples()}
 metadata = extract_scan(
-    subject,
+    scan_id,
     scan=snakemake.input.scan,
     label_map=snakemake.input.label_map,
     substructures=snakemake.input.get("substructures"),
@@ -23,4 +23,4 @@ metadata = extract_scan(
     out_dir=snakemake.output.crops,
 )
 for region, entry in metadata["regions"].items():
-    log.info("%s %s: %s", subject, region, entry["status"])
+    log.info("%s %s: %s", scan_id, region, entry["status"])

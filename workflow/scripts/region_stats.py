@@ -19,18 +19,18 @@ scan_counts = pd.concat([pd.read_parquet(p) for p in snakemake.input.scan_counts
 dots = read_dots(snakemake.input.dots)
 dots = dots[dots["region"] == region]
 counts = read_counts(snakemake.input.counts)
-test = list(snakemake.params.test_subjects)
+test = list(snakemake.params.test_scans)
 per_scan = scan_results(
     detections,
     scan_counts,
     dots,
     counts[counts["region"] == region],
-    subjects=test,
+    scan_ids=test,
     max_distance=settings.match_distance_voxels,
 )
-failed = sorted(set(test) - set(per_scan["subject"]))
-for subject in failed:
-    log.warning("%s: not evaluated (failed upstream, see scan_counts)", subject)
+failed = sorted(set(test) - set(per_scan["scan"]))
+for scan_id in failed:
+    log.warning("%s: not evaluated (failed upstream, see scan_counts)", scan_id)
 chance = chance_fauc(snakemake.input.crops, region, dots, nms_size=detection.nms_size, settings=settings)
 metrics = region_metrics(per_scan, region=region, method=method, n_failed=len(failed), chance=chance, settings=settings)
 write_table(pd.DataFrame([metrics]), snakemake.output.metrics, tsv=snakemake.output.metrics_tsv)
