@@ -38,10 +38,10 @@ import pandas as pd
 from scipy import ndimage
 
 from pvsflow import freesurfer as fs
-from pvsflow.cohort import session_ids, subject_ids
+from pvsflow.cohort import subject_ids, synthetic_scan_ids
 from pvsflow.io import save_volume
 from pvsflow.label_maps import resample_nearest
-from pvsflow.layout import CohortLayout, scan_id
+from pvsflow.layout import CohortLayout, scan_entities
 from pvsflow.settings import LabelMapSettings, from_mapping
 
 # Tissue intensities of the noiseless T2w image (CSF = 1).
@@ -522,12 +522,9 @@ def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
     count_rows: list[dict[str, object]] = []
     dot_rows: list[dict[str, object]] = []
     repeat_rows: list[dict[str, object]] = []
-    subjects = subject_ids(spec.n_subjects)
-    sessions = session_ids(spec.sessions)
     key_columns = ["subject", "session"] if spec.sessions else ["subject"]
-    for index, (subject, session) in enumerate((s, session) for s in subjects for session in sessions):
-        scan = scan_id(subject, session)
-        key = dict(zip(key_columns, (subject, session)))
+    for index, scan in enumerate(synthetic_scan_ids(spec.n_subjects, spec.sessions)):
+        key = dict(zip(key_columns, scan_entities(scan)))
         image, labels, affine, truth = generate_subject(spec, index)
         # Its own generator: the repeat pass never changes the images or the first ratings.
         repeat = truth.repeat_rating(
@@ -544,7 +541,7 @@ def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
             )
         dot_rows += [{**key, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in truth.dots]
         repeat_rows += [{**key, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in repeat]
-    pd.DataFrame({"participant_id": subjects}).to_csv(cohort.participants, sep="\t", index=False)
+    pd.DataFrame({"participant_id": subject_ids(spec.n_subjects)}).to_csv(cohort.participants, sep="\t", index=False)
     cohort.counts.parent.mkdir(parents=True, exist_ok=True)
     counts = pd.DataFrame(count_rows).astype({"rated_slice": "Int64"})
     counts.to_csv(cohort.counts, sep="\t", index=False, na_rep="n/a")
@@ -601,5 +598,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     cohort = CohortLayout.from_settings(args.out_dir, label_maps)
     spec = SyntheticCohortSpec(n_subjects=args.subjects, sessions=args.sessions, seed=args.seed)
     write_cohort(cohort, spec)
-    first = scan_id(subject_ids(1)[0], session_ids(spec.sessions)[0])
+    first = synthetic_scan_ids(1, spec.sessions)[0]
     print(f"wrote {args.subjects} synthetic subjects to {args.out_dir}, label maps at {cohort.label_map(first)}")
