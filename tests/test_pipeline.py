@@ -11,7 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
-from conftest import TWO_METHODS, planned_jobs, read_dataset, run_directory, snakemake
+import yaml
+from conftest import REPO, TWO_METHODS, planned_jobs, read_dataset, run_directory, snakemake
 
 from pvsflow import freesurfer as fs
 from pvsflow.attention import METHODS
@@ -19,9 +20,10 @@ from pvsflow.detection import DETECTION_SCHEMA
 from pvsflow.io import read_json
 from pvsflow.layout import CohortLayout, scan_entities
 from pvsflow.settings import LabelMapSettings
-from pvsflow.synthetic import write_label_map
+from pvsflow.synthetic import SyntheticCohortSpec, write_label_map
 
 pytestmark = pytest.mark.e2e
+CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 REGIONS = {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
 TINY_METHODS = {
     "midbrain": set(METHODS),
@@ -236,14 +238,26 @@ def site_cohort(tiny_run: Path, root: Path, scans: dict[str, str], label_maps: s
     return site
 
 
+# The site gives its crops in millimetres, within half a voxel of the demo's crop shapes: at its
+# voxel size they resolve to the shapes the networks were trained on (else loading them fails).
+VOXEL_SIZE_MM = SyntheticCohortSpec().voxel_size_mm
+CROP_SIZES_MM = {
+    region: {
+        "preprocessing": {"crop_size_mm": [(n + off) * v for n, v, off in zip(shape, VOXEL_SIZE_MM, (0.3, -0.4, 0.2))]}
+    }
+    for region, shape in ((r, CONFIG["regions"][r]["preprocessing"]["crop_shape"]) for r in REGIONS)
+}
+
+
 def apply_trained_models(tiny_run: Path, directory: Path, site: CohortLayout, label_maps: str = "bids") -> Path:
     """Run the pipeline on ``site`` with the tiny run's networks (no training); returns the overlay."""
     run_directory(directory)
     overlay = directory / "apply.yaml"
     overlay.write_text(
-        f"cohort: {{bids_dir: {site.root}, synthetic: {{enabled: false}}, "
+        f"cohort: {{bids_dir: {site.root}, synthetic: {{enabled: false}}, voxel_size_mm: {list(VOXEL_SIZE_MM)}, "
         f"label_maps: {{preset: {label_maps}, dir: {site.labels_dir or site.root}}}}}\n"
         f"inference: {{trained_models: {tiny_run / 'results' / 'models'}}}\n"
+        f"regions: {json.dumps(CROP_SIZES_MM)}\n"
     )
     snakemake(directory, "--cores", "2", configs=(TWO_METHODS, overlay))
     return overlay

@@ -10,11 +10,14 @@ from pvsflow.io import ScanError, load_crop, read_json
 from pvsflow.layout import crop_file, crop_metadata
 from pvsflow.regions import (
     PAPER_CROP_SHAPES,
+    PAPER_VOXEL_SIZE_MM,
     RegionSpec,
+    crop_shape_from_mm,
     cut_box,
     extract_region,
     ras_to_voxel,
     region_mask,
+    resolve_crop_sizes,
     soft_mask,
     voxel_to_ras,
 )
@@ -27,6 +30,45 @@ def test_paper_crop_sizes():
         "basal_ganglia": (168, 128, 84),
         "centrum_semiovale": (250, 290, 14),
     }
+
+
+PAPER_CROP_SIZES_MM = {
+    "midbrain": (44.0, 44.0, 8.8),
+    "hippocampi": (84.0, 64.0, 67.2),
+    "basal_ganglia": (84.0, 64.0, 67.2),
+    "centrum_semiovale": (125.0, 145.0, 11.2),
+}
+
+
+def test_the_paper_crops_in_millimetres_give_its_shapes_at_its_voxel_size():
+    assert PAPER_VOXEL_SIZE_MM == (0.5, 0.5, 0.8)
+    for region, size_mm in PAPER_CROP_SIZES_MM.items():
+        assert crop_shape_from_mm(size_mm, PAPER_VOXEL_SIZE_MM) == PAPER_CROP_SHAPES[region]
+    # The same millimetres on a 1 x 1 x 1.4 mm scan: half the voxels in-plane, rounded to the nearest.
+    assert crop_shape_from_mm(PAPER_CROP_SIZES_MM["midbrain"], (1.0, 1.0, 1.4)) == (44, 44, 6)
+    assert crop_shape_from_mm((0.2, 10.0, 10.0), (1.0, 4.0, 4.0)) == (1, 3, 3)  # at least 1, half up
+
+
+def test_crop_sizes_in_millimetres_replace_the_voxel_shape_with_the_cohorts_voxel_size():
+    blocks = {
+        "midbrain": {"crop_shape": [32, 32, 11], "crop_size_mm": [44.0, 44.0, 8.8], "top_mm": 20.0},
+        "hippocampi": {"crop_shape": [52, 36, 12]},
+        "basal_ganglia": {"crop_shape": [44, 28, 12], "crop_size_mm": None},  # an overlay's null: voxels
+    }
+    resolved = resolve_crop_sizes(blocks, PAPER_VOXEL_SIZE_MM)
+    assert resolved == {
+        "midbrain": {"crop_shape": [88, 88, 11], "top_mm": 20.0},
+        "hippocampi": {"crop_shape": [52, 36, 12]},
+        "basal_ganglia": {"crop_shape": [44, 28, 12]},
+    }
+    assert blocks["midbrain"]["crop_shape"] == [32, 32, 11]  # the config is not modified
+    with pytest.raises(ValueError, match=r"regions.midbrain.preprocessing.crop_size_mm needs cohort.voxel_size_mm"):
+        resolve_crop_sizes(blocks, None)
+    assert resolve_crop_sizes({"hippocampi": blocks["hippocampi"]}, None) == {"hippocampi": blocks["hippocampi"]}
+    with pytest.raises(
+        ValueError, match=r"regions.hippocampi.preprocessing: set crop_shape \(voxels\) or crop_size_mm"
+    ):
+        resolve_crop_sizes({"hippocampi": {"top_mm": 5.0}}, PAPER_VOXEL_SIZE_MM)
 
 
 def test_cut_box_zero_pads_outside_the_volume():

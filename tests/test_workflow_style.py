@@ -45,6 +45,14 @@ def test_every_rule_has_log_and_benchmark():
         ({"split": {"train_fraction": 1.5}}, "train_fraction"),
         ({"regions": {"midbrain": {"preprocessing": {"crop_shape": [88, 88]}}}}, "crop_shape"),
         ({"regions": {"midbrain": {"training": {"max_epoch": 3}}}}, "max_epoch"),
+        # A real cohort's crop sizes in mm need the voxel size they are resolved with.
+        (
+            {
+                "cohort": {"synthetic": {"enabled": False}},
+                "regions": {"midbrain": {"preprocessing": {"crop_size_mm": [44, 44, 8.8]}}},
+            },
+            "regions.midbrain.preprocessing.crop_size_mm needs cohort.voxel_size_mm",
+        ),
         # A fine-tuned region starts from midbrain's network: its count_scale could not take effect.
         ({"regions": {"hippocampi": {"training": {"count_scale": 10}}}}, "regions.hippocampi.training.count_scale"),
     ],

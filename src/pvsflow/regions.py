@@ -8,7 +8,7 @@ A region crop is a fixed-size box of the *original voxel grid* (no resampling), 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,8 @@ PAPER_CROP_SHAPES: Mapping[str, tuple[int, int, int]] = {
     "basal_ganglia": (168, 128, 84),
     "centrum_semiovale": (250, 290, 14),
 }
+# The paper's crops in millimetres are these shapes at its voxel size (a test pins the pair).
+PAPER_VOXEL_SIZE_MM = (0.5, 0.5, 0.8)
 SLICE_RATED = frozenset({"basal_ganglia", "centrum_semiovale"})
 PAIRED = frozenset({"hippocampi", "basal_ganglia", "centrum_semiovale"})
 
@@ -97,6 +99,42 @@ class RegionSpec:
         preferred = tuple(int(v) for v in values.pop("preferred_labels", DEFAULT_PREFERRED_LABELS.get(name, ())))
         top_mm = values.pop("top_mm", DEFAULT_TOP_MM.get(name))
         return cls(name, labels, crop_shape, preferred_labels=preferred, top_mm=top_mm, **values)  # type: ignore[arg-type]
+
+
+def crop_shape_from_mm(size_mm: Sequence[float], voxel_size_mm: Sequence[float]) -> tuple[int, int, int]:
+    """The crop shape (voxels, x y z) that covers ``size_mm`` at ``voxel_size_mm``: each axis
+    rounded to the nearest voxel (half up), at least one voxel."""
+    x, y, z = (max(1, int(np.floor(s / v + 0.5))) for s, v in zip(size_mm, voxel_size_mm, strict=True))
+    return x, y, z
+
+
+def resolve_crop_sizes(
+    preprocessing: Mapping[str, Mapping[str, Any]], voxel_size_mm: Sequence[float] | None
+) -> dict[str, dict[str, Any]]:
+    """Every region's ``preprocessing:`` block with crop sizes in voxels: where a block sets
+    ``crop_size_mm`` (not null), it replaces ``crop_shape`` by the shape it gives at the cohort's
+    ``voxel_size_mm`` (:func:`crop_shape_from_mm`); other blocks pass unchanged.
+
+    A network takes one crop shape, so the millimetres are resolved once per run, with the
+    cohort's nominal voxel size, not per scan (docs/method.md, "Regions and preprocessing").
+    Raises ValueError naming the config key when a block has neither size, or millimetres
+    without a voxel size to resolve them with.
+    """
+    resolved = {}
+    for name, block in preprocessing.items():
+        block = dict(block)
+        size_mm = block.pop("crop_size_mm", None)
+        if size_mm is not None:
+            if voxel_size_mm is None:
+                raise ValueError(
+                    f"regions.{name}.preprocessing.crop_size_mm needs cohort.voxel_size_mm, the voxel size "
+                    "(mm, x y z) of the cohort's scans, to be resolved to voxels"
+                )
+            block["crop_shape"] = list(crop_shape_from_mm(size_mm, voxel_size_mm))
+        elif block.get("crop_shape") is None:
+            raise ValueError(f"regions.{name}.preprocessing: set crop_shape (voxels) or crop_size_mm (mm)")
+        resolved[name] = block
+    return resolved
 
 
 @dataclass

@@ -16,7 +16,7 @@ from pvsflow.layout import (
     model_card,
     model_file,
 )
-from pvsflow.regions import BASE_REGION
+from pvsflow.regions import BASE_REGION, resolve_crop_sizes
 from pvsflow.settings import (
     SplitSettings,
     InferenceSettings,
@@ -24,6 +24,7 @@ from pvsflow.settings import (
     fine_tuning_conflicts,
     from_mapping,
 )
+from pvsflow.synthetic import SyntheticCohortSpec
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 _conflicts = fine_tuning_conflicts(config["regions"], BASE_REGION)
@@ -38,6 +39,24 @@ COHORT = CohortLayout.from_settings(
 )
 SYNTHETIC = config["cohort"].get("synthetic", {}).get("enabled", False)
 REGION_NAMES = list(config["regions"])
+
+
+def cohort_voxel_size():
+    """The voxel size crop sizes in mm are resolved with: cohort.voxel_size_mm, else the
+    synthetic cohort's; None for a real cohort that does not give one."""
+    if config["cohort"].get("voxel_size_mm") is not None:
+        return config["cohort"]["voxel_size_mm"]
+    if SYNTHETIC:
+        spec = from_mapping(SyntheticCohortSpec, config["cohort"]["synthetic"])
+        return list(spec.voxel_size_mm)
+    return None
+
+
+# Every region's preprocessing with its crop size in voxels (crop_size_mm resolved).
+PREPROCESSING = resolve_crop_sizes(
+    {region: config["regions"][region]["preprocessing"] for region in REGION_NAMES},
+    cohort_voxel_size(),
+)
 INFERENCE = from_mapping(InferenceSettings, config["inference"])
 # Networks from elsewhere: no training, ratings optional (README, "Applying trained models").
 TRAINED_MODELS = INFERENCE.trained_models
@@ -108,9 +127,7 @@ wildcard_constraints:
 
 
 def all_preprocessing(wildcards):
-    return {
-        region: config["regions"][region]["preprocessing"] for region in REGION_NAMES
-    }
+    return PREPROCESSING
 
 
 def region_training(wildcards):
@@ -122,7 +139,7 @@ def region_training(wildcards):
 
 
 def region_preprocessing(wildcards):
-    return config["regions"][wildcards.region]["preprocessing"]
+    return PREPROCESSING[wildcards.region]
 
 
 def inference_settings(wildcards):
