@@ -1,6 +1,6 @@
 """pvsflow: weakly supervised detection of enlarged perivascular spaces (Dubost et al.).
 
-Stages: synthesize_cohort (demo only) -> extract_regions (per scan) -> train (per region;
+Stages: synthesize_cohort (demo only) -> extract_regions (per shard of scans) -> train (per region;
 midbrain first, the others fine-tuned from it) -> infer (per shard of scans) -> detect (per shard,
 Parquet) -> region_stats (per region and method) -> compare_methods and attention_figure (per
 region) -> summary (cohort-wide, the paper's tables). `snakemake --report report.html` gathers the

@@ -9,7 +9,6 @@ from torch import nn
 
 from pvsflow.attention import (
     METHODS,
-    PAPER_METHODS,
     class_activation,
     grad_cam,
     guided_backprop,
@@ -19,6 +18,7 @@ from pvsflow.attention import (
     intensity,
     iterative_saliency,
 )
+from pvsflow.methods import PAPER_METHODS
 from pvsflow.models import Base, GPUnet, Wildcat, build_model, max_pool, spatial_mean
 
 

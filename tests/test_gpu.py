@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from pvsflow.attention import METHODS, PAPER_METHODS
+from pvsflow.attention import METHODS
 from pvsflow.devices import execution_for
+from pvsflow.methods import PAPER_METHODS
 from pvsflow.models import build_model
 from pvsflow.settings import TrainingSettings
 from pvsflow.training import train

@@ -1,7 +1,8 @@
-"""The package's modules import one way, layer by layer (README, "Code layout"), and the
-metrics load neither torch nor matplotlib."""
+"""The package's modules import one way, layer by layer (README, "Code layout"), the metrics load
+neither torch nor matplotlib, and the workflow plans without torch."""
 
 import ast
+import re
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ from conftest import REPO
 
 PACKAGE = REPO / "src" / "pvsflow"
 LAYERS = [
-    {"layout", "settings", "io", "freesurfer", "jobs", "plots"},
+    {"layout", "settings", "io", "freesurfer", "jobs", "plots", "methods"},
     {"cohort", "label_maps", "regions", "extraction", "synthetic"},
     {"models", "model_files", "objectives", "devices", "augmentation", "datasets", "checkpoints", "training"},
     {"attention", "inference"},
@@ -58,3 +59,14 @@ def test_the_metrics_import_without_torch_or_matplotlib():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_workflow_plans_without_importing_torch():
+    """Importing torch costs about a CPU second on every start of the workflow."""
+    rules = "".join(path.read_text() for path in (REPO / "workflow" / "rules").glob("*.smk"))
+    found = re.findall(r"^from (pvsflow[.\w]*) import (\w+)", rules, flags=re.MULTILINE)
+    modules = sorted({f"pvsflow.{name}" if module == "pvsflow" else module for module, name in found})
+    assert "pvsflow.methods" in modules
+    code = f"import sys, {', '.join(modules)}; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False", modules

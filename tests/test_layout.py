@@ -25,7 +25,9 @@ def test_wildcard_patterns_pass_through_so_rules_share_the_layout():
 
 
 def test_files_inside_per_scan_directories():
-    assert crop_file(OUT.crops("sub-01"), "hippocampi") == Path("results/crops/sub-01/hippocampi.nii.gz")
+    assert crop_file(OUT.crops("shard-000", "sub-01"), "hippocampi") == Path(
+        "results/crops/shard-000/sub-01/hippocampi.nii.gz"
+    )
     assert attention_map(OUT.attention("grad", "midbrain", "000"), "sub-01") == Path(
         "results/attention/grad/midbrain/shard-000/sub-01.nii.gz"
     )

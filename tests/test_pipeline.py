@@ -306,6 +306,12 @@ def test_trained_models_applied_to_a_cohort_with_sessions_and_without_ratings(ti
     pd.testing.assert_frame_equal(after, expected)
 
 
+def scan_record(run: Path, scan: str) -> Path:
+    """A scan's extraction record, in whichever crop set it was cut."""
+    (record,) = run.glob(f"crops/*/{scan}/regions.json")
+    return record
+
+
 def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(tiny_run, tmp_path):
     """The same scans with their label maps as FreeSurfer's aseg.mgz (conformed 256^3 1 mm LIA,
     resampled from the scan's grid) and as BIDS label maps on the scan's grid: the same crops
@@ -320,7 +326,7 @@ def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(
     assert (qc["status"] == "ok").all() and qc["label_map_resampled"].all()
     assert qc["label_map"].str.endswith("/mri/aseg.mgz").all()
     for subject in subjects:
-        native, conformed = (read_json(run / "crops" / subject / "regions.json")["regions"] for run in runs.values())
+        native, conformed = (read_json(scan_record(run, subject))["regions"] for run in runs.values())
         for region in REGIONS:
             offset = np.subtract(native[region]["origin"], conformed[region]["origin"])
             assert np.abs(offset).max() <= 1, (subject, region, offset)

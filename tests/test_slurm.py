@@ -46,14 +46,23 @@ def test_the_demo_runs_through_the_slurm_profile_with_gpus(slurm_cluster, tiny_r
     fewer_shards.write_text("inference:\n  scans_per_shard: 6\n")
     # The same synthetic input as the local run (generating it is not what is tested here).
     shutil.copytree(tiny_run / "results" / "cohort", directory / "results" / "cohort", copy_function=shutil.copy2)
-    snakemake(directory, *CLUSTER_FLAGS, configs=(TWO_METHODS, fewer_shards))
+    # Training with one thread as in the local run (with two, its float sums, and so the tables,
+    # could differ); inference keeps the profile's two.
+    snakemake(directory, *CLUSTER_FLAGS, "--set-threads", "train=1", configs=(TWO_METHODS, fewer_shards))
     assert not (logs := directory / "results" / "logs").joinpath("synthesize_cohort.log").exists()
     gpu_logs = list((logs / "train").rglob("*.log")) + list((logs / "infer").rglob("*.log"))
     assert len(gpu_logs) == 2 * 4 + 2 * 4  # (GP-Unet, Base) x regions; (gp_unet, grad) x regions x 1 shard
     for log in gpu_logs:
-        allocation = re.search(r"SLURM_JOB_ID=(\S*) CUDA_VISIBLE_DEVICES=(\S*)", log.read_text())
+        allocation = re.search(
+            r"SLURM_JOB_ID=(\S*) SLURM_CPUS_ON_NODE=(\S*) usable_cpus=\d+ threads=(\d+) CUDA_VISIBLE_DEVICES=(\S*)",
+            log.read_text(),
+        )
         assert allocation and allocation.group(1), f"{log} did not run as a SLURM job"
-        assert allocation.group(2), f"{log}: no GPU allocated"
+        job, cpus, threads, gpus = allocation.groups()
+        # SLURM gives a GPU job as many CPUs as its threads (profiles/slurm: two for inference).
+        assert cpus == threads, f"{log}: SLURM gave {cpus} CPUs for {threads} threads"
+        assert threads == ("2" if log.is_relative_to(logs / "infer") else "1"), f"{log}: {threads} threads"
+        assert gpus and "," not in gpus, f"{log}: GPUs {gpus!r}, not one"
     # Same seeds, same tables as the local run.
     methods = ("gp_unet", "grad")
     pd.testing.assert_frame_equal(

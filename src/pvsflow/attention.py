@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pvsflow.methods import METHOD_CATALOGUE, MethodSpec
 from pvsflow.models import Base, ClassActivationNetwork, CountNetwork, GatedAttention, Wildcat
 
 AttentionResult = tuple[torch.Tensor, torch.Tensor]
@@ -127,40 +128,27 @@ def intensity(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
 
 
 @dataclass(frozen=True)
-class Method:
-    """An attention method: which trained architecture it uses and how it computes maps.
+class Method(MethodSpec):
+    """An attention method (:class:`pvsflow.methods.MethodSpec`) and how it computes maps.
 
     ``compute(model, images)``: images ``(batch, 1, *spatial)`` -> (maps ``(batch, *spatial)``
     with negatives set to zero, outputs ``(batch,)``).
     """
 
-    name: str
-    label: str
-    architecture: str
     compute: Callable[[CountNetwork, torch.Tensor], AttentionResult]
 
 
-METHODS: dict[str, Method] = {
-    method.name: method
-    for method in [
-        Method("gp_unet", "GP-Unet", "gp_unet", class_activation),
-        Method("gp_unet_no_residual", "GP-Unet no residual", "gp_unet_no_residual", class_activation),
-        Method("gated_attention", "Gated Attention", "gated_attention", class_activation),
-        Method("grad_cam", "Grad-CAM", "base", grad_cam),
-        Method("grad", "Grad", "base", input_gradient),
-        Method("guided_backprop", "Guided backprop", "base", guided_backprop),
-        Method("intensity", "Intensity", "base", intensity),
-        # Further methods (docs/method.md, "Attention methods"); not in the paper's comparison.
-        Method("wildcat", "WILDCAT", "wildcat", class_activation),
-        Method("iterative_saliency", "Iterative saliency", "base", iterative_saliency),
-    ]
+COMPUTE: dict[str, Callable[[CountNetwork, torch.Tensor], AttentionResult]] = {
+    "gp_unet": class_activation,
+    "gp_unet_no_residual": class_activation,
+    "gated_attention": class_activation,
+    "grad_cam": grad_cam,
+    "grad": input_gradient,
+    "guided_backprop": guided_backprop,
+    "intensity": intensity,
+    "wildcat": class_activation,
+    "iterative_saliency": iterative_saliency,
 }
-PAPER_METHODS = (
-    "gp_unet",
-    "gp_unet_no_residual",
-    "gated_attention",
-    "grad_cam",
-    "grad",
-    "guided_backprop",
-    "intensity",
-)
+METHODS: dict[str, Method] = {
+    name: Method(spec.name, spec.label, spec.architecture, COMPUTE[name]) for name, spec in METHOD_CATALOGUE.items()
+}

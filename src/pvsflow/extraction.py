@@ -22,6 +22,14 @@ from pvsflow.regions import RegionSpec, extract_region
 log = logging.getLogger(__name__)
 
 
+def crop_dirs_of(crop_sets: Sequence[Path | str], scans: Sequence[str] | None = None) -> list[Path]:
+    """The scans' crop directories in crop set directories
+    (:meth:`pvsflow.layout.ResultsLayout.crop_set`): every scan's, sorted by scan ID, or those of
+    ``scans`` in their order."""
+    found = {path.name: path for crop_set in crop_sets for path in Path(crop_set).iterdir() if path.is_dir()}
+    return [found[scan] for scan in (sorted(found) if scans is None else scans)]
+
+
 def region_entry(scan_dir: Path | str, region: str) -> dict[str, Any]:
     """One region's metadata from a scan's ``regions.json`` (``status`` ok or failed)."""
     regions = read_json(crop_metadata(scan_dir))["regions"]

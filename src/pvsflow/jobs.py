@@ -26,10 +26,14 @@ def log_to(path: Path | str) -> logging.Logger:
     return logging.getLogger("pvsflow")
 
 
-def log_allocation(log: logging.Logger) -> None:
-    """Record where a job runs: its SLURM job (if any) and the GPUs it was given."""
+def log_allocation(log: logging.Logger, threads: int) -> None:
+    """Record where a job runs: its SLURM job (if any), the CPUs SLURM allocated on the node and
+    those the process may use, the ``threads`` it computes with and the GPUs it was given."""
     log.info(
-        "SLURM_JOB_ID=%s CUDA_VISIBLE_DEVICES=%s",
+        "SLURM_JOB_ID=%s SLURM_CPUS_ON_NODE=%s usable_cpus=%d threads=%d CUDA_VISIBLE_DEVICES=%s",
         os.environ.get("SLURM_JOB_ID", ""),
+        os.environ.get("SLURM_CPUS_ON_NODE", ""),
+        len(os.sched_getaffinity(0)),
+        threads,
         os.environ.get("CUDA_VISIBLE_DEVICES", ""),
     )

@@ -213,9 +213,14 @@ class _JobFiles:
 class ResultsLayout(_JobFiles):
     """Everything under the results directory. Arguments may be wildcard patterns."""
 
-    def crops(self, scan: str) -> Path:
+    def crop_set(self, name: str) -> Path:
+        """The crops of a set of scans, cut by one job (``train-<n>``, ``validation-<n>``,
+        ``shard-<n>``: the inference shards): a :meth:`crops` directory per scan."""
+        return self.root / "crops" / name
+
+    def crops(self, crop_set: str, scan: str) -> Path:
         """A scan's crop directory: :func:`crop_file` per region and :func:`crop_metadata`."""
-        return self.root / "crops" / scan
+        return self.crop_set(crop_set) / scan
 
     @property
     def models(self) -> Path:

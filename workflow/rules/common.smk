@@ -7,7 +7,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from pvsflow import cohort as pvs_cohort
-from pvsflow.attention import METHODS
+from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.layout import (
     STUDY_POOL,
     CohortLayout,
@@ -107,14 +107,23 @@ SHARDS = {
     )
 }
 SHARD_OF = {scan: shard for shard, scans in SHARDS.items() for scan in scans}
+# Crop sets: the scans one extraction job cuts (training and validation scans in shards of the
+# same size as the inference shards, which are crop sets of their own).
+CROP_SETS = {
+    f"{name}-{i:03d}": scans
+    for name, split in (("train", SPLIT.train), ("validation", SPLIT.validation))
+    for i, scans in enumerate(pvs_cohort.shards(split, INFERENCE.scans_per_shard))
+} | {f"shard-{shard}": scans for shard, scans in SHARDS.items()}
+CROP_SET_OF = {scan: name for name, scans in CROP_SETS.items() for scan in scans}
 
 
 wildcard_constraints:
     scan="sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
     region="|".join(REGION_NAMES),
-    method="|".join(METHODS),
+    method="|".join(METHOD_CATALOGUE),
     architecture="[a-z_]+",
-    shard="[0-9]{3}",
+    shard="[0-9][0-9][0-9]+",
+    crop_set="(train|validation|shard)-[0-9][0-9][0-9]+",
     digit="[0-9]",
     objective="regression|classification",
     pool="[A-Za-z0-9]+",
@@ -124,10 +133,6 @@ wildcard_constraints:
 # Narrow, named slices of config: Snakemake reruns a job when its params change, so each job
 # sees only what it depends on (one region's settings, never the whole config). Settings not
 # in config take their defaults in the scripts (pvsflow.settings).
-
-
-def all_preprocessing(wildcards):
-    return PREPROCESSING
 
 
 def region_training(wildcards):
@@ -154,30 +159,50 @@ def region_detection(wildcards):
 # ---------------------------------------------------------------- inputs ----
 
 
-def scan_inputs(wildcards):
-    """A scan, its label map, the counts where the cohort has them (rated slices) and, where the
-    layout names one and it exists, its substructure map."""
-    inputs = {
-        "scan": COHORT.scan(wildcards.scan),
-        "label_map": COHORT.label_map(wildcards.scan),
+def scan_sources(scan):
+    """A scan's input files: the scan, its label map and, where the layout names one and it
+    exists, its substructure map (else None)."""
+    substructures = COHORT.substructures(scan)
+    return {
+        "scan": str(COHORT.scan(scan)),
+        "label_map": str(COHORT.label_map(scan)),
+        "substructures": (
+            str(substructures)
+            if substructures is not None and substructures.exists()
+            else None
+        ),
     }
-    if LABELLED:
-        inputs["counts"] = COHORT.counts
-    substructures = COHORT.substructures(wildcards.scan)
-    if substructures is not None and substructures.exists():
-        inputs["substructures"] = substructures
-    return inputs
 
 
-def crop_dirs(scans):
-    return [OUT.crops(s) for s in scans]
+def crop_set_sources(wildcards):
+    """scan -> scan_sources(scan) for every scan of the wildcard crop set."""
+    return {scan: scan_sources(scan) for scan in CROP_SETS[wildcards.crop_set]}
+
+
+def crop_set_inputs(wildcards):
+    """Every input file of the crop set's scans, and the counts where the cohort has them
+    (rated slices)."""
+    files = [
+        path
+        for sources in crop_set_sources(wildcards).values()
+        for path in sources.values()
+        if path is not None
+    ]
+    return (
+        {"sources": files, "counts": COHORT.counts} if LABELLED else {"sources": files}
+    )
+
+
+def crop_sets_of(scans):
+    """The crop set directories that hold the scans' crops."""
+    return [OUT.crop_set(name) for name in sorted({CROP_SET_OF[s] for s in scans})]
 
 
 def training_inputs(wildcards):
     """Crops of the training and validation scans, and for non-base regions the base model."""
     inputs = {
-        "train_crops": crop_dirs(SPLIT.train),
-        "validation_crops": crop_dirs(SPLIT.validation),
+        "train_crops": crop_sets_of(SPLIT.train),
+        "validation_crops": crop_sets_of(SPLIT.validation),
         "counts": COHORT.counts,
     }
     if wildcards.region != BASE_REGION:
@@ -186,11 +211,13 @@ def training_inputs(wildcards):
 
 
 def shard_crops(wildcards):
-    return crop_dirs(SHARDS[wildcards.shard])
+    return OUT.crop_set(f"shard-{wildcards.shard}")
 
 
 def inference_model(wildcards):
-    return model_file(MODELS, METHODS[wildcards.method].architecture, wildcards.region)
+    return model_file(
+        MODELS, METHOD_CATALOGUE[wildcards.method].architecture, wildcards.region
+    )
 
 
 def inference_model_card(wildcards):
@@ -239,14 +266,14 @@ def repeat_ratings():
 
 def cohort_table_inputs(wildcards):
     """Every region and method's scan_counts shards (keyed input_key("scan_counts", region,
-    method)), every scan's crop directory and the counts where the cohort has them."""
+    method)), every crop set and the counts where the cohort has them."""
     inputs = {
         input_key("scan_counts", region, method): shard_tables(
             "scan_counts", region, method
         )
         for region, method in region_methods()
     }
-    inputs["crops"] = crop_dirs(SCANS)
+    inputs["crops"] = [OUT.crop_set(name) for name in CROP_SETS]
     if LABELLED:
         inputs["counts"] = COHORT.counts
     return inputs
@@ -333,13 +360,15 @@ def mnist_test_grids(wildcards):
 
 
 def mnist_model(wildcards):
-    architecture = METHODS[wildcards.method].architecture
+    architecture = METHOD_CATALOGUE[wildcards.method].architecture
     return MNIST.model(wildcards.objective, wildcards.digit, architecture)
 
 
 def mnist_architectures():
     return list(
-        dict.fromkeys(METHODS[m].architecture for m in config["mnist"]["methods"])
+        dict.fromkeys(
+            METHOD_CATALOGUE[m].architecture for m in config["mnist"]["methods"]
+        )
     )
 
 

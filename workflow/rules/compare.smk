@@ -37,7 +37,7 @@ rule compare_methods:
 rule attention_figure:
     input:
         unpack(region_attention_maps),
-        crops=crop_dirs(SPLIT.test),
+        crops=crop_sets_of(SPLIT.test),
         dots=COHORT.dots,
     output:
         report(

@@ -1,22 +1,24 @@
-"""Per-scan region extraction: one job reads a scan once and writes every region's crop."""
+"""Region extraction: one job per crop set (a shard of scans) reads each scan once and writes
+every region's crop, one directory per scan."""
 
 
 rule extract_regions:
     input:
-        unpack(scan_inputs),
+        unpack(crop_set_inputs),
     output:
-        crops=directory(OUT.crops("{scan}")),
+        crops=directory(OUT.crop_set("{crop_set}")),
     log:
-        OUT.log("extract_regions", "{scan}"),
+        OUT.log("extract_regions", "{crop_set}"),
     benchmark:
-        OUT.benchmark("extract_regions", "{scan}")
+        OUT.benchmark("extract_regions", "{crop_set}")
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=4000,
-        runtime=10,
+        runtime=60,
     params:
-        regions=all_preprocessing,
+        regions=PREPROCESSING,
+        sources=crop_set_sources,
     script:
         "../scripts/extract_regions.py"

@@ -7,7 +7,7 @@ rule region_stats:
         scan_counts=lambda w: shard_tables("scan_counts", w.region, w.method),
         counts=COHORT.counts,
         dots=COHORT.dots,
-        crops=crop_dirs(SPLIT.test),
+        crops=crop_sets_of(SPLIT.test),
     output:
         metrics=OUT.method_stats("{method}", "{region}", "metrics.parquet"),
         metrics_tsv=OUT.method_stats("{method}", "{region}", "metrics.tsv"),

@@ -1,20 +1,20 @@
 """Snakemake entry point: every method's attention map on one test slice of one region."""
 
-from pathlib import Path
-
 from pvsflow import layout
-from pvsflow.attention import METHODS
 from pvsflow.cohort import read_dots
+from pvsflow.extraction import crop_dirs_of
 from pvsflow.figures import example_scan, region_attention_figure
 from pvsflow.jobs import log_to
+from pvsflow.methods import METHOD_CATALOGUE
 
 log = log_to(snakemake.log[0])
 region, methods = snakemake.wildcards.region, snakemake.params.methods
 dots = read_dots(snakemake.input.dots)
-crop_dir = example_scan([Path(d) for d in snakemake.input.crops], region, dots)
+crop_dir = example_scan(crop_dirs_of(snakemake.input.crops, list(snakemake.params.shard_of)), region, dots)
 shard = snakemake.params.shard_of[crop_dir.name]
 maps = {
-    METHODS[m].label: layout.attention_map(snakemake.input[layout.input_key(m, shard)], crop_dir.name) for m in methods
+    METHOD_CATALOGUE[m].label: layout.attention_map(snakemake.input[layout.input_key(m, shard)], crop_dir.name)
+    for m in methods
 }
 region_attention_figure(snakemake.output[0], crop_dir, region=region, maps=maps, dots=dots)
 log.info("%s: attention maps of %s for %s", region, ", ".join(methods), crop_dir.name)

@@ -4,6 +4,7 @@ import pandas as pd
 
 from pvsflow.cohort import read_counts
 from pvsflow.cohort_tables import pvs_count_table, qc_table
+from pvsflow.extraction import crop_dirs_of
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
 from pvsflow.layout import input_key
@@ -19,7 +20,7 @@ scan_counts = {
 ratings = read_counts(snakemake.input.counts) if "counts" in snakemake.input.keys() else None
 counts = pvs_count_table(snakemake.params.scans, scan_counts, ratings)
 write_table(counts, snakemake.output.counts_parquet, tsv=snakemake.output.counts_tsv)
-qc = qc_table(snakemake.input.crops, scan_counts)
+qc = qc_table(crop_dirs_of(snakemake.input.crops, snakemake.params.scans), scan_counts)
 qc.to_csv(snakemake.output.qc, sep="\t", index=False, na_rep="n/a", float_format="%.4g")
 failed = qc[qc["status"] != "ok"]
 log.info("%d scans; %d of %d scan regions failed", len(counts), len(failed), len(qc))

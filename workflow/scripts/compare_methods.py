@@ -3,13 +3,13 @@
 import pandas as pd
 
 from pvsflow import plots
-from pvsflow.attention import METHODS
 from pvsflow.cohort import read_dots
 from pvsflow.comparison import compare_methods, intra_rater_agreement
 from pvsflow.evaluation import aligned_tables
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
 from pvsflow.layout import input_key
+from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.settings import EvaluationSettings, from_mapping
 
 log = log_to(snakemake.log[0])
@@ -39,7 +39,7 @@ curves, operating = {}, {}
 for method in methods:
     froc = pd.read_csv(snakemake.input[input_key("froc", method)], sep="\t")
     metrics = pd.read_parquet(snakemake.input[input_key("metrics", method)]).iloc[0]
-    label = f"{METHODS[method].label} ({metrics['fauc']:.1f})"
+    label = f"{METHOD_CATALOGUE[method].label} ({metrics['fauc']:.1f})"
     curves[label] = (froc["fp_avg"].to_numpy(), froc["sensitivity"].to_numpy())
     operating[label] = (metrics["fp_avg"], metrics["sensitivity"])
 plots.froc_plot(

@@ -1,14 +1,16 @@
 """Snakemake entry point: ranked PVS candidates of one shard, written as Parquet."""
 
 from pvsflow.detection import DETECTION_SCHEMA, SCAN_COUNT_SCHEMA, detect_shard
+from pvsflow.extraction import crop_dirs_of
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
 from pvsflow.settings import DetectionSettings, from_mapping
 
 log = log_to(snakemake.log[0])
 settings = from_mapping(DetectionSettings, snakemake.params.detection)
+crop_dirs = crop_dirs_of([snakemake.input.crops])
 detections, scan_counts = detect_shard(
-    snakemake.input.maps, snakemake.input.crops, region=snakemake.wildcards.region, nms_size=settings.nms_size
+    snakemake.input.maps, crop_dirs, region=snakemake.wildcards.region, nms_size=settings.nms_size
 )
 write_table(detections, snakemake.output.detections, DETECTION_SCHEMA)
 write_table(scan_counts, snakemake.output.scan_counts, SCAN_COUNT_SCHEMA)

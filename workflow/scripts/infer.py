@@ -4,6 +4,7 @@ import torch
 
 from pvsflow.attention import METHODS
 from pvsflow.devices import pick_device
+from pvsflow.extraction import crop_dirs_of
 from pvsflow.inference import infer_shard
 from pvsflow.jobs import log_allocation, log_to
 from pvsflow.model_files import check_card, load_model
@@ -11,7 +12,7 @@ from pvsflow.regions import RegionSpec
 from pvsflow.settings import InferenceSettings, from_mapping
 
 log = log_to(snakemake.log[0])
-log_allocation(log)
+log_allocation(log, snakemake.threads)
 torch.set_num_threads(snakemake.threads)
 settings = from_mapping(InferenceSettings, snakemake.params.inference)
 region, method = snakemake.wildcards.region, METHODS[snakemake.wildcards.method]
@@ -27,7 +28,7 @@ check_card(
 table = infer_shard(
     model,
     method,
-    snakemake.input.crops,
+    crop_dirs_of([snakemake.input.crops]),
     region=region,
     out_dir=snakemake.output.maps,
     device=device,

@@ -4,7 +4,7 @@ from pvsflow import mnist
 from pvsflow.jobs import log_allocation, log_to
 
 log = log_to(snakemake.log[0])
-log_allocation(log)
+log_allocation(log, snakemake.threads)
 settings = snakemake.params.dataset
 digit = int(snakemake.wildcards.digit)
 digits, labels = mnist.read_pool(snakemake.input.images, snakemake.input.labels)

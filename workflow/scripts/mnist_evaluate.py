@@ -12,7 +12,7 @@ from pvsflow.model_files import load_model
 from pvsflow.settings import MnistEvaluationSettings, from_mapping
 
 log = log_to(snakemake.log[0])
-log_allocation(log)
+log_allocation(log, snakemake.threads)
 torch.set_num_threads(snakemake.threads)
 settings = from_mapping(MnistEvaluationSettings, snakemake.params.evaluation)
 device = pick_device("auto")

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from pvsflow import mnist, mnist_study, plots
-from pvsflow.attention import METHODS
 from pvsflow.jobs import log_to
 from pvsflow.layout import input_key
+from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.settings import MnistEvaluationSettings, TrainingSettings, from_mapping
 
 log = log_to(snakemake.log[0])
@@ -36,7 +36,7 @@ budget = mnist_study.training_budget(
     {run: pd.read_csv(snakemake.input[input_key("epochs", *run)], sep="\t") for run in networks}, training
 )
 budget.to_csv(snakemake.output.budget, sep="\t", index=False, float_format="%.4f")
-labels = {name: METHODS[name].label for name in params.methods}
+labels = {name: METHOD_CATALOGUE[name].label for name in params.methods}
 with open(snakemake.output.tables, "w") as handle:
     handle.write(
         mnist_study.study_markdown(

@@ -12,7 +12,7 @@ from pvsflow.settings import TrainingSettings
 from pvsflow.training import TrainingOutputs, train_and_save
 
 log = log_to(snakemake.log[0])
-log_allocation(log)
+log_allocation(log, snakemake.threads)
 wildcards = snakemake.wildcards
 digit, objective, architecture = int(wildcards.digit), wildcards.objective, wildcards.architecture
 settings = TrainingSettings.from_config(snakemake.params.training, snakemake.threads)

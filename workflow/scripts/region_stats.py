@@ -6,6 +6,7 @@ from pvsflow import plots
 from pvsflow.chance import chance_fauc
 from pvsflow.cohort import read_counts, read_dots
 from pvsflow.evaluation import froc_table, region_metrics, scan_results, scan_table
+from pvsflow.extraction import crop_dirs_of
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
 from pvsflow.settings import DetectionSettings, EvaluationSettings, from_mapping
@@ -31,7 +32,9 @@ per_scan = scan_results(
 failed = sorted(set(test) - set(per_scan["scan"]))
 for scan_id in failed:
     log.warning("%s: not evaluated (failed upstream, see scan_counts)", scan_id)
-chance = chance_fauc(snakemake.input.crops, region, dots, nms_size=detection.nms_size, settings=settings)
+chance = chance_fauc(
+    crop_dirs_of(snakemake.input.crops, test), region, dots, nms_size=detection.nms_size, settings=settings
+)
 metrics = region_metrics(per_scan, region=region, method=method, n_failed=len(failed), chance=chance, settings=settings)
 write_table(pd.DataFrame([metrics]), snakemake.output.metrics, tsv=snakemake.output.metrics_tsv)
 table = scan_table(per_scan)

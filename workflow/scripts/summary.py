@@ -2,11 +2,11 @@
 
 import pandas as pd
 
-from pvsflow.attention import METHODS
 from pvsflow.evaluation import overall_rows
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
 from pvsflow.layout import input_key
+from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.reports import paper_tables_html, paper_tables_markdown, summary_markdown
 from pvsflow.settings import EvaluationSettings, from_mapping
 
@@ -19,7 +19,7 @@ summary = pd.concat([metrics, overall_rows(metrics, per_scan, settings)], ignore
 write_table(summary, snakemake.output.table, tsv=snakemake.output.tsv)
 with open(snakemake.output.markdown, "w") as handle:
     handle.write(summary_markdown(summary, settings.fauc_max_fp))
-labels = {name: method.label for name, method in METHODS.items()}
+labels = {name: method.label for name, method in METHOD_CATALOGUE.items()}
 with open(snakemake.output.tables, "w") as handle:
     handle.write(paper_tables_markdown(summary, labels, settings.fauc_max_fp))
 with open(snakemake.output.tables_html, "w") as handle:

@@ -6,6 +6,7 @@ from pvsflow.checkpoints import run_fingerprint
 from pvsflow.cohort import read_counts
 from pvsflow.datasets import crop_geometry, region_datasets
 from pvsflow.devices import pick_device, seed_everything
+from pvsflow.extraction import crop_dirs_of
 from pvsflow.io import file_sha256
 from pvsflow.jobs import log_allocation, log_to
 from pvsflow.model_files import ModelCard, load_model
@@ -15,11 +16,11 @@ from pvsflow.settings import TrainingSettings
 from pvsflow.training import TrainingOutputs, train_and_save
 
 log = log_to(snakemake.log[0])
-log_allocation(log)
+log_allocation(log, snakemake.threads)
 region, architecture = snakemake.wildcards.region, snakemake.wildcards.architecture
 settings = TrainingSettings.from_config(snakemake.params.training, snakemake.threads)
 spec = RegionSpec.from_config(region, snakemake.params.preprocessing)
-splits = {split: snakemake.input[f"{split}_crops"] for split in ("train", "validation")}
+splits = {split: crop_dirs_of(snakemake.input[f"{split}_crops"]) for split in ("train", "validation")}
 datasets = region_datasets(splits, region, read_counts(snakemake.input.counts), log=log.warning)
 for split, dataset in datasets.items():
     log.info("%s: %d %s scans", region, len(dataset), split)
