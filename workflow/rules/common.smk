@@ -118,7 +118,6 @@ CROP_SET_OF = {scan: name for name, scans in CROP_SETS.items() for scan in scans
 
 
 wildcard_constraints:
-    scan="sub-[A-Za-z0-9]+(_ses-[A-Za-z0-9]+)?",
     region="|".join(REGION_NAMES),
     method="|".join(METHOD_CATALOGUE),
     architecture="[a-z_]+",
