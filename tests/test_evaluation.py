@@ -6,7 +6,7 @@ import pytest
 
 from pvsflow.comparison import compare_methods, intra_rater_agreement, paired_bootstrap_fauc, wilcoxon_p
 from pvsflow.evaluation import PER_SCAN_COLUMNS, aligned_tables, overall_rows, region_metrics, scan_results
-from pvsflow.froc import ScanResult, ScanTable, bootstrap_rows, froc_area, summarise
+from pvsflow.froc import ScanResult, ScanTable, bootstrap_metrics, bootstrap_rows, froc_area, summarise
 from pvsflow.matching import cumulative_hits, hungarian_match
 from pvsflow.settings import EvaluationSettings
 
@@ -83,6 +83,39 @@ def test_bootstrap_is_deterministic_and_brackets_the_estimate():
     assert first["fauc_ci_low"] <= first["fauc"] <= first["fauc_ci_high"]
     assert first["fauc_ci_low"] < first["fauc_ci_high"]
     assert bootstrap_rows(5, 3, 0).shape == (3, 5)
+
+
+def reference_froc_area(fp_avg, sensitivity, max_fp):
+    """The area as a plain loop would take it: np.interp at max_fp and trapezoids up to it."""
+    x = np.concatenate([[0.0], fp_avg, [max(max_fp, float(fp_avg[-1]))]])
+    y = np.concatenate([[0.0], sensitivity, [sensitivity[-1]]])
+    cut = np.interp(max_fp, x, y)
+    inside = x < max_fp
+    return float(np.trapezoid(np.r_[y[inside], cut], np.r_[x[inside], max_fp]) / max_fp * 100.0)
+
+
+def random_scans(rng, n_scans):
+    """Scans with 0-80 ranked candidates (a few with almost none) and 0-5 lesions."""
+    scans = []
+    for i in range(n_scans):
+        n_candidates = int(rng.integers(0, 3)) if i % 5 == 0 else int(rng.integers(10, 80))
+        lesions = int(rng.integers(0, 6))
+        hits = np.minimum(np.cumsum(np.r_[0, rng.random(n_candidates) < 0.2]), lesions)
+        scans.append(ScanResult(hits, lesions, int(rng.integers(0, 6))))
+    return scans
+
+
+@pytest.mark.parametrize("max_fp", [0.5, 2.0, 3.0, 15.0])
+def test_every_bootstrap_resample_is_the_table_of_its_drawn_scans(max_fp):
+    rng = np.random.default_rng(4)
+    scans = random_scans(rng, 30)
+    settings = EvaluationSettings(bootstrap_runs=12, seed=9, fauc_max_fp=max_fp)
+    resampled = bootstrap_metrics([ScanTable(scans)], settings)[0]
+    for run, rows in enumerate(bootstrap_rows(len(scans), settings.bootstrap_runs, settings.seed)):
+        drawn = ScanTable([scans[i] for i in rows])
+        fp_avg, sensitivity = drawn.froc()
+        expected = [reference_froc_area(fp_avg, sensitivity, max_fp), *drawn.operating_point().values()]
+        np.testing.assert_allclose(resampled[run], expected, rtol=1e-12, atol=1e-12)
 
 
 def scans_with_hits(rng, n_scans, hit_rate):

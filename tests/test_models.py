@@ -1,10 +1,11 @@
-"""Architectures: the paper's parameter counts, odd input sizes, and the attention identity."""
+"""Architectures: the paper's parameter counts, odd input sizes, the attention identity, and the
+faster ways of computing the same functions (decoders at coarse resolution, channels-last)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from pvsflow.devices import Execution
+from pvsflow.devices import Execution, inference_execution
 from pvsflow.models import (
     ARCHITECTURES,
     GatedAttention,
@@ -12,7 +13,11 @@ from pvsflow.models import (
     GPUnetNoResidual,
     block_max_pool,
     build_model,
+    cat_channels,
+    conv_relu,
+    conv_relu_of_upsampled,
     count_parameters,
+    upsample_to,
 )
 
 
@@ -154,3 +159,49 @@ def test_block_max_pooling_equals_max_pooling_with_odd_sizes_floored(shape):
     assert torch.equal(pooled, F.max_pool3d(x, 2) if len(shape) == 5 else F.max_pool2d(x, 2))
     pooled.sum().backward()
     assert x.grad.sum() == pooled.numel()  # every block passes its gradient to its maximum
+
+
+@pytest.mark.parametrize(
+    "coarse_shape, fine_shape",
+    [((5, 6, 7), (10, 12, 14)), ((5, 6, 5), (10, 12, 11)), ((7, 9), (14, 18)), ((7, 9), (15, 18))],
+)
+def test_decoder_convolution_at_coarse_resolution_equals_convolving_the_upsampled_copy(coarse_shape, fine_shape):
+    torch.manual_seed(0)
+    block = conv_relu(len(fine_shape), 6 + 4, 3).double()
+    coarse = torch.randn(2, 6, *coarse_shape, dtype=torch.float64, requires_grad=True)
+    fine = torch.randn(2, 4, *fine_shape, dtype=torch.float64, requires_grad=True)
+    fast = conv_relu_of_upsampled(block, coarse, fine)
+    plain = block(torch.cat([upsample_to(coarse, fine), fine], dim=1))
+    torch.testing.assert_close(fast, plain)
+    inputs = (coarse, fine, block[0].weight, block[0].bias)
+    for fast_gradient, plain_gradient in zip(
+        torch.autograd.grad(fast.square().sum(), inputs), torch.autograd.grad(plain.square().sum(), inputs)
+    ):
+        torch.testing.assert_close(fast_gradient, plain_gradient)
+
+
+def test_cat_channels_keeps_the_feature_maps_layout_and_type():
+    maps = torch.rand(1, 4, 6, 5, 4).to(torch.bfloat16).contiguous(memory_format=torch.channels_last_3d)
+    image = torch.rand(1, 1, 6, 5, 4)
+    joined = cat_channels([maps, image])
+    assert joined.dtype == torch.bfloat16
+    assert joined.is_contiguous(memory_format=torch.channels_last_3d)
+    assert torch.equal(joined, torch.cat([maps, image.to(torch.bfloat16)], dim=1))
+    assert torch.equal(cat_channels([image, image]), torch.cat([image, image], dim=1))
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_the_inference_path_is_fp32_channels_last_and_computes_the_same_function(architecture):
+    torch.manual_seed(0)
+    model = build_model(architecture, 3, count_scale=10.0).eval()
+    images = torch.rand(2, 1, 16, 12, 10)
+    with torch.no_grad():
+        expected = model.attention(images) if hasattr(model, "attention") else (model(images),)
+        execution = inference_execution(torch.device("cpu"), mixed_precision=False)
+        assert execution.autocast is None and execution.channels_last
+        execution.prepare(model, 3)
+        inputs = execution.inputs(images, cast=False)
+        assert inputs.dtype == torch.float32 and inputs.is_contiguous(memory_format=torch.channels_last_3d)
+        found = model.attention(inputs) if hasattr(model, "attention") else (model(inputs),)
+    for value, reference in zip(found, expected):
+        torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-4)

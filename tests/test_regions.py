@@ -202,18 +202,18 @@ def _brainstem(top_label=None):
 
 def test_the_midbrain_is_the_top_of_the_brainstem_when_top_mm_is_set():
     spec = RegionSpec("midbrain", (fs.BRAIN_STEM,), (8, 8, 6), top_mm=10.0)
-    mask, label_ids, heights = region_mask(_brainstem(), np.eye(4), spec)
+    mask, _, label_ids, heights = region_mask(_brainstem(), np.eye(4), spec)
     assert label_ids == (fs.BRAIN_STEM,)
     assert sorted(set(np.argwhere(mask)[:, 2])) == list(range(24, 35))  # z 24..34: 10 mm below the top
     assert (heights.min(), heights.max()) == (24.0, 34.0)
-    whole, _, _ = region_mask(_brainstem(), np.eye(4), RegionSpec("midbrain", (fs.BRAIN_STEM,), (8, 8, 6)))
+    whole, _, _, _ = region_mask(_brainstem(), np.eye(4), RegionSpec("midbrain", (fs.BRAIN_STEM,), (8, 8, 6)))
     assert whole.sum() == 8 * 8 * 30
 
 
 def test_a_midbrain_label_in_the_map_is_the_region_itself():
     spec = RegionSpec.from_config("midbrain", {"crop_shape": [8, 8, 6], "top_mm": 20.0})
     assert spec.preferred_labels == (fs.MIDBRAIN,)
-    mask, label_ids, _ = region_mask(_brainstem(top_label=fs.MIDBRAIN), np.eye(4), spec)
+    mask, _, label_ids, _ = region_mask(_brainstem(top_label=fs.MIDBRAIN), np.eye(4), spec)
     assert label_ids == (fs.MIDBRAIN,)
     assert sorted(set(np.argwhere(mask)[:, 2])) == list(range(27, 35))
     image = np.random.default_rng(0).uniform(100, 200, (20, 20, 40))

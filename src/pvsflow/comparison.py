@@ -9,16 +9,25 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pvsflow.froc import OPERATING_METRICS, ScanTable, bootstrap_rows, percentile_interval
+from pvsflow.froc import OPERATING_METRICS, ScanTable, bootstrap_metrics, percentile_interval
 from pvsflow.matching import hungarian_match
 from pvsflow.settings import EvaluationSettings
 
 
-def paired_bootstrap_fauc(first: ScanTable, second: ScanTable, settings: EvaluationSettings) -> dict[str, float]:
+def paired_bootstrap_fauc(
+    first: ScanTable,
+    second: ScanTable,
+    settings: EvaluationSettings,
+    resampled: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, float]:
     """FAUC difference (first - second) with its 95% interval and a two-sided p-value from
-    resampling the same scans for both methods: ``p = 2 min(P(d <= 0), P(d >= 0))``, capped at 1."""
-    rows = bootstrap_rows(len(first), settings.bootstrap_runs, settings.seed)
-    differences = np.array([first.fauc(settings.fauc_max_fp, r) - second.fauc(settings.fauc_max_fp, r) for r in rows])
+    resampling the same scans for both methods: ``p = 2 min(P(d <= 0), P(d >= 0))``, capped at 1.
+    ``resampled``: both tables' FAUC in every resample (:func:`pvsflow.froc.bootstrap_metrics`),
+    when already computed."""
+    first_runs, second_runs = (
+        resampled if resampled is not None else bootstrap_metrics([first, second], settings)[:, :, 0]
+    )
+    differences = first_runs - second_runs
     differences = differences[np.isfinite(differences)]
     low, high = percentile_interval(differences)
     p_value = min(1.0, 2.0 * min(np.mean(differences <= 0), np.mean(differences >= 0))) if differences.size else np.nan
@@ -49,6 +58,7 @@ def compare_methods(tables: Mapping[str, ScanTable], settings: EvaluationSetting
     """Every pair of methods (on aligned scans): paired bootstrap test of FAUC, Wilcoxon
     signed-rank tests of per-scan sensitivity, FP and FN at the operating points."""
     names = list(tables)
+    resampled = dict(zip(names, bootstrap_metrics(list(tables.values()), settings)[:, :, 0]))
     rows = []
     for i, first in enumerate(names):
         for second in names[i + 1 :]:
@@ -58,7 +68,9 @@ def compare_methods(tables: Mapping[str, ScanTable], settings: EvaluationSetting
                     "method": first,
                     "other_method": second,
                     "n_scans": len(tables[first]),
-                    **paired_bootstrap_fauc(tables[first], tables[second], settings),
+                    **paired_bootstrap_fauc(
+                        tables[first], tables[second], settings, (resampled[first], resampled[second])
+                    ),
                     **{f"p_{name}": wilcoxon_p(a[name], b[name]) for name in OPERATING_METRICS},
                 }
             )

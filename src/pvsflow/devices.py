@@ -8,7 +8,7 @@ kept only because a test shows that it trains to the same validation loss as pla
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -74,9 +74,11 @@ class Execution:
         model.to(self.device, memory_format=self.memory_format(spatial_dims))
         return torch.compile(model) if self.compile else model
 
-    def inputs(self, images: torch.Tensor) -> torch.Tensor:
-        """``images`` ``(batch, 1, *spatial)`` on the device, in the input type and layout."""
-        images = images.to(self.device, self.input_dtype)
+    def inputs(self, images: torch.Tensor, *, cast: bool = True) -> torch.Tensor:
+        """``images`` ``(batch, 1, *spatial)`` on the device, in the layout and (``cast``) the
+        input type. Inference keeps them fp32 (the first convolution casts them): the Intensity
+        map is the image itself, and gradient maps are taken with respect to it."""
+        images = images.to(self.device, self.input_dtype if cast else images.dtype)
         return images.contiguous(memory_format=self.memory_format(images.dim() - 2))
 
 
@@ -89,6 +91,12 @@ def execution_for(device: torch.device, *, mixed_precision: bool, compile: bool)
     elif mixed_precision and device.type == "cuda":
         autocast = torch.float16
     return Execution(device, autocast, compile=compile)
+
+
+def inference_execution(device: torch.device, *, mixed_precision: bool) -> Execution:
+    """Inference's path on ``device``: :func:`execution_for`'s precision, channels-last in 2D and
+    3D, not compiled (docs/method.md, "Inference"; ``benchmarks/inference.py``)."""
+    return replace(execution_for(device, mixed_precision=mixed_precision, compile=False), channels_last=True)
 
 
 def seed_everything(seed: int, threads: int = 0) -> torch.Generator:

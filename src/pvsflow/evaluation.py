@@ -49,15 +49,17 @@ def scan_results(
     Coordinates are scan voxel indices; ``max_distance`` in voxels.
     """
     ok = scan_counts[(scan_counts["status"] == "ok") & scan_counts["scan"].isin(scan_ids)]
-    candidates = {s: g.sort_values("rank") for s, g in detections.groupby("scan")}
-    annotations = {s: g for s, g in dots.groupby("scan")}
+    ranked = detections.sort_values(["scan", "rank"], kind="stable")
+    candidate_voxels = ranked[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float)
+    candidates = ranked.groupby("scan", sort=False).indices  # scan -> row positions, in rank order
+    dot_voxels = dots[["x", "y", "z"]].to_numpy(float)
+    annotations = dots.groupby("scan", sort=False).indices
+    nothing = np.zeros(0, dtype=np.int64)
     weak = counts.set_index("scan")["pvs_count"]
     rows = []
     for scan in ok.itertuples():
-        found = candidates.get(scan.scan, detections.iloc[0:0])
-        truth = annotations.get(scan.scan, dots.iloc[0:0])
-        found_voxels = found[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(float)
-        truth_voxels = truth[["x", "y", "z"]].to_numpy(float)
+        found_voxels = candidate_voxels[candidates.get(scan.scan, nothing)]
+        truth_voxels = dot_voxels[annotations.get(scan.scan, nothing)]
         hits = cumulative_hits(found_voxels, truth_voxels, max_distance)
         pairs = hungarian_match(found_voxels[: scan.n_selected], truth_voxels, max_distance)
         rows.append(

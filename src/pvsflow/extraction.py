@@ -79,7 +79,13 @@ def extract_scan(
                 inside = f"only {100 * coverage:.0f}% of the region's labels lie inside the scan's field of view"
                 raise ScanError(scan_id, f"{spec.name}: {inside}")
             crop = extract_region(
-                image, labels.labels, affine, spec, scan_id=scan_id, rated_slice=rated_slices.get(spec.name)
+                image,
+                labels.labels,
+                affine,
+                spec,
+                scan_id=scan_id,
+                rated_slice=rated_slices.get(spec.name),
+                boxes=labels.boxes,
             )
         except ScanError as error:
             log.error("%s", error)

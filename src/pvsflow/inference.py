@@ -12,6 +12,7 @@ from nibabel.affines import voxel_sizes
 
 from pvsflow import layout
 from pvsflow.attention import Method
+from pvsflow.devices import Execution
 from pvsflow.extraction import region_entry
 from pvsflow.io import load_crop, save_volume
 from pvsflow.model_files import ModelCard, voxel_size_warning
@@ -28,7 +29,7 @@ def infer_shard(
     *,
     region: str,
     out_dir: Path | str,
-    device: torch.device,
+    execution: Execution,
     card: ModelCard,
     voxel_size_tolerance: float,
 ) -> pd.DataFrame:
@@ -37,7 +38,8 @@ def infer_shard(
     :func:`pvsflow.layout.shard_predictions`) into ``out_dir``, and return the table.
 
     ``crop_dirs``: the shard's scans (:meth:`pvsflow.layout.ResultsLayout.crops`); each crop is
-    given to ``method`` as a ``(1, 1, *crop_shape)`` batch. Scans whose region could not be
+    given to ``method`` as a ``(1, 1, *crop_shape)`` batch on ``execution``'s path (device,
+    autocast precision, layout; :func:`pvsflow.devices.inference_execution`). Scans whose region could not be
     extracted are listed as failed, with the reason. ``card``: the model's; its objective says
     what the network was trained for (a classification network's predicted count is its presence
     probability), and a scan whose voxel size differs from the training scans' by more than
@@ -45,7 +47,7 @@ def infer_shard(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.to(device).eval()
+    execution.prepare(model, model.spatial_dims).eval()
     rows = []
     for crop_dir in map(Path, crop_dirs):
         scan_id = crop_dir.name
@@ -58,7 +60,8 @@ def infer_shard(
         warning = voxel_size_warning(card, tuple(voxel_sizes(affine)), voxel_size_tolerance) or ""
         if warning:
             log.warning("%s: %s", scan_id, warning)
-        maps, outputs = method.compute(model, torch.from_numpy(image)[None, None].to(device))
+        with execution.autocast_context():
+            maps, outputs = method.compute(model, execution.inputs(torch.from_numpy(image)[None, None], cast=False))
         counts = predicted_count(outputs, card.objective)
         save_volume(layout.attention_map(out_dir, scan_id), maps[0].float().cpu().numpy(), affine)
         rows.append(

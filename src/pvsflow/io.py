@@ -25,21 +25,26 @@ class ScanError(Exception):
         self.problem = problem
 
 
-def load_volume(path: Path | str, scan_id: str, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """Load a 3D NIfTI volume as (float32 data, 4x4 affine), checking it is usable."""
+def load_volume(path: Path | str, scan_id: str, what: str, *, integers: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Load a 3D NIfTI or MGZ volume as (float32 data, 4x4 affine), checking it is usable.
+    ``integers``: a volume stored as unscaled integers that fit int32 (a label map, usually) is
+    read as int32 instead, without a float copy."""
     path = Path(path)
     if not path.exists():
         raise ScanError(scan_id, f"{what} not found at {path}")
     try:
         image = nib.load(path)
-        data = np.asarray(image.dataobj, dtype=np.float32)
+        stored = image.get_data_dtype()
+        scaled = getattr(image.dataobj, "slope", 1.0) != 1.0 or getattr(image.dataobj, "inter", 0.0) != 0.0
+        as_integers = integers and np.issubdtype(stored, np.integer) and np.can_cast(stored, np.int32) and not scaled
+        data = np.asarray(image.dataobj, dtype=np.int32 if as_integers else np.float32)
     except Exception as error:  # nibabel raises many types for corrupt files
         raise ScanError(scan_id, f"{what} at {path} could not be read: {error}") from error
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise ScanError(scan_id, f"{what} at {path} has shape {data.shape}, expected a 3D volume")
-    if not np.all(np.isfinite(data)):
+    if not as_integers and not np.all(np.isfinite(data)):
         raise ScanError(scan_id, f"{what} at {path} contains NaN or infinite values")
     affine = np.asarray(image.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-6:

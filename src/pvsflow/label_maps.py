@@ -42,18 +42,28 @@ class LabelMap:
     source: dict[str, Any]
     volumes_mm3: dict[int, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # One pass each over the scan grid, instead of one per region: voxels per label ID, and
+        # each label's bounding box (ndimage.find_objects; regions are cut within them).
+        positive = self.labels if self.labels.min() >= 0 else np.maximum(self.labels, 0)
+        self.voxel_counts = np.bincount(positive.ravel())
+        self.boxes = ndimage.find_objects(positive)
+
     def coverage(self, label_ids: Iterable[int]) -> float | None:
         """Share of the labels' own volume found inside the scan's grid (1.0: all of it; about 1
         after resampling), or None when the label map has none of them."""
-        ids = list(label_ids)
+        ids = [i for i in label_ids if i > 0]
         original = sum(self.volumes_mm3.get(i, 0.0) for i in ids)
         if original == 0:
             return None
-        return float(np.isin(self.labels, ids).sum()) * self.scan_voxel_mm3 / original
+        found = sum(int(self.voxel_counts[i]) for i in ids if i < len(self.voxel_counts))
+        return found * self.scan_voxel_mm3 / original
 
 
 def integer_labels(values: np.ndarray, path: Path | str, scan_id: str) -> np.ndarray:
     """The label IDs as int32; a map with non-integer values is refused (rounding would invent IDs)."""
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int32, copy=False)
     rounded = np.rint(values)
     if not np.array_equal(rounded, values):
         example = float(values[rounded != values].flat[0])
@@ -75,11 +85,11 @@ def resample_nearest(
 def _on_scan_grid(
     path: Path | str, scan_id: str, what: str, shape: tuple[int, ...], scan_affine: np.ndarray
 ) -> tuple[np.ndarray, dict[str, Any], dict[int, float]]:
-    values, affine = load_volume(path, scan_id, what)
+    values, affine = load_volume(path, scan_id, what, integers=True)
     labels = integer_labels(values, path, scan_id)
-    ids, counts = np.unique(labels[labels > 0], return_counts=True)
+    counts = np.bincount((labels if labels.min() >= 0 else np.maximum(labels, 0)).ravel())
     voxel_mm3 = float(np.prod(voxel_sizes(affine)))
-    volumes = {int(i): float(n) * voxel_mm3 for i, n in zip(ids, counts, strict=True)}
+    volumes = {int(i): float(counts[i]) * voxel_mm3 for i in np.flatnonzero(counts[1:]) + 1}
     same_grid = labels.shape == shape and np.allclose(affine, scan_affine, atol=1e-3)
     source: dict[str, Any] = {"path": str(path), "resampled": not same_grid}
     if not same_grid:

@@ -34,11 +34,11 @@ def hungarian_match(
 def cumulative_hits(detections: np.ndarray, annotations: np.ndarray, max_distance: float) -> np.ndarray:
     """``hits[k]`` = true positives when the top ``k`` ranked detections are kept, k = 0..K."""
     n_detections = len(detections)
-    hits = np.zeros(n_detections + 1, dtype=np.int64)
     if n_detections == 0 or len(annotations) == 0:
-        return hits
+        return np.zeros(n_detections + 1, dtype=np.int64)
     near = cdist(np.asarray(detections, float), np.asarray(annotations, float)) <= max_distance
-    neighbours = [np.flatnonzero(row) for row in near]
+    # A detection near no annotation cannot add a hit: only the others are tried, in rank order.
+    neighbours = {k: np.flatnonzero(near[k]) for k in np.flatnonzero(near.any(axis=1))}
     owner = np.full(len(annotations), -1)
 
     def augment(detection: int, seen: np.ndarray) -> bool:
@@ -50,6 +50,7 @@ def cumulative_hits(detections: np.ndarray, annotations: np.ndarray, max_distanc
                     return True
         return False
 
-    for k in range(n_detections):
-        hits[k + 1] = hits[k] + augment(k, np.zeros(len(annotations), dtype=bool))
-    return hits
+    gained = np.zeros(n_detections + 1, dtype=np.int64)
+    for k in neighbours:
+        gained[k + 1] = augment(k, np.zeros(len(annotations), dtype=bool))
+    return np.cumsum(gained)

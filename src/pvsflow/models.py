@@ -10,6 +10,7 @@ attribution methods (guided backpropagation) can hook them.
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal, NamedTuple
 
 import torch
@@ -55,6 +56,47 @@ def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=like.shape[2:], mode="nearest")
 
 
+# For one axis, the 3 taps of a kernel over a 2x nearest-upsampled signal, grouped by the coarse
+# voxel each lands on: (output parity, 2 coarse taps, 3 kernel taps). An even output 2m reads
+# coarse voxels m-1 (tap 0) and m (taps 1 and 2); an odd output 2m+1 reads m (taps 0 and 1) and
+# m+1 (tap 2).
+_PARITY_TAPS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+_PARITY_EINSUM = {2: "pai,qbj,onij->pqonab", 3: "pai,qbj,rck,onijk->pqronabc"}
+
+
+def conv_relu_of_upsampled(block: nn.Sequential, coarse: torch.Tensor, fine: torch.Tensor) -> torch.Tensor:
+    """``block(cat[upsample_to(coarse, fine), fine])`` for a :func:`conv_relu` ``block``.
+
+    ``coarse`` ``(batch, C, *n)``, ``fine`` ``(batch, F, *m)`` -> ``(batch, out, *m)``. Where
+    ``m`` is exactly ``2 n`` on every axis, the coarse maps' share of the 3x3(x3) convolution is
+    computed at coarse resolution instead of on an upsampled copy: one 2x2(x2) kernel per output
+    parity, made by summing the taps that land on the same coarse voxel (8/27 of the multiply-adds
+    in 3D; the same function, rounded differently). Other sizes take the plain path.
+    """
+    convolution, relu = block
+    spatial_dims = fine.dim() - 2
+    if fine.shape[2:] != tuple(2 * size for size in coarse.shape[2:]):
+        return block(cat_channels([upsample_to(coarse, fine), fine]))
+    conv_nd = F.conv3d if spatial_dims == 3 else F.conv2d
+    coarse_weight, fine_weight = convolution.weight.split([coarse.shape[1], fine.shape[1]], dim=1)
+    out_channels = coarse_weight.shape[0]
+    with torch.autocast(coarse.device.type, enabled=False):  # kernel sums in the weights' precision
+        taps = torch.tensor(_PARITY_TAPS, dtype=coarse_weight.dtype, device=coarse_weight.device)
+        parity_weight = torch.einsum(_PARITY_EINSUM[spatial_dims], *[taps] * spatial_dims, coarse_weight)
+    parity_weight = parity_weight.reshape(-1, *coarse_weight.shape[1:2], *[2] * spatial_dims)
+    # Output (t) of the padded 2-tap convolution reads coarse voxels t-1 and t: parity 0 of fine
+    # voxel 2m is at t = m, parity 1 of 2m+1 at t = m+1.
+    by_parity = conv_nd(coarse, parity_weight, padding=1).unflatten(1, (-1, out_channels))
+    from_fine = conv_nd(fine, fine_weight, convolution.bias, padding=1)
+    for index, parity in enumerate(itertools.product((0, 1), repeat=spatial_dims)):
+        coarse_voxels = (slice(p, p + n) for p, n in zip(parity, coarse.shape[2:]))
+        fine_voxels = (slice(p, None, 2) for p in parity)
+        from_fine[(slice(None), slice(None), *fine_voxels)] += by_parity[
+            (slice(None), index, slice(None), *coarse_voxels)
+        ]
+    return relu(from_fine)
+
+
 def at_least_fp32(dtype: torch.dtype) -> torch.dtype:
     """``dtype``, widened to fp32 if it is narrower (bf16, fp16 under autocast)."""
     return torch.promote_types(dtype, torch.float32)
@@ -65,9 +107,41 @@ def spatial_mean(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(2).mean(dim=2, dtype=at_least_fp32(x.dtype))
 
 
+def map_mean(maps: torch.Tensor) -> torch.Tensor:
+    """Mean over voxels, at least in fp32: ``(batch, *spatial)`` -> ``(batch,)``."""
+    return spatial_mean(maps[:, None])[:, 0]
+
+
 def weighted_sum(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``sum_k w_k f_k``: ``(batch, K, *spatial)`` x ``(K,)`` -> ``(batch, *spatial)``."""
-    return torch.einsum("bk...,k->b...", features, weights)
+    """``sum_k w_k f_k``: ``(batch, K, *spatial)`` x ``(K,)`` -> ``(batch, *spatial)``, as a
+    matrix-vector product over channels (no copy for channels-last maps)."""
+    return features.movedim(1, -1) @ weights.to(features.dtype)
+
+
+def cat_channels(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """``torch.cat`` along channels, in the first tensor's type and memory layout. Under autocast
+    the feature maps are low precision while the image beside them may be fp32, and ``torch.cat``
+    would widen them all; it also falls back to the contiguous layout when the layouts differ,
+    e.g. next to a 1-channel image (whose layout is ambiguous), which would make every later
+    channels-last convolution convert its input."""
+    first = tensors[0]
+    tensors = [tensor.to(first.dtype) for tensor in tensors]
+    layout = torch.channels_last_3d if first.dim() == 5 else torch.channels_last
+    if not first.is_contiguous(memory_format=layout) or first.is_contiguous():
+        return torch.cat(tensors, dim=1)
+    joined = torch.empty(
+        first.shape[0],
+        sum(t.shape[1] for t in tensors),
+        *first.shape[2:],
+        dtype=first.dtype,
+        device=first.device,
+        memory_format=layout,
+    )
+    start = 0
+    for tensor in tensors:
+        joined[:, start : start + tensor.shape[1]] = tensor
+        start += tensor.shape[1]
+    return joined
 
 
 def he_normal_init(module: nn.Module) -> None:
@@ -90,7 +164,7 @@ class Encoded(NamedTuple):
     @property
     def coarse(self) -> torch.Tensor:
         """``deep`` with the pooled ``fine`` maps: 2 x width + width + 1 channels (97 in 3D)."""
-        return torch.cat([self.deep, self.pooled], dim=1)
+        return cat_channels([self.deep, self.pooled])
 
 
 class Encoder(nn.Module):
@@ -106,7 +180,7 @@ class Encoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> Encoded:
-        fine = torch.cat([self.block1(x), x], dim=1)
+        fine = cat_channels([self.block1(x), x])
         pooled = max_pool(fine)
         return Encoded(fine, pooled, self.block2(pooled))
 
@@ -152,7 +226,7 @@ class ClassActivationNetwork(CountNetwork):
         ``count_scale``). Returns the raw map ``(batch, *spatial)`` (negatives kept) and the count
         ``(batch,)``."""
         attention = self.count_scale * weighted_sum(self.feature_maps(x), self.fc.weight[0])
-        return attention, attention.flatten(1).mean(dim=1) + self.count_scale * self.fc.bias[0]
+        return attention, map_mean(attention) + self.count_scale * self.fc.bias[0]
 
 
 class GPUnet(ClassActivationNetwork):
@@ -171,7 +245,7 @@ class GPUnet(ClassActivationNetwork):
 
     def feature_maps(self, x: torch.Tensor) -> torch.Tensor:
         encoded = self.encoder(x)
-        return self.decoder(torch.cat([upsample_to(encoded.coarse, encoded.fine), encoded.fine], dim=1))
+        return conv_relu_of_upsampled(self.decoder, encoded.coarse, encoded.fine)
 
 
 class GPUnetNoResidual(ClassActivationNetwork):
@@ -197,8 +271,8 @@ class GPUnetNoResidual(ClassActivationNetwork):
         full = self.block1(x)
         half = self.block2(max_pool(full))
         quarter = self.bottom(max_pool(half))
-        half = self.up2(torch.cat([upsample_to(quarter, half), half], dim=1))
-        return self.up1(torch.cat([upsample_to(half, full), full], dim=1))
+        half = conv_relu_of_upsampled(self.up2, quarter, half)
+        return conv_relu_of_upsampled(self.up1, half, full)
 
 
 class GatedAttention(CountNetwork):
@@ -242,7 +316,7 @@ class GatedAttention(CountNetwork):
         fine_map = weighted_sum(gated, weights[: gated.shape[1]])
         coarse_map = weighted_sum(coarse, weights[gated.shape[1] :])
         attention = fine_map + upsample_to(coarse_map[:, None], gated)[:, 0]
-        count = fine_map.flatten(1).mean(1) + coarse_map.flatten(1).mean(1) + self.fc.bias[0]
+        count = map_mean(fine_map) + map_mean(coarse_map) + self.fc.bias[0]
         return self.count_scale * attention, self.count_scale * count
 
 
@@ -290,15 +364,14 @@ class Wildcat(CountNetwork):
 
     def pool(self, class_map: torch.Tensor) -> torch.Tensor:
         """``mean(k highest) + alpha mean(k lowest)`` per image: ``(batch, *spatial)`` -> ``(batch,)``."""
-        values = class_map.flatten(1)
+        values = class_map.flatten(1).to(at_least_fp32(class_map.dtype))
         k = max(1, round(self.k_fraction * values.shape[1]))
         highest = values.topk(k, dim=1).values.mean(dim=1)
         lowest = -(-values).topk(k, dim=1).values.mean(dim=1)
         return highest + self.alpha * lowest
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        class_map = self.class_map(x)
-        return self.pool(class_map.to(at_least_fp32(class_map.dtype)))
+        return self.pool(self.class_map(x))
 
     def attention(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The class map (raw, ``(batch, *spatial)``) and the pooled output from the same pass."""

@@ -106,6 +106,9 @@ def fine_tuning_conflicts(regions: Mapping[str, Mapping[str, Any]], base_region:
 class InferenceSettings:
     scans_per_shard: int = 100  # test and unrated scans per inference job
     device: str = "auto"
+    # bf16 autocast where the device computes bf16 natively: off, as it changes the selected
+    # detections of many scans (docs/method.md, "Inference")
+    mixed_precision: bool = False
     # A scan whose voxel size differs from the training scans' by more than this fraction on any
     # axis is inferred with a warning (docs/method.md, "Model files").
     voxel_size_tolerance: float = 0.1

@@ -2,6 +2,7 @@
 Every path comes from pvsflow.layout; every default from pvsflow.settings (the schema mirrors it).
 """
 
+import functools
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -173,9 +174,17 @@ def scan_sources(scan):
     }
 
 
+@functools.lru_cache(maxsize=None)
+def sources_of_crop_set(crop_set):
+    """scan -> scan_sources(scan) for every scan of a crop set; built once per crop set, as the
+    extraction job's params and inputs both read it (thousands of paths in a large cohort).
+    """
+    return {scan: scan_sources(scan) for scan in CROP_SETS[crop_set]}
+
+
 def crop_set_sources(wildcards):
     """scan -> scan_sources(scan) for every scan of the wildcard crop set."""
-    return {scan: scan_sources(scan) for scan in CROP_SETS[wildcards.crop_set]}
+    return sources_of_crop_set(wildcards.crop_set)
 
 
 def crop_set_inputs(wildcards):

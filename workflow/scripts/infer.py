@@ -3,7 +3,7 @@
 import torch
 
 from pvsflow.attention import METHODS
-from pvsflow.devices import pick_device
+from pvsflow.devices import inference_execution, pick_device
 from pvsflow.extraction import crop_dirs_of
 from pvsflow.inference import infer_shard
 from pvsflow.jobs import log_allocation, log_to
@@ -31,7 +31,7 @@ table = infer_shard(
     crop_dirs_of([snakemake.input.crops]),
     region=region,
     out_dir=snakemake.output.maps,
-    device=device,
+    execution=inference_execution(device, mixed_precision=settings.mixed_precision),
     card=card,
     voxel_size_tolerance=settings.voxel_size_tolerance,
 )
