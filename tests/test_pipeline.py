@@ -331,17 +331,20 @@ def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(
             offset = np.subtract(native[region]["origin"], conformed[region]["origin"])
             assert np.abs(offset).max() <= 1, (subject, region, offset)
     native, conformed = (read_dataset(run) for run in runs.values())
-    native, conformed = (frame[frame["selected"]] for frame in (native, conformed))
-    assert len(native) > 0
-    for (subject, region, method), found in native.groupby(["scan", "region", "method"]):
+    assert native["selected"].any()
+    for (subject, region, method), found in native[native["selected"]].groupby(["scan", "region", "method"]):
         other = conformed[
             (conformed["scan"] == subject) & (conformed["region"] == region) & (conformed["method"] == method)
         ]
+        # Crops a voxel apart give slightly different maps: two candidates within 1% of the
+        # selection threshold may swap ranks, so the other run's near-ties count as selectable.
+        selectable = other[other["score"] >= 0.99 * other.loc[other["selected"], "score"].min()]
         distances = np.linalg.norm(
             found[["ras_x", "ras_y", "ras_z"]].to_numpy()[:, None]
-            - other[["ras_x", "ras_y", "ras_z"]].to_numpy()[None],
+            - selectable[["ras_x", "ras_y", "ras_z"]].to_numpy()[None],
             axis=2,
         )
-        assert len(other) == len(found) and (distances.min(axis=1) <= 2.0).all(), (subject, region, method)
+        assert other["selected"].sum() == len(found), (subject, region, method)
+        assert (distances.min(axis=1) <= 2.0).all(), (subject, region, method)
         counts = (found["predicted_count"].iloc[0], other["predicted_count"].iloc[0])
         assert counts[1] == pytest.approx(counts[0], abs=0.05), (subject, region, method)
