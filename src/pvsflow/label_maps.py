@@ -45,9 +45,9 @@ class LabelMap:
     def __post_init__(self) -> None:
         # One pass each over the scan grid, instead of one per region: voxels per label ID, and
         # each label's bounding box (ndimage.find_objects; regions are cut within them).
-        positive = self.labels if self.labels.min() >= 0 else np.maximum(self.labels, 0)
-        self.voxel_counts = np.bincount(positive.ravel())
-        self.boxes = ndimage.find_objects(positive)
+        labels = non_negative(self.labels)
+        self.voxel_counts = np.bincount(labels.ravel())
+        self.boxes = ndimage.find_objects(labels)
 
     def coverage(self, label_ids: Iterable[int]) -> float | None:
         """Share of the labels' own volume found inside the scan's grid (1.0: all of it; about 1
@@ -58,6 +58,11 @@ class LabelMap:
             return None
         found = sum(int(self.voxel_counts[i]) for i in ids if i < len(self.voxel_counts))
         return found * self.scan_voxel_mm3 / original
+
+
+def non_negative(labels: np.ndarray) -> np.ndarray:
+    """``labels`` with negative values (not label IDs) as background 0; no copy when there are none."""
+    return labels if labels.min() >= 0 else np.maximum(labels, 0)
 
 
 def integer_labels(values: np.ndarray, path: Path | str, scan_id: str) -> np.ndarray:
@@ -87,7 +92,7 @@ def _on_scan_grid(
 ) -> tuple[np.ndarray, dict[str, Any], dict[int, float]]:
     values, affine = load_volume(path, scan_id, what, integers=True)
     labels = integer_labels(values, path, scan_id)
-    counts = np.bincount((labels if labels.min() >= 0 else np.maximum(labels, 0)).ravel())
+    counts = np.bincount(non_negative(labels).ravel())
     voxel_mm3 = float(np.prod(voxel_sizes(affine)))
     volumes = {int(i): float(counts[i]) * voxel_mm3 for i in np.flatnonzero(counts[1:]) + 1}
     same_grid = labels.shape == shape and np.allclose(affine, scan_affine, atol=1e-3)
