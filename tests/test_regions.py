@@ -3,6 +3,7 @@
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from pvsflow import freesurfer as fs
 from pvsflow.extraction import extract_scan
@@ -87,6 +88,20 @@ def test_soft_mask_is_one_inside_and_fades_outside():
     assert mask[15, 15, 15] == pytest.approx(1.0, abs=1e-3)
     assert 0.0 < mask[21, 15, 15] < 1.0
     assert mask[0, 0, 0] == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("corner", [(2, 3, 4), (0, 0, 0), (22, 21, 24)])
+def test_soft_mask_equals_smoothing_the_whole_box(corner):
+    """Smoothing only near the mask (its speed-up) gives the whole-box result bit for bit, also
+    where the mask touches the box's edge (scipy reflects there)."""
+    binary = np.zeros((30, 28, 30), bool)
+    binary[tuple(slice(c, c + 6) for c in corner)] = True
+    binary[corner[0] + 2, corner[1] + 5, corner[2]] = False
+    for dilation, sigma in ((2, 2.0), (0, 1.3), (1, 0.0)):
+        dilated = ndimage.binary_dilation(binary, iterations=dilation) if dilation else binary
+        whole = ndimage.gaussian_filter(dilated.astype(np.float32), sigma) if sigma else dilated.astype(np.float32)
+        expected = np.clip(whole / whole.max(), 0.0, 1.0)
+        assert np.array_equal(soft_mask(binary, dilation, sigma), expected)
 
 
 def _phantom():

@@ -46,7 +46,7 @@ class LabelMap:
         # One pass each over the scan grid, instead of one per region: voxels per label ID, and
         # each label's bounding box (ndimage.find_objects; regions are cut within them).
         labels = non_negative(self.labels)
-        self.voxel_counts = np.bincount(labels.ravel())
+        self.voxel_counts = np.bincount(labels.ravel(order="K"))  # K: no copy of a Fortran-ordered map
         self.boxes = ndimage.find_objects(labels)
 
     def coverage(self, label_ids: Iterable[int]) -> float | None:
@@ -92,7 +92,7 @@ def _on_scan_grid(
 ) -> tuple[np.ndarray, dict[str, Any], dict[int, float]]:
     values, affine = load_volume(path, scan_id, what, integers=True)
     labels = integer_labels(values, path, scan_id)
-    counts = np.bincount(non_negative(labels).ravel())
+    counts = np.bincount(non_negative(labels).ravel(order="K"))
     voxel_mm3 = float(np.prod(voxel_sizes(affine)))
     volumes = {int(i): float(counts[i]) * voxel_mm3 for i in np.flatnonzero(counts[1:]) + 1}
     same_grid = labels.shape == shape and np.allclose(affine, scan_affine, atol=1e-3)

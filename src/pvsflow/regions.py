@@ -158,9 +158,14 @@ def translation(offset: np.ndarray) -> np.ndarray:
 
 
 def cut_box(volume: np.ndarray, origin: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``volume[origin : origin + shape]`` with zeros where the box leaves the volume."""
-    out = np.zeros(shape, dtype=volume.dtype)
+    """``volume[origin : origin + shape]`` with zeros where the box leaves the volume (a read-only
+    view when the box lies inside it)."""
     src = tuple(slice(max(o, 0), min(o + s, n)) for o, s, n in zip(origin, shape, volume.shape))
+    if all(a.stop - a.start == s for a, s in zip(src, shape)):
+        view = volume[src]
+        view.flags.writeable = False
+        return view
+    out = np.zeros(shape, dtype=volume.dtype)
     dst = tuple(slice(a.start - o, a.stop - o) for a, o in zip(src, origin))
     if all(a.stop > a.start for a in src):
         out[dst] = volume[src]
@@ -169,9 +174,18 @@ def cut_box(volume: np.ndarray, origin: np.ndarray, shape: tuple[int, ...]) -> n
 
 def soft_mask(binary: np.ndarray, dilation: int, sigma: float) -> np.ndarray:
     """Dilated and Gaussian-smoothed region mask in [0, 1] (fades neighbours instead of cutting)."""
-    dilated = ndimage.binary_dilation(binary, iterations=dilation) if dilation > 0 else binary
-    smooth = ndimage.gaussian_filter(dilated.astype(np.float32), sigma) if sigma > 0 else dilated.astype(np.float32)
-    return np.clip(smooth / max(float(smooth.max()), 1e-6), 0.0, 1.0)
+    smooth = np.zeros(binary.shape, dtype=np.float32)
+    axes = range(binary.ndim)
+    extent = [np.flatnonzero(binary.any(axis=tuple(a for a in axes if a != axis))) for axis in axes]
+    if not len(extent[0]):
+        return smooth
+    # Dilation and smoothing reach no further than this from the mask (the Gaussian is truncated at
+    # 4 sigma, scipy's default): computed on that box only, the values are the same, bit for bit.
+    reach = dilation + (int(4.0 * sigma + 0.5) if sigma > 0 else 0)
+    near = tuple(slice(max(int(e[0]) - reach, 0), min(int(e[-1]) + 1 + reach, n)) for e, n in zip(extent, binary.shape))
+    dilated = ndimage.binary_dilation(binary[near], iterations=dilation) if dilation > 0 else binary[near]
+    smooth[near] = ndimage.gaussian_filter(dilated.astype(np.float32), sigma) if sigma > 0 else dilated
+    return np.clip(smooth / max(float(smooth.max()), 1e-6), 0.0, 1.0, out=smooth)
 
 
 def region_mask(
@@ -253,13 +267,15 @@ def extract_region(
     mask = soft_mask(region, spec.mask_dilation_voxels, spec.mask_sigma_voxels)
     intensities = cut_box(image, padded_origin, padded_shape)
     inside = intensities[mask > 0.5]
-    if inside.size == 0 or float(np.percentile(inside, 100.0 - spec.intensity_trim_percent)) <= 0:
+    if inside.size == 0:
         raise ScanError(scan_id, f"{spec.name}: the region has no positive intensities")
     floor, ceiling = np.percentile(inside, [spec.intensity_floor_percent, 100.0 - spec.intensity_trim_percent])
+    if ceiling <= 0:
+        raise ScanError(scan_id, f"{spec.name}: the region has no positive intensities")
     if ceiling <= floor:
         raise ScanError(scan_id, f"{spec.name}: the region's intensities are flat (no contrast to scale)")
-    normalised = np.clip((intensities - floor) / (ceiling - floor), 0.0, 1.0) * mask
     inner = tuple(slice(margin, margin + s) for s in shape)
+    normalised = np.clip((intensities[inner] - floor) / (ceiling - floor), 0.0, 1.0) * mask[inner]
     crop_rated = None
     if rated_slice is not None and spec.slice_rated:
         crop_rated = int(rated_slice - origin[2])
@@ -271,7 +287,7 @@ def extract_region(
             )
     midline = float((scan_affine @ np.append(centre, 1.0))[0])
     return RegionCrop(
-        image=normalised[inner].astype(np.float32),
+        image=normalised.astype(np.float32),
         affine=scan_affine @ translation(origin),
         origin=(int(origin[0]), int(origin[1]), int(origin[2])),
         rated_slice=crop_rated,
