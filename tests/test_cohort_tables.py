@@ -3,7 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from pvsflow.cohort_tables import QC_SCHEMA, pvs_count_table, qc_table
+from pvsflow.cohort import Problem
+from pvsflow.cohort_check import problem_table
+from pvsflow.cohort_tables import QC_SCHEMA, excluded_qc_rows, pvs_count_table, qc_table
 from pvsflow.io import write_json
 from pvsflow.layout import crop_metadata
 
@@ -82,3 +84,29 @@ def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_an
     assert qc.loc[1, "label_map"] == "/fs/sub-03/mri/aseg.mgz" and qc.loc[1, "label_map_resampled"]
     assert qc.loc[1, "warning"].startswith("voxel size 0.50") and qc.loc[0, "warning"] == ""
     assert qc.loc[2, "reason"] == "sub-04: midbrain was not extracted" and qc.loc[2, "label_map"] == ""
+
+
+def test_subjects_the_cohort_check_left_out_get_excluded_qc_rows():
+    problems = problem_table(
+        [
+            Problem("sub-05", "no T2w scan at /bids/sub-05/anat/sub-05_T2w.nii.gz (nor .nii); left out", "sub-05"),
+            Problem("participants.tsv lines 3, 7", "sub-06 is listed 2 times; their values differ: left out", "sub-06"),
+            Problem("participants.tsv lines 4, 8", "sub-02 is listed 2 times; taken once", "sub-02"),
+            Problem("participants.tsv line 9", "participant 'sub-;x' is not a BIDS label; left out"),
+            Problem(
+                "pvs_counts.tsv line 2", "pvs_count 'many' is not a non-negative number; left out", "sub-02", "midbrain"
+            ),
+        ]
+    )
+    rows = excluded_qc_rows(problems, ["sub-02", "sub-03"], ["midbrain", "basal_ganglia"])
+    assert rows.columns.tolist() == QC_SCHEMA.names
+    assert rows[["participant_id", "region", "status"]].values.tolist() == [
+        ["sub-05", "midbrain", "excluded"],
+        ["sub-05", "basal_ganglia", "excluded"],
+        ["sub-06", "midbrain", "excluded"],
+        ["sub-06", "basal_ganglia", "excluded"],
+    ]
+    assert rows.loc[0, "reason"].startswith("sub-05: no T2w scan at /bids/sub-05")
+    assert (
+        rows.loc[2, "reason"] == "participants.tsv lines 3, 7: sub-06 is listed 2 times; their values differ: left out"
+    )

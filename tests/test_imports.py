@@ -11,7 +11,7 @@ from conftest import REPO
 PACKAGE = REPO / "src" / "pvsflow"
 LAYERS = [
     {"layout", "settings", "io", "freesurfer", "jobs", "plots", "methods"},
-    {"cohort", "label_maps", "regions", "extraction", "synthetic"},
+    {"cohort", "cohort_check", "label_maps", "regions", "extraction", "synthetic"},
     {"models", "model_files", "objectives", "devices", "augmentation", "datasets", "checkpoints", "training"},
     {"attention", "inference"},
     {"detection"},

@@ -1,6 +1,7 @@
 """End to end: the real Snakemake pipeline on a tiny synthetic cohort."""
 
 import base64
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from conftest import REPO, TWO_METHODS, planned_jobs, read_dataset, run_director
 
 from pvsflow import freesurfer as fs
 from pvsflow.attention import METHODS
+from pvsflow.cohort import read_counts, read_dots
 from pvsflow.detection import DETECTION_SCHEMA
 from pvsflow.io import read_json
 from pvsflow.layout import CohortLayout, scan_entities
@@ -348,3 +350,115 @@ def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(
         assert (distances.min(axis=1) <= 2.0).all(), (subject, region, method)
         counts = (found["predicted_count"].iloc[0], other["predicted_count"].iloc[0])
         assert counts[1] == pytest.approx(counts[0], abs=0.05), (subject, region, method)
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root``, by relative path."""
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_bad_cohort_entries_are_left_out_with_their_reason_and_the_others_keep_their_detections(tiny_run, tmp_path):
+    """One run over a cohort holding one bad entry of each kind (README, "The cohort check"),
+    applying the tiny run's networks: it completes; every entry is named with its problem; the
+    good scans (one as uncompressed NIfTI with an MGZ label map, one listed twice, one with bad
+    counts) get the tiny run's detections; every output table reads back with its documented
+    dtypes; and not one file of the dataset changes, nor when an overlay forgets to turn the demo off."""
+    source = CohortLayout(tiny_run / "results" / "cohort")
+    inferred = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["scan"]))  # the tiny run's test scans
+    good = {f"sub-good{i}": original for i, original in enumerate(inferred[:4])}
+    bad_files = {"sub-trunc": inferred[4], "sub-float": inferred[5]}
+    site = site_cohort(tiny_run, tmp_path / "site", good | bad_files)
+    uncompressed = nib.load(site.scan("sub-good1"))
+    nib.save(uncompressed, site.scan("sub-good1").with_name("sub-good1_T2w.nii"))
+    labels = nib.load(site.label_map("sub-good1"))
+    mgz = site.label_map("sub-good1").with_name("sub-good1_desc-aseg_dseg.mgz")
+    nib.save(nib.MGHImage(np.asarray(labels.dataobj).astype(np.int32), labels.affine), mgz)
+    site.scan("sub-good1").unlink()
+    site.label_map("sub-good1").unlink()
+    trunc = site.scan("sub-trunc").with_name("sub-trunc_T2w.nii")
+    nib.save(nib.load(site.scan("sub-trunc")), trunc)
+    trunc.write_bytes(trunc.read_bytes()[: trunc.stat().st_size // 2])
+    site.scan("sub-trunc").unlink()
+    floats = nib.load(site.label_map("sub-float"))
+    halved = np.asarray(floats.dataobj).astype(np.float32) * 0.5  # odd label IDs become x.5
+    nib.save(nib.Nifti1Image(halved, floats.affine), site.label_map("sub-float"))
+    bad_ids = ["sub-01;touch x", "sub-../../x", "sub-\u03b1", "sub-" + "a" * 300]
+    site.participants.write_text(
+        "participant_id\n" + "\n".join([*good, "sub-good3", *bad_files, "sub-nofiles", *bad_ids]) + "\n"
+    )
+    renamed = {original: scan for scan, original in (good | bad_files).items()}
+    ratings = read_counts(source.counts)
+    ratings = ratings[ratings["scan"].isin(list(renamed))].assign(subject=lambda t: t["scan"].map(renamed))
+    ratings = ratings[["subject", "region", "pvs_count", "rated_slice"]].astype({"pvs_count": "int64"}).astype(str)
+    ratings.loc[(ratings["subject"] == "sub-good2") & (ratings["region"] == "midbrain"), "pvs_count"] = "many"
+    ratings.loc[(ratings["subject"] == "sub-good2") & (ratings["region"] == "hippocampi"), "pvs_count"] = "-3"
+    site.counts.parent.mkdir(parents=True, exist_ok=True)
+    ratings.replace("<NA>", "n/a").to_csv(site.counts, sep="\t", index=False)
+    dots = read_dots(source.dots)
+    dots = dots[dots["scan"].isin(list(renamed))].assign(subject=lambda t: t["scan"].map(renamed))
+    outside = pd.DataFrame([{"subject": "sub-good0", "region": "midbrain", "x": 900, "y": 900, "z": 900}])
+    pd.concat([dots[["subject", "region", "x", "y", "z"]], outside]).to_csv(site.dots, sep="\t", index=False)
+    before = file_digests(site.root)
+
+    forgot = tmp_path / "forgot.yaml"
+    forgot.write_text(f"cohort: {{bids_dir: {site.root}}}\n")
+    refused = snakemake(run_directory(tmp_path / "forgot"), "-n", configs=(forgot,), check=False)
+    assert refused.returncode != 0 and "the demo is not written there" in refused.stdout + refused.stderr
+    assert file_digests(site.root) == before
+
+    directory = tmp_path / "apply"
+    apply_trained_models(tiny_run, directory, site)
+    assert file_digests(site.root) == before
+    results = directory / "results"
+    problems = pd.read_csv(results / "tables" / "cohort_problems.tsv", sep="\t", keep_default_na=False)
+    said = "\n".join(problems["where"] + ": " + problems["problem"])
+    lines = 2 + len(good) + 1 + len(bad_files) + 1
+    for line, bad_id in enumerate(bad_ids, start=lines):
+        assert f"participants.tsv line {line}: participant {bad_id[:80]!r} is not a BIDS label" in said
+    assert "participants.tsv lines 5, 6: sub-good3 is listed 2 times; taken once" in said
+    assert f"sub-nofiles: no T2w scan at {site.scan('sub-nofiles')}" in said
+    assert "pvs_count 'many' is not a non-negative number; left out" in said
+    assert "pvs_count '-3' is not a non-negative number; left out" in said
+    qc = pd.read_csv(results / "tables" / "qc.tsv", sep="\t").set_index(["participant_id", "region"])
+    assert qc.loc[("sub-nofiles", "midbrain"), "status"] == "excluded"
+    assert qc.loc[("sub-trunc", "midbrain"), "reason"].startswith(f"sub-trunc: T2w scan at {trunc} could not be read")
+    assert "non-integer values" in qc.loc[("sub-float", "midbrain"), "reason"]
+    assert (qc.xs("sub-good1", level="participant_id")["label_map"] == str(mgz)).all()
+    assert set(qc.index.get_level_values(0)) == {*good, *bad_files, "sub-nofiles"}
+    stats_log = (results / "logs" / "region_stats" / "gp_unet" / "midbrain.log").read_text()
+    assert re.search(
+        r"pvs_dots.tsv line \d+: sub-good0 dot \(900, 900, 900\) lies outside the midbrain crop", stats_log
+    )
+    assert "sub-good2: not evaluated in midbrain: no usable PVS count" in stats_log
+
+    after = read_dataset(results, methods=("gp_unet", "grad"))
+    assert set(after["scan"]) == set(good)
+    expected = read_dataset(tiny_run / "results", methods=("gp_unet", "grad"))
+    expected = expected[expected["scan"].isin(list(good.values()))].assign(scan=lambda t: t["scan"].map(renamed))
+    expected = expected.assign(participant_id=expected["scan"]).sort_values(["region", "method", "scan", "rank"])
+    pd.testing.assert_frame_equal(after, expected.reset_index(drop=True))
+
+    # Every table reads back with its documented dtypes, failed scans and all (docs/outputs.md).
+    scan_counts = pd.read_parquet(results / "scan_counts")
+    assert set(scan_counts.loc[scan_counts["status"] == "failed", "scan"]) == set(bad_files)
+    assert scan_counts["predicted_count"].dtype == "float32" and scan_counts["n_selected"].dtype == "int32"
+    assert scan_counts["predicted_count"].isna().sum() == 2 * len(REGIONS) * len(bad_files)
+    detections = pd.read_parquet(results / "detections")
+    assert {n: str(detections[n].dtype) for n in ("score", "voxel_x", "selected")} == {
+        "score": "float32",
+        "voxel_x": "int32",
+        "selected": "bool",
+    }
+    counts_table = pd.read_parquet(results / "tables" / "pvs_counts.parquet")
+    assert (counts_table.drop(columns=["participant_id", "session"]).dtypes == "Float64").all()
+    per_scan = pd.read_parquet(results / "stats" / "gp_unet" / "midbrain" / "per_scan.parquet")
+    assert per_scan["predicted_count"].dtype == "float64" and "sub-good2" not in set(per_scan["scan"])
+    tiny_per_scan = pd.read_parquet(tiny_run / "results" / "stats" / "gp_unet" / "midbrain" / "per_scan.parquet")
+    lesions = tiny_per_scan.set_index("scan").loc[good["sub-good0"], "n_lesions"]
+    assert per_scan.set_index("scan").loc["sub-good0", "n_lesions"] == lesions  # without the dot outside
+    summary = pd.read_parquet(results / "stats" / "summary.parquet")
+    assert (summary[summary["region"] != "overall"]["n_failed"] == len(bad_files)).all()

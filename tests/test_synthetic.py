@@ -5,11 +5,12 @@ import hashlib
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 from scipy.spatial.distance import pdist
 
 from pvsflow import freesurfer as fs
 from pvsflow import synthetic
-from pvsflow.cohort import read_counts, read_dots
+from pvsflow.cohort import CohortError, read_counts, read_dots
 from pvsflow.layout import CohortLayout
 from pvsflow.regions import RegionSpec, extract_region, voxel_to_ras
 from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_cohort
@@ -30,6 +31,27 @@ def test_same_seed_same_cohort(tmp_path):
         )
     assert CohortLayout(tmp_path / "a").counts.read_text() == CohortLayout(tmp_path / "b").counts.read_text()
     assert CohortLayout(tmp_path / "a").dots.read_text() == CohortLayout(tmp_path / "b").dots.read_text()
+
+
+def test_the_generator_never_writes_into_a_folder_it_did_not_write(tmp_path):
+    """A user's dataset (any file, however deep) is refused before anything is written; the
+    generator's own folder, marked, is written again; empty folders (made by Snakemake) are fine."""
+    user = tmp_path / "user"
+    (user / "derivatives" / "x").mkdir(parents=True)
+    (user / "derivatives" / "x" / "notes.txt").write_text("mine")
+    with pytest.raises(CohortError, match=r"user holds files .* \(e.g. derivatives/x/notes.txt\).*enabled: false"):
+        write_cohort(CohortLayout(user), SMALL)
+    assert sorted(p.relative_to(user).as_posix() for p in user.rglob("*")) == [
+        "derivatives",
+        "derivatives/x",
+        "derivatives/x/notes.txt",
+    ]
+    own = CohortLayout(tmp_path / "own")
+    (own.root / "sub-0001" / "anat").mkdir(parents=True)
+    small = SyntheticCohortSpec(n_subjects=1, seed=5)
+    write_cohort(own, small)
+    assert own.synthetic_marker.is_file()
+    write_cohort(own, small)  # its own folder: written again
 
 
 def test_other_seed_other_cohort():

@@ -3,19 +3,18 @@ Where the files are: :class:`pvsflow.layout.CohortLayout`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from pvsflow.layout import scan_entities, scan_id
+from pvsflow.layout import scan_entities, scan_id, valid_session, valid_subject
 
 # The rating tables name a scan by participant (``subject``) and, in a cohort with sessions, an
-# optional ``session`` column; the readers add the scan ID (``scan``, pvsflow.layout.scan_id).
-COUNT_COLUMNS = ("subject", "region", "pvs_count", "rated_slice")
-DOT_COLUMNS = ("subject", "region", "x", "y", "z")
+# optional ``session`` column; the readers add the scan ID (``scan``, pvsflow.layout.scan_id) and
+# leave out, with a :class:`Problem` each, the rows that cannot be used (README, "Inputs").
 
 
 def subject_ids(n_subjects: int) -> list[str]:
@@ -33,34 +32,186 @@ def synthetic_scan_ids(n_subjects: int, n_sessions: int = 0) -> list[str]:
     return [scan_id(s, session) for s in subject_ids(n_subjects) for session in session_ids(n_sessions)]
 
 
-def read_participants(path: Path | str) -> list[str]:
-    """Subjects listed in a ``participants.tsv``, in file order."""
-    table = pd.read_csv(path, sep="\t", dtype=str)
-    if "participant_id" not in table:
-        raise ValueError(f"{path}: no 'participant_id' column")
-    return table["participant_id"].tolist()
+class CohortError(ValueError):
+    """A cohort table that no run can start from: unreadable, a malformed header, or nothing usable."""
 
 
-def _read_table(path: Path | str, columns: Sequence[str]) -> pd.DataFrame:
-    """The table's ``columns`` after a ``scan`` column built from ``subject`` and ``session``."""
-    table = pd.read_csv(path, sep="\t", na_values=["n/a", ""], dtype={"subject": str, "session": str, "region": str})
+@dataclass(frozen=True)
+class Problem:
+    """One entry of the cohort's inputs that was left out: where it is (``participants.tsv line 4``,
+    or a scan ID), why, and the scan and region it concerns where known."""
+
+    where: str
+    reason: str
+    scan: str | None = None
+    region: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+def _lines(path: Path | str, columns: Sequence[str]) -> pd.DataFrame:
+    """The table as text (missing cells empty) with each row's ``line`` in the file (the header is
+    line 1); blank lines dropped. Raises :class:`CohortError` naming the file when it cannot be
+    read or its header lacks one of ``columns``."""
+    try:
+        table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, skip_blank_lines=False)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise CohortError(f"{path}: cannot be read as a tab-separated table with a header ({error})") from error
     missing = [c for c in columns if c not in table]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}")
-    sessions = table["session"] if "session" in table else pd.Series(None, index=table.index, dtype=object)
-    scans = [scan_id(s, None if pd.isna(session) else session) for s, session in zip(table["subject"], sessions)]
-    return table[list(columns)].assign(scan=pd.Series(scans, index=table.index, dtype=object))[["scan", *columns]]
+        raise CohortError(f"{path}: the header lacks the column(s) {missing} (it has {list(table.columns)})")
+    table = table.fillna("").apply(lambda column: column.str.strip())
+    table.insert(0, "line", range(2, len(table) + 2))
+    return table[(table.drop(columns="line") != "").any(axis=1)]
+
+
+def _where(path: Path | str, lines: Sequence[int]) -> str:
+    return f"{Path(path).name} line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))}"
+
+
+def _scan_ids(path: Path | str, table: pd.DataFrame, problems: list[Problem]) -> pd.Series:
+    """Each row's scan ID (from ``subject`` and an optional ``session``); None where either is
+    not a BIDS label (reported)."""
+    sessions = table["session"] if "session" in table else pd.Series("", index=table.index)
+    sessions = sessions.replace("n/a", "")
+    valid = table["subject"].map(valid_subject) & ((sessions == "") | sessions.map(valid_session))
+    for row in table[~valid].itertuples():
+        problems.append(Problem(_where(path, [row.line]), f"{_id_text(row.subject, sessions[row.Index])} {NOT_BIDS}"))
+    return pd.Series(
+        [scan_id(s, session or None) if ok else None for s, session, ok in zip(table["subject"], sessions, valid)],
+        index=table.index,
+        dtype=object,
+    )
+
+
+NOT_BIDS = "is not a BIDS label (sub-/ses- and up to 64 letters or digits); left out"
+
+
+def _id_text(subject: str, session: str = "") -> str:
+    return repr(subject[:80]) + (f" session {session[:80]!r}" if session else "")
+
+
+def _deduplicated(path: Path | str, table: pd.DataFrame, keys: list[str], problems: list[Problem]) -> pd.DataFrame:
+    """``table`` with each ``keys`` value once: rows listed more than once are taken once where they
+    agree (every column but ``line``) and left out where they differ, each case reported."""
+    repeated = table.duplicated(keys, keep=False)
+    keep = ~repeated
+    for key, group in table[repeated].groupby(keys, sort=False):
+        agree = len(group.drop(columns="line").drop_duplicates()) == 1
+        action = "taken once" if agree else "their values differ: left out"
+        first = group.iloc[0]
+        what = " ".join(key) if isinstance(key, tuple) else key
+        where = _where(path, group["line"].tolist())
+        problems.append(
+            Problem(where, f"{what} is listed {len(group)} times; {action}", first["scan"], first.get("region"))
+        )
+        keep[group.index[0]] = agree
+    return table[keep]
+
+
+def checked_participants(path: Path | str) -> tuple[list[str], list[Problem]]:
+    """The participants of ``participants.tsv`` in file order and the rows left out: an ID that is
+    not a BIDS label, or a participant listed twice (taken once where the rows agree, left out
+    where they differ). Raises :class:`CohortError` when the file is unreadable, has no
+    ``participant_id`` column or no rows."""
+    table = _lines(path, ["participant_id"])
+    if table.empty:
+        raise CohortError(f"{path}: no participants (the table has no rows)")
+    problems: list[Problem] = []
+    valid = table["participant_id"].map(valid_subject)
+    for row in table[~valid].itertuples():
+        problems.append(Problem(_where(path, [row.line]), f"participant {_id_text(row.participant_id)} {NOT_BIDS}"))
+    table = _deduplicated(path, table[valid].assign(scan=table["participant_id"]), ["participant_id"], problems)
+    subjects = table["participant_id"].tolist()
+    return subjects, problems
+
+
+def read_participants(path: Path | str) -> list[str]:
+    """The usable participants of a ``participants.tsv``, in file order (:func:`checked_participants`)."""
+    return checked_participants(path)[0]
+
+
+def checked_counts(path: Path | str, subjects: Collection[str] | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Weak labels, one row per scan and region (``rated_slice``: scan voxel z, or NA), and the rows
+    left out, each naming its line: an ID that is not a BIDS label, a participant not in
+    ``subjects`` (when given), a count that is not a non-negative finite number, a rated slice
+    that is not a non-negative integer, or a scan and region rated twice (taken once where the
+    rows agree, left out where they differ). A count of ``n/a`` (not rated) is no row.
+    Raises :class:`CohortError` when the file is unreadable or lacks a column."""
+    table = _lines(path, ["subject", "region", "pvs_count", "rated_slice"])
+    problems: list[Problem] = []
+    table = table[table["pvs_count"].str.lower() != "n/a"]
+    scans = _scan_ids(path, table, problems)
+    count = pd.to_numeric(table["pvs_count"], errors="coerce")
+    slice_text = table["rated_slice"].replace("n/a", "")
+    rated_slice = pd.to_numeric(slice_text, errors="coerce")
+    bad_slice = (slice_text != "") & ~((rated_slice >= 0) & (rated_slice % 1 == 0))
+    checks = [
+        (~(count >= 0) | ~np.isfinite(count), lambda r: f"pvs_count {r.pvs_count[:80]!r} is not a non-negative number"),
+        (bad_slice, lambda r: f"rated_slice {r.rated_slice[:80]!r} is not a non-negative integer (a scan voxel z)"),
+    ]
+    if subjects is not None:
+        unknown = ~table["subject"].isin(list(subjects))
+        checks.append((unknown, lambda r: f"participant {r.subject!r} is not a usable row of participants.tsv"))
+    usable = scans.notna()
+    for failed, reason in checks:
+        for row in table[usable & failed].itertuples():
+            problems.append(Problem(_where(path, [row.line]), f"{reason(row)}; left out", scans[row.Index], row.region))
+        usable &= ~failed
+    rows = pd.DataFrame(
+        {
+            "scan": scans[usable],
+            "subject": table.loc[usable, "subject"],
+            "region": table.loc[usable, "region"],
+            "pvs_count": count[usable].astype("float64"),
+            "rated_slice": rated_slice[usable].astype("Int64"),
+            "line": table.loc[usable, "line"],
+        }
+    )
+    rows = _deduplicated(path, rows, ["scan", "region"], problems)
+    return rows.drop(columns="line").reset_index(drop=True), problems
 
 
 def read_counts(path: Path | str) -> pd.DataFrame:
-    """Weak labels: one row per scan and region (``rated_slice``: scan voxel z, or NA)."""
-    table = _read_table(path, COUNT_COLUMNS)
-    return table.astype({"pvs_count": "float64", "rated_slice": "Int64"})
+    """The usable weak labels (:func:`checked_counts`): scan, subject, region, pvs_count, rated_slice."""
+    return checked_counts(path)[0]
 
 
-def read_dots(path: Path | str) -> pd.DataFrame:
-    """Dot annotations (evaluation only): scan, subject, region and scan voxel indices x, y, z."""
-    return _read_table(path, DOT_COLUMNS).astype({"x": "int64", "y": "int64", "z": "int64"})
+def checked_dots(path: Path | str, counts: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Dot annotations (evaluation only): scan, subject, region, scan voxel indices x, y, z and the
+    row's ``line`` in the file; and the rows left out, each naming its line: an ID that is not a
+    BIDS label, coordinates that are not non-negative integers, or (with ``counts``,
+    :func:`read_counts`'s table) a scan and region without a usable count. Raises
+    :class:`CohortError` when the file is unreadable or lacks a column."""
+    table = _lines(path, ["subject", "region", "x", "y", "z"])
+    problems: list[Problem] = []
+    scans = _scan_ids(path, table, problems)
+    voxels = table[["x", "y", "z"]].apply(pd.to_numeric, errors="coerce")
+    integral = ((voxels >= 0) & (voxels % 1 == 0)).all(axis=1)
+    rated = pd.Series(True, index=table.index)
+    if counts is not None:
+        pairs = set(zip(counts["scan"], counts["region"]))
+        rated = pd.Series([(s, r) in pairs for s, r in zip(scans, table["region"])], index=table.index)
+    for index in table.index[scans.notna() & ~(integral & rated)]:
+        row = table.loc[index]
+        if not integral[index]:
+            reason = f"voxel ({row.x[:20]}, {row.y[:20]}, {row.z[:20]}) is not three non-negative integers; left out"
+        else:
+            reason = f"{scans[index]} {row.region} has no usable PVS count; left out"
+        problems.append(Problem(_where(path, [row.line]), reason, scans[index], row.region))
+    usable = scans.notna() & integral & rated
+    dots = pd.DataFrame(
+        {"scan": scans[usable], "subject": table.loc[usable, "subject"], "region": table.loc[usable, "region"]}
+    )
+    dots[["x", "y", "z"]] = voxels[usable].astype("int64")
+    dots["line"] = table.loc[usable, "line"]
+    return dots.reset_index(drop=True), problems
+
+
+def read_dots(path: Path | str, counts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The usable dot annotations (:func:`checked_dots`)."""
+    return checked_dots(path, counts)[0]
 
 
 @dataclass(frozen=True)

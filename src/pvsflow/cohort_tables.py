@@ -123,3 +123,20 @@ def qc_table(crop_dirs: Sequence[Path | str], scan_counts: Mapping[tuple[str, st
     }
     rows = [row for crop_dir in crop_dirs for row in qc_rows(crop_dir, regions, warnings)]
     return pd.DataFrame(rows, columns=QC_SCHEMA.names)
+
+
+def excluded_qc_rows(problems: pd.DataFrame, scans: Sequence[str], regions: Sequence[str]) -> pd.DataFrame:
+    """QC rows (status ``excluded``) of the participants and sessions the cohort check left out as
+    a whole, one per region, with the problem as the reason. ``problems``:
+    :func:`pvsflow.cohort_check.problem_table`; ``scans``: the usable scans. Problems of one
+    rating or dot, and IDs that are not BIDS labels, are only in the problem table."""
+    usable = {scan_entities(scan) for scan in scans}
+    whole = problems[(problems["participant_id"] != "") & (problems["region"] == "")]
+    rows = [
+        {"participant_id": p.participant_id, "session": p.session or None, "region": region, "status": "excluded"}
+        | {"reason": f"{p.where}: {p.problem}"}
+        for p in whole.itertuples()
+        if (p.participant_id, p.session or None) not in usable
+        for region in regions
+    ]
+    return pd.DataFrame(rows, columns=QC_SCHEMA.names)

@@ -207,7 +207,7 @@ def detect_shard(
                 "participant_id": participant,
                 "session": session,
                 "status": "ok",
-                "predicted_count": prediction["predicted_count"],
+                "predicted_count": float(prediction["predicted_count"]),
                 "n_candidates": len(frame),
                 "n_selected": int(frame["selected"].sum()),
                 "error": "",

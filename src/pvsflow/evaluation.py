@@ -10,13 +10,17 @@ Tables (pandas): ``detections`` and ``scan_counts`` as :mod:`pvsflow.detection` 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pvsflow.extraction import region_entry
 from pvsflow.froc import ScanResult, ScanTable, summarise
+from pvsflow.io import volume_geometry
+from pvsflow.layout import crop_file
 from pvsflow.matching import cumulative_hits, hungarian_match
 from pvsflow.settings import EvaluationSettings
 
@@ -29,6 +33,25 @@ PER_SCAN_COLUMNS = [
     "true_count",
     "matched_distance_voxels",
 ]
+
+
+def dots_outside_crops(dots: pd.DataFrame, crop_dirs: Sequence[Path | str], region: str) -> np.ndarray:
+    """True for each dot (scan voxels) that lies outside its scan's ``region`` crop, where no
+    detection can reach it (the caller leaves it out and says so). ``crop_dirs``: the scans'
+    crop directories; dots of scans not among them or whose region failed count as inside."""
+    boxes = {}
+    for crop_dir in map(Path, crop_dirs):
+        entry = region_entry(crop_dir, region)
+        if entry["status"] == "ok":
+            origin = np.array(entry["origin"])
+            boxes[crop_dir.name] = (origin, origin + np.array(volume_geometry(crop_file(crop_dir, region))[0]))
+    outside = np.zeros(len(dots), dtype=bool)
+    voxels = dots[["x", "y", "z"]].to_numpy()
+    for scan, rows in dots.groupby("scan", sort=False).indices.items():
+        if scan in boxes:
+            low, high = boxes[scan]
+            outside[rows] = ((voxels[rows] < low) | (voxels[rows] >= high)).any(axis=1)
+    return outside
 
 
 def scan_results(

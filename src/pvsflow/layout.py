@@ -13,6 +13,7 @@ No other module builds a path from a directory and a file name.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +23,15 @@ from pvsflow.settings import LabelMapSettings
 
 
 # A scan is named by its BIDS entities: ``sub-<label>`` or, in a cohort with sessions,
-# ``sub-<label>_ses-<label>``. Both labels are alphanumeric (BIDS), so the name splits back.
+# ``sub-<label>_ses-<label>``. Both labels are alphanumeric (BIDS), so the name splits back; any
+# other ID is refused before it reaches a path or a job (pvsflow.cohort_check).
 SESSION_ENTITY = "_ses-"
+SUBJECT_PATTERN = re.compile(r"sub-[A-Za-z0-9]{1,64}")
+SESSION_PATTERN = re.compile(r"ses-[A-Za-z0-9]{1,64}")
+# The file types a scan or a label map may come in: the layout's own name first, then the others
+# in this order (a label map may also be FreeSurfer's MGZ).
+SCAN_SUFFIXES = (".nii.gz", ".nii")
+LABEL_MAP_SUFFIXES = (".nii.gz", ".nii", ".mgz")
 
 
 def scan_id(subject: str, session: str | None = None) -> str:
@@ -35,6 +43,24 @@ def scan_entities(scan: str) -> tuple[str, str | None]:
     """(participant label, session or None) of a scan ID: ``sub-01_ses-2`` -> (sub-01, ses-2)."""
     subject, _, session = scan.partition(SESSION_ENTITY)
     return subject, f"ses-{session}" if session else None
+
+
+def valid_subject(subject: str) -> bool:
+    """A BIDS participant ID: ``sub-`` and an alphanumeric label (at most 64 characters)."""
+    return SUBJECT_PATTERN.fullmatch(subject) is not None
+
+
+def valid_session(session: str) -> bool:
+    return SESSION_PATTERN.fullmatch(session) is not None
+
+
+def existing_file(path: Path, suffixes: tuple[str, ...]) -> Path | None:
+    """``path`` if it exists, else the first existing file of the same name with another of
+    ``suffixes`` (``x.nii.gz`` -> ``x.nii``, ``x.mgz``), else None."""
+    if path.is_file():
+        return path
+    stem = next((path.name[: -len(s)] for s in suffixes if path.name.endswith(s)), path.name)
+    return next((c for c in (path.with_name(stem + s) for s in suffixes) if c.is_file()), None)
 
 
 def scan_dir(scan: str) -> str:
@@ -97,13 +123,17 @@ class CohortLayout:
         folder = self.root / subject
         return sorted(p.name for p in folder.glob("ses-*") if p.is_dir()) if folder.is_dir() else []
 
-    def scans(self, subjects: list[str]) -> list[str]:
-        """The scan IDs of the participants, in their order: one per session, or the participant's
-        own where it has no session folders."""
-        return [scan_id(s, session) for s in subjects for session in (self.sessions(s) or [None])]
-
     def scan(self, scan: str) -> Path:
+        """Where the scan is written (the synthetic cohort) and first looked for (:meth:`find_scan`)."""
         return self.root / scan_dir(scan) / "anat" / f"{scan}_T2w.nii.gz"
+
+    def find_scan(self, scan: str) -> Path | None:
+        """The scan's file as the dataset has it (``.nii.gz`` or ``.nii``), or None."""
+        return existing_file(self.scan(scan), SCAN_SUFFIXES)
+
+    def find_label_map(self, scan: str) -> Path | None:
+        """The scan's label map as the dataset has it (``.nii.gz``, ``.nii`` or ``.mgz``), or None."""
+        return existing_file(self.label_map(scan), LABEL_MAP_SUFFIXES)
 
     def label_map(self, scan: str) -> Path:
         """The scan's label map (NIfTI or MGZ, on any grid in the scan's scanner space)."""
@@ -126,6 +156,11 @@ class CohortLayout:
                 session=session or "",
             )
         )
+
+    @property
+    def synthetic_marker(self) -> Path:
+        """Written first by the synthetic cohort's generator: it writes into no directory without it."""
+        return self.root / ".pvsflow-synthetic-cohort"
 
     @property
     def counts(self) -> Path:

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import ndimage
 
 from pvsflow import freesurfer as fs
-from pvsflow.cohort import subject_ids, synthetic_scan_ids
+from pvsflow.cohort import CohortError, subject_ids, synthetic_scan_ids
 from pvsflow.io import save_volume
 from pvsflow.label_maps import resample_nearest
 from pvsflow.layout import CohortLayout, scan_entities
@@ -514,11 +514,34 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
     return subject.finish(image), labels, subject.affine, truth
 
 
+def refuse_foreign_directory(cohort: CohortLayout) -> None:
+    """Raise :class:`CohortError` when the dataset's directory (or its label maps' directory) holds
+    anything and is not a synthetic cohort written before (no :attr:`CohortLayout.synthetic_marker`):
+    the generator never writes into a user's data."""
+    if cohort.synthetic_marker.is_file():
+        return
+    for directory in (cohort.root, cohort.labels_dir):
+        # Files only: Snakemake makes the output folders before the job runs.
+        found = next((p for p in directory.rglob("*") if p.is_file()), None) if directory is not None else None
+        if found is not None:
+            raise CohortError(
+                f"{directory} holds files the synthetic demo cohort did not write (e.g. "
+                f"{found.relative_to(directory)}): the demo is not written there. To run on this dataset, turn the "
+                "demo off (cohort: {synthetic: {enabled: false}}); for the demo, point cohort.bids_dir at a new folder"
+            )
+
+
 def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
     """Generate ``spec.n_subjects`` participants (``spec.sessions`` scans each, or one without a
     session level) and write the BIDS-style dataset ``cohort``, label maps where its layout puts
     them (:func:`write_label_map`; with the brainstem's Midbrain, Pons and Medulla where the layout
-    names a substructure map). The rating tables get a ``session`` column with sessions."""
+    names a substructure map). The rating tables get a ``session`` column with sessions. Refuses a
+    directory that holds anything it did not write (:func:`refuse_foreign_directory`)."""
+    refuse_foreign_directory(cohort)
+    cohort.root.mkdir(parents=True, exist_ok=True)
+    cohort.synthetic_marker.write_text(
+        "Written by pvsflow's synthetic cohort generator; it may overwrite this folder.\n"
+    )
     count_rows: list[dict[str, object]] = []
     dot_rows: list[dict[str, object]] = []
     repeat_rows: list[dict[str, object]] = []

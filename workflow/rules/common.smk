@@ -5,9 +5,11 @@ Every path comes from pvsflow.layout; every default from pvsflow.settings (the s
 import functools
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from pvsflow import cohort as pvs_cohort
+from pvsflow.cohort_check import ScanFiles, check_cohort, problem_table
 from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.layout import (
     STUDY_POOL,
@@ -25,7 +27,7 @@ from pvsflow.settings import (
     fine_tuning_conflicts,
     from_mapping,
 )
-from pvsflow.synthetic import SyntheticCohortSpec
+from pvsflow.synthetic import SyntheticCohortSpec, refuse_foreign_directory
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 _conflicts = fine_tuning_conflicts(config["regions"], BASE_REGION)
@@ -69,23 +71,41 @@ if TRAINED_MODELS and MODELS.resolve() == OUT.models.resolve():
 ENV = "../../envs/pvsflow.yaml"
 
 
+# Shown at planning; the whole list is the cohort tables' cohort_problems.tsv.
+PROBLEMS_SHOWN = 20
+
+
 def cohort_scans():
-    """(all scan IDs, rated scan IDs): one per participant, or per session where participants
-    have ses-* folders. A synthetic cohort's IDs follow from its size."""
+    """(all scan IDs, rated scan IDs, the cohort check or None): one per participant, or per
+    session where participants have ses-* folders. A synthetic cohort's IDs follow from its size;
+    a real cohort's are checked first (pvsflow.cohort_check): an entry that cannot be used is
+    reported and left out."""
     if SYNTHETIC:
+        # Before any job: Snakemake deletes a job's existing outputs before running it.
+        refuse_foreign_directory(COHORT)
         synthetic = config["cohort"]["synthetic"]
         scans = pvs_cohort.synthetic_scan_ids(
             synthetic["n_subjects"], synthetic.get("sessions", 0)
         )
-        return scans, scans
-    scans = COHORT.scans(pvs_cohort.read_participants(COHORT.participants))
-    if not COHORT.counts.exists():
-        return scans, []
-    rated = set(pvs_cohort.read_counts(COHORT.counts)["scan"])
-    return scans, [s for s in scans if s in rated]
+        return scans, scans, None
+    for folder in (COHORT.root, COHORT.labels_dir):
+        if folder is not None and OUT.root.resolve().is_relative_to(folder.resolve()):
+            raise ValueError(
+                f"results {OUT.root} lie inside the input data {folder}: pvsflow writes nothing "
+                "there; choose a results folder outside it"
+            )
+    checked = check_cohort(COHORT)
+    for problem in checked.problems[:PROBLEMS_SHOWN]:
+        logger.warning(f"cohort check: {problem}")
+    if len(checked.problems) > PROBLEMS_SHOWN:
+        logger.warning(
+            f"cohort check: {len(checked.problems) - PROBLEMS_SHOWN} more problems "
+            f"in {OUT.table('cohort_problems.tsv')}"
+        )
+    return checked.scans, checked.labelled, checked
 
 
-SCANS, LABELLED = cohort_scans()
+SCANS, LABELLED, CHECKED = cohort_scans()
 if TRAINED_MODELS:
     SPLIT = pvs_cohort.Split(
         train=(),
@@ -161,15 +181,20 @@ def region_detection(wildcards):
 
 def scan_sources(scan):
     """A scan's input files: the scan, its label map and, where the layout names one and it
-    exists, its substructure map (else None)."""
-    substructures = COHORT.substructures(scan)
+    exists, its substructure map (else None); a real cohort's as the cohort check found them
+    (.nii, .nii.gz or .mgz)."""
+    if CHECKED is None:  # the synthetic cohort: where its generator writes
+        substructures = COHORT.substructures(scan)
+        if substructures is not None and not substructures.exists():
+            substructures = None
+        files = ScanFiles(COHORT.scan(scan), COHORT.label_map(scan), substructures)
+    else:
+        files = CHECKED.files[scan]
     return {
-        "scan": str(COHORT.scan(scan)),
-        "label_map": str(COHORT.label_map(scan)),
+        "scan": str(files.scan),
+        "label_map": str(files.label_map),
         "substructures": (
-            str(substructures)
-            if substructures is not None and substructures.exists()
-            else None
+            None if files.substructures is None else str(files.substructures)
         ),
     }
 
@@ -285,6 +310,13 @@ def cohort_table_inputs(wildcards):
     if LABELLED:
         inputs["counts"] = COHORT.counts
     return inputs
+
+
+def cohort_problem_rows():
+    """The cohort check's problems as rows (pvsflow.cohort_check.PROBLEM_COLUMNS)."""
+    if CHECKED is None:
+        return []
+    return problem_table(CHECKED.problems).to_dict("records")
 
 
 def evaluation_targets():

@@ -1,5 +1,5 @@
-"""The tables an epidemiologist merges: predicted counts per scan (participant_id, session) and the QC of
-every scan and region (docs/outputs.md)."""
+"""The tables an epidemiologist merges: predicted counts per scan (participant_id, session), the QC of
+every scan and region, and the cohort check's problems (docs/outputs.md)."""
 
 
 rule cohort_tables:
@@ -9,6 +9,7 @@ rule cohort_tables:
         counts_tsv=OUT.table("pvs_counts.tsv"),
         counts_parquet=OUT.table("pvs_counts.parquet"),
         qc=OUT.table("qc.tsv"),
+        problems=OUT.table("cohort_problems.tsv"),
     log:
         OUT.log("cohort_tables"),
     benchmark:
@@ -22,5 +23,6 @@ rule cohort_tables:
     params:
         scans=SCANS,
         region_methods=region_methods(),
+        cohort_problems=cohort_problem_rows(),
     script:
         "../scripts/cohort_tables.py"

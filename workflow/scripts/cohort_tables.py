@@ -3,7 +3,8 @@
 import pandas as pd
 
 from pvsflow.cohort import read_counts
-from pvsflow.cohort_tables import pvs_count_table, qc_table
+from pvsflow.cohort_check import PROBLEM_COLUMNS
+from pvsflow.cohort_tables import excluded_qc_rows, pvs_count_table, qc_table
 from pvsflow.extraction import crop_dirs_of
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
@@ -20,9 +21,15 @@ scan_counts = {
 ratings = read_counts(snakemake.input.counts) if "counts" in snakemake.input.keys() else None
 counts = pvs_count_table(snakemake.params.scans, scan_counts, ratings)
 write_table(counts, snakemake.output.counts_parquet, tsv=snakemake.output.counts_tsv)
+problems = pd.DataFrame(snakemake.params.cohort_problems, columns=list(PROBLEM_COLUMNS))
+problems.to_csv(snakemake.output.problems, sep="\t", index=False)
 qc = qc_table(crop_dirs_of(snakemake.input.crops, snakemake.params.scans), scan_counts)
+regions = list(dict.fromkeys(region for region, _ in snakemake.params.region_methods))
+excluded = excluded_qc_rows(problems, snakemake.params.scans, regions)
+qc = pd.concat([qc, excluded], ignore_index=True) if len(excluded) else qc
 qc.to_csv(snakemake.output.qc, sep="\t", index=False, na_rep="n/a", float_format="%.4g")
 failed = qc[qc["status"] != "ok"]
-log.info("%d scans; %d of %d scan regions failed", len(counts), len(failed), len(qc))
+log.info("%d scans; %d of %d scan regions failed or excluded", len(counts), len(failed), len(qc))
+log.info("%d cohort problems (%s)", len(problems), snakemake.output.problems)
 for row in failed.itertuples():
     log.warning("%s", row.reason)
