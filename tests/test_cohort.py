@@ -243,3 +243,10 @@ def test_a_cohort_without_a_usable_scan_stops_naming_its_problems(tmp_path):
     table(cohort.participants, "participant_id", "sub-01", "sub-;x")
     with pytest.raises(CohortError, match="no usable scan .*line 3.*no T2w scan"):
         check_cohort(cohort)
+
+
+def test_rating_tables_with_a_header_only_are_empty_tables_with_their_dtypes(tmp_path):
+    counts, problems = checked_counts(table(tmp_path / "c.tsv", COUNT_HEADER), ["sub-01"])
+    assert counts.empty and not problems and str(counts["rated_slice"].dtype) == "Int64"
+    dots, problems = checked_dots(table(tmp_path / "d.tsv", "subject\tregion\tx\ty\tz"), counts)
+    assert dots.empty and not problems and dots["x"].dtype == "int64"

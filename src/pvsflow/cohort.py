@@ -75,7 +75,9 @@ def _scan_ids(path: Path | str, table: pd.DataFrame, problems: list[Problem]) ->
     not a BIDS label (reported)."""
     sessions = table["session"] if "session" in table else pd.Series("", index=table.index)
     sessions = sessions.replace("n/a", "")
-    valid = table["subject"].map(valid_subject) & ((sessions == "") | sessions.map(valid_session))
+    valid = table["subject"].map(valid_subject).astype(bool) & (
+        (sessions == "") | sessions.map(valid_session).astype(bool)
+    )
     for row in table[~valid].itertuples():
         problems.append(Problem(_where(path, [row.line]), f"{_id_text(row.subject, sessions[row.Index])} {NOT_BIDS}"))
     return pd.Series(
@@ -119,7 +121,7 @@ def checked_participants(path: Path | str) -> tuple[list[str], list[Problem]]:
     if table.empty:
         raise CohortError(f"{path}: no participants (the table has no rows)")
     problems: list[Problem] = []
-    valid = table["participant_id"].map(valid_subject)
+    valid = table["participant_id"].map(valid_subject).astype(bool)
     for row in table[~valid].itertuples():
         problems.append(Problem(_where(path, [row.line]), f"participant {_id_text(row.participant_id)} {NOT_BIDS}"))
     table = _deduplicated(path, table[valid].assign(scan=table["participant_id"]), ["participant_id"], problems)
@@ -143,9 +145,9 @@ def checked_counts(path: Path | str, subjects: Collection[str] | None = None) ->
     problems: list[Problem] = []
     table = table[table["pvs_count"].str.lower() != "n/a"]
     scans = _scan_ids(path, table, problems)
-    count = pd.to_numeric(table["pvs_count"], errors="coerce")
+    count = pd.to_numeric(table["pvs_count"], errors="coerce").astype("float64")
     slice_text = table["rated_slice"].replace("n/a", "")
-    rated_slice = pd.to_numeric(slice_text, errors="coerce")
+    rated_slice = pd.to_numeric(slice_text, errors="coerce").astype("float64")
     bad_slice = (slice_text != "") & ~((rated_slice >= 0) & (rated_slice % 1 == 0))
     checks = [
         (~(count >= 0) | ~np.isfinite(count), lambda r: f"pvs_count {r.pvs_count[:80]!r} is not a non-negative number"),
@@ -187,7 +189,8 @@ def checked_dots(path: Path | str, counts: pd.DataFrame | None = None) -> tuple[
     table = _lines(path, ["subject", "region", "x", "y", "z"])
     problems: list[Problem] = []
     scans = _scan_ids(path, table, problems)
-    voxels = table[["x", "y", "z"]].apply(pd.to_numeric, errors="coerce")
+    voxels = pd.DataFrame({axis: pd.to_numeric(table[axis], errors="coerce") for axis in "xyz"}, index=table.index)
+    voxels = voxels.astype("float64")
     integral = ((voxels >= 0) & (voxels % 1 == 0)).all(axis=1)
     rated = pd.Series(True, index=table.index)
     if counts is not None:
