@@ -408,6 +408,10 @@ def test_bad_cohort_entries_are_left_out_with_their_reason_and_the_others_keep_t
     forgot.write_text(f"cohort: {{bids_dir: {site.root}}}\n")
     refused = snakemake(run_directory(tmp_path / "forgot"), "-n", configs=(forgot,), check=False)
     assert refused.returncode != 0 and "the demo is not written there" in refused.stdout + refused.stderr
+    inside = tmp_path / "inside.yaml"
+    inside.write_text(f"results: {site.root / 'derivatives' / 'pvsflow'}\ncohort: {{synthetic: {{enabled: false}}}}\n")
+    refused = snakemake(tmp_path / "forgot", "-n", configs=(forgot, inside), check=False)
+    assert refused.returncode != 0 and "lie inside the input data" in refused.stdout + refused.stderr
     assert file_digests(site.root) == before
 
     directory = tmp_path / "apply"

@@ -50,6 +50,9 @@ class Problem:
         return f"{self.where}: {self.reason}"
 
 
+NOT_BIDS = "is not a BIDS label (sub-/ses- and up to 64 letters or digits); left out"
+
+
 def _lines(path: Path | str, columns: Sequence[str]) -> pd.DataFrame:
     """The table as text (missing cells empty) with each row's ``line`` in the file (the header is
     line 1); blank lines dropped. Raises :class:`CohortError` naming the file when it cannot be
@@ -85,9 +88,6 @@ def _scan_ids(path: Path | str, table: pd.DataFrame, problems: list[Problem]) ->
         index=table.index,
         dtype=object,
     )
-
-
-NOT_BIDS = "is not a BIDS label (sub-/ses- and up to 64 letters or digits); left out"
 
 
 def _id_text(subject: str, session: str = "") -> str:
