@@ -173,7 +173,7 @@ def test_counts_must_be_non_negative_numbers_with_integer_rated_slices(tmp_path)
             "midbrain",
             "participant 'sub-03' is not a usable row of participants.tsv; left out",
         ),
-        "c.tsv line 10": (None, None, f"'sub-bad!' {NOT_BIDS}"),
+        "c.tsv line 10": (None, None, f"participant 'sub-bad!' {NOT_BIDS}"),
     }
 
 

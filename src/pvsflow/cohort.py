@@ -69,29 +69,26 @@ def _lines(path: Path | str, columns: Sequence[str]) -> pd.DataFrame:
     return table[(table.drop(columns="line") != "").any(axis=1)]
 
 
-def _where(path: Path | str, lines: Sequence[int]) -> str:
+def where_in(path: Path | str, lines: Sequence[int]) -> str:
+    """Where rows are, as problems name them: ``pvs_dots.tsv line 4``, ``participants.tsv lines 3, 9``."""
     return f"{Path(path).name} line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines))}"
 
 
-def _scan_ids(path: Path | str, table: pd.DataFrame, problems: list[Problem]) -> pd.Series:
-    """Each row's scan ID (from ``subject`` and an optional ``session``); None where either is
-    not a BIDS label (reported)."""
-    sessions = table["session"] if "session" in table else pd.Series("", index=table.index)
-    sessions = sessions.replace("n/a", "")
-    valid = table["subject"].map(valid_subject).astype(bool) & (
+def _scan_ids(path: Path | str, table: pd.DataFrame, problems: list[Problem], subject: str = "subject") -> pd.Series:
+    """Each row's scan ID (from the ``subject`` column and an optional ``session``); None where
+    either is not a BIDS label (reported)."""
+    sessions = table["session"].replace("n/a", "") if "session" in table else pd.Series("", index=table.index)
+    valid = table[subject].map(valid_subject).astype(bool) & (
         (sessions == "") | sessions.map(valid_session).astype(bool)
     )
-    for row in table[~valid].itertuples():
-        problems.append(Problem(_where(path, [row.line]), f"{_id_text(row.subject, sessions[row.Index])} {NOT_BIDS}"))
+    for line, label, session in zip(table["line"][~valid], table[subject][~valid], sessions[~valid]):
+        shown = f"participant {label[:80]!r}" + (f" session {session[:80]!r}" if session else "")
+        problems.append(Problem(where_in(path, [line]), f"{shown} {NOT_BIDS}"))
     return pd.Series(
-        [scan_id(s, session or None) if ok else None for s, session, ok in zip(table["subject"], sessions, valid)],
+        [scan_id(s, session or None) if ok else None for s, session, ok in zip(table[subject], sessions, valid)],
         index=table.index,
         dtype=object,
     )
-
-
-def _id_text(subject: str, session: str = "") -> str:
-    return repr(subject[:80]) + (f" session {session[:80]!r}" if session else "")
 
 
 def _deduplicated(path: Path | str, table: pd.DataFrame, keys: list[str], problems: list[Problem]) -> pd.DataFrame:
@@ -104,7 +101,7 @@ def _deduplicated(path: Path | str, table: pd.DataFrame, keys: list[str], proble
         action = "taken once" if agree else "their values differ: left out"
         first = group.iloc[0]
         what = " ".join(key) if isinstance(key, tuple) else key
-        where = _where(path, group["line"].tolist())
+        where = where_in(path, group["line"].tolist())
         problems.append(
             Problem(where, f"{what} is listed {len(group)} times; {action}", first["scan"], first.get("region"))
         )
@@ -121,17 +118,9 @@ def checked_participants(path: Path | str) -> tuple[list[str], list[Problem]]:
     if table.empty:
         raise CohortError(f"{path}: no participants (the table has no rows)")
     problems: list[Problem] = []
-    valid = table["participant_id"].map(valid_subject).astype(bool)
-    for row in table[~valid].itertuples():
-        problems.append(Problem(_where(path, [row.line]), f"participant {_id_text(row.participant_id)} {NOT_BIDS}"))
-    table = _deduplicated(path, table[valid].assign(scan=table["participant_id"]), ["participant_id"], problems)
-    subjects = table["participant_id"].tolist()
-    return subjects, problems
-
-
-def read_participants(path: Path | str) -> list[str]:
-    """The usable participants of a ``participants.tsv``, in file order (:func:`checked_participants`)."""
-    return checked_participants(path)[0]
+    scans = _scan_ids(path, table[["line", "participant_id"]], problems, subject="participant_id")
+    table = _deduplicated(path, table[scans.notna()].assign(scan=scans), ["participant_id"], problems)
+    return table["participant_id"].tolist(), problems
 
 
 def checked_counts(path: Path | str, subjects: Collection[str] | None = None) -> tuple[pd.DataFrame, list[Problem]]:
@@ -159,14 +148,16 @@ def checked_counts(path: Path | str, subjects: Collection[str] | None = None) ->
     usable = scans.notna()
     for failed, reason in checks:
         for row in table[usable & failed].itertuples():
-            problems.append(Problem(_where(path, [row.line]), f"{reason(row)}; left out", scans[row.Index], row.region))
+            problems.append(
+                Problem(where_in(path, [row.line]), f"{reason(row)}; left out", scans[row.Index], row.region)
+            )
         usable &= ~failed
     rows = pd.DataFrame(
         {
             "scan": scans[usable],
             "subject": table.loc[usable, "subject"],
             "region": table.loc[usable, "region"],
-            "pvs_count": count[usable].astype("float64"),
+            "pvs_count": count[usable],
             "rated_slice": rated_slice[usable].astype("Int64"),
             "line": table.loc[usable, "line"],
         }
@@ -202,7 +193,7 @@ def checked_dots(path: Path | str, counts: pd.DataFrame | None = None) -> tuple[
             reason = f"voxel ({row.x[:20]}, {row.y[:20]}, {row.z[:20]}) is not three non-negative integers; left out"
         else:
             reason = f"{scans[index]} {row.region} has no usable PVS count; left out"
-        problems.append(Problem(_where(path, [row.line]), reason, scans[index], row.region))
+        problems.append(Problem(where_in(path, [row.line]), reason, scans[index], row.region))
     usable = scans.notna() & integral & rated
     dots = pd.DataFrame(
         {"scan": scans[usable], "subject": table.loc[usable, "subject"], "region": table.loc[usable, "region"]}

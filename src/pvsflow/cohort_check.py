@@ -79,7 +79,9 @@ def check_cohort(layout: CohortLayout) -> CheckedCohort:
         for session in sessions:
             if not valid_session(session):
                 problems.append(Problem(f"{subject}/{session[:80]}", "session folder is not a BIDS label; left out"))
-        for scan in [scan_id(subject, s) for s in sessions if valid_session(s)] or ([] if sessions else [subject]):
+        # A participant without session folders is one scan; with them, one per valid session.
+        scans = [scan_id(subject, s) for s in sessions if valid_session(s)] if sessions else [subject]
+        for scan in scans:
             found = scan_files(layout, scan)
             if isinstance(found, Problem):
                 problems.append(found)

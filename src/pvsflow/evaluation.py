@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pvsflow.cohort import Problem, where_in
 from pvsflow.extraction import region_entry
 from pvsflow.froc import ScanResult, ScanTable, summarise
 from pvsflow.io import volume_geometry
@@ -35,10 +36,13 @@ PER_SCAN_COLUMNS = [
 ]
 
 
-def dots_outside_crops(dots: pd.DataFrame, crop_dirs: Sequence[Path | str], region: str) -> np.ndarray:
-    """True for each dot (scan voxels) that lies outside its scan's ``region`` crop, where no
-    detection can reach it (the caller leaves it out and says so). ``crop_dirs``: the scans'
-    crop directories; dots of scans not among them or whose region failed count as inside."""
+def dots_in_crops(
+    dots: pd.DataFrame, crop_dirs: Sequence[Path | str], region: str, *, source: Path | str
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """The dots (scan voxels, :func:`pvsflow.cohort.read_dots`) inside their scan's ``region``
+    crop, and a problem naming each one left out: no detection can reach a dot outside the crop.
+    ``crop_dirs``: the scans' crop directories; dots of scans not among them or whose region
+    failed are kept. ``source``: the dots file, named in the problems."""
     boxes = {}
     for crop_dir in map(Path, crop_dirs):
         entry = region_entry(crop_dir, region)
@@ -51,7 +55,16 @@ def dots_outside_crops(dots: pd.DataFrame, crop_dirs: Sequence[Path | str], regi
         if scan in boxes:
             low, high = boxes[scan]
             outside[rows] = ((voxels[rows] < low) | (voxels[rows] >= high)).any(axis=1)
-    return outside
+    problems = [
+        Problem(
+            where_in(source, [row.line]),
+            f"{row.scan} dot ({row.x}, {row.y}, {row.z}) lies outside the {region} crop; left out",
+            row.scan,
+            region,
+        )
+        for row in dots[outside].itertuples()
+    ]
+    return dots[~outside], problems
 
 
 def scan_results(

@@ -1,13 +1,11 @@
 """Snakemake entry point: detection statistics of one method in one region (test scans)."""
 
-from pathlib import Path
-
 import pandas as pd
 
 from pvsflow import plots
 from pvsflow.chance import chance_fauc
 from pvsflow.cohort import read_counts, read_dots
-from pvsflow.evaluation import dots_outside_crops, froc_table, region_metrics, scan_results, scan_table
+from pvsflow.evaluation import dots_in_crops, froc_table, region_metrics, scan_results, scan_table
 from pvsflow.extraction import crop_dirs_of
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
@@ -26,13 +24,9 @@ for scan_id in sorted(set(snakemake.params.test_scans) - rated):
     log.warning("%s: not evaluated in %s: no usable PVS count", scan_id, region)
 test = [scan_id for scan_id in snakemake.params.test_scans if scan_id in rated]
 dots = read_dots(snakemake.input.dots, counts)
-outside = dots_outside_crops(dots, crop_dirs_of(snakemake.input.crops, test), region)
-for row in dots[outside].itertuples():
-    where = f"{Path(snakemake.input.dots).name} line {row.line}"
-    log.warning(
-        "%s: %s dot (%d, %d, %d) lies outside the %s crop; left out", where, row.scan, row.x, row.y, row.z, region
-    )
-dots = dots[~outside]
+dots, outside = dots_in_crops(dots, crop_dirs_of(snakemake.input.crops, test), region, source=snakemake.input.dots)
+for problem in outside:
+    log.warning("%s", problem)
 per_scan = scan_results(
     detections,
     scan_counts,
