@@ -73,10 +73,8 @@ def load_once(scan: Path, label_map: Path) -> None:
 
 
 def extract_once(scan: Path, label_map: Path, specs: list[RegionSpec], rated: dict[str, int], out_dir: Path) -> None:
-    metadata = extract_scan(
-        "sub-0001", scan=scan, label_map=label_map, specs=specs, rated_slices=rated, out_dir=out_dir
-    )
-    failed = {region: entry["error"] for region, entry in metadata["regions"].items() if entry["status"] != "ok"}
+    record = extract_scan("sub-0001", scan=scan, label_map=label_map, specs=specs, rated_slices=rated, out_dir=out_dir)
+    failed = {region: crop.error for region, crop in record.regions.items() if not crop.ok}
     if failed:
         raise SystemExit(f"extraction failed: {failed}")
 

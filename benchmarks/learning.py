@@ -33,7 +33,7 @@ from pvsflow.evaluation import scan_table
 from pvsflow.froc import summarise
 from pvsflow.layout import CohortLayout, ResultsLayout
 from pvsflow.models import build_model
-from pvsflow.settings import MnistEvaluationSettings, SplitSettings, TrainingSettings, from_mapping
+from pvsflow.settings import MnistEvaluationSettings, QcSettings, SplitSettings, TrainingSettings, from_mapping
 from pvsflow.training import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
@@ -107,7 +107,7 @@ def region_crops(config: dict, region: str) -> dict:
         name: [results.crops(s) for s in members]
         for name, members in (("train", split.train), ("validation", split.validation))
     }
-    return region_datasets(splits, region, cohort.read_counts(layout.counts), log=print)
+    return region_datasets(splits, region, cohort.read_counts(layout.counts), qc=QcSettings(), log=print)
 
 
 def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, mnist.GridDataset, int]:

@@ -6,8 +6,9 @@ import pandas as pd
 from pvsflow.cohort import Problem
 from pvsflow.cohort_check import problem_table
 from pvsflow.cohort_tables import QC_SCHEMA, excluded_qc_rows, pvs_count_table, qc_table
-from pvsflow.io import write_json
-from pvsflow.layout import crop_metadata
+from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.settings import QcSettings
+from pvsflow.voxel_order import VoxelOrder
 
 
 def scan_counts(rows):
@@ -57,33 +58,68 @@ def test_a_cohort_with_sessions_has_one_row_per_session():
     assert table["midbrain_rated"].isna().tolist() == [True, False]
 
 
+def ok_region(coverage: float) -> RegionRecord:
+    return RegionRecord("ok", affine=tuple(map(tuple, np.eye(4))), coverage=coverage)
+
+
 def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_and_warning(tmp_path):
-    affine = np.diag([0.5, 0.5, 0.8, 1.0])
-    write_json(
-        crop_metadata(tmp_path / "sub-03"),
-        {
-            "scan": "sub-03",
-            "labels": {"label_map": {"path": "/fs/sub-03/mri/aseg.mgz", "resampled": True}},
-            "regions": {
-                "midbrain": {"status": "failed", "error": "sub-03: midbrain: none of the region's labels"},
-                "basal_ganglia": {"status": "ok", "affine": affine.tolist()},
+    header = "T2w scan header: qform and sform disagree (they place the grid's corners up to 5.0 mm apart)"
+    records = [
+        ScanRecord(
+            "sub-03",
+            {
+                "midbrain": RegionRecord.failed("sub-03: midbrain: none of the region's labels"),
+                "basal_ganglia": ok_region(0.9),
             },
-        },
-    )
-    write_json(crop_metadata(tmp_path / "sub-04"), {"scan": "sub-04", "regions": {}})  # unreadable scan
-    qc = qc_table([tmp_path / "sub-03", tmp_path / "sub-04"], COUNTS)
+            VoxelOrder("ASL", (96, 64, 80)),
+            (0.5, 0.5, 0.8),
+            {"label_map": {"path": "/fs/sub-03/mri/aseg.mgz", "resampled": True}},
+            (header,),
+        ),
+        ScanRecord("sub-04", {}),  # unreadable scan
+        *(
+            ScanRecord(
+                scan,
+                {"midbrain": ok_region(1.0), "basal_ganglia": ok_region(1.0)},
+                VoxelOrder("LAS", (80, 96, 64)),
+                size,
+            )
+            for scan, size in (("sub-05", (0.5, 0.5, 0.8)), ("sub-06", (0.5, 0.5, 0.9)), ("sub-07", (0.5, 0.5, 1.25)))
+        ),
+    ]
+    for record in records:
+        write_scan_record(tmp_path / record.scan, record)
+    qc = qc_table([tmp_path / record.scan for record in records], COUNTS, QcSettings())
     assert qc.columns.tolist() == QC_SCHEMA.names
-    assert qc[["participant_id", "region", "status"]].values.tolist() == [
+    assert qc[["participant_id", "region", "status"]].values.tolist()[:4] == [
         ["sub-03", "midbrain", "failed"],
         ["sub-03", "basal_ganglia", "ok"],
         ["sub-04", "midbrain", "failed"],
         ["sub-04", "basal_ganglia", "failed"],
     ]
     assert qc.loc[0, "reason"] == "sub-03: midbrain: none of the region's labels"
-    assert qc.loc[1, ["voxel_size_x_mm", "voxel_size_y_mm", "voxel_size_z_mm"]].tolist() == [0.5, 0.5, 0.8]
+    assert qc.loc[0, ["voxel_size_x_mm", "voxel_size_y_mm", "voxel_size_z_mm"]].tolist() == [0.5, 0.5, 0.8]
+    assert qc.loc[1, "voxel_order"] == "ASL" and pd.isna(qc.loc[2, "voxel_order"])
     assert qc.loc[1, "label_map"] == "/fs/sub-03/mri/aseg.mgz" and qc.loc[1, "label_map_resampled"]
-    assert qc.loc[1, "warning"].startswith("voxel size 0.50") and qc.loc[0, "warning"] == ""
     assert qc.loc[2, "reason"] == "sub-04: midbrain was not extracted" and qc.loc[2, "label_map"] == ""
+    # Every warning of a region in one cell: the header's (every region of the scan), a crop that
+    # misses part of its region, inference's.
+    assert qc.loc[0, "warning"] == header
+    assert qc.loc[1, "crop_coverage"] == 0.9 and pd.isna(qc.loc[0, "crop_coverage"])
+    assert qc.loc[1, "warning"] == (
+        f"{header}; basal_ganglia: the crop holds 90% of the region's labelled voxels in the rated slice (under "
+        "qc.min_crop_coverage 95%): part of what was rated is not in the network's input; "
+        "voxel size 0.50 x 0.50 x 0.80 mm differs"
+    )
+    # The cohort's median is 0.5 x 0.5 x 0.85 mm: 1.25 mm slices are 1.47x, kept; at a ratio of 1.4, flagged.
+    assert not qc["voxel_size_outlier"].fillna(False).any()
+    strict = qc_table([tmp_path / record.scan for record in records], COUNTS, QcSettings(voxel_size_outlier_ratio=1.4))
+    flagged = strict[strict["voxel_size_outlier"].fillna(False).astype(bool)]
+    assert flagged["participant_id"].unique().tolist() == ["sub-07"]
+    assert flagged["warning"].iloc[0] == (
+        "voxel size 0.50 x 0.50 x 1.25 mm is 1.5x the cohort's median 0.50 x 0.50 x 0.85 mm on an axis (over "
+        "qc.voxel_size_outlier_ratio 1.4): its crops cover another extent"
+    )
 
 
 def test_subjects_the_cohort_check_left_out_get_excluded_qc_rows():

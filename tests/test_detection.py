@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from pvsflow import freesurfer as fs
+from pvsflow.crop_records import RegionRecord
 from pvsflow.detection import DETECTION_SCHEMA, detect, local_maxima, operating_count
 from pvsflow.regions import translation
 from pvsflow.settings import DetectionSettings
+from pvsflow.voxel_order import VoxelOrder
 
 NMS_SIZE = DetectionSettings().nms_size
 
@@ -56,28 +58,32 @@ def test_detect_in_rated_slice_maps_to_scan_voxels_ras_and_hemisphere():
     attention[3, 4, 2] = 1.0  # rated slice
     attention[15, 4, 2] = 2.0
     attention[10, 10, 4] = 9.0  # another slice: ignored in 2D evaluation
-    scan_affine = np.diag([-0.5, 0.5, 0.8, 1.0])
+    scan_affine = np.diag([0.5, 0.5, 0.8, 1.0])  # canonical (RAS) voxels
     origin = np.array([10, 20, 30])
-    region = {
-        "origin": origin.tolist(),
-        "affine": (scan_affine @ translation(origin)).tolist(),
-        "labels": [fs.LEFT_PUTAMEN, fs.RIGHT_PUTAMEN],
-        "height_range_mm": [24.8, 27.2],  # the putamen below, crop slices 1-4
-        "rated_slice": 2,
-        "midline_ras_x": -10.0,
-    }
+    crop = RegionRecord(
+        "ok",
+        origin=(10, 20, 30),
+        affine=tuple(map(tuple, scan_affine @ translation(origin))),
+        labels=(fs.LEFT_PUTAMEN, fs.RIGHT_PUTAMEN),
+        height_range_mm=(24.8, 27.2),  # the putamen below, crop slices 1-4
+        rated_slice=2,
+        midline_ras_x=20.0,
+    )
     labels = np.zeros(attention.shape, np.int32)
     labels[14:17, 3:6, 1:5] = fs.RIGHT_PUTAMEN  # left of the centre of mass, yet labelled right
     labels[2:5, 3:6, 1:5] = fs.THIRD_VENTRICLE  # unlateralised: the side of the centre of mass
-    rows = detect(attention, labels, 1.2, region, slice_rated=True, scan_id="sub-01", paired=True, nms_size=NMS_SIZE)
+    stored_las = VoxelOrder("LAS", (60, 60, 40))  # stored x runs right to left: 59 - canonical x
+    rows = detect(
+        attention, labels, 1.2, crop, stored_las, slice_rated=True, scan_id="sub-01", paired=True, nms_size=NMS_SIZE
+    )
     assert list(rows.columns) == DETECTION_SCHEMA.names
     assert rows["rank"].tolist() == [1, 2]
     assert rows["selected"].tolist() == [True, False]
-    assert rows[["voxel_x", "voxel_y", "voxel_z"]].to_numpy().tolist() == [[25, 24, 32], [13, 24, 32]]
-    assert rows["ras_x"].tolist() == [-12.5, -6.5]
+    assert rows[["voxel_x", "voxel_y", "voxel_z"]].to_numpy().tolist() == [[59 - 25, 24, 32], [59 - 13, 24, 32]]
+    assert rows["ras_x"].tolist() == [12.5, 6.5]
     assert rows["label"].tolist() == [fs.RIGHT_PUTAMEN, fs.THIRD_VENTRICLE]
     assert rows["structure"].tolist() == ["Right-Putamen", "3rd-Ventricle"]
-    assert rows["hemisphere"].tolist() == ["right", "right"]
+    assert rows["hemisphere"].tolist() == ["right", "left"]
     # The rated slice 2 is at RAS z 25.6 mm.
     assert rows["relative_height"].tolist() == pytest.approx([1 / 3, 1 / 3])
 
@@ -85,16 +91,19 @@ def test_detect_in_rated_slice_maps_to_scan_voxels_ras_and_hemisphere():
 def test_detect_without_rated_slice_uses_the_middle_slice():
     attention = np.zeros((10, 10, 7))
     attention[5, 5, 3] = 1.0
-    region = {
-        "origin": [0, 0, 0],
-        "affine": np.eye(4).tolist(),
-        "labels": [fs.BRAIN_STEM],
-        "height_range_mm": [2.0, 4.0],
-        "rated_slice": None,
-        "midline_ras_x": 0.0,
-    }
+    crop = RegionRecord("ok", affine=tuple(map(tuple, np.eye(4))), labels=(fs.BRAIN_STEM,), height_range_mm=(2.0, 4.0))
     labels = np.zeros(attention.shape, np.int32)
-    rows = detect(attention, labels, 1.0, region, slice_rated=True, scan_id="s", paired=False, nms_size=NMS_SIZE)
+    rows = detect(
+        attention,
+        labels,
+        1.0,
+        crop,
+        VoxelOrder("RAS", (10, 10, 7)),
+        slice_rated=True,
+        scan_id="s",
+        paired=False,
+        nms_size=NMS_SIZE,
+    )
     assert rows["voxel_z"].tolist() == [3]
     assert rows["hemisphere"].isna().all() and rows["structure"].isna().all() and rows["label"].tolist() == [0]
     assert rows["relative_height"].tolist() == [0.5]

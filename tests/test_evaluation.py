@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from pvsflow.comparison import compare_methods, intra_rater_agreement, paired_bootstrap_fauc, wilcoxon_p
+from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
 from pvsflow.evaluation import (
     PER_SCAN_COLUMNS,
     aligned_tables,
@@ -14,10 +15,11 @@ from pvsflow.evaluation import (
     scan_results,
 )
 from pvsflow.froc import ScanResult, ScanTable, bootstrap_metrics, bootstrap_rows, froc_area, summarise
-from pvsflow.io import save_volume, write_json
-from pvsflow.layout import crop_file, crop_metadata
+from pvsflow.io import save_volume
+from pvsflow.layout import crop_file
 from pvsflow.matching import cumulative_hits, hungarian_match
 from pvsflow.settings import EvaluationSettings
+from pvsflow.voxel_order import VoxelOrder
 
 MATCH_DISTANCE_VOXELS = EvaluationSettings().match_distance_voxels
 
@@ -259,21 +261,23 @@ def test_region_metrics_and_the_overall_rows():
 
 def test_dots_outside_their_crop_are_left_out_with_their_line(tmp_path):
     """A dot outside its scan's region crop (the crop box is [origin, origin + shape)) can never be
-    found: it is left out with a problem naming the dots file's line; a failed region's dots stay."""
-    for scan, entry in {
-        "sub-01": {"status": "ok", "origin": [10, 20, 5]},
-        "sub-02": {"status": "failed", "error": "sub-02: unreadable"},
-    }.items():
-        write_json(crop_metadata(tmp_path / scan), {"scan": scan, "regions": {"midbrain": entry}})
+    found: it is left out with a problem naming the dots file's line; a failed region's dots stay.
+    Dots are stored voxels (here LAS: stored x = 39 - canonical x), crops canonical."""
+    crop = RegionRecord("ok", origin=(10, 20, 5), affine=tuple(map(tuple, np.eye(4))))
+    write_scan_record(tmp_path / "sub-01", ScanRecord("sub-01", {"midbrain": crop}, VoxelOrder("LAS", (40, 40, 20))))
+    write_scan_record(
+        tmp_path / "sub-02", ScanRecord("sub-02", {"midbrain": RegionRecord.failed("sub-02: unreadable")})
+    )
     save_volume(crop_file(tmp_path / "sub-01", "midbrain"), np.zeros((8, 6, 4), np.float32), np.eye(4))
+    # Canonical (10, 20, 5) and (17, 25, 8) are the box's corners; (18, 25, 8) and (9, 21, 6) are outside.
     dots = pd.DataFrame(
-        [("sub-01", 10, 20, 5, 2), ("sub-01", 17, 25, 8, 3), ("sub-01", 18, 25, 8, 4), ("sub-01", 9, 21, 6, 5)]
+        [("sub-01", 29, 20, 5, 2), ("sub-01", 22, 25, 8, 3), ("sub-01", 21, 25, 8, 4), ("sub-01", 30, 21, 6, 5)]
         + [("sub-02", 0, 0, 0, 6)],
         columns=["scan", "x", "y", "z", "line"],
     )
     kept, problems = dots_in_crops(dots, [tmp_path / "sub-01", tmp_path / "sub-02"], "midbrain", source="d/dots.tsv")
     assert kept["line"].tolist() == [2, 3, 6]
     assert [str(p) for p in problems] == [
-        "dots.tsv line 4: sub-01 dot (18, 25, 8) lies outside the midbrain crop; left out",
-        "dots.tsv line 5: sub-01 dot (9, 21, 6) lies outside the midbrain crop; left out",
+        "dots.tsv line 4: sub-01 dot (21, 25, 8) lies outside the midbrain crop; left out",
+        "dots.tsv line 5: sub-01 dot (30, 21, 6) lies outside the midbrain crop; left out",
     ]

@@ -8,13 +8,15 @@ import yaml
 from conftest import REPO
 
 from pvsflow import freesurfer as fs
+from pvsflow.crop_records import RegionRecord
 from pvsflow.extraction import extract_scan
-from pvsflow.io import ScanError, load_crop, save_volume
+from pvsflow.io import ScanError, Volume, load_crop, load_scan, save_volume
 from pvsflow.label_maps import load_label_map, resample_nearest
 from pvsflow.layout import LABEL_MAP_PRESETS, CohortLayout, crop_file
 from pvsflow.regions import RegionSpec
 from pvsflow.settings import LabelMapSettings
 from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
+from pvsflow.voxel_order import VoxelOrder
 
 SPECS = [
     RegionSpec("midbrain", (fs.BRAIN_STEM,), (32, 32, 11)),
@@ -31,7 +33,7 @@ def subject(tmp_path_factory):
     save_volume(root / "t2w.nii.gz", image, affine)
     write_label_map(root / "aseg.nii.gz", labels, affine)
     write_label_map(root / "aseg.mgz", labels, affine)
-    return root, image.astype(np.float32), labels, affine
+    return root, load_scan(root / "t2w.nii.gz", "sub-01"), labels, affine
 
 
 def test_freesurfer_conformed_grid_is_256_cubed_1mm_lia(subject):
@@ -42,9 +44,10 @@ def test_freesurfer_conformed_grid_is_256_cubed_1mm_lia(subject):
 
 
 def test_a_label_map_on_another_grid_is_resampled_into_the_scans(subject):
-    root, image, labels, affine = subject
-    native = load_label_map(root / "aseg.nii.gz", "sub-01", image, affine)
-    conformed = load_label_map(root / "aseg.mgz", "sub-01", image, affine)
+    root, scan, labels, affine = subject
+    labels = scan.voxel_order.canonical(labels)
+    native = load_label_map(root / "aseg.nii.gz", "sub-01", scan)
+    conformed = load_label_map(root / "aseg.mgz", "sub-01", scan)
     assert native.source["label_map"] == {"path": str(root / "aseg.nii.gz"), "resampled": False}
     assert conformed.source["label_map"]["resampled"] is True
     assert conformed.source["label_map"]["grid_shape"] == [256, 256, 256]
@@ -68,31 +71,31 @@ def test_freesurfer_and_native_label_maps_give_the_same_crops(subject, tmp_path)
             rated_slices={},
             out_dir=tmp_path / name,
         )
-        assert {entry["status"] for entry in record["regions"].values()} == {"ok"}
+        assert {crop.status for crop in record.regions.values()} == {"ok"}
         crops[name] = record
     for spec in SPECS:
-        native, resampled = (crops[name]["regions"][spec.name] for name in crops)
-        assert np.abs(np.subtract(native["origin"], resampled["origin"])).max() <= 1
-        if native["origin"] == resampled["origin"]:
+        native, resampled = (crops[name].region(spec.name) for name in crops)
+        assert np.abs(np.subtract(native.origin, resampled.origin)).max() <= 1
+        if native.origin == resampled.origin:
             a, _ = load_crop(crop_file(tmp_path / "aseg.nii.gz", spec.name))
             b, _ = load_crop(crop_file(tmp_path / "aseg.mgz", spec.name))
             assert np.abs(a - b).mean() < 0.02
-    assert crops["aseg.mgz"]["labels"]["label_map"]["resampled"] is True
+    assert crops["aseg.mgz"].label_source["label_map"]["resampled"] is True
 
 
 def test_labels_not_registered_to_the_scan_are_refused_naming_the_scan(subject, tmp_path):
-    root, image, _, affine = subject
+    root, scan, _, _ = subject
     aseg = nib.load(root / "aseg.mgz")
     shifted = aseg.affine.copy()
     shifted[:3, 3] += (0.0, 0.0, 40.0)  # 4 cm up: the labels lie on air and skull
     nib.save(nib.MGHImage(np.asarray(aseg.dataobj), shifted), tmp_path / "shifted.mgz")
     with pytest.raises(ScanError, match=r"sub-05: only \d+% of the labelled voxels .* do not seem co-registered"):
-        load_label_map(tmp_path / "shifted.mgz", "sub-05", image, affine)
+        load_label_map(tmp_path / "shifted.mgz", "sub-05", scan)
     far = aseg.affine.copy()
     far[:3, 3] += (500.0, 0.0, 0.0)
     nib.save(nib.MGHImage(np.asarray(aseg.dataobj), far), tmp_path / "far.mgz")
     with pytest.raises(ScanError, match=r"sub-05: no label of .*far\.mgz falls inside the scan's field of view"):
-        load_label_map(tmp_path / "far.mgz", "sub-05", image, affine)
+        load_label_map(tmp_path / "far.mgz", "sub-05", scan)
 
 
 def test_a_region_partly_outside_the_scan_fails_with_its_share(tmp_path):
@@ -111,31 +114,31 @@ def test_a_region_partly_outside_the_scan_fails_with_its_share(tmp_path):
         rated_slices={},
         out_dir=tmp_path / "out",
     )
-    assert record["regions"]["centrum_semiovale"] == {
-        "status": "failed",
-        "error": "sub-02: centrum_semiovale: only 50% of the region's labels lie inside the scan's field of view",
-    }
-    assert record["regions"]["midbrain"]["status"] == "ok"
+    assert record.region("centrum_semiovale") == RegionRecord.failed(
+        "sub-02: centrum_semiovale: only 50% of the region's labels lie inside the scan's field of view"
+    )
+    assert record.region("midbrain").ok
+
+
+def uniform_scan() -> Volume:
+    """A 10^3 scan of 1 mm voxels stored RAS, the same intensity everywhere."""
+    return Volume(np.full((10, 10, 10), 100.0, np.float32), np.eye(4), VoxelOrder("RAS", (10, 10, 10)))
 
 
 def test_non_integer_labels_are_an_error_for_that_scan(tmp_path):
-    image = np.full((10, 10, 10), 100.0, np.float32)
     save_volume(tmp_path / "aseg.nii.gz", np.full((10, 10, 10), 16.5, np.float32), np.eye(4))
     with pytest.raises(ScanError, match=r"sub-03: label map at .* has non-integer values \(e.g. 16\.5\)"):
-        load_label_map(tmp_path / "aseg.nii.gz", "sub-03", image, np.eye(4))
+        load_label_map(tmp_path / "aseg.nii.gz", "sub-03", uniform_scan())
 
 
 def test_substructures_replace_the_main_labels_where_they_have_one(tmp_path):
-    image = np.full((10, 10, 10), 100.0, np.float32)
     aseg = np.zeros((10, 10, 10), np.int32)
     aseg[3:7, 3:7, :] = fs.BRAIN_STEM
     parts = np.zeros_like(aseg)
     parts[3:7, 3:7, 7:] = fs.MIDBRAIN
     save_volume(tmp_path / "aseg.nii.gz", aseg, np.eye(4), np.int32)
     save_volume(tmp_path / "parts.nii.gz", parts, np.eye(4), np.int32)
-    merged = load_label_map(
-        tmp_path / "aseg.nii.gz", "sub-04", image, np.eye(4), substructures=tmp_path / "parts.nii.gz"
-    )
+    merged = load_label_map(tmp_path / "aseg.nii.gz", "sub-04", uniform_scan(), substructures=tmp_path / "parts.nii.gz")
     assert set(np.unique(merged.labels[3:7, 3:7, 7:])) == {fs.MIDBRAIN}
     assert set(np.unique(merged.labels[3:7, 3:7, :7])) == {fs.BRAIN_STEM}
     assert merged.source["substructures"]["resampled"] is False

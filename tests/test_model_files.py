@@ -25,7 +25,8 @@ SPEC = RegionSpec("midbrain", (16,), (8, 8, 5))
 
 
 def card_for(model, **fields):
-    values = {"input_shape": (8, 8, 5), "region": "midbrain", "preprocessing": SPEC.as_config()} | fields
+    values = {"input_shape": (8, 8, 5), "region": "midbrain", "orientation": "RAS", "preprocessing": SPEC.as_config()}
+    values |= fields
     return ModelCard.for_training(model, TrainingSettings(count_scale=7.0), **values)
 
 
@@ -41,7 +42,7 @@ class RunsCodeWhenUnpickled:
 
 def test_saved_model_round_trips_with_its_card(tmp_path):
     model = GPUnet(3, count_scale=7.0)
-    card = card_for(model, voxel_size_mm=(1.0, 1.0, 1.4), orientation="LAS", best_epoch=3)
+    card = card_for(model, voxel_size_mm=(1.0, 1.0, 1.4), best_epoch=3)
     save_model(tmp_path / "model.pt", model, card)
     loaded, loaded_card = load_model(tmp_path / "model.pt")
     assert loaded_card == card
@@ -91,6 +92,11 @@ def test_card_mismatches_name_both_values_and_ignore_label_ids():
     ]
     with pytest.raises(ModelFileError, match=r"model m\.pt does not fit this run: architecture"):
         check_card(card, "m.pt", **(run | {"architecture": "base"}))
+    # Crops in another voxel order than this pvsflow's (an older pvsflow cut them as stored).
+    stored_order = dataclasses.replace(card, orientation="LAS")
+    assert card_mismatches(stored_order, **run) == [
+        "orientation: the model was trained with 'LAS', this run uses 'RAS'"
+    ]
 
 
 def test_voxel_size_beyond_the_tolerance_warns():

@@ -17,12 +17,13 @@ from conftest import REPO, TWO_METHODS, planned_jobs, read_dataset, run_director
 
 from pvsflow import freesurfer as fs
 from pvsflow.attention import METHODS
-from pvsflow.cohort import read_counts, read_dots
+from pvsflow.cohort import read_counts, read_dots, synthetic_scan_ids
 from pvsflow.detection import DETECTION_SCHEMA
 from pvsflow.io import read_json
 from pvsflow.layout import CohortLayout, scan_entities
 from pvsflow.settings import LabelMapSettings
 from pvsflow.synthetic import SyntheticCohortSpec, write_label_map
+from pvsflow.voxel_order import voxel_to_ras
 
 pytestmark = pytest.mark.e2e
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -203,18 +204,34 @@ def test_editing_midbrain_reruns_the_regions_fine_tuned_from_it(tiny_run):
     assert not any(rule in ("extract_regions", "synthesize_cohort") for rule, _ in jobs)
 
 
-def test_a_corrupt_scan_is_reported_and_the_others_are_kept(tiny_run, tmp_path):
-    directory = run_directory(tmp_path / "corrupt")
-    cohort = directory / "results" / "cohort"
-    snakemake(directory, "--cores", "2", str(cohort / "participants.tsv"))
+def test_a_cohort_in_mixed_voxel_orders_with_a_corrupt_scan_gets_the_axial_cohorts_detections(tiny_run, tmp_path):
+    """The tiny cohort with its scans and label maps stored in seven voxel orders in turn (axial,
+    sagittal, coronal; training and test scans alike), one test scan corrupted: the same networks
+    are trained and find the same PVS in scanner RAS, at the scans' own voxel indices; the
+    corrupt scan is reported and changes nothing else."""
+    directory = run_directory(tmp_path / "orders")
+    orders = directory / "orders.yaml"
+    orders.write_text("cohort: {synthetic: {voxel_orders: [ASL, LAS, PIR, RAS, LIA, LPS, SLP]}}\n")
+    cohort = CohortLayout(directory / "results" / "cohort")
+    snakemake(directory, "--cores", "2", str(cohort.participants), configs=(orders,))
+    stored = {scan: "".join(nib.aff2axcodes(nib.load(cohort.scan(scan)).affine)) for scan in synthetic_scan_ids(14)}
+    assert stored["sub-0001"] == "ASL" and len(set(stored.values())) == 7
     victim = read_dataset(tiny_run / "results", "scan_counts")["scan"].iloc[0]  # a test scan
-    CohortLayout(cohort).scan(victim).write_bytes(b"\x00 truncated upload")
-    snakemake(directory, "--cores", "2", configs=(TWO_METHODS,))
+    cohort.scan(victim).write_bytes(b"\x00 truncated upload")
+    snakemake(directory, "--cores", "2", configs=(TWO_METHODS, orders))
     after = read_dataset(directory / "results")
     assert victim not in set(after["scan"])
     expected = read_dataset(tiny_run / "results", methods=("gp_unet", "grad"))
     expected = expected[expected["scan"] != victim].reset_index(drop=True)
-    pd.testing.assert_frame_equal(after, expected)
+    voxels, ras = ["voxel_x", "voxel_y", "voxel_z"], ["ras_x", "ras_y", "ras_z"]
+    pd.testing.assert_frame_equal(after.drop(columns=voxels + ras), expected.drop(columns=voxels + ras))
+    assert np.abs(after[ras] - expected[ras]).max().max() < 1e-4  # mm: affines stored as float32 in NIfTI
+    for scan, found in after.groupby("scan"):
+        ras = voxel_to_ras(nib.load(cohort.scan(scan)).affine, found[voxels].to_numpy())
+        assert np.allclose(ras, found[["ras_x", "ras_y", "ras_z"]], atol=1e-3), (scan, stored[scan])
+    qc = pd.read_csv(directory / "results" / "tables" / "qc.tsv", sep="\t")
+    readable = qc[qc["participant_id"] != victim]
+    assert (readable["voxel_order"] == readable["participant_id"].map(stored)).all()
     counts = read_dataset(directory / "results", "scan_counts")
     failed = counts[counts["scan"] == victim]
     assert (failed["status"] == "failed").all() and len(failed) == 2 * len(REGIONS)
@@ -427,6 +444,7 @@ def test_bad_cohort_entries_are_left_out_with_their_reason_and_the_others_keep_t
     assert f"sub-nofiles: no T2w scan at {site.scan('sub-nofiles')}" in said
     assert "pvs_count 'many' is not a non-negative number; left out" in said
     assert "pvs_count '-3' is not a non-negative number; left out" in said
+    assert "sub-good0 dot (900, 900, 900) lies outside the scan (80 x 96 x 64 voxels); left out" in said
     qc = pd.read_csv(results / "tables" / "qc.tsv", sep="\t").set_index(["participant_id", "region"])
     assert qc.loc[("sub-nofiles", "midbrain"), "status"] == "excluded"
     assert qc.loc[("sub-trunc", "midbrain"), "reason"].startswith(f"sub-trunc: T2w scan at {trunc} could not be read")

@@ -6,9 +6,10 @@ import pytest
 from scipy import ndimage
 
 from pvsflow import freesurfer as fs
+from pvsflow.crop_records import read_scan_record
 from pvsflow.extraction import extract_scan
-from pvsflow.io import ScanError, load_crop, read_json
-from pvsflow.layout import crop_file, crop_metadata
+from pvsflow.io import ScanError, load_crop
+from pvsflow.layout import crop_file
 from pvsflow.regions import (
     PAPER_CROP_SHAPES,
     PAPER_VOXEL_SIZE_MM,
@@ -16,12 +17,11 @@ from pvsflow.regions import (
     crop_shape_from_mm,
     cut_box,
     extract_region,
-    ras_to_voxel,
     region_mask,
     resolve_crop_sizes,
     soft_mask,
-    voxel_to_ras,
 )
+from pvsflow.voxel_order import ras_to_voxel, voxel_to_ras
 
 
 def test_paper_crop_sizes():
@@ -161,23 +161,22 @@ def test_extract_scan_records_failures_and_keeps_good_regions(tmp_path):
     for name, data in (("t2w", image), ("aseg", labels)):
         nib.save(nib.Nifti1Image(data.astype(np.float32), np.eye(4)), tmp_path / f"{name}.nii.gz")
     specs = [RegionSpec("midbrain", (16,), (16, 16, 11)), RegionSpec("hippocampi", (17, 53), (8, 8, 8))]
-    metadata = extract_into(tmp_path, "sub-01", specs)
-    assert metadata["regions"]["midbrain"]["status"] == "ok"
-    assert metadata["regions"]["hippocampi"]["status"] == "failed"
-    assert read_json(crop_metadata(tmp_path / "out")) == metadata
+    record = extract_into(tmp_path, "sub-01", specs)
+    assert record.region("midbrain").ok
+    assert not record.region("hippocampi").ok
+    assert read_scan_record(tmp_path / "out") == record
     data, affine = load_crop(crop_file(tmp_path / "out", "midbrain"))
     assert data.shape == (16, 16, 11)
-    assert np.allclose(affine, metadata["regions"]["midbrain"]["affine"])
+    assert np.allclose(affine, record.region("midbrain").crop_affine)
     assert not crop_file(tmp_path / "out", "hippocampi").exists()
 
 
 def test_unreadable_scan_fails_every_region_with_the_reason(tmp_path):
     (tmp_path / "t2w.nii.gz").write_bytes(b"not a nifti file")
     specs = [RegionSpec("midbrain", (16,), (16, 16, 11))]
-    metadata = extract_into(tmp_path, "sub-09", specs)
-    entry = metadata["regions"]["midbrain"]
-    assert entry["status"] == "failed"
-    assert entry["error"].startswith("sub-09: T2w scan at") and "could not be read" in entry["error"]
+    crop = extract_into(tmp_path, "sub-09", specs).region("midbrain")
+    assert not crop.ok
+    assert crop.error.startswith("sub-09: T2w scan at") and "could not be read" in crop.error
 
 
 def test_intensities_scale_from_the_median_floor_to_the_trimmed_ceiling():

@@ -12,8 +12,9 @@ from pvsflow import freesurfer as fs
 from pvsflow import synthetic
 from pvsflow.cohort import CohortError, read_counts, read_dots
 from pvsflow.layout import CohortLayout
-from pvsflow.regions import RegionSpec, extract_region, voxel_to_ras
+from pvsflow.regions import RegionSpec, extract_region
 from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_cohort
+from pvsflow.voxel_order import voxel_to_ras
 
 SMALL = SyntheticCohortSpec(n_subjects=3, seed=5)
 
@@ -31,6 +32,29 @@ def test_same_seed_same_cohort(tmp_path):
         )
     assert CohortLayout(tmp_path / "a").counts.read_text() == CohortLayout(tmp_path / "b").counts.read_text()
     assert CohortLayout(tmp_path / "a").dots.read_text() == CohortLayout(tmp_path / "b").dots.read_text()
+
+
+def test_scans_are_stored_in_the_voxel_orders_asked_with_their_ratings(tmp_path):
+    """The same subjects as the axial cohort, re-stored: each scan and label map in its order, the
+    dots at the same tissue (scanner RAS), rated slices along the stored superior-inferior axis."""
+    axial, mixed = CohortLayout(tmp_path / "axial"), CohortLayout(tmp_path / "mixed")
+    write_cohort(axial, SMALL)
+    write_cohort(mixed, SyntheticCohortSpec(n_subjects=3, seed=5, voxel_orders=("LAS", "PIR")))
+    codes = {s: "".join(nib.aff2axcodes(nib.load(mixed.scan(s)).affine)) for s in ("sub-0001", "sub-0002", "sub-0003")}
+    assert codes == {"sub-0001": "LAS", "sub-0002": "PIR", "sub-0003": "LAS"}
+    assert _digest(axial.scan("sub-0001")) == _digest(mixed.scan("sub-0001"))
+    image, axial_image = nib.load(mixed.scan("sub-0002")), nib.load(axial.scan("sub-0002"))
+    assert nib.load(mixed.label_map("sub-0002")).shape == image.shape == (96, 64, 80)
+    dots, axial_dots = (
+        read_dots(layout.dots).query("scan == 'sub-0002'")[["x", "y", "z"]] for layout in (mixed, axial)
+    )
+    assert len(dots) > 0
+    assert np.allclose(voxel_to_ras(image.affine, dots), voxel_to_ras(axial_image.affine, axial_dots), atol=1e-3)
+    counts, axial_counts = read_counts(mixed.counts), read_counts(axial.counts)
+    assert counts["pvs_count"].tolist() == axial_counts["pvs_count"].tolist()
+    rated = axial_counts["rated_slice"].notna() & (axial_counts["scan"] == "sub-0002")
+    # PIR's superior-inferior axis is its second, stored inferior first: slice k of 64 is 63 - k.
+    assert (counts.loc[rated, "rated_slice"] == 63 - axial_counts.loc[rated, "rated_slice"]).all()
 
 
 def test_the_generator_never_writes_into_a_folder_it_did_not_write(tmp_path):

@@ -5,18 +5,22 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from pvsflow.augmentation import augment
 from pvsflow.checkpoints import run_fingerprint
-from pvsflow.datasets import CropDataset
+from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.datasets import CropDataset, region_datasets
 from pvsflow.devices import pick_device, seed_everything
 from pvsflow.io import save_volume
+from pvsflow.layout import crop_file
 from pvsflow.models import Base, GPUnet
 from pvsflow.objectives import objective_loss, predicted_count
-from pvsflow.settings import TrainingSettings
+from pvsflow.settings import QcSettings, TrainingSettings
 from pvsflow.training import stopped_by, train
+from pvsflow.voxel_order import VoxelOrder
 
 SETTINGS = TrainingSettings(max_epochs=4, patience=10, threads=1, count_scale=10.0)
 
@@ -31,6 +35,28 @@ def datasets(tmp_path):
         paths.append(path)
     counts = [0.0, 1.0, 2.0, 0.0, 3.0, 1.0]
     return CropDataset(paths[:4], counts[:4]), CropDataset(paths[4:], counts[4:])
+
+
+def test_scans_whose_voxel_size_is_far_from_the_median_are_left_out_of_training(tmp_path):
+    """The median voxel size of the training and validation scans is 1 x 1 x 1.4 mm; a 3 x 3 x 5
+    mm scan is left out with its reason, unless qc.train_on_voxel_size_outliers."""
+    sizes = {"sub-01": (1.0, 1.0, 1.4), "sub-02": (1.0, 1.0, 1.4), "sub-03": (3.0, 3.0, 5.0), "sub-04": (1.0, 1.0, 1.2)}
+    for scan, size in sizes.items():
+        affine = np.diag([*size, 1.0])
+        save_volume(crop_file(tmp_path / scan, "midbrain"), np.zeros((6, 6, 4), np.float32), affine)
+        crop = RegionRecord("ok", affine=tuple(map(tuple, affine)))
+        write_scan_record(tmp_path / scan, ScanRecord(scan, {"midbrain": crop}, VoxelOrder("RAS", (20, 20, 10)), size))
+    counts = pd.DataFrame({"scan": list(sizes), "region": "midbrain", "pvs_count": [1.0, 2.0, 3.0, 4.0]})
+    splits = {"train": [tmp_path / s for s in ("sub-01", "sub-02", "sub-03")], "validation": [tmp_path / "sub-04"]}
+    said: list[str] = []
+    datasets = region_datasets(splits, "midbrain", counts, qc=QcSettings(), log=said.append)
+    assert [path.parent.name for path in datasets["train"].paths] == ["sub-01", "sub-02"]
+    assert said == [
+        "sub-03: left out of midbrain training: voxel size 3.00 x 3.00 x 5.00 mm is 3.6x the cohort's median "
+        "1.00 x 1.00 x 1.40 mm on an axis (over qc.voxel_size_outlier_ratio 1.5): its crops cover another extent"
+    ]
+    kept = region_datasets(splits, "midbrain", counts, qc=QcSettings(train_on_voxel_size_outliers=True), log=print)
+    assert len(kept["train"]) == 3 and len(kept["validation"]) == 1
 
 
 def fresh_model(seed=0):

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from pvsflow import layout
+from pvsflow.crop_records import read_scan_record
 from pvsflow.detection import detect
-from pvsflow.extraction import region_entry
 from pvsflow.froc import ScanResult, ScanTable
 from pvsflow.io import load_crop
 from pvsflow.matching import cumulative_hits
@@ -30,8 +30,8 @@ def chance_fauc(
     annotations = {s: g[["x", "y", "z"]].to_numpy(float) for s, g in dots.groupby("scan")}
     scans = []
     for crop_dir in map(Path, crop_dirs):
-        entry = region_entry(crop_dir, region)
-        if entry["status"] != "ok":
+        record = read_scan_record(crop_dir)
+        if not record.region(region).ok:
             continue
         image, _ = load_crop(layout.crop_file(crop_dir, region))
         # Only the positions are scored: no labels (anatomy) and no hemispheres are needed.
@@ -39,7 +39,8 @@ def chance_fauc(
             rng.random(image.shape),
             np.zeros(image.shape, dtype=np.int32),
             0.0,
-            entry,
+            record.region(region),
+            record.voxel_order,
             scan_id=crop_dir.name,
             slice_rated=region in SLICE_RATED,
             paired=False,

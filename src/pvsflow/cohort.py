@@ -3,7 +3,7 @@ Where the files are: :class:`pvsflow.layout.CohortLayout`."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pvsflow.layout import scan_entities, scan_id, valid_session, valid_subject
+from pvsflow.voxel_order import VoxelOrder
 
 # The rating tables name a scan by participant (``subject``) and, in a cohort with sessions, an
 # optional ``session`` column; the readers add the scan ID (``scan``, pvsflow.layout.scan_id) and
@@ -123,13 +124,20 @@ def checked_participants(path: Path | str) -> tuple[list[str], list[Problem]]:
     return table["participant_id"].tolist(), problems
 
 
-def checked_counts(path: Path | str, subjects: Collection[str] | None = None) -> tuple[pd.DataFrame, list[Problem]]:
-    """Weak labels, one row per scan and region (``rated_slice``: scan voxel z, or NA), and the rows
-    left out, each naming its line: an ID that is not a BIDS label, a participant not in
-    ``subjects`` (when given), a count that is not a non-negative finite number, a rated slice
-    that is not a non-negative integer, or a scan and region rated twice (taken once where the
-    rows agree, left out where they differ). A count of ``n/a`` (not rated) is no row.
-    Raises :class:`CohortError` when the file is unreadable or lacks a column."""
+# scan ID -> how the scan stores its voxels (from its header), None where it cannot be read.
+ScanGrids = Callable[[str], VoxelOrder | None]
+
+
+def checked_counts(
+    path: Path | str, subjects: Collection[str] | None = None, grids: ScanGrids | None = None
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Weak labels, one row per scan and region (``rated_slice``: the index of the rated axial
+    slice along the scan's voxel axis closest to superior-inferior, or NA), and the rows left
+    out, each naming its line: an ID that is not a BIDS label, a participant not in ``subjects``
+    (when given), a count that is not a non-negative finite number, a rated slice that is not a
+    non-negative integer or (with ``grids``) lies outside its scan, or a scan and region rated
+    twice (taken once where the rows agree, left out where they differ). A count of ``n/a`` (not
+    rated) is no row. Raises :class:`CohortError` when the file is unreadable or lacks a column."""
     table = _lines(path, ["subject", "region", "pvs_count", "rated_slice"])
     problems: list[Problem] = []
     table = table[table["pvs_count"].str.lower() != "n/a"]
@@ -145,6 +153,21 @@ def checked_counts(path: Path | str, subjects: Collection[str] | None = None) ->
     if subjects is not None:
         unknown = ~table["subject"].isin(list(subjects))
         checks.append((unknown, lambda r: f"participant {r.subject!r} is not a usable row of participants.tsv"))
+    if grids is not None:
+        orders = {index: grids(scans[index]) for index in table.index[scans.notna() & (rated_slice >= 0)]}
+        outside = pd.Series(
+            [i in orders and orders[i] is not None and rated_slice[i] >= orders[i].n_slices for i in table.index],
+            index=table.index,
+        )
+
+        def beyond(r: tuple) -> str:
+            order = orders[r.Index]
+            return (
+                f"rated_slice {r.rated_slice} lies outside the scan: it has {order.n_slices} slices along its voxel "
+                f"axis {order.slice_axis} ({order.stored_axes}), the one closest to superior-inferior"
+            )
+
+        checks.append((outside, beyond))
     usable = scans.notna()
     for failed, reason in checks:
         for row in table[usable & failed].itertuples():
@@ -171,12 +194,15 @@ def read_counts(path: Path | str) -> pd.DataFrame:
     return checked_counts(path)[0]
 
 
-def checked_dots(path: Path | str, counts: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[Problem]]:
-    """Dot annotations (evaluation only): scan, subject, region, scan voxel indices x, y, z and the
-    row's ``line`` in the file; and the rows left out, each naming its line: an ID that is not a
-    BIDS label, coordinates that are not non-negative integers, or (with ``counts``,
-    :func:`read_counts`'s table) a scan and region without a usable count. Raises
-    :class:`CohortError` when the file is unreadable or lacks a column."""
+def checked_dots(
+    path: Path | str, counts: pd.DataFrame | None = None, grids: ScanGrids | None = None
+) -> tuple[pd.DataFrame, list[Problem]]:
+    """Dot annotations (evaluation only): scan, subject, region, voxel indices x, y, z (as the scan
+    stores its voxels) and the row's ``line`` in the file; and the rows left out, each naming its
+    line: an ID that is not a BIDS label, coordinates that are not non-negative integers or (with
+    ``grids``) lie outside the scan, or (with ``counts``, :func:`read_counts`'s table) a scan and
+    region without a usable count. Raises :class:`CohortError` when the file is unreadable or
+    lacks a column."""
     table = _lines(path, ["subject", "region", "x", "y", "z"])
     problems: list[Problem] = []
     scans = _scan_ids(path, table, problems)
@@ -187,14 +213,25 @@ def checked_dots(path: Path | str, counts: pd.DataFrame | None = None) -> tuple[
     if counts is not None:
         pairs = set(zip(counts["scan"], counts["region"]))
         rated = pd.Series([(s, r) in pairs for s, r in zip(scans, table["region"])], index=table.index)
-    for index in table.index[scans.notna() & ~(integral & rated)]:
+    inside = pd.Series(True, index=table.index)
+    shapes: dict[int, tuple[int, int, int]] = {}
+    if grids is not None:
+        for index in table.index[scans.notna() & integral]:
+            order = grids(scans[index])
+            if order is not None:
+                shapes[index] = order.stored_shape
+                inside[index] = bool((voxels.loc[index].to_numpy() < np.array(order.stored_shape)).all())
+    for index in table.index[scans.notna() & ~(integral & rated & inside)]:
         row = table.loc[index]
         if not integral[index]:
             reason = f"voxel ({row.x[:20]}, {row.y[:20]}, {row.z[:20]}) is not three non-negative integers; left out"
+        elif not inside[index]:
+            shape = " x ".join(map(str, shapes[index]))
+            reason = f"{scans[index]} dot ({row.x}, {row.y}, {row.z}) lies outside the scan ({shape} voxels); left out"
         else:
             reason = f"{scans[index]} {row.region} has no usable PVS count; left out"
         problems.append(Problem(where_in(path, [row.line]), reason, scans[index], row.region))
-    usable = scans.notna() & integral & rated
+    usable = scans.notna() & integral & rated & inside
     dots = pd.DataFrame(
         {"scan": scans[usable], "subject": table.loc[usable, "subject"], "region": table.loc[usable, "region"]}
     )

@@ -10,13 +10,16 @@ tables (``tables/cohort_problems.tsv``; a scan left out is also a QC row, docs/o
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from pvsflow.cohort import CohortError, Problem, checked_counts, checked_dots, checked_participants
+from pvsflow.io import stored_voxel_order
 from pvsflow.layout import LABEL_MAP_SUFFIXES, SCAN_SUFFIXES, CohortLayout, scan_entities, scan_id, valid_session
+from pvsflow.voxel_order import VoxelOrder
 
 PROBLEM_COLUMNS = ("where", "participant_id", "session", "region", "problem")
 
@@ -71,7 +74,8 @@ def scan_files(layout: CohortLayout, scan: str) -> ScanFiles | Problem:
 
 def check_cohort(layout: CohortLayout) -> CheckedCohort:
     """Read ``participants.tsv``, the counts and the dots of ``layout`` once and find every scan's
-    files. Raises :class:`CohortError` when a table cannot be read or no scan is usable."""
+    files; the headers of scans with a rated slice or dots are read, to leave out ratings outside
+    the scan. Raises :class:`CohortError` when a table cannot be read or no scan is usable."""
     subjects, problems = checked_participants(layout.participants)
     files: dict[str, ScanFiles] = {}
     for subject in subjects:
@@ -91,11 +95,17 @@ def check_cohort(layout: CohortLayout) -> CheckedCohort:
         shown = "; ".join(map(str, problems[:5])) or "no participant"
         raise CohortError(f"{layout.root}: no usable scan ({shown})")
     counts = None
+
+    @functools.cache
+    def grids(scan: str) -> VoxelOrder | None:
+        """The scan's voxel order from its header (read once; only rated scans' are read)."""
+        return stored_voxel_order(files[scan].scan) if scan in files else None
+
     if layout.counts.exists():
-        counts, count_problems = checked_counts(layout.counts, subjects)
+        counts, count_problems = checked_counts(layout.counts, subjects, grids)
         problems += count_problems
         if layout.dots.exists():
-            problems += checked_dots(layout.dots, counts)[1]
+            problems += checked_dots(layout.dots, counts, grids)[1]
     return CheckedCohort(files, counts, problems)
 
 

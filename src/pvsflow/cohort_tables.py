@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from nibabel.affines import voxel_sizes
 
-from pvsflow.extraction import region_entry
-from pvsflow.io import read_json
-from pvsflow.layout import crop_metadata, scan_entities
+from pvsflow.crop_records import ScanRecord, read_scan_record
+from pvsflow.layout import scan_entities
+from pvsflow.quality import coverage_warning, voxel_size_outliers
+from pvsflow.regions import SLICE_RATED
+from pvsflow.settings import QcSettings
 
 QC_SCHEMA = pa.schema(
     [
@@ -25,6 +26,9 @@ QC_SCHEMA = pa.schema(
         ("voxel_size_x_mm", pa.float64()),
         ("voxel_size_y_mm", pa.float64()),
         ("voxel_size_z_mm", pa.float64()),
+        ("voxel_order", pa.string()),
+        ("voxel_size_outlier", pa.bool_()),
+        ("crop_coverage", pa.float64()),
         ("label_map", pa.string()),
         ("label_map_resampled", pa.bool_()),
         ("warning", pa.string()),
@@ -80,39 +84,56 @@ def pvs_count_table(
 
 
 def qc_rows(
-    crop_dir: Path | str, regions: Sequence[str], warnings: Mapping[tuple[str, str], str]
+    record: ScanRecord,
+    regions: Sequence[str],
+    warnings: Mapping[tuple[str, str], str],
+    *,
+    voxel_size_outlier: str,
+    qc: QcSettings,
 ) -> list[dict[str, object]]:
-    """One :data:`QC_SCHEMA` row per region of a scan, from its extraction record and the
-    inference ``warnings`` ((scan, region) -> message)."""
-    record = read_json(crop_metadata(crop_dir))
-    participant, session = scan_entities(record["scan"])
-    label_map = record.get("labels", {}).get("label_map", {})
+    """One :data:`QC_SCHEMA` row per region of a scan, from its extraction record, the inference
+    ``warnings`` ((scan, region) -> message) and why its voxel size is an outlier (empty: it is not)."""
+    participant, session = scan_entities(record.scan)
+    label_map = record.label_source.get("label_map", {})
+    sizes = (np.nan,) * 3 if record.voxel_size_mm is None else record.voxel_size_mm
     rows = []
     for region in regions:
-        entry = region_entry(crop_dir, region)
-        sizes = voxel_sizes(np.asarray(entry["affine"])) if entry["status"] == "ok" else (np.nan,) * 3
+        crop = record.region(region)
+        noticed = [
+            *record.warnings,
+            voxel_size_outlier,
+            coverage_warning(region, crop, qc.min_crop_coverage, slice_rated=region in SLICE_RATED),
+            warnings.get((record.scan, region), ""),
+        ]
         rows.append(
             {
                 "participant_id": participant,
                 "session": session,
                 "region": region,
-                "status": entry["status"],
-                "reason": entry.get("error", ""),
+                "status": crop.status,
+                "reason": crop.error,
                 "voxel_size_x_mm": float(sizes[0]),
                 "voxel_size_y_mm": float(sizes[1]),
                 "voxel_size_z_mm": float(sizes[2]),
+                "voxel_order": None if record.voxel_order is None else record.voxel_order.stored_axes,
+                "voxel_size_outlier": None if record.voxel_size_mm is None else bool(voxel_size_outlier),
+                "crop_coverage": crop.coverage if crop.ok else None,
                 "label_map": label_map.get("path", ""),
                 "label_map_resampled": label_map.get("resampled"),
-                "warning": warnings.get((record["scan"], region), ""),
+                "warning": "; ".join(w for w in noticed if w),
             }
         )
     return rows
 
 
-def qc_table(crop_dirs: Sequence[Path | str], scan_counts: Mapping[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+def qc_table(
+    crop_dirs: Sequence[Path | str], scan_counts: Mapping[tuple[str, str], pd.DataFrame], qc: QcSettings
+) -> pd.DataFrame:
     """One row per scan and region (:data:`QC_SCHEMA`): extraction status, reason of a failure,
-    voxel size, which label map was used and whether it was resampled into the scan's grid, and
-    an inference warning (a voxel size unlike the training scans'). ``scan_counts``: as for
+    voxel size and order, whether the voxel size is far from the cohort's median, the share of
+    the region inside its crop, which label map was used and whether it was resampled into the
+    scan's grid, and the warnings: the headers', a voxel-size outlier, a crop missing part of
+    its region, inference's (a voxel size unlike the training scans'). ``scan_counts``: as for
     :func:`pvs_count_table`; its regions are the table's."""
     regions = list(dict.fromkeys(region for region, _ in scan_counts))
     warnings = {
@@ -121,7 +142,13 @@ def qc_table(crop_dirs: Sequence[Path | str], scan_counts: Mapping[tuple[str, st
         for row in rows.itertuples()
         if row.warning
     }
-    rows = [row for crop_dir in crop_dirs for row in qc_rows(crop_dir, regions, warnings)]
+    records = {record.scan: record for record in map(read_scan_record, crop_dirs)}
+    outliers = voxel_size_outliers(records, qc.voxel_size_outlier_ratio)
+    rows = [
+        row
+        for record in records.values()
+        for row in qc_rows(record, regions, warnings, voxel_size_outlier=outliers.get(record.scan, ""), qc=qc)
+    ]
     return pd.DataFrame(rows, columns=QC_SCHEMA.names)
 
 

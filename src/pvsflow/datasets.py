@@ -12,8 +12,10 @@ import pandas as pd
 import torch
 
 from pvsflow import layout
-from pvsflow.extraction import region_entry
+from pvsflow.crop_records import ScanRecord, read_scan_record
 from pvsflow.io import load_crop, volume_geometry
+from pvsflow.quality import voxel_size_outliers
+from pvsflow.settings import QcSettings
 
 
 class CropDataset(torch.utils.data.Dataset):
@@ -47,20 +49,28 @@ def crop_geometry(paths: Sequence[Path | str]) -> tuple[tuple[int, ...], tuple[f
 
 
 def usable_crops(
-    crop_dirs: Sequence[Path | str], region: str, counts: dict[str, float], *, log: Callable[[str], None]
+    records: Mapping[Path, ScanRecord],
+    region: str,
+    counts: dict[str, float],
+    *,
+    left_out: Mapping[str, str],
+    log: Callable[[str], None],
 ) -> tuple[list[Path], list[float]]:
-    """Crops of ``region`` whose extraction succeeded and whose scan has a weak label.
+    """Crops of ``region`` whose extraction succeeded, whose scan has a weak label and is not in
+    ``left_out`` (scan -> why). ``records``: crop directory -> its scan's extraction record.
 
     Scans left out are reported through ``log`` with the reason.
     """
     paths, targets = [], []
-    for crop_dir in map(Path, crop_dirs):
-        scan_id = crop_dir.name
-        entry = region_entry(crop_dir, region)
-        if entry["status"] != "ok":
-            log(f"{scan_id}: left out of {region} training: {entry['error']}")
+    for crop_dir, record in records.items():
+        scan_id = record.scan
+        crop = record.region(region)
+        if not crop.ok:
+            log(f"{scan_id}: left out of {region} training: {crop.error}")
         elif scan_id not in counts or not math.isfinite(counts[scan_id]):
             log(f"{scan_id}: left out of {region} training: no {region} PVS count in the weak labels")
+        elif scan_id in left_out:
+            log(f"{scan_id}: left out of {region} training: {left_out[scan_id]}")
         else:
             paths.append(layout.crop_file(crop_dir, region))
             targets.append(counts[scan_id])
@@ -68,17 +78,27 @@ def usable_crops(
 
 
 def region_datasets(
-    crop_dirs: Mapping[str, Sequence[Path | str]], region: str, counts: pd.DataFrame, *, log: Callable[[str], None]
+    crop_dirs: Mapping[str, Sequence[Path | str]],
+    region: str,
+    counts: pd.DataFrame,
+    *,
+    qc: QcSettings,
+    log: Callable[[str], None],
 ) -> dict[str, CropDataset]:
     """One :class:`CropDataset` of ``region`` per split (``crop_dirs``: split name -> the split's
     crop directories), labelled from the counts table (:func:`pvsflow.cohort.read_counts`).
+    Scans whose voxel size is far from the median of all splits' scans are left out unless
+    ``qc.train_on_voxel_size_outliers`` (:func:`pvsflow.quality.voxel_size_outliers`).
 
     Scans left out are reported through ``log``; a split with no usable scan is an error.
     """
     region_counts = counts[counts["region"] == region].set_index("scan")["pvs_count"].to_dict()
+    records = {split: {Path(d): read_scan_record(d) for d in dirs} for split, dirs in crop_dirs.items()}
+    every_scan = {record.scan: record for split in records.values() for record in split.values()}
+    left_out = {} if qc.train_on_voxel_size_outliers else voxel_size_outliers(every_scan, qc.voxel_size_outlier_ratio)
     datasets = {}
-    for split, dirs in crop_dirs.items():
-        paths, targets = usable_crops(dirs, region, region_counts, log=log)
+    for split, split_records in records.items():
+        paths, targets = usable_crops(split_records, region, region_counts, left_out=left_out, log=log)
         if not paths:
             raise RuntimeError(f"{region}: no usable {split} scans (see the warnings above)")
         datasets[split] = CropDataset(paths, targets)

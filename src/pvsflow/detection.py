@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,9 +12,10 @@ from scipy import ndimage
 
 from pvsflow import freesurfer as fs
 from pvsflow import layout
-from pvsflow.extraction import region_entry
+from pvsflow.crop_records import RegionRecord, read_scan_record
 from pvsflow.io import load_crop
-from pvsflow.regions import PAIRED, SLICE_RATED, voxel_to_ras
+from pvsflow.regions import PAIRED, SLICE_RATED
+from pvsflow.voxel_order import VoxelOrder, voxel_to_ras
 
 # One row per candidate; region and method are the Parquet dataset's partition keys.
 DETECTION_SCHEMA = pa.schema(
@@ -71,7 +71,8 @@ def detect(
     attention: np.ndarray,
     labels: np.ndarray,
     predicted_count: float,
-    crop_entry: Mapping[str, Any],
+    crop: RegionRecord,
+    voxel_order: VoxelOrder,
     *,
     scan_id: str,
     slice_rated: bool,
@@ -81,30 +82,29 @@ def detect(
     """Ranked candidates of one scan's region as rows of :data:`DETECTION_SCHEMA`.
 
     ``attention``: the map on the crop grid, ``(x, y, z)``; ``labels``: the label map cut to the
-    same box; ``crop_entry``: the region's record written by extraction (origin, affine, label
-    IDs, height range, rated slice, midline). ``slice_rated`` regions are searched in 2D in the rated slice (the
-    crop's middle slice when the scan has none). Each candidate gets the label it lies in and its
-    height in the region (0 at the region's lowest voxel, 1 at its highest, scanner superior
-    axis); ``paired`` regions also get a hemisphere: the labelled structure's side, or
-    for an unlateralised label the side of the region's centre of mass. ``nms_size``: maximum
-    filter size, voxels.
+    same box; ``crop``: the region's extraction record (origin, affine, label IDs, height range,
+    rated slice, midline); ``voxel_order``: how the scan stores its voxels, in whose indices the
+    candidates' voxel coordinates are given. ``slice_rated`` regions are searched in 2D in the
+    rated slice (the crop's middle slice when the scan has none). Each candidate gets the label
+    it lies in and its height in the region (0 at the region's lowest voxel, 1 at its highest,
+    scanner superior axis); ``paired`` regions also get a hemisphere: the labelled structure's
+    side, or for an unlateralised label the side of the region's centre of mass. ``nms_size``:
+    maximum filter size, voxels.
     """
-    origin = np.asarray(crop_entry["origin"])
     if slice_rated:
-        z = crop_entry.get("rated_slice")
-        z = attention.shape[2] // 2 if z is None else int(z)
+        z = attention.shape[2] // 2 if crop.rated_slice is None else int(crop.rated_slice)
         coords2d, scores = local_maxima(attention[:, :, z], nms_size)
         crop_voxels = np.column_stack([coords2d, np.full(len(coords2d), z)]).astype(np.int64)
     else:
         crop_voxels, scores = local_maxima(attention, nms_size)
-    ras = voxel_to_ras(np.asarray(crop_entry["affine"]), crop_voxels) if len(crop_voxels) else np.zeros((0, 3))
-    scan_voxels = crop_voxels + origin
+    ras = voxel_to_ras(crop.crop_affine, crop_voxels) if len(crop_voxels) else np.zeros((0, 3))
+    scan_voxels = voxel_order.to_stored(crop_voxels + np.asarray(crop.origin))
     n_selected = operating_count(predicted_count)
     found = labels[tuple(crop_voxels.T)] if len(crop_voxels) else np.zeros(0, dtype=np.int32)
     hemisphere: list[str | None] = [None] * len(scores)
     if paired:
         hemisphere = [
-            fs.hemisphere_of(int(label)) or ("right" if x > crop_entry["midline_ras_x"] else "left")
+            fs.hemisphere_of(int(label)) or ("right" if x > crop.midline_ras_x else "left")
             for label, x in zip(found, ras[:, 0])
         ]
     participant, session = layout.scan_entities(scan_id)
@@ -126,16 +126,16 @@ def detect(
             "hemisphere": pd.Series(hemisphere, dtype=object),
             "label": found.astype(np.int32),
             "structure": pd.Series([fs.STRUCTURE_NAMES.get(int(label)) for label in found], dtype=object),
-            "relative_height": relative_height(ras[:, 2], crop_entry).astype(np.float32),
+            "relative_height": relative_height(ras[:, 2], crop).astype(np.float32),
         }
     )
 
 
-def relative_height(superior: np.ndarray, crop_entry: Mapping[str, Any]) -> np.ndarray:
+def relative_height(superior: np.ndarray, crop: RegionRecord) -> np.ndarray:
     """Where scanner heights ``superior`` (RAS z, mm) lie in the region: 0 at its lowest voxel
     centre, 1 at its highest (``height_range_mm`` of the extraction record; below 0 or above 1
     outside them)."""
-    low, high = crop_entry["height_range_mm"]
+    low, high = crop.height_range_mm
     return (superior - low) / max(high - low, 1e-6)
 
 
@@ -189,12 +189,13 @@ def detect_shard(
             continue
         attention, _ = load_crop(layout.attention_map(maps_dir, scan_id))
         labels, _ = load_crop(layout.label_crop_file(crop_dir, region))
-        entry = region_entry(crop_dir, region)
+        record = read_scan_record(crop_dir)
         frame = detect(
             attention,
             labels.astype(np.int32),
             float(prediction["predicted_count"]),
-            entry,
+            record.region(region),
+            record.voxel_order,
             scan_id=scan_id,
             slice_rated=region in SLICE_RATED,
             paired=region in PAIRED,

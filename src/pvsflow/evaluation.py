@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from pvsflow.cohort import Problem, where_in
-from pvsflow.extraction import region_entry
+from pvsflow.crop_records import read_scan_record
 from pvsflow.froc import ScanResult, ScanTable, summarise
 from pvsflow.io import volume_geometry
 from pvsflow.layout import crop_file
@@ -39,22 +39,25 @@ PER_SCAN_COLUMNS = [
 def dots_in_crops(
     dots: pd.DataFrame, crop_dirs: Sequence[Path | str], region: str, *, source: Path | str
 ) -> tuple[pd.DataFrame, list[Problem]]:
-    """The dots (scan voxels, :func:`pvsflow.cohort.read_dots`) inside their scan's ``region``
-    crop, and a problem naming each one left out: no detection can reach a dot outside the crop.
-    ``crop_dirs``: the scans' crop directories; dots of scans not among them or whose region
-    failed are kept. ``source``: the dots file, named in the problems."""
+    """The dots (scan voxels as stored, :func:`pvsflow.cohort.read_dots`) inside their scan's
+    ``region`` crop, and a problem naming each one left out: no detection can reach a dot outside
+    the crop. ``crop_dirs``: the scans' crop directories; dots of scans not among them or whose
+    region failed are kept. ``source``: the dots file, named in the problems."""
     boxes = {}
     for crop_dir in map(Path, crop_dirs):
-        entry = region_entry(crop_dir, region)
-        if entry["status"] == "ok":
-            origin = np.array(entry["origin"])
-            boxes[crop_dir.name] = (origin, origin + np.array(volume_geometry(crop_file(crop_dir, region))[0]))
+        record = read_scan_record(crop_dir)
+        crop = record.region(region)
+        if crop.ok:
+            origin = np.array(crop.origin)
+            shape = np.array(volume_geometry(crop_file(crop_dir, region))[0])
+            boxes[crop_dir.name] = (record.voxel_order, origin, origin + shape)
     outside = np.zeros(len(dots), dtype=bool)
     voxels = dots[["x", "y", "z"]].to_numpy()
     for scan, rows in dots.groupby("scan", sort=False).indices.items():
         if scan in boxes:
-            low, high = boxes[scan]
-            outside[rows] = ((voxels[rows] < low) | (voxels[rows] >= high)).any(axis=1)
+            voxel_order, low, high = boxes[scan]
+            canonical = voxel_order.to_canonical(voxels[rows])
+            outside[rows] = ((canonical < low) | (canonical >= high)).any(axis=1)
     problems = [
         Problem(
             where_in(source, [row.line]),

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+from nibabel.affines import voxel_sizes
 
-from pvsflow.io import ScanError, load_scan, read_json, save_volume, write_json
+from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.io import ScanError, load_scan, save_volume
 from pvsflow.label_maps import MIN_REGION_COVERAGE, load_label_map
-from pvsflow.layout import crop_file, crop_metadata, label_crop_file
+from pvsflow.layout import crop_file, label_crop_file
 from pvsflow.regions import RegionSpec, extract_region
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,6 @@ def crop_dirs_of(crop_sets: Sequence[Path | str], scans: Sequence[str] | None = 
     return [found[scan] for scan in (sorted(found) if scans is None else scans)]
 
 
-def region_entry(scan_dir: Path | str, region: str) -> dict[str, Any]:
-    """One region's metadata from a scan's ``regions.json`` (``status`` ok or failed)."""
-    regions = read_json(crop_metadata(scan_dir))["regions"]
-    return regions.get(region, {"status": "failed", "error": f"{Path(scan_dir).name}: {region} was not extracted"})
-
-
 def extract_scan(
     scan_id: str,
     *,
@@ -45,32 +40,33 @@ def extract_scan(
     specs: Sequence[RegionSpec],
     rated_slices: Mapping[str, int | None],
     out_dir: Path | str,
-) -> dict[str, Any]:
+) -> ScanRecord:
     """Write every region's crop that works and the scan's extraction record, always, into
     ``out_dir`` (names: :func:`pvsflow.layout.crop_file`, :func:`pvsflow.layout.crop_metadata`).
 
-    ``scan``: a 3D NIfTI volume; ``label_map`` (and the optional ``substructures`` map): NIfTI or
+    ``scan``: a 3D NIfTI volume in any voxel order (brought to canonical order first,
+    :mod:`pvsflow.voxel_order`); ``label_map`` (and the optional ``substructures`` map): NIfTI or
     MGZ on any grid in the same scanner space (:func:`pvsflow.label_maps.load_label_map`);
-    ``specs``: the regions to cut; ``rated_slices``: scan z index of the rated slice per
-    slice-rated region (None if not rated). Returns the metadata written: where the labels came
-    from (``labels``), per region its status, and for successful ones the crop origin (scan
-    voxel), crop affine, the label IDs that made the region and its height range (RAS z, mm),
-    rated slice in crop coordinates and the midline RAS x; beside each crop, the label map cut
-    to the same box. A region of which less than :data:`pvsflow.label_maps.MIN_REGION_COVERAGE`
-    lies inside the scan fails.
+    ``specs``: the regions to cut; ``rated_slices``: the rated slice per slice-rated region, as
+    the scan stores it (an index along its voxel axis closest to superior-inferior; None if not
+    rated). Returns the record written (:class:`pvsflow.crop_records.ScanRecord`); beside each
+    crop, the label map cut to the same box. A region of which less than
+    :data:`pvsflow.label_maps.MIN_REGION_COVERAGE` lies inside the scan fails.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    metadata: dict[str, Any] = {"scan": scan_id, "regions": {}}
     try:
-        image, affine = load_scan(scan, scan_id)
-        labels = load_label_map(label_map, scan_id, image, affine, substructures=substructures)
+        volume = load_scan(scan, scan_id)
+        labels = load_label_map(label_map, scan_id, volume, substructures=substructures)
     except ScanError as error:
         log.error("%s", error)
-        metadata["regions"] = {spec.name: {"status": "failed", "error": str(error)} for spec in specs}
-        write_json(crop_metadata(out_dir), metadata)
-        return metadata
-    metadata["labels"] = labels.source
+        failed = ScanRecord(scan_id, {spec.name: RegionRecord.failed(str(error)) for spec in specs})
+        write_scan_record(out_dir, failed)
+        return failed
+    warnings = volume.warnings + labels.warnings
+    for warning in warnings:
+        log.warning("%s: %s", scan_id, warning)
+    regions = {}
     for spec in specs:
         try:
             coverage = labels.coverage(spec.preferred_labels) if spec.preferred_labels else None
@@ -79,28 +75,38 @@ def extract_scan(
                 inside = f"only {100 * coverage:.0f}% of the region's labels lie inside the scan's field of view"
                 raise ScanError(scan_id, f"{spec.name}: {inside}")
             crop = extract_region(
-                image,
+                volume.data,
                 labels.labels,
-                affine,
+                volume.affine,
                 spec,
                 scan_id=scan_id,
                 rated_slice=rated_slices.get(spec.name),
+                voxel_order=volume.voxel_order,
                 boxes=labels.boxes,
             )
         except ScanError as error:
             log.error("%s", error)
-            metadata["regions"][spec.name] = {"status": "failed", "error": str(error)}
+            regions[spec.name] = RegionRecord.failed(str(error))
             continue
         save_volume(crop_file(out_dir, spec.name), crop.image, crop.affine)
         save_volume(label_crop_file(out_dir, spec.name), crop.labels, crop.affine, np.int32)
-        metadata["regions"][spec.name] = {
-            "status": "ok",
-            "labels": list(crop.label_ids),
-            "height_range_mm": list(crop.height_range_mm),
-            "origin": list(crop.origin),
-            "affine": crop.affine.tolist(),
-            "rated_slice": crop.rated_slice,
-            "midline_ras_x": crop.midline_ras_x,
-        }
-    write_json(crop_metadata(out_dir), metadata)
-    return metadata
+        regions[spec.name] = RegionRecord(
+            "ok",
+            origin=crop.origin,
+            affine=tuple(tuple(float(v) for v in row) for row in crop.affine),
+            labels=tuple(crop.label_ids),
+            height_range_mm=crop.height_range_mm,
+            rated_slice=crop.rated_slice,
+            midline_ras_x=crop.midline_ras_x,
+            coverage=round(crop.coverage, 4),
+        )
+    record = ScanRecord(
+        scan_id,
+        regions,
+        voxel_order=volume.voxel_order,
+        voxel_size_mm=tuple(round(float(v), 4) for v in voxel_sizes(volume.affine)),  # type: ignore[arg-type]
+        label_source=labels.source,
+        warnings=warnings,
+    )
+    write_scan_record(out_dir, record)
+    return record

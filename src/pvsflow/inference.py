@@ -12,8 +12,8 @@ from nibabel.affines import voxel_sizes
 
 from pvsflow import layout
 from pvsflow.attention import Method
+from pvsflow.crop_records import read_scan_record
 from pvsflow.devices import Execution
-from pvsflow.extraction import region_entry
 from pvsflow.io import load_crop, save_volume
 from pvsflow.model_files import ModelCard, voxel_size_warning
 from pvsflow.models import CountNetwork
@@ -51,10 +51,10 @@ def infer_shard(
     rows = []
     for crop_dir in map(Path, crop_dirs):
         scan_id = crop_dir.name
-        entry = region_entry(crop_dir, region)
-        if entry["status"] != "ok":
-            rows.append({"scan": scan_id, "status": "failed", "predicted_count": float("nan"), "error": entry["error"]})
-            log.warning("%s: skipped: %s", scan_id, entry["error"])
+        crop = read_scan_record(crop_dir).region(region)
+        if not crop.ok:
+            rows.append({"scan": scan_id, "status": "failed", "predicted_count": float("nan"), "error": crop.error})
+            log.warning("%s: skipped: %s", scan_id, crop.error)
             continue
         image, affine = load_crop(layout.crop_file(crop_dir, region))
         warning = voxel_size_warning(card, tuple(voxel_sizes(affine)), voxel_size_tolerance) or ""

@@ -18,7 +18,7 @@ import numpy as np
 from nibabel.affines import voxel_sizes
 from scipy import ndimage
 
-from pvsflow.io import ScanError, load_volume
+from pvsflow.io import ScanError, Volume, load_volume
 
 # Below this share of a region's labelled volume inside the scan, the region is refused.
 MIN_REGION_COVERAGE = 0.8
@@ -41,6 +41,7 @@ class LabelMap:
     scan_voxel_mm3: float
     source: dict[str, Any]
     volumes_mm3: dict[int, float] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # the label maps' header warnings
 
     def __post_init__(self) -> None:
         # One pass each over the scan grid, instead of one per region: voxels per label ID, and
@@ -89,59 +90,86 @@ def resample_nearest(
 
 def _on_scan_grid(
     path: Path | str, scan_id: str, what: str, shape: tuple[int, ...], scan_affine: np.ndarray
-) -> tuple[np.ndarray, dict[str, Any], dict[int, float]]:
-    values, affine = load_volume(path, scan_id, what, integers=True)
-    labels = integer_labels(values, path, scan_id)
+) -> tuple[np.ndarray, dict[str, Any], dict[int, float], tuple[str, ...]]:
+    """The labels at ``path`` on the scan's grid (canonical voxel order), where they came from,
+    each label's volume on its own grid and the file's header warnings."""
+    volume = load_volume(path, scan_id, what, integers=True)
+    labels = integer_labels(volume.data, path, scan_id)
     counts = np.bincount(non_negative(labels).ravel(order="K"))
-    voxel_mm3 = float(np.prod(voxel_sizes(affine)))
+    voxel_mm3 = float(np.prod(voxel_sizes(volume.affine)))
     volumes = {int(i): float(counts[i]) * voxel_mm3 for i in np.flatnonzero(counts[1:]) + 1}
-    same_grid = labels.shape == shape and np.allclose(affine, scan_affine, atol=1e-3)
+    same_grid = labels.shape == shape and np.allclose(volume.affine, scan_affine, atol=1e-3)
     source: dict[str, Any] = {"path": str(path), "resampled": not same_grid}
     if not same_grid:
-        source["grid_shape"] = list(labels.shape)
-        source["grid_voxel_size_mm"] = [round(float(v), 4) for v in voxel_sizes(affine)]
-        labels = resample_nearest(labels, affine, shape, scan_affine)
-    return labels, source, volumes
+        source["grid_shape"] = list(volume.voxel_order.stored_shape)
+        source["grid_voxel_size_mm"] = [round(float(v), 4) for v in voxel_sizes(volume.affine)]
+        labels = resample_nearest(labels, volume.affine, shape, scan_affine)
+    return labels, source, volumes, volume.warnings
+
+
+def on_tissue_share(image: np.ndarray, labelled: np.ndarray) -> float:
+    """Share of the ``labelled`` voxels (bool) on tissue in ``image``: above
+    :data:`TISSUE_THRESHOLD` of its 99th intensity percentile."""
+    threshold = TISSUE_THRESHOLD * float(np.percentile(image, 99))
+    return float((image[labelled] > threshold).mean())
+
+
+def _header_hint(path: Path | str, scan_id: str, scan: Volume) -> str:
+    """Where the scan's qform and sform disagree: what the label map gives with the transform not
+    used, so that a wrong header is not taken for a failed registration."""
+    if scan.unused_affine is None:
+        return ""
+    labels, *_ = _on_scan_grid(path, scan_id, "label map", scan.data.shape, scan.unused_affine)
+    labelled = labels > 0
+    other = on_tissue_share(scan.data, labelled) if labelled.any() else 0.0
+    if other < MIN_TISSUE_FRACTION:
+        return f" (the scan's qform and sform disagree; with its qform, {100 * other:.0f}% would: neither fits)"
+    return (
+        f"; with the scan's qform instead of its sform, {100 * other:.0f}% would: the scan's header is wrong, not the "
+        "registration (its qform and sform disagree); correct the sform (e.g. fslorient -copyqform2sform) or the qform"
+    )
 
 
 def load_label_map(
     path: Path | str,
     scan_id: str,
-    image: np.ndarray,
-    scan_affine: np.ndarray,
+    scan: Volume,
     *,
     substructures: Path | str | None = None,
 ) -> LabelMap:
     """The label map at ``path`` (NIfTI or MGZ, any grid), merged with the optional
-    ``substructures`` map and brought onto the grid of ``image`` (the scan, with ``scan_affine``).
+    ``substructures`` map and brought onto the grid of ``scan`` (canonical voxel order).
 
     Raises :class:`ScanError` naming the scan when a file is unreadable, holds non-integer
     values, or does not lie on the scan: no label inside the scan's field of view, or fewer than
-    :data:`MIN_TISSUE_FRACTION` of the labelled voxels on tissue (not co-registered).
+    :data:`MIN_TISSUE_FRACTION` of the labelled voxels on tissue (not co-registered; where the
+    scan's qform and sform disagree, the message says what the other would give).
     """
-    labels, source, volumes = _on_scan_grid(path, scan_id, "label map", image.shape, scan_affine)
+    shape = scan.data.shape
+    labels, source, volumes, warnings = _on_scan_grid(path, scan_id, "label map", shape, scan.affine)
     record = {"label_map": source}
     if substructures is not None:
-        parts, part_source, part_volumes = _on_scan_grid(
-            substructures, scan_id, "substructure label map", image.shape, scan_affine
+        parts, part_source, part_volumes, part_warnings = _on_scan_grid(
+            substructures, scan_id, "substructure label map", shape, scan.affine
         )
         labels = np.where(parts > 0, parts, labels)
         volumes |= part_volumes
         record["substructures"] = part_source
+        warnings += part_warnings
     labelled = labels > 0
     if not labelled.any():
         raise ScanError(
             scan_id,
             f"no label of {path} falls inside the scan's field of view: the label map and the scan are not in "
-            "the same scanner space (co-register them)",
+            "the same scanner space (co-register them)" + _header_hint(path, scan_id, scan),
         )
-    threshold = TISSUE_THRESHOLD * float(np.percentile(image, 99))
-    on_tissue = float((image[labelled] > threshold).mean())
+    on_tissue = on_tissue_share(scan.data, labelled)
     if on_tissue < MIN_TISSUE_FRACTION:
         raise ScanError(
             scan_id,
             f"only {100 * on_tissue:.0f}% of the labelled voxels of {path} lie on tissue in the scan (at least "
-            f"{100 * MIN_TISSUE_FRACTION:.0f}% expected): the label map and the scan do not seem co-registered",
+            f"{100 * MIN_TISSUE_FRACTION:.0f}% expected): the label map and the scan do not seem co-registered"
+            + _header_hint(path, scan_id, scan),
         )
     record["labels_on_tissue"] = round(on_tissue, 4)
-    return LabelMap(labels, float(np.prod(voxel_sizes(scan_affine))), record, volumes)
+    return LabelMap(labels, float(np.prod(voxel_sizes(scan.affine))), record, volumes, warnings)

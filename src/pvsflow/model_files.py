@@ -26,6 +26,7 @@ from pvsflow.io import replace_atomically
 from pvsflow.layout import model_card
 from pvsflow.models import CountNetwork, architecture_of, build_model
 from pvsflow.settings import TrainingSettings
+from pvsflow.voxel_order import CANONICAL_AXES
 
 CARD_FORMAT = "pvsflow-model-card/1"
 
@@ -39,8 +40,8 @@ class ModelCard:
     """What a trained network is (architecture, objective) and what it was trained on.
 
     ``input_shape``: the crop (or MNIST grid) shape in voxels; ``voxel_size_mm`` and
-    ``orientation`` (nibabel axis codes, e.g. ``"LAS"``): the training crops' median voxel size
-    and their orientation (None for the MNIST grids); ``preprocessing``: the region's
+    ``orientation`` (nibabel axis codes, ``"RAS"`` for crops in canonical voxel order): the
+    training crops' median voxel size and their voxel order (None for the MNIST grids); ``preprocessing``: the region's
     :class:`pvsflow.regions.RegionSpec` fields other than its name; ``training``: the
     :class:`pvsflow.settings.TrainingSettings`; ``training_fingerprint``: identifies the training
     data and settings (:func:`pvsflow.checkpoints.run_fingerprint`); ``initial_weights_sha256``:
@@ -148,11 +149,13 @@ def load_model(path: Path | str, map_location: str | torch.device = "cpu") -> tu
 
 def card_mismatches(card: ModelCard, *, architecture: str, region: str, preprocessing: Mapping[str, Any]) -> list[str]:
     """Differences between a card and the run that would give wrong results, one message each
-    naming both values: the architecture, the region and every preprocessing setting except the
-    label IDs (label maps from other tools may number the same structures differently)."""
+    naming both values: the architecture, the region, the crops' voxel order (``orientation``:
+    this pvsflow cuts every crop in :data:`pvsflow.voxel_order.CANONICAL_AXES` order) and every
+    preprocessing setting except the label IDs (label maps from other tools may number the same
+    structures differently)."""
     label_ids = {"labels", "preferred_labels"}
-    expected = {"architecture": architecture, "region": region}
-    found = {"architecture": card.architecture, "region": card.region}
+    expected = {"architecture": architecture, "region": region, "orientation": CANONICAL_AXES}
+    found = {"architecture": card.architecture, "region": card.region, "orientation": card.orientation}
     for key, value in preprocessing.items():
         if key not in label_ids:
             expected[f"preprocessing.{key}"] = _plain(value)

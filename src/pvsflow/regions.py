@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from pvsflow import freesurfer as fs
 from pvsflow.io import ScanError
+from pvsflow.voxel_order import VoxelOrder, voxel_to_ras
 
 REGIONS = ("midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale")
 # The region trained from scratch; the others are fine-tuned from its weights.
@@ -149,6 +150,7 @@ class RegionCrop:
     labels: np.ndarray  # the label map in the crop box (int32), for where each PVS lies
     label_ids: tuple[int, ...]  # the labels that made the region (labels or preferred_labels)
     height_range_mm: tuple[float, float]  # RAS z of the region's lowest and highest voxel centre
+    coverage: float  # share of the region's voxels inside the crop (:func:`crop_coverage`)
 
 
 def translation(offset: np.ndarray) -> np.ndarray:
@@ -236,6 +238,7 @@ def extract_region(
     *,
     scan_id: str,
     rated_slice: int | None = None,
+    voxel_order: VoxelOrder | None = None,
     boxes: Sequence[tuple[slice, ...] | None] | None = None,
 ) -> RegionCrop:
     """Cut, mask and normalise one region (docs/method.md, "Regions and preprocessing").
@@ -245,10 +248,17 @@ def extract_region(
     soft mask.
 
     The region is :func:`region_mask`'s. The box is centred on its centre of mass; for the centrum
-    semiovale its slices are centred on the rated slice. ``rated_slice`` is a scan z index; in the
-    result it is a crop index. ``boxes``: :func:`scipy.ndimage.find_objects` of ``labels``, so that
-    the region is looked for within its labels' box only (the same result, faster).
+    semiovale its slices are centred on the rated slice. ``image`` and ``labels`` are in canonical
+    voxel order; ``voxel_order``: how the scan was stored, as ``rated_slice`` counts (an index
+    along the stored axis closest to superior-inferior, :mod:`pvsflow.voxel_order`; None: the
+    arrays' own z). In the result the rated slice is a crop index. ``boxes``:
+    :func:`scipy.ndimage.find_objects` of ``labels``, so that the region is looked for within its
+    labels' box only (the same result, faster).
     """
+    if rated_slice is not None and spec.slice_rated:
+        rated_slice = canonical_rated_slice(rated_slice, voxel_order, labels.shape, scan_id, spec.name)
+    else:
+        rated_slice = None
     box = region_box(boxes, spec, labels.shape)
     start = np.array([axis.start for axis in box])
     binary, voxels, label_ids, heights = region_mask(labels[box], scan_affine, spec, start)
@@ -277,13 +287,14 @@ def extract_region(
     inner = tuple(slice(margin, margin + s) for s in shape)
     normalised = np.clip((intensities[inner] - floor) / (ceiling - floor), 0.0, 1.0) * mask[inner]
     crop_rated = None
-    if rated_slice is not None and spec.slice_rated:
+    if rated_slice is not None:
         crop_rated = int(rated_slice - origin[2])
         if not 0 <= crop_rated < shape[2]:
+            beyond = -crop_rated if crop_rated < 0 else crop_rated - shape[2] + 1
             raise ScanError(
                 scan_id,
-                f"{spec.name}: rated slice {rated_slice} lies outside the crop "
-                f"(scan slices {origin[2]}-{origin[2] + shape[2] - 1}); enlarge crop_shape",
+                f"{spec.name}: the rated slice lies {beyond} slice(s) beyond the crop's {shape[2]} slices centred on "
+                "the region; enlarge crop_shape",
             )
     midline = float((scan_affine @ np.append(centre, 1.0))[0])
     return RegionCrop(
@@ -295,14 +306,34 @@ def extract_region(
         labels=cut_box(labels, origin, spec.crop_shape).astype(np.int32),
         label_ids=label_ids,
         height_range_mm=(float(heights.min()), float(heights.max())),
+        coverage=crop_coverage(voxels, origin, shape, rated_slice if spec.slice_rated else None, spec.slice_rated),
     )
 
 
-def voxel_to_ras(affine: np.ndarray, voxels: np.ndarray) -> np.ndarray:
-    """Map (N, 3) voxel coordinates through a 4x4 affine to scanner RAS millimetres."""
-    voxels = np.atleast_2d(np.asarray(voxels, dtype=np.float64))
-    return voxels @ affine[:3, :3].T + affine[:3, 3]
+def canonical_rated_slice(
+    rated_slice: int, voxel_order: VoxelOrder | None, shape: tuple[int, ...], scan_id: str, region: str
+) -> int:
+    """The canonical z of a rated slice given as the scan stores it (:func:`extract_region`);
+    a slice outside the scan is an error naming it."""
+    n = shape[2] if voxel_order is None else voxel_order.n_slices
+    if not 0 <= rated_slice < n:
+        axis = "z" if voxel_order is None else f"voxel axis {voxel_order.slice_axis} ({voxel_order.stored_axes})"
+        raise ScanError(
+            scan_id, f"{region}: rated slice {rated_slice} lies outside the scan (slices 0-{n - 1} along its {axis})"
+        )
+    return rated_slice if voxel_order is None else voxel_order.canonical_slice(rated_slice)
 
 
-def ras_to_voxel(affine: np.ndarray, ras: np.ndarray) -> np.ndarray:
-    return voxel_to_ras(np.linalg.inv(affine), ras)
+def crop_coverage(
+    voxels: np.ndarray, origin: np.ndarray, shape: np.ndarray, rated_slice: int | None, slice_rated: bool
+) -> float:
+    """Share of a region's voxels (``voxels``: (N, 3) scan indices) inside the crop box
+    (``origin``, ``shape``). For a slice-rated region, of its voxels in the rated slice (canonical
+    z; the crop's middle slice when None): 0 when the slice holds none of the region."""
+    if slice_rated:
+        z = int(origin[2] + shape[2] // 2) if rated_slice is None else rated_slice
+        voxels = voxels[voxels[:, 2] == z]
+    if not len(voxels):
+        return 0.0
+    inside = ((voxels >= origin) & (voxels < origin + shape)).all(axis=1)
+    return float(inside.mean())

@@ -118,6 +118,20 @@ class InferenceSettings:
 
 
 @dataclass(frozen=True)
+class QcSettings:
+    """What the QC table flags, and what training leaves out (docs/method.md, "Voxel order and headers")."""
+
+    # A region whose crop holds less than this share of its labelled voxels (slice-rated regions:
+    # of those in the rated slice) gets a warning.
+    min_crop_coverage: float = 0.95
+    # A scan whose voxel size differs from the cohort's median by more than this factor on an axis
+    # is flagged (the median of the training and validation scans, for training).
+    voxel_size_outlier_ratio: float = 1.5
+    # Such scans are left out of training unless this is true.
+    train_on_voxel_size_outliers: bool = False
+
+
+@dataclass(frozen=True)
 class DetectionSettings:
     nms_size: int = 6  # maximum filter size in voxels [6]
 

@@ -43,6 +43,7 @@ from pvsflow.io import save_volume
 from pvsflow.label_maps import resample_nearest
 from pvsflow.layout import CohortLayout, scan_entities
 from pvsflow.settings import LabelMapSettings, from_mapping
+from pvsflow.voxel_order import VoxelOrder
 
 # Tissue intensities of the noiseless T2w image (CSF = 1).
 FREESURFER_CONFORMED_SIZE = 256  # voxels of 1 mm along each axis
@@ -175,6 +176,10 @@ class SyntheticCohortSpec:
     noise_sd: float = 0.03
     bias_field_strength: float = 0.15
     max_oblique_deg: float = 4.0
+    # How the scans and their label maps store their voxels (nibabel axis codes), scan by scan in
+    # turn: the generator draws every scan axially (LAS) and re-stores it, ratings included, as a
+    # scanner or converter would, e.g. [LAS, ASL, PIR] for sagittally stored scans among axial ones.
+    voxel_orders: tuple[str, ...] = ("LAS",)
 
 
 @dataclass
@@ -514,6 +519,33 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
     return subject.finish(image), labels, subject.affine, truth
 
 
+class StoredAs:
+    """A generated scan (drawn in the voxel order of ``affine``, ``shape``) re-stored along
+    ``stored_axes``, as a scanner or converter would store it: volumes, affine and ratings
+    (voxel indices; rated slices along the axis closest to superior-inferior)."""
+
+    def __init__(self, stored_axes: str, affine: np.ndarray, shape: tuple[int, ...]) -> None:
+        self.drawn = VoxelOrder.of(affine, shape)
+        self.stored = VoxelOrder.storing(stored_axes, self.drawn.canonical_shape)
+        self.unchanged = self.stored.stored_axes == self.drawn.stored_axes  # the same files, bit for bit
+        self.affine = affine if self.unchanged else self.stored.stored_affine(self.drawn.canonical_affine(affine))
+
+    def volume(self, data: np.ndarray) -> np.ndarray:
+        return data if self.unchanged else self.stored.stored(self.drawn.canonical(data))
+
+    def dots(self, dots: list[tuple[str, int, int, int]]) -> list[tuple[str, int, int, int]]:
+        if self.unchanged or not dots:
+            return dots
+        voxels = self.stored.to_stored(self.drawn.to_canonical(np.array([d[1:] for d in dots])))
+        return [(region, int(x), int(y), int(z)) for (region, *_), (x, y, z) in zip(dots, voxels)]
+
+    def truth(self, truth: SubjectTruth) -> SubjectTruth:
+        if self.unchanged:
+            return truth
+        rated = {r: self.stored.canonical_slice(self.drawn.canonical_slice(k)) for r, k in truth.rated_slices.items()}
+        return SubjectTruth(truth.counts, rated, self.dots(truth.dots), truth.radii_mm)
+
+
 def refuse_foreign_directory(cohort: CohortLayout) -> None:
     """Raise :class:`CohortError` when the dataset's directory (or its label maps' directory) holds
     anything and is not a synthetic cohort written before (no :attr:`CohortLayout.synthetic_marker`):
@@ -553,11 +585,14 @@ def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
         repeat = truth.repeat_rating(
             np.random.default_rng([spec.seed, index, 2]), spec.repeat_miss_rate, spec.repeat_jitter_voxels
         )
+        parts = _Subject(spec, index).brainstem_parts(labels) if cohort.substructures(scan) is not None else None
+        restore = StoredAs(spec.voxel_orders[index % len(spec.voxel_orders)], affine, image.shape)
+        image, labels, affine = restore.volume(image), restore.volume(labels), restore.affine
+        truth, repeat = restore.truth(truth), restore.dots(repeat)
         save_volume(cohort.scan(scan), image, affine, image.dtype)
         write_label_map(cohort.label_map(scan), labels, affine)
-        substructures = cohort.substructures(scan)
-        if substructures is not None:
-            write_label_map(substructures, _Subject(spec, index).brainstem_parts(labels), affine)
+        if parts is not None:
+            write_label_map(cohort.substructures(scan), restore.volume(parts), affine)
         for region, count in truth.counts.items():
             count_rows.append(
                 {**key, "region": region, "pvs_count": count, "rated_slice": truth.rated_slices.get(region, pd.NA)}
@@ -612,6 +647,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="label maps as FreeSurfer's aseg.mgz in OUT_DIR/derivatives/freesurfer (a SUBJECTS_DIR)",
     )
+    parser.add_argument(
+        "--voxel-orders",
+        default=",".join(SyntheticCohortSpec.voxel_orders),
+        help="voxel orders the scans are stored in, scan by scan in turn (e.g. LAS,ASL,PIR: some sagittal)",
+    )
     args = parser.parse_args(argv)
     label_maps = (
         LabelMapSettings(preset="freesurfer", dir=str(args.out_dir / "derivatives" / "freesurfer"))
@@ -619,7 +659,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         else LabelMapSettings()
     )
     cohort = CohortLayout.from_settings(args.out_dir, label_maps)
-    spec = SyntheticCohortSpec(n_subjects=args.subjects, sessions=args.sessions, seed=args.seed)
+    orders = tuple(args.voxel_orders.split(","))
+    for order in orders:
+        try:
+            VoxelOrder.storing(order, (1, 1, 1))
+        except ValueError as error:
+            parser.error(f"--voxel-orders: {error}")
+    spec = SyntheticCohortSpec(n_subjects=args.subjects, sessions=args.sessions, seed=args.seed, voxel_orders=orders)
     write_cohort(cohort, spec)
     first = synthetic_scan_ids(1, spec.sessions)[0]
     print(f"wrote {args.subjects} synthetic subjects to {args.out_dir}, label maps at {cohort.label_map(first)}")

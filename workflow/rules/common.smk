@@ -167,6 +167,12 @@ def region_preprocessing(wildcards):
     return PREPROCESSING[wildcards.region]
 
 
+def training_qc(wildcards):
+    """The QC settings that choose the training scans (not the warning thresholds)."""
+    chosen = ("voxel_size_outlier_ratio", "train_on_voxel_size_outliers")
+    return {key: value for key, value in config["qc"].items() if key in chosen}
+
+
 def inference_settings(wildcards):
     """What an inference job depends on (not the sharding, which its inputs already reflect)."""
     return {k: v for k, v in config["inference"].items() if k != "scans_per_shard"}

@@ -24,5 +24,6 @@ rule cohort_tables:
         scans=SCANS,
         region_methods=region_methods(),
         cohort_problems=cohort_problem_rows(),
+        qc=config["qc"],
     script:
         "../scripts/cohort_tables.py"

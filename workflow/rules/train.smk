@@ -30,6 +30,7 @@ if not TRAINED_MODELS:
         params:
             training=region_training,
             preprocessing=region_preprocessing,
+            qc=training_qc,
             checkpoint=lambda w: str(OUT.checkpoint(w.architecture, w.region)),
         script:
             "../scripts/train.py"

@@ -8,7 +8,8 @@ from pvsflow.cohort_tables import excluded_qc_rows, pvs_count_table, qc_table
 from pvsflow.extraction import crop_dirs_of
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
-from pvsflow.layout import input_key
+from pvsflow.layout import input_key, scan_id
+from pvsflow.settings import QcSettings, from_mapping
 
 log = log_to(snakemake.log[0])
 scan_counts = {
@@ -23,7 +24,8 @@ counts = pvs_count_table(snakemake.params.scans, scan_counts, ratings)
 write_table(counts, snakemake.output.counts_parquet, tsv=snakemake.output.counts_tsv)
 problems = pd.DataFrame(snakemake.params.cohort_problems, columns=list(PROBLEM_COLUMNS))
 problems.to_csv(snakemake.output.problems, sep="\t", index=False)
-qc = qc_table(crop_dirs_of(snakemake.input.crops, snakemake.params.scans), scan_counts)
+qc_settings = from_mapping(QcSettings, snakemake.params.qc)
+qc = qc_table(crop_dirs_of(snakemake.input.crops, snakemake.params.scans), scan_counts, qc_settings)
 regions = list(dict.fromkeys(region for region, _ in snakemake.params.region_methods))
 excluded = excluded_qc_rows(problems, snakemake.params.scans, regions)
 qc = pd.concat([qc, excluded], ignore_index=True) if len(excluded) else qc
@@ -33,3 +35,6 @@ log.info("%d scans; %d of %d scan regions failed or excluded", len(counts), len(
 log.info("%d cohort problems (%s)", len(problems), snakemake.output.problems)
 for row in failed.itertuples():
     log.warning("%s", row.reason)
+warned = qc[qc["warning"] != ""].drop_duplicates(["participant_id", "session", "warning"])
+for row in warned.itertuples():
+    log.warning("%s: %s", scan_id(row.participant_id, row.session or None), row.warning)

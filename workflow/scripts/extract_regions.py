@@ -17,7 +17,7 @@ if "counts" in snakemake.input.keys():  # a cohort without ratings has no rated 
         rated_slices.setdefault(row.scan, {})[row.region] = int(row.rated_slice)
 out_dir = Path(snakemake.output.crops)
 for scan_id, files in snakemake.params.sources.items():
-    metadata = extract_scan(
+    record = extract_scan(
         scan_id,
         scan=files["scan"],
         label_map=files["label_map"],
@@ -26,5 +26,8 @@ for scan_id, files in snakemake.params.sources.items():
         rated_slices=rated_slices.get(scan_id, {}),
         out_dir=out_dir / scan_id,
     )
-    for region, entry in metadata["regions"].items():
-        log.info("%s %s: %s", scan_id, region, entry["status"])
+    if record.voxel_order is not None:
+        log.info("%s: voxels stored %s", scan_id, record.voxel_order.stored_axes)
+    for region, crop in record.regions.items():
+        coverage = f", {100 * crop.coverage:.1f}% of the region inside the crop" if crop.ok else ""
+        log.info("%s %s: %s%s", scan_id, region, crop.status, coverage)

@@ -12,7 +12,7 @@ from pvsflow.jobs import log_allocation, log_to
 from pvsflow.model_files import ModelCard, load_model
 from pvsflow.models import build_model
 from pvsflow.regions import RegionSpec
-from pvsflow.settings import TrainingSettings
+from pvsflow.settings import QcSettings, TrainingSettings, from_mapping
 from pvsflow.training import TrainingOutputs, train_and_save
 
 log = log_to(snakemake.log[0])
@@ -21,7 +21,8 @@ region, architecture = snakemake.wildcards.region, snakemake.wildcards.architect
 settings = TrainingSettings.from_config(snakemake.params.training, snakemake.threads)
 spec = RegionSpec.from_config(region, snakemake.params.preprocessing)
 splits = {split: crop_dirs_of(snakemake.input[f"{split}_crops"]) for split in ("train", "validation")}
-datasets = region_datasets(splits, region, read_counts(snakemake.input.counts), log=log.warning)
+qc = from_mapping(QcSettings, snakemake.params.qc)
+datasets = region_datasets(splits, region, read_counts(snakemake.input.counts), qc=qc, log=log.warning)
 for split, dataset in datasets.items():
     log.info("%s: %d %s scans", region, len(dataset), split)
 
