@@ -28,6 +28,7 @@ include: "workflow/rules/detect.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/mnist_common.smk"
 include: "workflow/rules/mnist.smk"
 
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from pvsflow.regions import PAPER_VOXEL_SIZE_MM, RegionSpec, crop_shape_from_mm, extract_region
+from pvsflow.regions import MIDBRAIN, PAPER_VOXEL_SIZE_MM, RegionSpec, crop_shape_from_mm, extract_region
 from pvsflow.synthetic import SyntheticCohortSpec, generate_subject
 
 IN_PLANE_MM = (44.0, 44.0)  # the paper's 88 x 88 voxels of 0.5 mm
@@ -45,10 +45,10 @@ def measure(n_subjects: int, heights_mm: tuple[float, ...]) -> list[dict[str, fl
     n_dots = 0
     for index in range(n_subjects):
         image, labels, affine, truth = generate_subject(spec, index)
-        dots = np.array([(x, y, z) for region, x, y, z in truth.dots if region == "midbrain"]).reshape(-1, 3)
+        dots = np.array([(x, y, z) for region, x, y, z in truth.dots if region == MIDBRAIN.name]).reshape(-1, 3)
         n_dots += len(dots)
         for height, shape in crops.items():
-            region = RegionSpec.from_config("midbrain", {"crop_shape": list(shape)})
+            region = RegionSpec.from_config(MIDBRAIN.name, {"crop_shape": list(shape)})
             crop = extract_region(image.astype(np.float32), labels, affine, region, scan_id=f"sub-{index + 1:04d}")
             coverage[height].append(crop.coverage)
             offset = dots - np.asarray(crop.origin)

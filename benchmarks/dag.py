@@ -9,13 +9,13 @@ For each size, a cohort is laid out as a real one, with IDs only: ``participants
 table for the paper's 2,202 rated scans (the rest of a larger cohort is unrated, as in a
 population study where a subset is rated), and empty files where the scans and label maps go
 (a dry run only looks at their presence and times). The project's workflow (config.yaml: seven
-methods, four regions, ``inference.scans_per_shard`` 100 or as given) is dry-run on it with ``-n -q`` and
+methods, four regions, ``jobs.scans_per_shard`` 100 or as given) is dry-run on it with ``-n -q`` and
 the CPU seconds of that process are measured (user + system, median of ``--repeats``). In the
 same run, a plain Snakemake workflow with the same number of jobs (one rule of per-item jobs and
 one job gathering them) is planned the same way: the ratio says what the project's workflow
 costs beyond Snakemake's own per-job cost. SLURM submissions count the jobs
 ``profiles/slurm`` would submit: a grouped rule's jobs are packed ``group-components`` to a
-submission, local rules are not submitted. Not part of the tests: results go to stdout
+submission, local rules are not submitted. The tests run it on 30 scans; results go to stdout
 (README, "Cohorts of 50,000 scans").
 """
 
@@ -35,10 +35,10 @@ import yaml
 
 from pvsflow.cohort import subject_ids
 from pvsflow.layout import CohortLayout
+from pvsflow.regions import REGIONS
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_RATED_SCANS = 2202
-REGIONS = ("midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale")
 PLAIN_SNAKEFILE = """
 N = int(config["items"])
 
@@ -64,10 +64,7 @@ def write_cohort(root: Path, n_scans: int) -> None:
     layout.participants.write_text("participant_id\n" + "\n".join(subjects) + "\n")
     rows = ["subject\tregion\tpvs_count\trated_slice"]
     for subject in subjects[:PAPER_RATED_SCANS]:
-        rows += [
-            f"{subject}\t{region}\t1\t{'20' if region in ('basal_ganglia', 'centrum_semiovale') else 'n/a'}"
-            for region in REGIONS
-        ]
+        rows += [f"{subject}\t{name}\t1\t{'20' if region.slice_rated else 'n/a'}" for name, region in REGIONS.items()]
     layout.counts.parent.mkdir(parents=True, exist_ok=True)
     layout.counts.write_text("\n".join(rows) + "\n")
     layout.dots.write_text("subject\tregion\tx\ty\tz\n")
@@ -126,7 +123,7 @@ def plan_project(directory: Path, scans_per_shard: int) -> tuple[float, dict[str
             {
                 "results": str(directory / "results"),
                 "cohort": {"bids_dir": str(directory / "bids"), "synthetic": {"enabled": False}},
-                "inference": {"scans_per_shard": scans_per_shard},
+                "jobs": {"scans_per_shard": scans_per_shard},
             }
         )
     )

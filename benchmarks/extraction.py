@@ -9,7 +9,7 @@ as FreeSurfer gives it (``aseg.mgz`` on a conformed 1 mm grid, resampled by extr
 regions are cut at the paper's crop sizes (88x88x11, 168x128x84, 168x128x84, 250x290x14) by
 :func:`pvsflow.extraction.extract_scan`, crops and records written, as the extraction job does.
 The baseline, timed alternately with it in the same run, is nibabel alone loading the scan and
-the label map (``get_fdata``). Medians of ``--repeats`` runs. Not part of the tests (README,
+the label map (``get_fdata``). Medians of ``--repeats`` runs. The tests run it once (README,
 "Extraction speed").
 """
 
@@ -29,15 +29,9 @@ import numpy as np
 import yaml
 
 from pvsflow.extraction import extract_scan
-from pvsflow.regions import RegionSpec
+from pvsflow.regions import REGIONS, RegionSpec
 from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
 
-PAPER_CROPS = {
-    "midbrain": (88, 88, 11),
-    "hippocampi": (168, 128, 84),
-    "basal_ganglia": (168, 128, 84),
-    "centrum_semiovale": (250, 290, 14),
-}
 PAPER_VOXEL_MM = (0.5, 0.5, 0.8)
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
@@ -47,7 +41,7 @@ def paper_specs() -> list[RegionSpec]:
     regions = yaml.safe_load(CONFIG.read_text())["regions"]
     return [
         RegionSpec.from_config(name, {**regions[name]["preprocessing"], "crop_shape": list(shape)})
-        for name, shape in PAPER_CROPS.items()
+        for name, shape in ((name, region.paper_crop_shape) for name, region in REGIONS.items())
     ]
 
 

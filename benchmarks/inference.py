@@ -16,7 +16,7 @@ Agreement (``--agreement RESULTS``, a finished run's results directory): every s
 set is inferred with each trained network on the baseline and on each other path by
 :func:`pvsflow.inference.infer_shard`, the candidates selected by
 :func:`pvsflow.detection.detect_shard`, and the share of scans whose selected detections (voxels)
-are identical to the baseline's is printed. Not part of the tests (README, "Inference speed").
+are identical to the baseline's is printed. The tests run it at a quarter of the crop sizes (README, "Inference speed").
 """
 
 from __future__ import annotations
@@ -47,15 +47,11 @@ from pvsflow.layout import model_file
 from pvsflow.methods import PAPER_METHODS
 from pvsflow.model_files import load_model
 from pvsflow.models import build_model, cat_channels, upsample_to
+from pvsflow.regions import REGIONS
 from pvsflow.settings import DetectionSettings, InferenceSettings
 
 # The paper's crops (0.5 x 0.5 x 0.8 mm voxels); the hippocampi and basal ganglia share a size.
-PAPER_REGIONS = {
-    "midbrain": (88, 88, 11),
-    "hippocampi": (168, 128, 84),
-    "basal_ganglia": (168, 128, 84),
-    "centrum_semiovale": (250, 290, 14),
-}
+PAPER_REGIONS = {name: region.paper_crop_shape for name, region in REGIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -137,10 +133,10 @@ def time_method(method: Method, shape: tuple[int, ...], variant: Variant, repeat
     return statistics.median(run() for _ in range(repeats)), first
 
 
-def print_timing(methods: list[str], chosen: list[Variant], repeats: int) -> None:
+def print_timing(methods: list[str], chosen: list[Variant], repeats: int, scale: float) -> None:
     sizes = {}
     for region, shape in PAPER_REGIONS.items():
-        sizes.setdefault(shape, []).append(region)
+        sizes.setdefault(tuple(max(2, round(n * scale)) for n in shape), []).append(region)
     print(
         "| method | path | "
         + " | ".join(f"{'x'.join(map(str, s))} (s)" for s in sizes)
@@ -184,7 +180,7 @@ def agreement(results: Path, methods: list[str], chosen: list[Variant]) -> None:
             method = METHODS[name]
             outcome: dict[str, list[tuple[pd.DataFrame, pd.DataFrame]]] = {}
             for region in PAPER_REGIONS:
-                weights = model_file(results / "models", method.architecture, region)
+                weights = model_file(results / "models", architecture=method.architecture, region=region)
                 if not weights.exists():
                     continue
                 for variant in [baseline, *others]:
@@ -237,6 +233,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per path and crop size")
     parser.add_argument("--agreement", type=Path, help="a finished run's results directory")
     parser.add_argument("--no-timing", action="store_true", help="only the agreement")
+    parser.add_argument("--scale", type=float, default=1.0, help="crop sizes relative to the paper's (a quick check)")
     args = parser.parse_args()
 
     methods = list(PAPER_METHODS) if args.methods == "all" else args.methods.split(",")
@@ -246,7 +243,7 @@ def main() -> None:
     print(f"# Inference on {name} (torch {torch.__version__}, native bf16: {native_bf16(device)})\n")
     chosen = [v for v in variants(device, cores) if not args.variants or v.name in args.variants.split(",")]
     if not args.no_timing:
-        print_timing(methods, chosen, args.repeats)
+        print_timing(methods, chosen, args.repeats, args.scale)
     if args.agreement:
         agreement(args.agreement, methods, chosen)
 

@@ -30,10 +30,12 @@ from pvsflow.attention import METHODS
 from pvsflow.datasets import region_datasets
 from pvsflow.devices import seed_everything
 from pvsflow.evaluation import scan_table
+from pvsflow.extraction import crop_dirs_of
 from pvsflow.froc import summarise
 from pvsflow.layout import CohortLayout, ResultsLayout
 from pvsflow.models import build_model
-from pvsflow.settings import MnistEvaluationSettings, QcSettings, SplitSettings, TrainingSettings, from_mapping
+from pvsflow.regions import BASE_REGION
+from pvsflow.settings import MnistEvaluationSettings, QcSettings, TrainingSettings
 from pvsflow.training import train
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
@@ -41,7 +43,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--region", default="midbrain")
+    parser.add_argument("--region", default=BASE_REGION)
     parser.add_argument("--architecture", default="gp_unet")
     parser.add_argument("--settings", default="{}", help="JSON training settings over the configured ones")
     parser.add_argument("--threads", type=int, default=2)
@@ -50,15 +52,23 @@ def main() -> None:
     parser.add_argument("--digit", type=int, default=3, help="MNIST target digit")
     parser.add_argument("--method", help="MNIST: the attention method scored (default: the architecture's name)")
     parser.add_argument("--fauc-every", type=int, default=0, help="MNIST: score the test grids every N epochs")
+    parser.add_argument("--grids", type=int, nargs=3, metavar=("TRAIN", "VALIDATION", "TEST"), help="MNIST grids")
+    parser.add_argument("--results", type=Path, help="a finished run's results (default: config.yaml's)")
+    parser.add_argument("--cohort", type=Path, help="its cohort (default: config.yaml's cohort.bids_dir)")
     args = parser.parse_args()
 
     config = yaml.safe_load(CONFIG.read_text())
     if args.mnist:
-        datasets, test, spatial_dims = mnist_grids(config["mnist"], args.mnist, args.digit)
+        study = config["mnist"] | (
+            {"grids": dict(zip(("train", "validation", "test"), args.grids))} if args.grids else {}
+        )
+        datasets, test, spatial_dims = mnist_grids(study, args.mnist, args.digit)
         overrides = {**config["mnist"]["training"], **json.loads(args.settings)}
         title = f"{args.architecture} MNIST digit {args.digit}"
     else:
-        datasets, test, spatial_dims = region_crops(config, args.region), None, 3
+        results = args.results or Path(config["results"])
+        datasets = region_crops(results, args.cohort or Path(config["cohort"]["bids_dir"]), args.region)
+        test, spatial_dims = None, 3
         overrides = {
             **config.get("training", {}),
             **config["regions"][args.region].get("training", {}),
@@ -97,17 +107,13 @@ def main() -> None:
     )
 
 
-def region_crops(config: dict, region: str) -> dict:
-    """The demo's training and validation crops of ``region`` (a finished demo's results)."""
-    results = ResultsLayout(Path(config["results"]))
-    layout = CohortLayout(Path(config["cohort"]["bids_dir"]))
-    subjects = cohort.subject_ids(config["cohort"]["synthetic"]["n_subjects"])
-    split = cohort.split_subjects(subjects, **vars(from_mapping(SplitSettings, config.get("split"))))
-    splits = {
-        name: [results.crops(s) for s in members]
-        for name, members in (("train", split.train), ("validation", split.validation))
-    }
-    return region_datasets(splits, region, cohort.read_counts(layout.counts), qc=QcSettings(), log=print)
+def region_crops(results: Path, bids_dir: Path, region: str) -> dict:
+    """A finished run's training and validation crops of ``region`` (its training and validation
+    crop sets under ``results``) with the counts of the cohort at ``bids_dir``."""
+    layout = ResultsLayout(results)
+    splits = {split: crop_dirs_of(layout.crop_sets_of(split)) for split in ("train", "validation")}
+    counts = cohort.read_counts(CohortLayout(bids_dir).counts)
+    return region_datasets(splits, region, counts, qc=QcSettings(), log=print)
 
 
 def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, mnist.GridDataset, int]:

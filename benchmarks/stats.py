@@ -11,7 +11,7 @@ row, bootstrapping the scans of every region together. Candidate tables are synt
 and region, dots in a paper-sized crop and per method 20-300 ranked candidates, some near the
 dots. The baseline, timed in the same run on the same tables, draws the bootstrap resamples one
 at a time (as the stage did before resamples were drawn in blocks), over ``--baseline-runs``
-runs and scaled to ``--runs``. Not part of the tests (README, "Statistics speed").
+runs and scaled to ``--runs``. The tests run it on 30 scans (README, "Statistics speed").
 """
 
 from __future__ import annotations
@@ -29,15 +29,11 @@ from pvsflow import froc
 from pvsflow.comparison import compare_methods
 from pvsflow.evaluation import aligned_tables, overall_rows, region_metrics, scan_results
 from pvsflow.methods import PAPER_METHODS
+from pvsflow.regions import REGIONS
 from pvsflow.settings import EvaluationSettings
 
-REGIONS = {
-    "midbrain": (88, 88, 11),
-    "hippocampi": (168, 128, 84),
-    "basal_ganglia": (168, 128, 84),
-    "centrum_semiovale": (250, 290, 14),
-}
-MEAN_LESIONS = {"midbrain": 2.0, "hippocampi": 4.0, "basal_ganglia": 5.0, "centrum_semiovale": 8.0}
+# Mean PVS per scan, region by region (midbrain, hippocampi, basal ganglia, centrum semiovale).
+MEAN_LESIONS = dict(zip(REGIONS, (2.0, 4.0, 5.0, 8.0), strict=True))
 
 
 def synthetic_region(
@@ -45,7 +41,7 @@ def synthetic_region(
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(dots, counts, per method (detections, scan_counts)) of one region, as the jobs read them."""
     rng = np.random.default_rng(seed)
-    shape = np.array(REGIONS[region])
+    shape = np.array(REGIONS[region].paper_crop_shape)
     lesions = rng.poisson(MEAN_LESIONS[region], size=len(scans))
     dots = pd.DataFrame(
         {

@@ -1,10 +1,12 @@
 """Shared fixtures: a tiny cohort run of the real Snakemake pipeline."""
 
+import gzip
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,3 +73,13 @@ def read_dataset(results: Path, name: str = "detections", methods: tuple[str, ..
         frame = frame[frame["method"].isin(methods)]
     keys = [c for c in ("region", "method", "scan", "rank") if c in frame]
     return frame.sort_values(keys).reset_index(drop=True)
+
+
+def write_idx(path: Path | str, array: np.ndarray, type_code: int = 0x08) -> None:
+    """``array`` as an IDX file (MNIST's format; gzipped for a ``.gz`` name): unsigned bytes, or
+    the array's own dtype for another ``type_code``."""
+    header = bytes([0, 0, type_code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    payload = header + array.astype(">u1" if type_code == 0x08 else array.dtype).tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as handle:
+        handle.write(payload)

@@ -1,20 +1,36 @@
-"""Every benchmark script runs, at a tiny size, and prints its figures: none can rot unseen."""
+"""Every benchmark script runs, at a tiny size, and prints its figures: an interface change breaks
+a test here, not a user. The two that read a finished run use the tiny pipeline run."""
 
+import json
 import re
 import subprocess
 import sys
 
-from conftest import REPO
+import numpy as np
+import pytest
+from conftest import REPO, write_idx
 
 BENCHMARKS = REPO / "benchmarks"
 
 
 def run(script: str, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, cwd=REPO, timeout=600
+        [sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True, cwd=REPO, timeout=900
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
+
+
+def table_rows(output: str) -> list[list[str]]:
+    """The cells of every markdown table row printed, separators left out."""
+    rows = [line.strip("|").split("|") for line in output.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row] for row in rows if not set(row[0].strip()) <= set("-:")]
+
+
+def test_every_benchmark_script_has_a_smoke_test():
+    source = (REPO / "tests" / "test_benchmarks.py").read_text()
+    scripts = sorted(path.name for path in BENCHMARKS.glob("*.py"))
+    assert scripts and [s for s in scripts if f'"{s}"' not in source] == []
 
 
 def test_coverage_prints_the_share_of_the_midbrain_inside_each_crop_height():
@@ -23,3 +39,80 @@ def test_coverage_prints_the_share_of_the_midbrain_inside_each_crop_height():
     assert [(height, slices) for height, slices, *_ in rows] == [("8.8", "11"), ("20", "25")]
     (_, _, short, *_), (_, _, tall, *_) = rows
     assert float(short) < 90 and float(tall) == 100.0
+
+
+def test_dag_plans_a_small_cohort_beside_plain_snakemake():
+    output = run("dag.py", "--scans", "30", "--repeats", "1", "--scans-per-shard", "100")
+    assert re.search(r"^\s+30\s+100\s+\d+\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+x$", output, re.MULTILINE), output
+    assert "jobs per rule: extract_regions" in output
+
+
+def test_extraction_times_one_scan_against_loading_it():
+    output = run("extraction.py", "--repeats", "1")
+    assert re.search(r"scan grid \(NIfTI\).*\d+\.\d+x", output), output
+    assert re.search(r"FreeSurfer 1 mm \(MGZ\).*\d+\.\d+x", output), output
+
+
+def test_inference_times_every_path_at_a_small_scale():
+    variants = "fp32 before (decoder on an upsampled copy),default"
+    output = run(
+        "inference.py", "--scale", "0.25", "--repeats", "1", "--methods", "gp_unet,grad", "--variants", variants
+    )
+    rows = table_rows(output)
+    assert [row[:2] for row in rows[1:]] == [
+        ["gp_unet", "fp32 before (decoder on an upsampled copy)"],
+        ["gp_unet", "default"],
+        ["grad", "fp32 before (decoder on an upsampled copy)"],
+        ["grad", "default"],
+    ]
+    assert rows[1][-2] == "1.00x"
+
+
+def test_stats_times_the_bootstrap_against_one_resample_at_a_time():
+    output = run("stats.py", "--scans", "30", "--runs", "20", "--baseline-runs", "10", "--methods", "2")
+    assert "30 scans, 2 methods, 4 regions" in output
+    assert re.search(r"Overall FAUC of the synthetic tables: \[[\d.]+, [\d.]+\]", output)
+
+
+def test_training_times_updates_per_path():
+    output = run(
+        "training.py", "--cases", "demo", "--architectures", "gp_unet", "--updates", "1", "--warmup", "0",
+        "--variants", "fp32 (baseline),default",
+    )  # fmt: skip
+    rows = table_rows(output)
+    assert output.count("## demo ") == 4  # one table per demo region's crop
+    assert [row[1] for row in rows if row[0] == "gp_unet"] == ["fp32 (baseline)", "default"] * 4
+
+
+def test_learning_trains_on_mnist_grids_and_scores_them(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 12)
+    write_idx(tmp_path / "images-idx3-ubyte", (rng.random((120, 28, 28)) * 255).astype(np.uint8))
+    write_idx(tmp_path / "labels-idx1-ubyte", labels)
+    output = run(
+        "learning.py", "--mnist", str(tmp_path / "images-idx3-ubyte"), str(tmp_path / "labels-idx1-ubyte"),
+        "--grids", "8", "4", "4", "--settings", json.dumps({"max_epochs": 2}), "--fauc-every", "1", "--threads", "1",
+    )  # fmt: skip
+    epochs = [row for row in table_rows(output) if row[0].isdigit()]
+    assert [row[0] for row in epochs] == ["1", "2"] and all(row[4] for row in epochs)
+    assert "left the plateau at epoch" in output
+
+
+@pytest.mark.e2e
+def test_learning_trains_on_a_finished_runs_crops(tiny_run):
+    results = tiny_run / "results"
+    output = run(
+        "learning.py", "--region", "hippocampi", "--results", str(results), "--cohort", str(results / "cohort"),
+        "--settings", json.dumps({"max_epochs": 1}), "--threads", "1",
+    )  # fmt: skip
+    assert [row[0] for row in table_rows(output) if row[0].isdigit()] == ["1"]
+
+
+@pytest.mark.e2e
+def test_inference_agreement_on_a_finished_run(tiny_run):
+    output = run(
+        "inference.py", "--no-timing", "--agreement", str(tiny_run / "results"), "--methods", "gp_unet",
+        "--variants", "fp32 before (decoder on an upsampled copy),default",
+    )  # fmt: skip
+    (row,) = [row for row in table_rows(output) if row[0] == "gp_unet"]
+    assert row[1] == "default" and int(row[2]) > 0 and row[3].endswith("%")

@@ -6,7 +6,7 @@ import pandas as pd
 from pvsflow.cohort import Problem
 from pvsflow.cohort_check import problem_table
 from pvsflow.cohort_tables import QC_SCHEMA, excluded_qc_rows, pvs_count_table, qc_table
-from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.crop_records import LabelFile, LabelSource, RegionRecord, ScanRecord, write_scan_record
 from pvsflow.settings import QcSettings
 from pvsflow.voxel_order import VoxelOrder
 
@@ -73,7 +73,7 @@ def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_an
             },
             VoxelOrder("ASL", (96, 64, 80)),
             (0.5, 0.5, 0.8),
-            {"label_map": {"path": "/fs/sub-03/mri/aseg.mgz", "resampled": True}},
+            LabelSource(LabelFile("/fs/sub-03/mri/aseg.mgz", True, (256, 256, 256), (1.0, 1.0, 1.0))),
             (header,),
         ),
         ScanRecord("sub-04", {}),  # unreadable scan

@@ -6,7 +6,7 @@ import pytest
 from pvsflow import freesurfer as fs
 from pvsflow.crop_records import RegionRecord
 from pvsflow.detection import DETECTION_SCHEMA, detect, local_maxima, operating_count
-from pvsflow.regions import translation
+from pvsflow.regions import BASAL_GANGLIA, Region, translation
 from pvsflow.settings import DetectionSettings
 from pvsflow.voxel_order import VoxelOrder
 
@@ -73,9 +73,7 @@ def test_detect_in_rated_slice_maps_to_scan_voxels_ras_and_hemisphere():
     labels[14:17, 3:6, 1:5] = fs.RIGHT_PUTAMEN  # left of the centre of mass, yet labelled right
     labels[2:5, 3:6, 1:5] = fs.THIRD_VENTRICLE  # unlateralised: the side of the centre of mass
     stored_las = VoxelOrder("LAS", (60, 60, 40))  # stored x runs right to left: 59 - canonical x
-    rows = detect(
-        attention, labels, 1.2, crop, stored_las, slice_rated=True, scan_id="sub-01", paired=True, nms_size=NMS_SIZE
-    )
+    rows = detect(attention, labels, 1.2, crop, stored_las, region=BASAL_GANGLIA, scan_id="sub-01", nms_size=NMS_SIZE)
     assert list(rows.columns) == DETECTION_SCHEMA.names
     assert rows["rank"].tolist() == [1, 2]
     assert rows["selected"].tolist() == [True, False]
@@ -99,9 +97,8 @@ def test_detect_without_rated_slice_uses_the_middle_slice():
         1.0,
         crop,
         VoxelOrder("RAS", (10, 10, 7)),
-        slice_rated=True,
+        region=Region("slab", (16,), slice_rated=True),
         scan_id="s",
-        paired=False,
         nms_size=NMS_SIZE,
     )
     assert rows["voxel_z"].tolist() == [3]

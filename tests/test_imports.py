@@ -10,8 +10,8 @@ from conftest import REPO
 
 PACKAGE = REPO / "src" / "pvsflow"
 LAYERS = [
-    {"layout", "settings", "voxel_order", "io", "freesurfer", "jobs", "plots", "methods"},
-    {"cohort", "cohort_check", "label_maps", "regions", "crop_records", "quality", "extraction", "synthetic"},
+    {"layout", "settings", "voxel_order", "io", "freesurfer", "jobs", "methods"},
+    {"cohort", "cohort_check", "label_maps", "regions", "crop_records", "quality", "extraction", "synthetic", "plan"},
     {"models", "model_files", "objectives", "devices", "augmentation", "datasets", "checkpoints", "training"},
     {"attention", "inference"},
     {"detection"},

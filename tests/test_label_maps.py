@@ -8,7 +8,7 @@ import yaml
 from conftest import REPO
 
 from pvsflow import freesurfer as fs
-from pvsflow.crop_records import RegionRecord
+from pvsflow.crop_records import LabelFile, RegionRecord
 from pvsflow.extraction import extract_scan
 from pvsflow.io import ScanError, Volume, load_crop, load_scan, save_volume
 from pvsflow.label_maps import load_label_map, resample_nearest
@@ -48,9 +48,9 @@ def test_a_label_map_on_another_grid_is_resampled_into_the_scans(subject):
     labels = scan.voxel_order.canonical(labels)
     native = load_label_map(root / "aseg.nii.gz", "sub-01", scan)
     conformed = load_label_map(root / "aseg.mgz", "sub-01", scan)
-    assert native.source["label_map"] == {"path": str(root / "aseg.nii.gz"), "resampled": False}
-    assert conformed.source["label_map"]["resampled"] is True
-    assert conformed.source["label_map"]["grid_shape"] == [256, 256, 256]
+    assert native.source.label_map == LabelFile(str(root / "aseg.nii.gz"), resampled=False)
+    assert conformed.source.label_map.resampled is True
+    assert conformed.source.label_map.grid_shape == (256, 256, 256)
     assert np.array_equal(native.labels, labels)
     # Scan grid (1 x 1 x 1.4 mm, oblique) -> 1 mm conformed -> back: nearest neighbour twice.
     brain = labels > 0
@@ -80,7 +80,7 @@ def test_freesurfer_and_native_label_maps_give_the_same_crops(subject, tmp_path)
             a, _ = load_crop(crop_file(tmp_path / "aseg.nii.gz", spec.name))
             b, _ = load_crop(crop_file(tmp_path / "aseg.mgz", spec.name))
             assert np.abs(a - b).mean() < 0.02
-    assert crops["aseg.mgz"].label_source["label_map"]["resampled"] is True
+    assert crops["aseg.mgz"].label_source.label_map.resampled is True
 
 
 def test_labels_not_registered_to_the_scan_are_refused_naming_the_scan(subject, tmp_path):
@@ -141,7 +141,7 @@ def test_substructures_replace_the_main_labels_where_they_have_one(tmp_path):
     merged = load_label_map(tmp_path / "aseg.nii.gz", "sub-04", uniform_scan(), substructures=tmp_path / "parts.nii.gz")
     assert set(np.unique(merged.labels[3:7, 3:7, 7:])) == {fs.MIDBRAIN}
     assert set(np.unique(merged.labels[3:7, 3:7, :7])) == {fs.BRAIN_STEM}
-    assert merged.source["substructures"]["resampled"] is False
+    assert merged.source.substructures.resampled is False
 
 
 def test_nearest_neighbour_resampling_through_the_affines():

@@ -8,27 +8,30 @@ OUT = ResultsLayout(Path("results"))
 
 
 def test_cohort_wide_tables_are_hive_partitioned_parquet_datasets():
-    assert OUT.shard_table("detections", "midbrain", "gp_unet", "003") == Path(
+    assert OUT.shard_table(kind="detections", region="midbrain", method="gp_unet", shard="003") == Path(
         "results/detections/region=midbrain/method=gp_unet/shard-003.parquet"
     )
 
 
 def test_wildcard_patterns_pass_through_so_rules_share_the_layout():
-    assert str(OUT.model("{architecture}", "{region}")) == "results/models/{architecture}/{region}/model.pt"
+    assert (
+        str(OUT.model(architecture="{architecture}", region="{region}"))
+        == "results/models/{architecture}/{region}/model.pt"
+    )
     assert str(OUT.log("infer", "{method}", "{region}", "shard-{shard}")) == (
         "results/logs/infer/{method}/{region}/shard-{shard}.log"
     )
     assert str(OUT.benchmark("summary")) == "results/benchmarks/summary.tsv"
-    assert str(OUT.mnist.evaluation("examples", "{pool}", "regression", "{digit}", "grad")) == (
-        "results/mnist/examples/{pool}/regression/digit-{digit}/grad.npz"
-    )
+    assert str(
+        OUT.mnist.evaluation(kind="examples", pool="{pool}", objective="regression", digit="{digit}", method="grad")
+    ) == ("results/mnist/examples/{pool}/regression/digit-{digit}/grad.npz")
 
 
 def test_files_inside_per_scan_directories():
-    assert crop_file(OUT.crops("shard-000", "sub-01"), "hippocampi") == Path(
+    assert crop_file(OUT.crops(crop_set="shard-000", scan="sub-01"), "hippocampi") == Path(
         "results/crops/shard-000/sub-01/hippocampi.nii.gz"
     )
-    assert attention_map(OUT.attention("grad", "midbrain", "000"), "sub-01") == Path(
+    assert attention_map(OUT.attention(method="grad", region="midbrain", shard="000"), "sub-01") == Path(
         "results/attention/grad/midbrain/shard-000/sub-01.nii.gz"
     )
 

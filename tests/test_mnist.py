@@ -1,25 +1,16 @@
 """MNIST study data: IDX files written by the test, and the digit grids of SPEC section 8."""
 
-import gzip
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import write_idx
 
 from pvsflow import mnist, mnist_study
 from pvsflow.attention import METHODS
 from pvsflow.mnist import make_grids, read_idx
 from pvsflow.models import build_model
 from pvsflow.settings import EvaluationSettings, TrainingSettings
-
-
-def write_idx(path, array, type_code=0x08):
-    header = bytes([0, 0, type_code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
-    payload = header + array.astype(">u1" if type_code == 0x08 else array.dtype).tobytes()
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "wb") as handle:
-        handle.write(payload)
 
 
 @pytest.fixture

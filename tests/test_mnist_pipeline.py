@@ -1,22 +1,14 @@
 """End to end: the MNIST study target on tiny IDX files the test writes itself."""
 
-import gzip
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import planned_jobs, run_directory, snakemake
+from conftest import planned_jobs, run_directory, snakemake, write_idx
 
 pytestmark = pytest.mark.e2e
 METHODS = ["gp_unet", "grad"]
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
 
 
 def glyphs(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,16 +18,17 @@ from conftest import REPO, TWO_METHODS, planned_jobs, read_dataset, run_director
 from pvsflow import freesurfer as fs
 from pvsflow.attention import METHODS
 from pvsflow.cohort import read_counts, read_dots, synthetic_scan_ids
+from pvsflow.crop_records import ScanRecord, read_scan_record
 from pvsflow.detection import DETECTION_SCHEMA
-from pvsflow.io import read_json
 from pvsflow.layout import CohortLayout, scan_entities
+from pvsflow.regions import REGIONS as REGION_REGISTRY
 from pvsflow.settings import LabelMapSettings
 from pvsflow.synthetic import SyntheticCohortSpec, write_label_map
 from pvsflow.voxel_order import voxel_to_ras
 
 pytestmark = pytest.mark.e2e
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
-REGIONS = {"midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale"}
+REGIONS = set(REGION_REGISTRY)
 TINY_METHODS = {
     "midbrain": set(METHODS),
     "hippocampi": {"gp_unet", "grad"},
@@ -325,10 +326,10 @@ def test_trained_models_applied_to_a_cohort_with_sessions_and_without_ratings(ti
     pd.testing.assert_frame_equal(after, expected)
 
 
-def scan_record(run: Path, scan: str) -> Path:
+def scan_record(run: Path, scan: str) -> ScanRecord:
     """A scan's extraction record, in whichever crop set it was cut."""
-    (record,) = run.glob(f"crops/*/{scan}/regions.json")
-    return record
+    (crops,) = run.glob(f"crops/*/{scan}")
+    return read_scan_record(crops)
 
 
 def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(tiny_run, tmp_path):
@@ -345,9 +346,9 @@ def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(
     assert (qc["status"] == "ok").all() and qc["label_map_resampled"].all()
     assert qc["label_map"].str.endswith("/mri/aseg.mgz").all()
     for subject in subjects:
-        native, conformed = (read_json(scan_record(run, subject))["regions"] for run in runs.values())
+        native, conformed = (scan_record(run, subject) for run in runs.values())
         for region in REGIONS:
-            offset = np.subtract(native[region]["origin"], conformed[region]["origin"])
+            offset = np.subtract(native.region(region).origin, conformed.region(region).origin)
             assert np.abs(offset).max() <= 1, (subject, region, offset)
     native, conformed = (read_dataset(run) for run in runs.values())
     assert native["selected"].any()

@@ -11,8 +11,8 @@ from pvsflow.extraction import extract_scan
 from pvsflow.io import ScanError, load_crop
 from pvsflow.layout import crop_file
 from pvsflow.regions import (
-    PAPER_CROP_SHAPES,
     PAPER_VOXEL_SIZE_MM,
+    REGIONS,
     RegionSpec,
     crop_shape_from_mm,
     cut_box,
@@ -24,13 +24,21 @@ from pvsflow.regions import (
 from pvsflow.voxel_order import ras_to_voxel, voxel_to_ras
 
 
-def test_paper_crop_sizes():
-    assert PAPER_CROP_SHAPES == {
+def test_the_registry_holds_the_papers_regions_crops_and_ratings():
+    assert {name: region.paper_crop_shape for name, region in REGIONS.items()} == {
         "midbrain": (88, 88, 11),
         "hippocampi": (168, 128, 84),
         "basal_ganglia": (168, 128, 84),
         "centrum_semiovale": (250, 290, 14),
     }
+    assert [name for name, region in REGIONS.items() if region.slice_rated] == ["basal_ganglia", "centrum_semiovale"]
+    assert [name for name, region in REGIONS.items() if region.paired] == [
+        "hippocampi",
+        "basal_ganglia",
+        "centrum_semiovale",
+    ]
+    assert [name for name, region in REGIONS.items() if region.centred_on_rated_slice] == ["centrum_semiovale"]
+    assert REGIONS["midbrain"].labels == (fs.BRAIN_STEM,) and REGIONS["midbrain"].top_mm == 15.0
 
 
 PAPER_CROP_SIZES_MM = {
@@ -44,7 +52,7 @@ PAPER_CROP_SIZES_MM = {
 def test_the_paper_crops_in_millimetres_give_its_shapes_at_its_voxel_size():
     assert PAPER_VOXEL_SIZE_MM == (0.5, 0.5, 0.8)
     for region, size_mm in PAPER_CROP_SIZES_MM.items():
-        assert crop_shape_from_mm(size_mm, PAPER_VOXEL_SIZE_MM) == PAPER_CROP_SHAPES[region]
+        assert crop_shape_from_mm(size_mm, PAPER_VOXEL_SIZE_MM) == REGIONS[region].paper_crop_shape
     # The same millimetres on a 1 x 1 x 1.4 mm scan: half the voxels in-plane, rounded to the nearest.
     assert crop_shape_from_mm(PAPER_CROP_SIZES_MM["midbrain"], (1.0, 1.0, 1.4)) == (44, 44, 6)
     assert crop_shape_from_mm((0.2, 10.0, 10.0), (1.0, 4.0, 4.0)) == (1, 3, 3)  # at least 1, half up

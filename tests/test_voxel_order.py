@@ -106,7 +106,7 @@ def test_a_scan_in_any_voxel_order_gives_the_detections_of_its_axial_twin_in_its
             crop = record.region(spec.name)
             frame = detect(
                 image, labels.astype(np.int32), 3.0, crop, record.voxel_order,
-                scan_id="sub-01", slice_rated=spec.slice_rated, paired=spec.paired, nms_size=6,
+                region=spec.region, scan_id="sub-01", nms_size=6,
             )  # fmt: skip
             voxels = frame[["voxel_x", "voxel_y", "voxel_z"]].to_numpy()
             assert np.allclose(voxel_to_ras(scan_affine, voxels), frame[["ras_x", "ras_y", "ras_z"]], atol=1e-4)

@@ -55,6 +55,8 @@ def test_every_rule_has_log_and_benchmark():
         ),
         # A fine-tuned region starts from midbrain's network: its count_scale could not take effect.
         ({"regions": {"hippocampi": {"training": {"count_scale": 10}}}}, "regions.hippocampi.training.count_scale"),
+        # An old config's shard size: where it is now.
+        ({"inference": {"scans_per_shard": 50}}, "inference.scans_per_shard has moved to jobs.scans_per_shard"),
     ],
 )
 def test_bad_config_is_rejected_naming_the_key(tmp_path, bad, message):

@@ -16,7 +16,7 @@ from pvsflow.detection import detect
 from pvsflow.froc import ScanResult, ScanTable
 from pvsflow.io import load_crop
 from pvsflow.matching import cumulative_hits
-from pvsflow.regions import SLICE_RATED
+from pvsflow.regions import REGIONS
 from pvsflow.settings import EvaluationSettings
 
 
@@ -34,16 +34,15 @@ def chance_fauc(
         if not record.region(region).ok:
             continue
         image, _ = load_crop(layout.crop_file(crop_dir, region))
-        # Only the positions are scored: no labels (anatomy) and no hemispheres are needed.
+        # Only the positions are scored: no labels (anatomy) are needed.
         found = detect(
             rng.random(image.shape),
             np.zeros(image.shape, dtype=np.int32),
             0.0,
             record.region(region),
             record.voxel_order,
+            region=REGIONS[region],
             scan_id=crop_dir.name,
-            slice_rated=region in SLICE_RATED,
-            paired=False,
             nms_size=nms_size,
         )
         truth = annotations.get(crop_dir.name, np.zeros((0, 3)))

@@ -109,6 +109,15 @@ def check_cohort(layout: CohortLayout) -> CheckedCohort:
     return CheckedCohort(files, counts, problems)
 
 
+def planning_messages(problems: list[Problem], table: Path, shown: int = 20) -> list[str]:
+    """What planning says of the cohort check: the first ``shown`` problems, and where the rest
+    are (``table``, the cohort tables' ``cohort_problems.tsv``)."""
+    messages = [f"cohort check: {problem}" for problem in problems[:shown]]
+    if len(problems) > shown:
+        messages.append(f"cohort check: {len(problems) - shown} more problems in {table}")
+    return messages
+
+
 def problem_table(problems: list[Problem]) -> pd.DataFrame:
     """One row per problem (:data:`PROBLEM_COLUMNS`): where, the participant and session it
     concerns (empty where the ID itself was unusable), region, and what was wrong."""

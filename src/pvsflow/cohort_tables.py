@@ -13,7 +13,7 @@ import pyarrow as pa
 from pvsflow.crop_records import ScanRecord, read_scan_record
 from pvsflow.layout import scan_entities
 from pvsflow.quality import coverage_warning, voxel_size_outliers
-from pvsflow.regions import SLICE_RATED
+from pvsflow.regions import REGIONS
 from pvsflow.settings import QcSettings
 
 QC_SCHEMA = pa.schema(
@@ -94,7 +94,7 @@ def qc_rows(
     """One :data:`QC_SCHEMA` row per region of a scan, from its extraction record, the inference
     ``warnings`` ((scan, region) -> message) and why its voxel size is an outlier (empty: it is not)."""
     participant, session = scan_entities(record.scan)
-    label_map = record.label_source.get("label_map", {})
+    label_map = None if record.label_source is None else record.label_source.label_map
     sizes = (np.nan,) * 3 if record.voxel_size_mm is None else record.voxel_size_mm
     rows = []
     for region in regions:
@@ -102,7 +102,7 @@ def qc_rows(
         noticed = [
             *record.warnings,
             voxel_size_outlier,
-            coverage_warning(region, crop, qc.min_crop_coverage, slice_rated=region in SLICE_RATED),
+            coverage_warning(region, crop, qc.min_crop_coverage, slice_rated=REGIONS[region].slice_rated),
             warnings.get((record.scan, region), ""),
         ]
         rows.append(
@@ -118,8 +118,8 @@ def qc_rows(
                 "voxel_order": None if record.voxel_order is None else record.voxel_order.stored_axes,
                 "voxel_size_outlier": None if record.voxel_size_mm is None else bool(voxel_size_outlier),
                 "crop_coverage": crop.coverage if crop.ok else None,
-                "label_map": label_map.get("path", ""),
-                "label_map_resampled": label_map.get("resampled"),
+                "label_map": "" if label_map is None else label_map.path,
+                "label_map_resampled": None if label_map is None else label_map.resampled,
                 "warning": "; ".join(w for w in noticed if w),
             }
         )

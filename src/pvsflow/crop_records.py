@@ -7,7 +7,7 @@ and what it noticed. :mod:`pvsflow.extraction` writes it; every later stage read
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,61 @@ RECORD_FORMAT = "pvsflow-extraction-record/2"
 
 class RecordError(ValueError):
     """An extraction record this pvsflow cannot read (written by another version)."""
+
+
+@dataclass(frozen=True)
+class LabelFile:
+    """One label map file a scan's labels came from; ``grid_shape`` and ``grid_voxel_size_mm``
+    (its own grid) where it was resampled into the scan's."""
+
+    path: str
+    resampled: bool
+    grid_shape: tuple[int, ...] | None = None
+    grid_voxel_size_mm: tuple[float, ...] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"path": self.path, "resampled": self.resampled}
+        if self.resampled:
+            values |= {
+                "grid_shape": list(self.grid_shape or ()),
+                "grid_voxel_size_mm": list(self.grid_voxel_size_mm or ()),
+            }
+        return values
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> LabelFile:
+        shape, size = values.get("grid_shape"), values.get("grid_voxel_size_mm")
+        return cls(
+            values["path"],
+            values["resampled"],
+            None if shape is None else tuple(int(v) for v in shape),
+            None if size is None else tuple(float(v) for v in size),
+        )
+
+
+@dataclass(frozen=True)
+class LabelSource:
+    """Where a scan's labels came from: its label map, the optional substructure map, and the
+    share of labelled voxels on tissue (the co-registration check, :mod:`pvsflow.label_maps`)."""
+
+    label_map: LabelFile
+    substructures: LabelFile | None = None
+    labels_on_tissue: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"label_map": self.label_map.as_json(), "labels_on_tissue": self.labels_on_tissue}
+        if self.substructures is not None:
+            values["substructures"] = self.substructures.as_json()
+        return values
+
+    @classmethod
+    def from_json(cls, values: Mapping[str, Any]) -> LabelSource:
+        substructures = values.get("substructures")
+        return cls(
+            LabelFile.from_json(values["label_map"]),
+            None if substructures is None else LabelFile.from_json(substructures),
+            values["labels_on_tissue"],
+        )
 
 
 @dataclass(frozen=True)
@@ -88,14 +143,15 @@ class RegionRecord:
 @dataclass(frozen=True)
 class ScanRecord:
     """Everything extraction knows of one scan. ``voxel_order`` and ``voxel_size_mm`` (canonical
-    axes x, y, z) are None when the scan could not be read; ``label_source``: where the labels came
-    from and whether they were resampled; ``warnings``: what the headers made pvsflow notice."""
+    axes x, y, z) and ``label_source`` (where the labels came from and whether they were
+    resampled) are None when the scan or its labels could not be read; ``warnings``: what the
+    headers made pvsflow notice."""
 
     scan: str
     regions: Mapping[str, RegionRecord]
     voxel_order: VoxelOrder | None = None
     voxel_size_mm: tuple[float, float, float] | None = None
-    label_source: Mapping[str, Any] = field(default_factory=dict)
+    label_source: LabelSource | None = None
     warnings: tuple[str, ...] = ()
 
     def region(self, name: str) -> RegionRecord:
@@ -109,7 +165,7 @@ class ScanRecord:
             "regions": {name: region.as_json() for name, region in self.regions.items()},
             "voxel_order": None if self.voxel_order is None else self.voxel_order.as_record(),
             "voxel_size_mm": None if self.voxel_size_mm is None else list(self.voxel_size_mm),
-            "labels": dict(self.label_source),
+            "labels": None if self.label_source is None else self.label_source.as_json(),
             "warnings": list(self.warnings),
         }
 
@@ -126,7 +182,7 @@ class ScanRecord:
             regions={name: RegionRecord.from_json(region) for name, region in values["regions"].items()},
             voxel_order=None if values["voxel_order"] is None else VoxelOrder.from_record(values["voxel_order"]),
             voxel_size_mm=None if size is None else (float(size[0]), float(size[1]), float(size[2])),
-            label_source=values["labels"],
+            label_source=None if values["labels"] is None else LabelSource.from_json(values["labels"]),
             warnings=tuple(values["warnings"]),
         )
 

@@ -14,7 +14,7 @@ from pvsflow import freesurfer as fs
 from pvsflow import layout
 from pvsflow.crop_records import RegionRecord, read_scan_record
 from pvsflow.io import load_crop
-from pvsflow.regions import PAIRED, SLICE_RATED
+from pvsflow.regions import REGIONS, Region
 from pvsflow.voxel_order import VoxelOrder, voxel_to_ras
 
 # One row per candidate; region and method are the Parquet dataset's partition keys.
@@ -74,9 +74,8 @@ def detect(
     crop: RegionRecord,
     voxel_order: VoxelOrder,
     *,
+    region: Region,
     scan_id: str,
-    slice_rated: bool,
-    paired: bool,
     nms_size: int,
 ) -> pd.DataFrame:
     """Ranked candidates of one scan's region as rows of :data:`DETECTION_SCHEMA`.
@@ -84,14 +83,14 @@ def detect(
     ``attention``: the map on the crop grid, ``(x, y, z)``; ``labels``: the label map cut to the
     same box; ``crop``: the region's extraction record (origin, affine, label IDs, height range,
     rated slice, midline); ``voxel_order``: how the scan stores its voxels, in whose indices the
-    candidates' voxel coordinates are given. ``slice_rated`` regions are searched in 2D in the
-    rated slice (the crop's middle slice when the scan has none). Each candidate gets the label
+    candidates' voxel coordinates are given. Slice-rated regions (``region``) are searched in 2D
+    in the rated slice (the crop's middle slice when the scan has none). Each candidate gets the label
     it lies in and its height in the region (0 at the region's lowest voxel, 1 at its highest,
-    scanner superior axis); ``paired`` regions also get a hemisphere: the labelled structure's
+    scanner superior axis); paired regions also get a hemisphere: the labelled structure's
     side, or for an unlateralised label the side of the region's centre of mass. ``nms_size``:
     maximum filter size, voxels.
     """
-    if slice_rated:
+    if region.slice_rated:
         z = attention.shape[2] // 2 if crop.rated_slice is None else int(crop.rated_slice)
         coords2d, scores = local_maxima(attention[:, :, z], nms_size)
         crop_voxels = np.column_stack([coords2d, np.full(len(coords2d), z)]).astype(np.int64)
@@ -102,7 +101,7 @@ def detect(
     n_selected = operating_count(predicted_count)
     found = labels[tuple(crop_voxels.T)] if len(crop_voxels) else np.zeros(0, dtype=np.int32)
     hemisphere: list[str | None] = [None] * len(scores)
-    if paired:
+    if region.paired:
         hemisphere = [
             fs.hemisphere_of(int(label)) or ("right" if x > crop.midline_ras_x else "left")
             for label, x in zip(found, ras[:, 0])
@@ -196,9 +195,8 @@ def detect_shard(
             float(prediction["predicted_count"]),
             record.region(region),
             record.voxel_order,
+            region=REGIONS[region],
             scan_id=scan_id,
-            slice_rated=region in SLICE_RATED,
-            paired=region in PAIRED,
             nms_size=nms_size,
         )
         frames.append(frame)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from nibabel.affines import voxel_sizes
 from scipy import ndimage
 
+from pvsflow.crop_records import LabelFile, LabelSource
 from pvsflow.io import ScanError, Volume, load_volume
 
 # Below this share of a region's labelled volume inside the scan, the region is refused.
@@ -33,13 +33,13 @@ class LabelMap:
     """Integer labels on the scan's grid, and how they got there.
 
     ``source``: what the scan's extraction record keeps (files, whether and from which grid the
-    labels were resampled); ``volumes_mm3``: each label's volume in its own grid, so that
+    labels were resampled, the share on tissue); ``volumes_mm3``: each label's volume in its own grid, so that
     :meth:`coverage` can tell how much of a region landed inside the scan.
     """
 
     labels: np.ndarray  # (x, y, z) int32, the scan's shape
     scan_voxel_mm3: float
-    source: dict[str, Any]
+    source: LabelSource
     volumes_mm3: dict[int, float] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()  # the label maps' header warnings
 
@@ -90,7 +90,7 @@ def resample_nearest(
 
 def _on_scan_grid(
     path: Path | str, scan_id: str, what: str, shape: tuple[int, ...], scan_affine: np.ndarray
-) -> tuple[np.ndarray, dict[str, Any], dict[int, float], tuple[str, ...]]:
+) -> tuple[np.ndarray, LabelFile, dict[int, float], tuple[str, ...]]:
     """The labels at ``path`` on the scan's grid (canonical voxel order), where they came from,
     each label's volume on its own grid and the file's header warnings."""
     volume = load_volume(path, scan_id, what, integers=True)
@@ -98,13 +98,11 @@ def _on_scan_grid(
     counts = np.bincount(non_negative(labels).ravel(order="K"))
     voxel_mm3 = float(np.prod(voxel_sizes(volume.affine)))
     volumes = {int(i): float(counts[i]) * voxel_mm3 for i in np.flatnonzero(counts[1:]) + 1}
-    same_grid = labels.shape == shape and np.allclose(volume.affine, scan_affine, atol=1e-3)
-    source: dict[str, Any] = {"path": str(path), "resampled": not same_grid}
-    if not same_grid:
-        source["grid_shape"] = list(volume.voxel_order.stored_shape)
-        source["grid_voxel_size_mm"] = [round(float(v), 4) for v in voxel_sizes(volume.affine)]
-        labels = resample_nearest(labels, volume.affine, shape, scan_affine)
-    return labels, source, volumes, volume.warnings
+    if labels.shape == shape and np.allclose(volume.affine, scan_affine, atol=1e-3):
+        return labels, LabelFile(str(path), resampled=False), volumes, volume.warnings
+    grid_size = tuple(round(float(v), 4) for v in voxel_sizes(volume.affine))
+    source = LabelFile(str(path), True, volume.voxel_order.stored_shape, grid_size)
+    return resample_nearest(labels, volume.affine, shape, scan_affine), source, volumes, volume.warnings
 
 
 def on_tissue_share(image: np.ndarray, labelled: np.ndarray) -> float:
@@ -147,14 +145,13 @@ def load_label_map(
     """
     shape = scan.data.shape
     labels, source, volumes, warnings = _on_scan_grid(path, scan_id, "label map", shape, scan.affine)
-    record = {"label_map": source}
+    part_source = None
     if substructures is not None:
         parts, part_source, part_volumes, part_warnings = _on_scan_grid(
             substructures, scan_id, "substructure label map", shape, scan.affine
         )
         labels = np.where(parts > 0, parts, labels)
         volumes |= part_volumes
-        record["substructures"] = part_source
         warnings += part_warnings
     labelled = labels > 0
     if not labelled.any():
@@ -171,5 +168,5 @@ def load_label_map(
             f"{100 * MIN_TISSUE_FRACTION:.0f}% expected): the label map and the scan do not seem co-registered"
             + _header_hint(path, scan_id, scan),
         )
-    record["labels_on_tissue"] = round(on_tissue, 4)
+    record = LabelSource(source, part_source, round(on_tissue, 4))
     return LabelMap(labels, float(np.prod(voxel_sizes(scan.affine))), record, volumes, warnings)

@@ -206,7 +206,7 @@ def shard_predictions(shard_dir: Path | str) -> Path:
     return Path(shard_dir) / "predictions.tsv"
 
 
-def model_file(models: Path | str, architecture: str, region: str) -> Path:
+def model_file(models: Path | str, *, architecture: str, region: str) -> Path:
     """A network's weights in a models directory (a run's ``results/models`` or a copy of it)."""
     return Path(models) / architecture / region / "model.pt"
 
@@ -253,7 +253,11 @@ class ResultsLayout(_JobFiles):
         ``shard-<n>``: the inference shards): a :meth:`crops` directory per scan."""
         return self.root / "crops" / name
 
-    def crops(self, crop_set: str, scan: str) -> Path:
+    def crop_sets_of(self, split: str) -> list[Path]:
+        """A finished run's crop sets of one split (``train``, ``validation``, ``shard``), sorted."""
+        return sorted((self.root / "crops").glob(f"{split}-*"))
+
+    def crops(self, *, crop_set: str, scan: str) -> Path:
         """A scan's crop directory: :func:`crop_file` per region and :func:`crop_metadata`."""
         return self.crop_set(crop_set) / scan
 
@@ -262,39 +266,36 @@ class ResultsLayout(_JobFiles):
         """The trained networks, :func:`model_file` per architecture and region."""
         return self.root / "models"
 
-    def model_dir(self, architecture: str, region: str) -> Path:
-        return self.models / architecture / region
+    def model(self, *, architecture: str, region: str) -> Path:
+        return model_file(self.models, architecture=architecture, region=region)
 
-    def model(self, architecture: str, region: str) -> Path:
-        return model_file(self.models, architecture, region)
+    def model_card(self, *, architecture: str, region: str) -> Path:
+        return model_card(self.model(architecture=architecture, region=region))
 
-    def model_card(self, architecture: str, region: str) -> Path:
-        return model_card(self.model(architecture, region))
+    def training_log(self, *, architecture: str, region: str) -> Path:
+        return self.model(architecture=architecture, region=region).with_name("training_log.tsv")
 
-    def training_log(self, architecture: str, region: str) -> Path:
-        return self.model_dir(architecture, region) / "training_log.tsv"
+    def loss_curve(self, *, architecture: str, region: str) -> Path:
+        return self.model(architecture=architecture, region=region).with_name("loss_curve.png")
 
-    def loss_curve(self, architecture: str, region: str) -> Path:
-        return self.model_dir(architecture, region) / "loss_curve.png"
-
-    def checkpoint(self, architecture: str, region: str) -> Path:
+    def checkpoint(self, *, architecture: str, region: str) -> Path:
         """Kept outside the declared outputs, so a resubmitted training job resumes from it."""
         return self.root / "checkpoints" / architecture / region / "last.pt"
 
-    def attention(self, method: str, region: str, shard: str) -> Path:
+    def attention(self, *, method: str, region: str, shard: str) -> Path:
         """An inference shard's directory: :func:`attention_map` per scan, :func:`shard_predictions`."""
         return self.root / "attention" / method / region / f"shard-{shard}"
 
-    def shard_table(self, kind: str, region: str, method: str, shard: str) -> Path:
+    def shard_table(self, *, kind: str, region: str, method: str, shard: str) -> Path:
         """One shard of a cohort-wide Parquet dataset (``kind``: detections or scan_counts),
         partitioned by region and method."""
         return self.root / kind / f"region={region}" / f"method={method}" / f"shard-{shard}.parquet"
 
-    def method_stats(self, method: str, region: str, name: str) -> Path:
+    def method_stats(self, *, method: str, region: str, name: str) -> Path:
         """Statistics of one method in one region (metrics, FROC, per-scan results)."""
         return self.root / "stats" / method / region / name
 
-    def comparison(self, region: str, name: str) -> Path:
+    def comparison(self, *, region: str, name: str) -> Path:
         """The comparison of a region's methods (pairwise tests, intra-rater agreement, FROC)."""
         return self.root / "stats" / "comparison" / region / name
 
@@ -326,27 +327,27 @@ class MnistLayout(_JobFiles):
         """One target digit's train, validation and test grids."""
         return self.root / "datasets" / f"digit-{digit}.npz"
 
-    def model(self, objective: str, digit: int | str, architecture: str, suffix: str = ".pt") -> Path:
+    def model(self, *, objective: str, digit: int | str, architecture: str, suffix: str = ".pt") -> Path:
         """A trained network's weights (``.pt``), card (``.json``), epoch table (``.tsv``) or loss
         curve (``.png``)."""
         return self.root / "models" / objective / f"digit-{digit}" / f"{architecture}{suffix}"
 
-    def checkpoint(self, objective: str, digit: int | str, architecture: str) -> Path:
+    def checkpoint(self, *, objective: str, digit: int | str, architecture: str) -> Path:
         return self.root / "checkpoints" / objective / f"digit-{digit}" / f"{architecture}.pt"
 
-    def pool_dataset(self, pool: str, digit: int | str) -> Path:
+    def pool_dataset(self, *, pool: str, digit: int | str) -> Path:
         """One target digit's test grids drawn from the extra test pool ``pool`` (``mnist.test_pools``)."""
         return self.root / "datasets" / f"pool-{pool}" / f"digit-{digit}.npz"
 
-    def evaluation(self, kind: str, pool: str, objective: str, digit: int | str, method: str) -> Path:
+    def evaluation(self, *, kind: str, pool: str, objective: str, digit: int | str, method: str) -> Path:
         """One method's evaluation on one digit's test grids from ``pool`` (:data:`STUDY_POOL`: the
         study's own): ``detections`` and ``per_image`` (Parquet) or ``examples`` (attention maps
         of a few grids, ``.npz``)."""
         suffix = ".npz" if kind == "examples" else ".parquet"
         return self.root / kind / pool / objective / f"digit-{digit}" / f"{method}{suffix}"
 
-    def stats(self, pool: str, name: str) -> Path:
+    def stats(self, *, pool: str, name: str) -> Path:
         return self.root / "stats" / pool / name
 
-    def figure(self, pool: str, name: str) -> Path:
+    def figure(self, *, pool: str, name: str) -> Path:
         return self.root / "figures" / pool / name

@@ -19,48 +19,69 @@ from pvsflow import freesurfer as fs
 from pvsflow.io import ScanError
 from pvsflow.voxel_order import VoxelOrder, voxel_to_ras
 
-REGIONS = ("midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale")
-# The region trained from scratch; the others are fine-tuned from its weights.
-BASE_REGION = "midbrain"
 
-DEFAULT_LABELS: Mapping[str, tuple[int, ...]] = {
-    "midbrain": (fs.BRAIN_STEM,),
-    "hippocampi": (fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS),
-    "basal_ganglia": (
-        fs.LEFT_CAUDATE,
-        fs.LEFT_PUTAMEN,
-        fs.LEFT_PALLIDUM,
-        fs.RIGHT_CAUDATE,
-        fs.RIGHT_PUTAMEN,
-        fs.RIGHT_PALLIDUM,
-    ),
-    "centrum_semiovale": (fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER),
-}
-# Labels that, where a label map has them, are the region itself (FreeSurfer's brainstem
-# substructures: Midbrain, the paper's region, instead of the whole Brain-Stem).
-DEFAULT_PREFERRED_LABELS: Mapping[str, tuple[int, ...]] = {"midbrain": (fs.MIDBRAIN,)}
-# Otherwise the midbrain is the top of aseg's Brain-Stem (midbrain, pons and medulla): an adult
-# midbrain is about 2 cm tall, so its upper 15 mm stay clear of the pons (docs/method.md).
-DEFAULT_TOP_MM: Mapping[str, float] = {"midbrain": 15.0}
-# Crop sizes of the paper's 1.5 T scans (about 0.5 x 0.5 x 0.8 mm voxels).
-PAPER_CROP_SHAPES: Mapping[str, tuple[int, int, int]] = {
-    "midbrain": (88, 88, 11),
-    "hippocampi": (168, 128, 84),
-    "basal_ganglia": (168, 128, 84),
-    "centrum_semiovale": (250, 290, 14),
-}
-# The paper's crops in millimetres are these shapes at its voxel size (a test pins the pair).
+@dataclass(frozen=True)
+class Region:
+    """What pvsflow knows of one brain region whatever the cohort: its default labels (FreeSurfer
+    look-up-table IDs), how it was rated and cut in the paper, and how its crop box is placed."""
+
+    name: str
+    labels: tuple[int, ...]
+    # Labels that, where a label map has any, are the region itself (labels and top_mm unused).
+    preferred_labels: tuple[int, ...] = ()
+    # Keep only the uppermost top_mm millimetres of the labels (scanner superior axis); None: all.
+    top_mm: float | None = None
+    # The paper's crop in voxels of its 1.5 T scans (PAPER_VOXEL_SIZE_MM).
+    paper_crop_shape: tuple[int, int, int] = (0, 0, 0)
+    # Rated in one axial slice (2D detection and evaluation), else in the whole region (3D).
+    slice_rated: bool = False
+    # Left and right structures: detections get a hemisphere.
+    paired: bool = False
+    # The box's slices are centred on the rated slice, not on the centre of mass: a region too
+    # tall to be cut whole (the centrum semiovale).
+    centred_on_rated_slice: bool = False
+
+
+MIDBRAIN = Region(
+    "midbrain",
+    (fs.BRAIN_STEM,),
+    # FreeSurfer's brainstem substructures' Midbrain, where given; otherwise the top of aseg's
+    # Brain-Stem: an adult midbrain is about 2 cm tall, so its upper 15 mm stay clear of the pons.
+    preferred_labels=(fs.MIDBRAIN,),
+    top_mm=15.0,
+    paper_crop_shape=(88, 88, 11),
+)
+HIPPOCAMPI = Region(
+    "hippocampi", (fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS), paper_crop_shape=(168, 128, 84), paired=True
+)
+BASAL_GANGLIA = Region(
+    "basal_ganglia",
+    (fs.LEFT_CAUDATE, fs.LEFT_PUTAMEN, fs.LEFT_PALLIDUM, fs.RIGHT_CAUDATE, fs.RIGHT_PUTAMEN, fs.RIGHT_PALLIDUM),
+    paper_crop_shape=(168, 128, 84),
+    slice_rated=True,
+    paired=True,
+)
+CENTRUM_SEMIOVALE = Region(
+    "centrum_semiovale",
+    (fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER),
+    paper_crop_shape=(250, 290, 14),
+    slice_rated=True,
+    paired=True,
+    centred_on_rated_slice=True,
+)
+# The region registry: every region pvsflow knows, in the paper's order.
+REGIONS: Mapping[str, Region] = {r.name: r for r in (MIDBRAIN, HIPPOCAMPI, BASAL_GANGLIA, CENTRUM_SEMIOVALE)}
+# The region trained from scratch; the others are fine-tuned from its weights.
+BASE_REGION = MIDBRAIN.name
+# The paper's crops in millimetres are the crop shapes at its voxel size (a test pins the pair).
 PAPER_VOXEL_SIZE_MM = (0.5, 0.5, 0.8)
-SLICE_RATED = frozenset({"basal_ganglia", "centrum_semiovale"})
-PAIRED = frozenset({"hippocampi", "basal_ganglia", "centrum_semiovale"})
 
 
 @dataclass(frozen=True)
 class RegionSpec:
     """How one region is cut out of a scan: a region's ``preprocessing:`` block in config, whose
-    defaults are written here (``labels``: :data:`DEFAULT_LABELS`, ``preferred_labels``:
-    :data:`DEFAULT_PREFERRED_LABELS`, ``top_mm``: :data:`DEFAULT_TOP_MM`; ``crop_shape`` has
-    none)."""
+    defaults are written here (``labels``, ``preferred_labels``, ``top_mm``: the region's in
+    :data:`REGIONS`; ``crop_shape`` has none)."""
 
     name: str
     labels: tuple[int, ...]
@@ -77,13 +98,8 @@ class RegionSpec:
     top_mm: float | None = None
 
     @property
-    def slice_rated(self) -> bool:
-        """Annotated in one axial slice (basal ganglia, centrum semiovale): 2D NMS and evaluation."""
-        return self.name in SLICE_RATED
-
-    @property
-    def paired(self) -> bool:
-        return self.name in PAIRED
+    def region(self) -> Region:
+        return REGIONS[self.name]
 
     def as_config(self) -> dict[str, Any]:
         """Every setting but the name, as a ``preprocessing:`` block would give it (lists, not tuples)."""
@@ -95,10 +111,11 @@ class RegionSpec:
     def from_config(cls, name: str, preprocessing: Mapping[str, Any]) -> RegionSpec:
         """The region ``name`` from its config block; keys not given take the defaults above."""
         values = dict(preprocessing)
-        labels = tuple(int(v) for v in values.pop("labels", DEFAULT_LABELS[name]))
+        region = REGIONS[name]
+        labels = tuple(int(v) for v in values.pop("labels", region.labels))
         crop_shape = tuple(int(v) for v in values.pop("crop_shape"))
-        preferred = tuple(int(v) for v in values.pop("preferred_labels", DEFAULT_PREFERRED_LABELS.get(name, ())))
-        top_mm = values.pop("top_mm", DEFAULT_TOP_MM.get(name))
+        preferred = tuple(int(v) for v in values.pop("preferred_labels", region.preferred_labels))
+        top_mm = values.pop("top_mm", region.top_mm)
         return cls(name, labels, crop_shape, preferred_labels=preferred, top_mm=top_mm, **values)  # type: ignore[arg-type]
 
 
@@ -255,7 +272,7 @@ def extract_region(
     :func:`scipy.ndimage.find_objects` of ``labels``, so that the region is looked for within its
     labels' box only (the same result, faster).
     """
-    if rated_slice is not None and spec.slice_rated:
+    if rated_slice is not None and spec.region.slice_rated:
         rated_slice = canonical_rated_slice(rated_slice, voxel_order, labels.shape, scan_id, spec.name)
     else:
         rated_slice = None
@@ -267,7 +284,7 @@ def extract_region(
     centre = voxels.sum(axis=0) / len(voxels)  # the centre of mass, from exact integer sums
     shape = np.array(spec.crop_shape)
     origin = np.floor(centre + 0.5).astype(int) - shape // 2  # half-voxel centres round up
-    if spec.name == "centrum_semiovale" and rated_slice is not None:
+    if spec.region.centred_on_rated_slice and rated_slice is not None:
         origin[2] = rated_slice - shape[2] // 2
     # Mask and trim on a margin around the box so smoothing sees the true neighbourhood.
     margin = spec.mask_dilation_voxels + int(np.ceil(4 * spec.mask_sigma_voxels)) + 1
@@ -306,7 +323,7 @@ def extract_region(
         labels=cut_box(labels, origin, spec.crop_shape).astype(np.int32),
         label_ids=label_ids,
         height_range_mm=(float(heights.min()), float(heights.max())),
-        coverage=crop_coverage(voxels, origin, shape, rated_slice if spec.slice_rated else None, spec.slice_rated),
+        coverage=crop_coverage(voxels, origin, shape, rated_slice, spec.region.slice_rated),
     )
 
 

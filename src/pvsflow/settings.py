@@ -103,8 +103,31 @@ def fine_tuning_conflicts(regions: Mapping[str, Mapping[str, Any]], base_region:
 
 
 @dataclass(frozen=True)
+class JobSettings:
+    """How much work one job does (``jobs:``)."""
+
+    # Scans per extraction, inference and detection job (a shard): larger shards plan faster and
+    # submit fewer jobs; smaller ones rerun less when one scan changes (README, "Cohorts of
+    # 50,000 scans").
+    scans_per_shard: int = 100
+
+
+# Settings that moved: where an old config has them -> where they are now.
+MOVED_SETTINGS = {("inference", "scans_per_shard"): ("jobs", "scans_per_shard")}
+
+
+def moved_settings(config: Mapping[str, Any]) -> list[str]:
+    """One message per setting of ``config`` that has moved (:data:`MOVED_SETTINGS`), naming both places."""
+    return [
+        f"{'.'.join(old)} has moved to {'.'.join(new)} (it sizes extraction, inference and detection jobs "
+        f"alike): write it as `{new[0]}: {{{new[1]}: {config[old[0]][old[1]]}}}`"
+        for old, new in MOVED_SETTINGS.items()
+        if old[1] in (config.get(old[0]) or {})
+    ]
+
+
+@dataclass(frozen=True)
 class InferenceSettings:
-    scans_per_shard: int = 100  # test and unrated scans per inference job
     device: str = "auto"
     # bf16 autocast where the device computes bf16 natively: off, as it changes the selected
     # detections of many scans (docs/method.md, "Inference")

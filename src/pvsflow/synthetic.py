@@ -42,6 +42,7 @@ from pvsflow.cohort import CohortError, subject_ids, synthetic_scan_ids
 from pvsflow.io import save_volume
 from pvsflow.label_maps import resample_nearest
 from pvsflow.layout import CohortLayout, scan_entities
+from pvsflow.regions import BASAL_GANGLIA, CENTRUM_SEMIOVALE, HIPPOCAMPI, MIDBRAIN, REGIONS
 from pvsflow.settings import LabelMapSettings, from_mapping
 from pvsflow.voxel_order import VoxelOrder
 
@@ -88,7 +89,7 @@ THIRD_VENTRICLE = Ellipsoid((0.0, -4.0, 0.0), (1.2, 8.0, 4.0))
 # 6-voxel match radii: a midbrain about 15 mm tall on a wider pons on a medulla that leaves the
 # field of view, all one Brain-Stem label as in FreeSurfer's aseg. The parts meet at these heights
 # (template z, mm); brainstemSsLabels-style maps label them Midbrain, Pons and Medulla.
-MIDBRAIN = Ellipsoid((0.0, -12.0, -13.0), (8.0, 8.0, 7.5))
+MESENCEPHALON = Ellipsoid((0.0, -12.0, -13.0), (8.0, 8.0, 7.5))  # the midbrain
 PONS = Ellipsoid((0.0, -9.0, -27.0), (10.0, 10.0, 8.0))
 MEDULLA = Ellipsoid((0.0, -14.0, -42.0), (6.0, 6.0, 9.0))
 PONTOMESENCEPHALIC_Z = -20.0
@@ -109,7 +110,7 @@ DEEP_STRUCTURES: tuple[tuple[Ellipsoid, int, int | None], ...] = (
     (THIRD_VENTRICLE, fs.THIRD_VENTRICLE, None),
     (MEDULLA, fs.BRAIN_STEM, None),
     (PONS, fs.BRAIN_STEM, None),
-    (MIDBRAIN, fs.BRAIN_STEM, None),
+    (MESENCEPHALON, fs.BRAIN_STEM, None),
 )
 CSF_LABELS = {
     fs.CSF,
@@ -133,10 +134,10 @@ class PvsShape:
 
 
 PVS_SHAPES: Mapping[str, PvsShape] = {
-    "midbrain": PvsShape((0.7, 1.4), (3.0, 6.0), (0.0, 0.3, 1.0)),
-    "hippocampi": PvsShape((0.7, 1.4), (3.0, 6.0), (0.0, 1.0, 0.3)),
-    "basal_ganglia": PvsShape((0.7, 1.5), (4.0, 9.0), (0.1, 0.2, 1.0)),
-    "centrum_semiovale": PvsShape((0.7, 1.4), (4.0, 10.0), None),
+    MIDBRAIN.name: PvsShape((0.7, 1.4), (3.0, 6.0), (0.0, 0.3, 1.0)),
+    HIPPOCAMPI.name: PvsShape((0.7, 1.4), (3.0, 6.0), (0.0, 1.0, 0.3)),
+    BASAL_GANGLIA.name: PvsShape((0.7, 1.5), (4.0, 9.0), (0.1, 0.2, 1.0)),
+    CENTRUM_SEMIOVALE.name: PvsShape((0.7, 1.4), (4.0, 10.0), None),
 }
 
 
@@ -156,7 +157,12 @@ class SyntheticCohortSpec:
     voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.4)
     # Mean PVS count per region (for slice-rated regions: in the rated slice).
     mean_pvs_count: Mapping[str, float] = field(
-        default_factory=lambda: {"midbrain": 2.5, "hippocampi": 3.0, "basal_ganglia": 3.5, "centrum_semiovale": 4.0}
+        default_factory=lambda: {
+            MIDBRAIN.name: 2.5,
+            HIPPOCAMPI.name: 3.0,
+            BASAL_GANGLIA.name: 3.5,
+            CENTRUM_SEMIOVALE.name: 4.0,
+        }
     )
     # Negative-binomial shape: smaller is more overdispersed (more zeros, longer tail).
     count_dispersion: float = 1.5
@@ -449,11 +455,11 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
     image = subject.tissue_image(labels)
     ventricles = np.argwhere(np.isin(labels, [fs.LEFT_LATERAL_VENTRICLE, fs.RIGHT_LATERAL_VENTRICLE]))
     rated = {
-        "basal_ganglia": int(np.round(subject.to_voxels(ANTERIOR_COMMISSURE)[0, 2])),
-        "centrum_semiovale": int(ventricles[:, 2].max() + np.round(10.0 / spec.voxel_size_mm[2])),
+        BASAL_GANGLIA.name: int(np.round(subject.to_voxels(ANTERIOR_COMMISSURE)[0, 2])),
+        CENTRUM_SEMIOVALE.name: int(ventricles[:, 2].max() + np.round(10.0 / spec.voxel_size_mm[2])),
     }
     # PVS keep clear of these bright look-alikes, so every bright structure is either one or the other.
-    look_alikes = subject.add_wmh(image, labels, rated["centrum_semiovale"]) + subject.add_hippocampal_cysts(
+    look_alikes = subject.add_wmh(image, labels, rated[CENTRUM_SEMIOVALE.name]) + subject.add_hippocampal_cysts(
         image, labels
     )
     placer = _PvsPlacer(subject, labels, look_alikes)
@@ -477,27 +483,16 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
         return subject.to_voxels((tube.start + tube.end) / 2)[0]
 
     # Volume-rated regions: count every PVS in the structure (the midbrain: above the pons).
-    midbrain = placer.region_voxels([fs.BRAIN_STEM], lambda t: t[:, 2] >= PONTOMESENCEPHALIC_Z + 1.0)
-    record("midbrain", placer.place("midbrain", midbrain, want("midbrain")), midpoint_voxel)
-    hippocampi = placer.region_voxels([fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS], lambda t: np.ones(len(t), bool))
-    record("hippocampi", placer.place("hippocampi", hippocampi, want("hippocampi")), midpoint_voxel)
+    midbrain = placer.region_voxels(MIDBRAIN.labels, lambda t: t[:, 2] >= PONTOMESENCEPHALIC_Z + 1.0)
+    record(MIDBRAIN.name, placer.place(MIDBRAIN.name, midbrain, want(MIDBRAIN.name)), midpoint_voxel)
+    hippocampi = placer.region_voxels(HIPPOCAMPI.labels, lambda t: np.ones(len(t), bool))
+    record(HIPPOCAMPI.name, placer.place(HIPPOCAMPI.name, hippocampi, want(HIPPOCAMPI.name)), midpoint_voxel)
 
     # Slice-rated regions: the weak label counts the PVS crossing the rated axial slice.
-    region_labels = {
-        "basal_ganglia": [
-            fs.LEFT_CAUDATE,
-            fs.RIGHT_CAUDATE,
-            fs.LEFT_PUTAMEN,
-            fs.RIGHT_PUTAMEN,
-            fs.LEFT_PALLIDUM,
-            fs.RIGHT_PALLIDUM,
-        ],
-        "centrum_semiovale": [fs.LEFT_CEREBRAL_WHITE_MATTER, fs.RIGHT_CEREBRAL_WHITE_MATTER],
-    }
     slab_half_height = 5
     for region, slice_index in rated.items():
         truth.rated_slices[region] = slice_index
-        all_voxels = placer.region_voxels(region_labels[region], lambda t: np.ones(len(t), bool))
+        all_voxels = placer.region_voxels(REGIONS[region].labels, lambda t: np.ones(len(t), bool))
         in_slab = all_voxels[np.abs(all_voxels[:, 2] - slice_index) <= slab_half_height]
 
         def crosses(tube: Pvs, k: int = slice_index) -> bool:

@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pvsflow import plots
 from pvsflow.augmentation import augment
 from pvsflow.checkpoints import load_checkpoint, save_checkpoint
 from pvsflow.devices import Execution, execution_for, pick_device, seed_everything
@@ -53,19 +52,16 @@ class EpochRecord:
 
 @dataclass(frozen=True)
 class TrainingOutputs:
-    """Where :func:`train_and_save` writes: model, epoch table (TSV), loss curve (PNG), the
-    checkpoint to resume from, and the loss curve's title."""
+    """Where :func:`train_and_save` writes: model, epoch table (TSV) and the checkpoint to resume from."""
 
     model: Path
     epochs: Path
-    curve: Path
     checkpoint: Path | None
-    title: str
 
     @classmethod
-    def for_job(cls, output: Mapping[str, str], checkpoint: str, title: str) -> TrainingOutputs:
-        """A training job's outputs as its rule names them (model, epochs, curve)."""
-        return cls(Path(output["model"]), Path(output["epochs"]), Path(output["curve"]), Path(checkpoint), title)
+    def for_job(cls, output: Mapping[str, str], checkpoint: str) -> TrainingOutputs:
+        """A training job's outputs as its rule names them (model, epochs)."""
+        return cls(Path(output["model"]), Path(output["epochs"]), Path(checkpoint))
 
 
 def resident(dataset: torch.utils.data.Dataset, execution: Execution) -> tuple[torch.Tensor, torch.Tensor]:
@@ -247,7 +243,7 @@ def train_and_save(
     fingerprint: str = "",
 ) -> pd.DataFrame:
     """:func:`train`, then save the best model with ``card`` completed by the run (best epoch and
-    validation loss, epochs run), the epoch table and the loss curve; every epoch is logged. The
+    validation loss, epochs run) and the epoch table, which it returns; every epoch is logged. The
     epoch table fills as training goes, so progress can be watched; it is rewritten whole at the
     end (after a resume it then also holds the epochs run before the interruption).
     """
@@ -270,7 +266,6 @@ def train_and_save(
     )
     table = pd.DataFrame([asdict(r) for r in history])
     table.to_csv(outputs.epochs, sep="\t", index=False, float_format="%.6g")
-    plots.loss_curve(outputs.curve, table["epoch"], table["train_loss"], table["validation_loss"], outputs.title)
     best = table.loc[table["validation_loss"].idxmin()]
     card = replace(
         card,

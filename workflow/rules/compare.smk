@@ -3,15 +3,15 @@
 
 rule compare_methods:
     input:
-        unpack(lambda w: repeat_ratings()),
+        unpack(repeat_ratings),
         unpack(method_stats("per_scan.parquet", "froc.tsv", "metrics.parquet")),
         dots=COHORT.dots,
     output:
-        pairwise=OUT.comparison("{region}", "pairwise.parquet"),
-        pairwise_tsv=OUT.comparison("{region}", "pairwise.tsv"),
-        rater=OUT.comparison("{region}", "intra_rater.tsv"),
+        pairwise=OUT.comparison(region="{region}", name="pairwise.parquet"),
+        pairwise_tsv=OUT.comparison(region="{region}", name="pairwise.tsv"),
+        rater=OUT.comparison(region="{region}", name="intra_rater.tsv"),
         froc=report(
-            OUT.comparison("{region}", "froc.png"),
+            OUT.comparison(region="{region}", name="froc.png"),
             caption="../report/froc.rst",
             category="FROC curves",
             labels={"region": "{region}"},
@@ -37,7 +37,7 @@ rule compare_methods:
 rule attention_figure:
     input:
         unpack(region_attention_maps),
-        crops=crop_sets_of(SPLIT.test),
+        crops=crop_set_dirs(SPLIT.test),
         dots=COHORT.dots,
     output:
         report(
@@ -58,6 +58,6 @@ rule attention_figure:
         runtime=30,
     params:
         methods=methods_of,
-        shard_of={scan: SHARD_OF[scan] for scan in SPLIT.test},
+        shard_of={scan: PLAN.shard_of[scan] for scan in SPLIT.test},
     script:
         "../scripts/attention_figure.py"

@@ -3,11 +3,15 @@
 
 rule detect:
     input:
-        maps=OUT.attention("{method}", "{region}", "{shard}"),
+        maps=OUT.attention(method="{method}", region="{region}", shard="{shard}"),
         crops=shard_crops,
     output:
-        detections=OUT.shard_table("detections", "{region}", "{method}", "{shard}"),
-        scan_counts=OUT.shard_table("scan_counts", "{region}", "{method}", "{shard}"),
+        detections=OUT.shard_table(
+            kind="detections", region="{region}", method="{method}", shard="{shard}"
+        ),
+        scan_counts=OUT.shard_table(
+            kind="scan_counts", region="{region}", method="{method}", shard="{shard}"
+        ),
     log:
         OUT.log("detect", "{method}", "{region}", "shard-{shard}"),
     benchmark:

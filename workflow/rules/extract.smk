@@ -4,7 +4,7 @@ every region's crop, one directory per scan."""
 
 rule extract_regions:
     input:
-        unpack(crop_set_inputs),
+        unpack(extraction_inputs),
     output:
         crops=directory(OUT.crop_set("{crop_set}")),
     log:
@@ -19,6 +19,6 @@ rule extract_regions:
         runtime=60,
     params:
         regions=PREPROCESSING,
-        sources=crop_set_sources,
+        sources=extraction_sources,
     script:
         "../scripts/extract_regions.py"

@@ -7,7 +7,9 @@ rule infer:
         model=inference_model,
         card=inference_model_card,
     output:
-        maps=directory(OUT.attention("{method}", "{region}", "{shard}")),
+        maps=directory(
+            OUT.attention(method="{method}", region="{region}", shard="{shard}")
+        ),
     log:
         OUT.log("infer", "{method}", "{region}", "shard-{shard}"),
     benchmark:
@@ -20,7 +22,7 @@ rule infer:
         mem_mb=8000,
         runtime=60,
     params:
-        inference=inference_settings,
+        inference=config["inference"],
         preprocessing=region_preprocessing,
     script:
         "../scripts/infer.py"

@@ -31,7 +31,7 @@ rule mnist_pool_dataset:
     input:
         unpack(mnist_pool_idx_files),
     output:
-        MNIST.pool_dataset("{pool}", "{digit}"),
+        MNIST.pool_dataset(pool="{pool}", digit="{digit}"),
     log:
         MNIST.log("dataset", "pool-{pool}", "digit-{digit}"),
     benchmark:
@@ -52,10 +52,27 @@ rule mnist_train:
     input:
         MNIST.dataset("{digit}"),
     output:
-        model=MNIST.model("{objective}", "{digit}", "{architecture}"),
-        card=MNIST.model("{objective}", "{digit}", "{architecture}", ".json"),
-        epochs=MNIST.model("{objective}", "{digit}", "{architecture}", ".tsv"),
-        curve=MNIST.model("{objective}", "{digit}", "{architecture}", ".png"),
+        model=MNIST.model(
+            objective="{objective}", digit="{digit}", architecture="{architecture}"
+        ),
+        card=MNIST.model(
+            objective="{objective}",
+            digit="{digit}",
+            architecture="{architecture}",
+            suffix=".json",
+        ),
+        epochs=MNIST.model(
+            objective="{objective}",
+            digit="{digit}",
+            architecture="{architecture}",
+            suffix=".tsv",
+        ),
+        curve=MNIST.model(
+            objective="{objective}",
+            digit="{digit}",
+            architecture="{architecture}",
+            suffix=".png",
+        ),
     log:
         MNIST.log("train", "{objective}", "digit-{digit}", "{architecture}"),
     benchmark:
@@ -69,7 +86,7 @@ rule mnist_train:
         runtime=6 * 60,
     params:
         training=mnist_training,
-        checkpoint=lambda w: str(MNIST.checkpoint(w.objective, w.digit, w.architecture)),
+        checkpoint=mnist_checkpoint,
     script:
         "../scripts/mnist_train.py"
 
@@ -78,16 +95,28 @@ rule mnist_evaluate:
     input:
         dataset=mnist_test_grids,
         model=mnist_model,
-        card=lambda w: model_card(mnist_model(w)),
+        card=mnist_model_card,
     output:
         detections=MNIST.evaluation(
-            "detections", "{pool}", "{objective}", "{digit}", "{method}"
+            kind="detections",
+            pool="{pool}",
+            objective="{objective}",
+            digit="{digit}",
+            method="{method}",
         ),
         per_image=MNIST.evaluation(
-            "per_image", "{pool}", "{objective}", "{digit}", "{method}"
+            kind="per_image",
+            pool="{pool}",
+            objective="{objective}",
+            digit="{digit}",
+            method="{method}",
         ),
         examples=MNIST.evaluation(
-            "examples", "{pool}", "{objective}", "{digit}", "{method}"
+            kind="examples",
+            pool="{pool}",
+            objective="{objective}",
+            digit="{digit}",
+            method="{method}",
         ),
     log:
         MNIST.log("evaluate", "{pool}", "{objective}", "digit-{digit}", "{method}"),
@@ -119,31 +148,31 @@ rule mnist_summary:
         unpack(mnist_epoch_tables),
         example_dataset=mnist_example_grids,
     output:
-        per_digit=MNIST.stats("{pool}", "per_digit.tsv"),
-        summary=MNIST.stats("{pool}", "summary.tsv"),
-        froc=MNIST.stats("{pool}", "froc.tsv"),
-        budget=MNIST.stats("{pool}", "training_budget.tsv"),
+        per_digit=MNIST.stats(pool="{pool}", name="per_digit.tsv"),
+        summary=MNIST.stats(pool="{pool}", name="summary.tsv"),
+        froc=MNIST.stats(pool="{pool}", name="froc.tsv"),
+        budget=MNIST.stats(pool="{pool}", name="training_budget.tsv"),
         tables=report(
-            MNIST.stats("{pool}", "tables.md"),
+            MNIST.stats(pool="{pool}", name="tables.md"),
             caption="../report/mnist.rst",
             category="MNIST study",
             subcategory="{pool}",
         ),
         bars=report(
-            MNIST.figure("{pool}", "fauc_bars.png"),
+            MNIST.figure(pool="{pool}", name="fauc_bars.png"),
             caption="../report/mnist.rst",
             category="MNIST study",
             subcategory="{pool}",
         ),
         froc_figures=report(
-            directory(MNIST.figure("{pool}", "froc")),
+            directory(MNIST.figure(pool="{pool}", name="froc")),
             patterns=["{name}.png"],
             caption="../report/mnist.rst",
             category="MNIST study",
             subcategory="{pool}",
         ),
         attention=report(
-            MNIST.figure("{pool}", "attention_examples.png"),
+            MNIST.figure(pool="{pool}", name="attention_examples.png"),
             caption="../report/mnist.rst",
             category="MNIST study",
             subcategory="{pool}",

@@ -3,17 +3,23 @@
 
 rule region_stats:
     input:
-        detections=lambda w: shard_tables("detections", w.region, w.method),
-        scan_counts=lambda w: shard_tables("scan_counts", w.region, w.method),
+        detections=region_shard_tables("detections"),
+        scan_counts=region_shard_tables("scan_counts"),
         counts=COHORT.counts,
         dots=COHORT.dots,
-        crops=crop_sets_of(SPLIT.test),
+        crops=crop_set_dirs(SPLIT.test),
     output:
-        metrics=OUT.method_stats("{method}", "{region}", "metrics.parquet"),
-        metrics_tsv=OUT.method_stats("{method}", "{region}", "metrics.tsv"),
-        froc=OUT.method_stats("{method}", "{region}", "froc.tsv"),
-        per_scan=OUT.method_stats("{method}", "{region}", "per_scan.parquet"),
-        plot=OUT.method_stats("{method}", "{region}", "froc.png"),
+        metrics=OUT.method_stats(
+            method="{method}", region="{region}", name="metrics.parquet"
+        ),
+        metrics_tsv=OUT.method_stats(
+            method="{method}", region="{region}", name="metrics.tsv"
+        ),
+        froc=OUT.method_stats(method="{method}", region="{region}", name="froc.tsv"),
+        per_scan=OUT.method_stats(
+            method="{method}", region="{region}", name="per_scan.parquet"
+        ),
+        plot=OUT.method_stats(method="{method}", region="{region}", name="froc.png"),
     log:
         OUT.log("region_stats", "{method}", "{region}"),
     benchmark:

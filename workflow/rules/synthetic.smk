@@ -8,8 +8,8 @@ if SYNTHETIC:
             counts=COHORT.counts,
             dots=COHORT.dots,
             repeat_dots=COHORT.repeat_dots,
-            scans=[COHORT.scan(s) for s in SCANS],
-            label_maps=[COHORT.label_map(s) for s in SCANS],
+            scans=[COHORT.scan(s) for s in PLAN.scans],
+            label_maps=[COHORT.label_map(s) for s in PLAN.scans],
         log:
             OUT.log("synthesize_cohort"),
         benchmark:

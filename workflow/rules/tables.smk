@@ -21,9 +21,9 @@ rule cohort_tables:
         mem_mb=4000,
         runtime=30,
     params:
-        scans=SCANS,
+        scans=PLAN.scans,
         region_methods=region_methods(),
-        cohort_problems=cohort_problem_rows(),
+        cohort_problems=problem_table(PLAN.problems).to_dict("records"),
         qc=config["qc"],
     script:
         "../scripts/cohort_tables.py"

@@ -7,11 +7,11 @@ if not TRAINED_MODELS:
         input:
             unpack(training_inputs),
         output:
-            model=OUT.model("{architecture}", "{region}"),
-            card=OUT.model_card("{architecture}", "{region}"),
-            epochs=OUT.training_log("{architecture}", "{region}"),
+            model=OUT.model(architecture="{architecture}", region="{region}"),
+            card=OUT.model_card(architecture="{architecture}", region="{region}"),
+            epochs=OUT.training_log(architecture="{architecture}", region="{region}"),
             curve=report(
-                OUT.loss_curve("{architecture}", "{region}"),
+                OUT.loss_curve(architecture="{architecture}", region="{region}"),
                 caption="../report/training.rst",
                 category="Training",
                 labels={"architecture": "{architecture}", "region": "{region}"},
@@ -31,6 +31,6 @@ if not TRAINED_MODELS:
             training=region_training,
             preprocessing=region_preprocessing,
             qc=training_qc,
-            checkpoint=lambda w: str(OUT.checkpoint(w.architecture, w.region)),
+            checkpoint=training_checkpoint,
         script:
             "../scripts/train.py"

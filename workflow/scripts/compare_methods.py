@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from pvsflow import plots
+from pvsflow import figures
 from pvsflow.cohort import read_dots
 from pvsflow.comparison import compare_methods, intra_rater_agreement
 from pvsflow.evaluation import aligned_tables
@@ -42,7 +42,7 @@ for method in methods:
     label = f"{METHOD_CATALOGUE[method].label} ({metrics['fauc']:.1f})"
     curves[label] = (froc["fp_avg"].to_numpy(), froc["sensitivity"].to_numpy())
     operating[label] = (metrics["fp_avg"], metrics["sensitivity"])
-plots.froc_plot(
+figures.froc_plot(
     snakemake.output.froc, curves, settings.fauc_max_fp, f"{region} (FAUC in brackets)", operating, rater_points
 )
 log.info("%s: %d methods, %d pairs compared", region, len(methods), len(pairwise))

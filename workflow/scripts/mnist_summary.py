@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pvsflow import mnist, mnist_study, plots
+from pvsflow import figures, mnist, mnist_study
 from pvsflow.jobs import log_to
 from pvsflow.layout import input_key
 from pvsflow.methods import METHOD_CATALOGUE
@@ -49,7 +49,7 @@ froc.to_csv(snakemake.output.froc, sep="\t", index=False, float_format="%.6g")
 froc_figures = Path(snakemake.output.froc_figures)
 froc_figures.mkdir(parents=True, exist_ok=True)
 for objective, curves in froc.groupby("objective", sort=False):
-    plots.froc_panels(
+    figures.froc_panels(
         froc_figures / f"{objective}.png",
         {
             f"digit {digit}": {
@@ -73,7 +73,7 @@ paper = {
     objective: {labels[m]: value for m, value in mnist_study.PAPER_FAUC.get(objective, {}).items() if m in labels}
     for objective in params.objectives
 }
-plots.fauc_bars(
+figures.fauc_bars(
     snakemake.output.bars,
     measured,
     paper,
@@ -91,7 +91,7 @@ for objective in params.objectives:
         for method in params.methods
     }
     rows[objective] = (test.images[shown], {label: values.astype(np.float32) for label, values in maps.items()})
-plots.grid_attention_figure(
+figures.grid_attention_figure(
     snakemake.output.attention,
     rows,
     np.argwhere(test.cells[shown] == digit),

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pvsflow import mnist, mnist_study
+from pvsflow import figures, mnist, mnist_study
 from pvsflow.checkpoints import run_fingerprint
 from pvsflow.devices import pick_device, seed_everything
 from pvsflow.jobs import log_allocation, log_to
@@ -32,9 +32,7 @@ log.info(
     pick_device(settings.device),
     settings,
 )
-outputs = TrainingOutputs.for_job(
-    snakemake.output, snakemake.params.checkpoint, f"{architecture}, digit {digit}, {objective}"
-)
+outputs = TrainingOutputs.for_job(snakemake.output, snakemake.params.checkpoint)
 fingerprint = run_fingerprint(settings, [dataset], [dataset], init=None)
 card = ModelCard.for_training(
     model,
@@ -45,4 +43,7 @@ card = ModelCard.for_training(
     n_validation=len(validation_set),
     training_fingerprint=fingerprint,
 )
-train_and_save(model, train_set, validation_set, settings=settings, outputs=outputs, card=card, fingerprint=fingerprint)
+epochs = train_and_save(
+    model, train_set, validation_set, settings=settings, outputs=outputs, card=card, fingerprint=fingerprint
+)
+figures.loss_curve(snakemake.output.curve, epochs, f"{architecture}, digit {digit}, {objective}")

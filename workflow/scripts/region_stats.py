@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from pvsflow import plots
+from pvsflow import figures
 from pvsflow.chance import chance_fauc
 from pvsflow.cohort import read_counts, read_dots
 from pvsflow.evaluation import dots_in_crops, froc_table, region_metrics, scan_results, scan_table
@@ -48,7 +48,7 @@ froc = froc_table(table)
 froc.to_csv(snakemake.output.froc, sep="\t", index=False, float_format="%.6g")
 write_table(per_scan, snakemake.output.per_scan)
 operating = table.operating_point()
-plots.froc_plot(
+figures.froc_plot(
     snakemake.output.plot,
     {method: (froc["fp_avg"], froc["sensitivity"])},
     settings.fauc_max_fp,

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pvsflow import figures
 from pvsflow.checkpoints import run_fingerprint
 from pvsflow.cohort import read_counts
 from pvsflow.datasets import crop_geometry, region_datasets
@@ -49,8 +50,8 @@ card = ModelCard.for_training(
     training_fingerprint=fingerprint,
     initial_weights_sha256=file_sha256(init) if init is not None else None,
 )
-outputs = TrainingOutputs.for_job(snakemake.output, snakemake.params.checkpoint, f"{architecture} {region}")
-train_and_save(
+outputs = TrainingOutputs.for_job(snakemake.output, snakemake.params.checkpoint)
+epochs = train_and_save(
     model,
     datasets["train"],
     datasets["validation"],
@@ -59,3 +60,4 @@ train_and_save(
     card=card,
     fingerprint=fingerprint,
 )
+figures.loss_curve(snakemake.output.curve, epochs, f"{architecture} {region}")

@@ -1,0 +1,184 @@
+"""The plan of a run over a cohort: which scans there are, which are rated, how the rated ones
+split into training, validation and test sets, and how scans are grouped into jobs (the crop sets
+that one extraction job cuts, the shards that one inference job infers). The workflow builds it
+once at planning (``workflow/rules/common.smk``); nothing here runs a job.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from pvsflow.cohort import Problem, Split, shards, split_subjects, synthetic_scan_ids
+from pvsflow.cohort_check import CheckedCohort, ScanFiles, check_cohort
+from pvsflow.layout import CohortLayout, ResultsLayout
+from pvsflow.regions import resolve_crop_sizes
+from pvsflow.settings import InferenceSettings, LabelMapSettings, SplitSettings, from_mapping
+from pvsflow.synthetic import SyntheticCohortSpec, refuse_foreign_directory, spec_from_mapping
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a (validated) config makes of a run: where its results go, the cohort and where its
+    label maps are, the synthetic cohort's spec for the demo (None for a real cohort), every
+    region's preprocessing with its crop size in voxels, and the networks from elsewhere
+    (``inference.trained_models``) when none are trained."""
+
+    results: ResultsLayout
+    cohort: CohortLayout
+    synthetic: SyntheticCohortSpec | None
+    preprocessing: dict[str, dict[str, Any]]
+    trained_models: Path | None
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Run:
+        """Crop sizes in mm are resolved with ``cohort.voxel_size_mm``, else the synthetic
+        cohort's. Raises ValueError when ``inference.trained_models`` is this run's own models."""
+        results = ResultsLayout(Path(config["results"]))
+        cohort_block = config["cohort"]
+        cohort = CohortLayout.from_settings(
+            cohort_block["bids_dir"], from_mapping(LabelMapSettings, cohort_block["label_maps"])
+        )
+        synthetic_block = cohort_block.get("synthetic", {})
+        synthetic = spec_from_mapping(synthetic_block) if synthetic_block.get("enabled", False) else None
+        voxel_size = cohort_block.get("voxel_size_mm") or (list(synthetic.voxel_size_mm) if synthetic else None)
+        regions = config["regions"]
+        preprocessing = resolve_crop_sizes({name: regions[name]["preprocessing"] for name in regions}, voxel_size)
+        trained = from_mapping(InferenceSettings, config["inference"]).trained_models
+        if trained and Path(trained).resolve() == results.models.resolve():
+            raise ValueError(f"inference.trained_models is this run's own {results.models}; point it at a copy")
+        return cls(results, cohort, synthetic, preprocessing, Path(trained) if trained else None)
+
+    @property
+    def models(self) -> Path:
+        """The networks applied: this run's, or those of ``inference.trained_models``."""
+        return self.trained_models or self.results.models
+
+
+@dataclass(frozen=True)
+class CohortScans:
+    """The cohort's scans (participant by participant) and the rated ones; ``checked``: the cohort
+    check of a real cohort, None for the synthetic one (written by a job, known by its size)."""
+
+    scans: tuple[str, ...]
+    labelled: tuple[str, ...]
+    checked: CheckedCohort | None = None
+
+
+def find_scans(cohort: CohortLayout, results: Path, synthetic: SyntheticCohortSpec | None) -> CohortScans:
+    """The scans of ``cohort``: the synthetic cohort's IDs (``synthetic``: its spec; its folder
+    must be the generator's own), or a real cohort's as the cohort check finds them. Raises
+    ValueError when ``results`` lie inside the input data, which pvsflow never writes into."""
+    if synthetic is not None:
+        # Before any job: Snakemake deletes a job's existing outputs before running it.
+        refuse_foreign_directory(cohort)
+        scans = tuple(synthetic_scan_ids(synthetic.n_subjects, synthetic.sessions))
+        return CohortScans(scans, scans)
+    for folder in (cohort.root, cohort.labels_dir):
+        if folder is not None and results.resolve().is_relative_to(folder.resolve()):
+            raise ValueError(
+                f"results {results} lie inside the input data {folder}: pvsflow writes nothing there; choose a "
+                "results folder outside it"
+            )
+    checked = check_cohort(cohort)
+    return CohortScans(tuple(checked.scans), tuple(checked.labelled), checked)
+
+
+@dataclass(frozen=True, eq=False)
+class CohortPlan:
+    """The split and the jobs' scans of ``cohort``. Crop sets are named ``train-<n>``,
+    ``validation-<n>`` and ``shard-<n>`` (the inference shards, named ``<n>``): consecutive sorted
+    scans, ``scans_per_shard`` to a job."""
+
+    cohort: CohortLayout
+    found: CohortScans
+    split: Split
+    scans_per_shard: int
+
+    @classmethod
+    def build(
+        cls,
+        cohort: CohortLayout,
+        found: CohortScans,
+        *,
+        split: SplitSettings,
+        scans_per_shard: int,
+        trained_models: bool,
+    ) -> CohortPlan:
+        """The plan of ``found``: with ``trained_models`` (networks from elsewhere), every rated
+        scan is a test scan; otherwise the rated participants are split (:func:`split_subjects`).
+        Unrated scans are only inferred."""
+        unlabelled = tuple(sorted(set(found.scans) - set(found.labelled)))
+        if trained_models:
+            chosen = Split(train=(), validation=(), test=tuple(sorted(found.labelled)), unlabelled=unlabelled)
+        else:
+            chosen = split_subjects(found.labelled, **vars(split), unlabelled=unlabelled)
+        return cls(cohort, found, chosen, scans_per_shard)
+
+    @property
+    def scans(self) -> tuple[str, ...]:
+        return self.found.scans
+
+    @property
+    def problems(self) -> list[Problem]:
+        """What the cohort check left out (none for the synthetic cohort)."""
+        return [] if self.found.checked is None else self.found.checked.problems
+
+    @cached_property
+    def shards(self) -> dict[str, tuple[str, ...]]:
+        """Inference shard name (``000``, ...) -> its scans."""
+        return {f"{i:03d}": shard for i, shard in enumerate(shards(self.split.inference, self.scans_per_shard))}
+
+    @cached_property
+    def shard_of(self) -> dict[str, str]:
+        return {scan: shard for shard, scans in self.shards.items() for scan in scans}
+
+    @cached_property
+    def crop_sets(self) -> dict[str, tuple[str, ...]]:
+        """Crop set name -> its scans: training and validation scans in shards of the inference
+        shards' size, and each inference shard."""
+        training = {
+            f"{name}-{i:03d}": scans
+            for name, split in (("train", self.split.train), ("validation", self.split.validation))
+            for i, scans in enumerate(shards(split, self.scans_per_shard))
+        }
+        return training | {f"shard-{shard}": scans for shard, scans in self.shards.items()}
+
+    @cached_property
+    def crop_set_of(self) -> dict[str, str]:
+        return {scan: name for name, scans in self.crop_sets.items() for scan in scans}
+
+    def crop_sets_holding(self, scans: Sequence[str]) -> list[str]:
+        """The names of the crop sets that hold ``scans``, sorted."""
+        return sorted({self.crop_set_of[scan] for scan in scans})
+
+    def files(self, scan: str) -> ScanFiles:
+        """A scan's input files: a real cohort's as the cohort check found them (.nii, .nii.gz or
+        .mgz), the synthetic cohort's where its generator writes them (its substructure map where
+        the layout names one that exists)."""
+        if self.found.checked is not None:
+            return self.found.checked.files[scan]
+        substructures = self.cohort.substructures(scan)
+        if substructures is not None and not substructures.exists():
+            substructures = None
+        return ScanFiles(self.cohort.scan(scan), self.cohort.label_map(scan), substructures)
+
+    @functools.cache  # noqa: B019 (one plan per workflow)
+    def sources(self, crop_set: str) -> dict[str, dict[str, str | None]]:
+        """scan -> its files as paths (scan, label_map, substructures or None) for every scan of a
+        crop set: what its extraction job reads, built once per crop set (both the job's params
+        and its inputs read it; thousands of paths in a large cohort)."""
+        sources = {}
+        for scan in self.crop_sets[crop_set]:
+            files = self.files(scan)
+            substructures = None if files.substructures is None else str(files.substructures)
+            sources[scan] = {"scan": str(files.scan), "label_map": str(files.label_map), "substructures": substructures}
+        return sources
+
+    def source_files(self, crop_set: str) -> list[str]:
+        """Every file the crop set's extraction job reads (:meth:`sources`)."""
+        return [path for files in self.sources(crop_set).values() for path in files.values() if path is not None]

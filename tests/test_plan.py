@@ -1,0 +1,78 @@
+"""The plan of a run: the cohort's scans, the split, and the scans of every extraction and
+inference job."""
+
+import pytest
+
+from pvsflow.cohort import CohortError, synthetic_scan_ids
+from pvsflow.layout import CohortLayout
+from pvsflow.plan import CohortPlan, CohortScans, find_scans
+from pvsflow.settings import SplitSettings, moved_settings
+from pvsflow.synthetic import SyntheticCohortSpec
+
+SCANS = tuple(synthetic_scan_ids(20))
+
+
+def plan(scans=SCANS, labelled=SCANS[:14], **kwargs) -> CohortPlan:
+    values = {"split": SplitSettings(), "scans_per_shard": 4, "trained_models": False} | kwargs
+    return CohortPlan.build(CohortLayout("/bids"), CohortScans(scans, labelled), **values)
+
+
+def test_rated_scans_are_split_and_the_rest_only_inferred():
+    chosen = plan()
+    split = chosen.split
+    assert len(split.train) + len(split.validation) + len(split.test) == 14
+    assert split.unlabelled == SCANS[14:]
+    assert split.inference == tuple(sorted(split.test + SCANS[14:]))
+
+
+def test_every_scan_is_in_one_crop_set_of_at_most_scans_per_shard():
+    chosen = plan()
+    names = list(chosen.crop_sets)
+    assert all(len(scans) <= 4 for scans in chosen.crop_sets.values())
+    assert sorted(s for scans in chosen.crop_sets.values() for s in scans) == list(SCANS)
+    assert names[0] == "train-000" and any(n.startswith("validation-") for n in names)
+    assert [n for n in names if n.startswith("shard-")] == [f"shard-{shard}" for shard in chosen.shards]
+    assert all(chosen.crop_set_of[s] == f"shard-{chosen.shard_of[s]}" for s in chosen.split.inference)
+    assert chosen.crop_sets_holding(chosen.split.validation) == sorted(n for n in names if n.startswith("validation-"))
+    # Consecutive sorted scans: a shard holds the inference scans in order.
+    assert sum(chosen.shards.values(), ()) == chosen.split.inference
+
+
+def test_with_networks_from_elsewhere_every_rated_scan_is_a_test_scan():
+    chosen = plan(trained_models=True)
+    assert chosen.split.train == () and chosen.split.validation == ()
+    assert chosen.split.test == SCANS[:14]
+    assert not any(name.startswith(("train-", "validation-")) for name in chosen.crop_sets)
+
+
+def test_the_synthetic_cohort_is_known_by_its_spec_and_its_files_by_the_layout(tmp_path):
+    cohort = CohortLayout(tmp_path / "bids")
+    found = find_scans(cohort, tmp_path / "results", SyntheticCohortSpec(n_subjects=3, sessions=2))
+    assert found.scans == found.labelled == tuple(synthetic_scan_ids(3, 2)) and found.checked is None
+    chosen = CohortPlan.build(cohort, found, split=SplitSettings(), scans_per_shard=2, trained_models=True)
+    sources = chosen.sources("shard-000")
+    assert list(sources) == list(chosen.crop_sets["shard-000"])
+    scan = next(iter(sources))
+    assert sources[scan] == {
+        "scan": str(cohort.scan(scan)),
+        "label_map": str(cohort.label_map(scan)),
+        "substructures": None,
+    }
+
+
+def test_a_real_cohort_is_checked_and_results_inside_it_are_refused(tmp_path):
+    cohort = CohortLayout(tmp_path / "bids")
+    with pytest.raises(ValueError, match="lie inside the input data"):
+        find_scans(cohort, tmp_path / "bids" / "derivatives" / "pvsflow", None)
+    cohort.root.mkdir()
+    cohort.participants.write_text("participant_id\nsub-01\n")
+    with pytest.raises(CohortError, match="no usable scan"):
+        find_scans(cohort, tmp_path / "results", None)
+
+
+def test_settings_that_moved_are_named_with_their_new_place():
+    assert moved_settings({"inference": {"device": "cpu"}}) == []
+    assert moved_settings({"inference": {"scans_per_shard": 50}}) == [
+        "inference.scans_per_shard has moved to jobs.scans_per_shard (it sizes extraction, inference and detection "
+        "jobs alike): write it as `jobs: {scans_per_shard: 50}`"
+    ]
