@@ -28,6 +28,7 @@ include: "workflow/rules/detect.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/compare.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/qc.smk"
 include: "workflow/rules/mnist_common.smk"
 include: "workflow/rules/mnist.smk"
 
@@ -38,9 +39,10 @@ rule all:
         [
             shard_tables(kind, region, method)
             for kind in ("detections", "scan_counts")
-            for region, method in region_methods()
+            for region, method in RUN.region_methods
         ],
         rules.cohort_tables.output,
+        rules.qc_page.output,
         evaluation_targets(),
 
 

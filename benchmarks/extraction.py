@@ -16,10 +16,7 @@ the label map (``get_fdata``). Medians of ``--repeats`` runs. The tests run it o
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -27,6 +24,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import yaml
+from _timing import median_seconds
 
 from pvsflow.extraction import extract_scan
 from pvsflow.regions import REGIONS, RegionSpec
@@ -71,18 +69,6 @@ def extract_once(scan: Path, label_map: Path, specs: list[RegionSpec], rated: di
     failed = {region: crop.error for region, crop in record.regions.items() if not crop.ok}
     if failed:
         raise SystemExit(f"extraction failed: {failed}")
-
-
-def median_seconds(work: Callable[[], object], repeats: int, baseline: Callable[[], object]) -> tuple[float, float]:
-    """(median seconds of ``work``, of ``baseline``), run alternately after one untimed run each."""
-    work(), baseline()
-    timed: dict[str, list[float]] = {"work": [], "baseline": []}
-    for _ in range(repeats):
-        for name, call in (("baseline", baseline), ("work", work)):
-            started = time.perf_counter()
-            call()
-            timed[name].append(time.perf_counter() - started)
-    return statistics.median(timed["work"]), statistics.median(timed["baseline"])
 
 
 def main() -> None:

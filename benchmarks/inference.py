@@ -172,6 +172,7 @@ def agreement(results: Path, methods: list[str], chosen: list[Variant]) -> None:
     nms_size = DetectionSettings().nms_size
     tolerance = InferenceSettings().voxel_size_tolerance
     baseline, others = chosen[0], [v for v in chosen[1:] if v.batch == 1 and not v.compiled]
+    unsplit = dict.fromkeys((d.name for d in crop_dirs), "")  # the agreement does not depend on the split
     print(f"\n{len(crop_dirs)} scans of {results}; selected detections identical to {baseline.name}:\n")
     print("| method | path | scan-regions | identical | same selected count | largest count difference |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
@@ -199,7 +200,7 @@ def agreement(results: Path, methods: list[str], chosen: list[Variant]) -> None:
                             voxel_size_tolerance=tolerance,
                         )
                     outcome.setdefault(variant.name, []).append(
-                        detect_shard(out_dir, crop_dirs, region=region, nms_size=nms_size)
+                        detect_shard(out_dir, crop_dirs, region=region, nms_size=nms_size, splits=unsplit)
                     )
             if not outcome:
                 continue

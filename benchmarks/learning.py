@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from pvsflow import cohort, mnist, mnist_study
@@ -33,6 +34,7 @@ from pvsflow.evaluation import scan_table
 from pvsflow.extraction import crop_dirs_of
 from pvsflow.froc import summarise
 from pvsflow.layout import CohortLayout, ResultsLayout
+from pvsflow.model_files import ModelCard, load_model, save_model
 from pvsflow.models import build_model
 from pvsflow.regions import BASE_REGION
 from pvsflow.settings import MnistEvaluationSettings, QcSettings, TrainingSettings
@@ -55,6 +57,9 @@ def main() -> None:
     parser.add_argument("--grids", type=int, nargs=3, metavar=("TRAIN", "VALIDATION", "TEST"), help="MNIST grids")
     parser.add_argument("--results", type=Path, help="a finished run's results (default: config.yaml's)")
     parser.add_argument("--cohort", type=Path, help="its cohort (default: config.yaml's cohort.bids_dir)")
+    parser.add_argument("--save", type=Path, help="write the trained network (best epoch) and its card here")
+    parser.add_argument("--load", type=Path, help="MNIST: score this saved network (--save) instead of training one")
+    parser.add_argument("--diagnose", action="store_true", help="MNIST: where the candidates lie, other scorings")
     args = parser.parse_args()
 
     config = yaml.safe_load(CONFIG.read_text())
@@ -83,6 +88,10 @@ def main() -> None:
     print(f"validation MSE of the training mean (the plateau): {plateau:.2f}\n")
     print("| epoch | train loss | validation loss | seconds | test FAUC |\n| ---: | ---: | ---: | ---: | ---: |")
     seed_everything(settings.seed, settings.threads)
+    if args.load:
+        model, _ = load_model(args.load)
+        diagnose(model, METHODS[args.method or args.architecture], test, settings)
+        return
     model = build_model(args.architecture, spatial_dims, settings.count_scale)
     if args.bias_at_mean:
         model.fc.bias.data.fill_(mean / settings.count_scale)
@@ -100,6 +109,12 @@ def main() -> None:
 
     started = time.perf_counter()
     history = train(model, datasets["train"], datasets["validation"], settings, on_epoch=report)
+    if args.save:
+        shape = tuple(datasets["train"][0][0].shape[1:])
+        card = ModelCard.for_training(model, settings, input_shape=shape, digit=args.digit if args.mnist else None)
+        save_model(args.save, model, card)
+    if args.diagnose and test is not None:
+        diagnose(model, METHODS[args.method or args.architecture], test, settings)
     best = min(r.validation_loss for r in history)
     print(
         f"\nleft the plateau at epoch {left[0] if left else 'never'}; best validation loss {best:.2f} "
@@ -129,6 +144,38 @@ def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, mnist.Gr
         seed=study.get("seed", 0),
     )
     return {split: mnist_study.tensor_dataset(grids[split]) for split in ("train", "validation")}, grids["test"], 2
+
+
+def diagnose(model, method, test: mnist.GridDataset, settings: TrainingSettings) -> None:  # type: ignore[no-untyped-def]
+    """Print where the network's candidates lie on the test grids, per rank, and its FAUC under
+    the study's scoring and under alternatives (0-2 FP; one candidate per grid cell)."""
+    scoring = MnistEvaluationSettings()
+    detections, per_image, maps = mnist_study.evaluate_method(
+        model, method, test, objective=settings.objective, nms_size=scoring.nms_size, device="cpu"
+    )
+    detections["kind"] = mnist_study.candidate_kinds(detections, test)
+    negative = test.counts == 0
+    candidates = detections.groupby("image").size().reindex(range(len(test.counts)), fill_value=0).to_numpy()
+    print(
+        f"\ncandidates per grid: {candidates[negative].mean():.1f} without a target, "
+        f"{candidates[~negative].mean():.1f} with"
+    )
+    print(
+        f"targets per positive grid: {test.counts[~negative].mean():.2f}; positive attention mass per grid: "
+        f"{np.clip(maps[negative], 0, None).sum(axis=(1, 2)).mean():.1f} without a target, "
+        f"{np.clip(maps[~negative], 0, None).sum(axis=(1, 2)).mean():.1f} with"
+    )
+    for grids, name in ((~negative, "positive"), (negative, "negative")):
+        shown = detections[np.isin(detections["image"], np.flatnonzero(grids)) & (detections["rank"] <= 8)]
+        table = pd.crosstab(shown["rank"], shown["kind"]).reindex(
+            columns=list(mnist_study.CANDIDATE_KINDS), fill_value=0
+        )
+        print(f"\ncandidates of the {name} grids by rank:\n{table.to_string()}")
+    table = scan_table(per_image)
+    print(
+        f"\nFAUC: {table.fauc(5.0):.1f} (0-5 FP, the study's), {table.fauc(2.0):.1f} (0-2 FP); one candidate "
+        f"per cell: {scan_table(mnist_study.one_candidate_per_cell(detections, test)).fauc(5.0):.1f} (0-5 FP)"
+    )
 
 
 def test_fauc(model, method, test: mnist.GridDataset, settings: TrainingSettings) -> float:  # type: ignore[no-untyped-def]

@@ -1,7 +1,9 @@
 """Shared fixtures: a tiny cohort run of the real Snakemake pipeline."""
 
 import gzip
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +85,39 @@ def write_idx(path: Path | str, array: np.ndarray, type_code: int = 0x08) -> Non
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "wb") as handle:
         handle.write(payload)
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+@pytest.fixture(scope="session")
+def chromium(tmp_path_factory) -> list[str]:
+    """The command that runs a real headless Chromium (Debian's, installed with apt when missing:
+    needs root, as the SLURM tests do), with a profile of its own."""
+    if shutil.which("chromium") is None:
+        if os.geteuid() != 0:
+            pytest.fail("the QC page tests open it in Chromium: install the Debian package chromium, or run as root")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            check=True,
+            env=os.environ | {"DEBIAN_FRONTEND": "noninteractive"},
+        )
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    return ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
+
+
+def rendered_page(chromium: list[str], page: Path) -> str:
+    """The page's DOM after its scripts ran, as Chromium renders it."""
+    result = subprocess.run(
+        [*chromium, "--dump-dom", page.resolve().as_uri()], capture_output=True, text=True, timeout=120, check=True
+    )
+    return result.stdout

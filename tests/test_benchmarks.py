@@ -29,7 +29,7 @@ def table_rows(output: str) -> list[list[str]]:
 
 def test_every_benchmark_script_has_a_smoke_test():
     source = (REPO / "tests" / "test_benchmarks.py").read_text()
-    scripts = sorted(path.name for path in BENCHMARKS.glob("*.py"))
+    scripts = sorted(path.name for path in BENCHMARKS.glob("*.py") if not path.name.startswith("_"))  # _: helpers
     assert scripts and [s for s in scripts if f'"{s}"' not in source] == []
 
 
@@ -39,6 +39,13 @@ def test_coverage_prints_the_share_of_the_midbrain_inside_each_crop_height():
     assert [(height, slices) for height, slices, *_ in rows] == [("8.8", "11"), ("20", "25")]
     (_, _, short, *_), (_, _, tall, *_) = rows
     assert float(short) < 90 and float(tall) == 100.0
+
+
+def test_qc_times_an_image_and_a_page(chromium):
+    output = run("qc.py", "--repeats", "1", "--rows", "30")
+    assert re.search(r"QC image of one scan: [\d.]+ s \(loading the scan: [\d.]+ s, [\d.]+x\)", output)
+    ((rows, size, drawn, wall),) = [row for row in table_rows(output) if row[0].isdigit()]
+    assert rows == "30" and float(size) >= 0 and float(drawn) > 0 and wall
 
 
 def test_dag_plans_a_small_cohort_beside_plain_snakemake():

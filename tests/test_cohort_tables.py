@@ -30,10 +30,12 @@ def test_counts_have_one_row_per_scan_in_participants_order():
     ratings = pd.DataFrame(
         {"scan": ["sub-01", "sub-02"], "region": ["midbrain", "basal_ganglia"], "pvs_count": [3.0, 5.0]}
     )
-    table = pvs_count_table(["sub-03", "sub-01", "sub-02"], COUNTS, ratings)
+    splits = {"sub-01": "train", "sub-02": "test", "sub-03": "unrated"}
+    table = pvs_count_table(["sub-03", "sub-01", "sub-02"], COUNTS, ratings, splits)
     assert table.columns.tolist() == [
         "participant_id",
         "session",
+        "split",
         "midbrain_gp_unet",
         "midbrain_grad",
         "basal_ganglia_gp_unet",
@@ -41,18 +43,24 @@ def test_counts_have_one_row_per_scan_in_participants_order():
         "basal_ganglia_rated",
     ]
     assert table["participant_id"].tolist() == ["sub-03", "sub-01", "sub-02"]
-    # sub-01 was trained on (not inferred), sub-03's midbrain failed: missing, not zero.
+    assert table["split"].tolist() == ["unrated", "train", "test"]
+    # sub-01 has no row in COUNTS, sub-03's midbrain failed: missing, not zero.
     assert table["midbrain_gp_unet"].isna().tolist() == [True, True, False]
     assert table["basal_ganglia_gp_unet"].tolist()[0] == 0.2 and table["basal_ganglia_gp_unet"].tolist()[2] == 4.0
     assert table["midbrain_rated"].isna().tolist() == [True, False, True]
-    assert "midbrain_rated" not in pvs_count_table(["sub-02"], COUNTS, None)
+    assert "midbrain_rated" not in pvs_count_table(["sub-02"], COUNTS, None, splits)
     assert table["session"].isna().all()
 
 
 def test_a_cohort_with_sessions_has_one_row_per_session():
     counts = {("midbrain", "gp_unet"): scan_counts([("sub-01_ses-2", "ok", 2.0, ""), ("sub-01_ses-1", "ok", 1.0, "")])}
     ratings = pd.DataFrame({"scan": ["sub-01_ses-2"], "region": ["midbrain"], "pvs_count": [3.0]})
-    table = pvs_count_table(["sub-01_ses-1", "sub-01_ses-2"], counts, ratings)
+    table = pvs_count_table(
+        ["sub-01_ses-1", "sub-01_ses-2"],
+        counts,
+        ratings,
+        dict.fromkeys(ratings["scan"], "test") | {"sub-01_ses-1": "unrated"},
+    )
     assert table[["participant_id", "session"]].values.tolist() == [["sub-01", "ses-1"], ["sub-01", "ses-2"]]
     assert table["midbrain_gp_unet"].tolist() == [1.0, 2.0]
     assert table["midbrain_rated"].isna().tolist() == [True, False]

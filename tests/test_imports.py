@@ -15,8 +15,18 @@ LAYERS = [
     {"models", "model_files", "objectives", "devices", "augmentation", "datasets", "checkpoints", "training"},
     {"attention", "inference"},
     {"detection"},
-    {"matching", "froc", "evaluation", "chance", "comparison"},
-    {"reports", "figures", "cohort_tables", "mnist", "mnist_study"},
+    {"matching", "froc", "agreement", "evaluation", "chance", "comparison"},
+    {
+        "reports",
+        "figures",
+        "cohort_tables",
+        "scan_maps",
+        "qc_images",
+        "scan_outputs",
+        "qc_page",
+        "mnist",
+        "mnist_study",
+    },
 ]
 LAYER = {module: i for i, modules in enumerate(LAYERS) for module in modules}
 TORCH_LAYERS = {2, 3}

@@ -8,7 +8,7 @@ OUT = ResultsLayout(Path("results"))
 
 
 def test_cohort_wide_tables_are_hive_partitioned_parquet_datasets():
-    assert OUT.shard_table(kind="detections", region="midbrain", method="gp_unet", shard="003") == Path(
+    assert OUT.shard_table(kind="detections", region="midbrain", method="gp_unet", crop_set="shard-003") == Path(
         "results/detections/region=midbrain/method=gp_unet/shard-003.parquet"
     )
 
@@ -31,7 +31,7 @@ def test_files_inside_per_scan_directories():
     assert crop_file(OUT.crops(crop_set="shard-000", scan="sub-01"), "hippocampi") == Path(
         "results/crops/shard-000/sub-01/hippocampi.nii.gz"
     )
-    assert attention_map(OUT.attention(method="grad", region="midbrain", shard="000"), "sub-01") == Path(
+    assert attention_map(OUT.attention(method="grad", region="midbrain", crop_set="shard-000"), "sub-01") == Path(
         "results/attention/grad/midbrain/shard-000/sub-01.nii.gz"
     )
 

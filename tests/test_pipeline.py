@@ -13,18 +13,18 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 import yaml
-from conftest import REPO, TWO_METHODS, planned_jobs, read_dataset, run_directory, snakemake
+from conftest import REPO, TWO_METHODS, planned_jobs, read_dataset, rendered_page, run_directory, snakemake
 
 from pvsflow import freesurfer as fs
 from pvsflow.attention import METHODS
 from pvsflow.cohort import read_counts, read_dots, synthetic_scan_ids
 from pvsflow.crop_records import ScanRecord, read_scan_record
 from pvsflow.detection import DETECTION_SCHEMA
-from pvsflow.layout import CohortLayout, scan_entities
+from pvsflow.layout import CohortLayout, ResultsLayout, scan_entities
 from pvsflow.regions import REGIONS as REGION_REGISTRY
 from pvsflow.settings import LabelMapSettings
 from pvsflow.synthetic import SyntheticCohortSpec, write_label_map
-from pvsflow.voxel_order import voxel_to_ras
+from pvsflow.voxel_order import ras_to_voxel, voxel_to_ras
 
 pytestmark = pytest.mark.e2e
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -36,7 +36,13 @@ TINY_METHODS = {
     "centrum_semiovale": {"gp_unet", "grad"},
 }  # tests/e2e/tiny.yaml
 PER_REGION_RULES = {"region_stats", "compare_methods", "attention_figure"}
-COHORT_WIDE_RULES = {"summary", "cohort_tables"}  # one job over every region: rerun by any change
+COHORT_WIDE_RULES = {"summary", "cohort_tables", "qc_page"}  # one job over every region: rerun by any change
+
+
+def tiny_test_scans(tiny_run: Path) -> list[str]:
+    """The tiny run's test scans, sorted."""
+    scan_counts = read_dataset(tiny_run / "results", "scan_counts")
+    return sorted(set(scan_counts.loc[scan_counts["split"] == "test", "scan"]))
 
 
 def edit(directory: Path, region: str, change: str = "training:\n      max_epochs: 3") -> Path:
@@ -88,17 +94,50 @@ def test_cohort_tables_have_a_row_per_scan_and_per_scan_region(tiny_run):
     tables = tiny_run / "results" / "tables"
     counts = pd.read_parquet(tables / "pvs_counts.parquet")
     assert counts["participant_id"].tolist() == [f"sub-{i:04d}" for i in range(1, 15)]
-    inferred = set(read_dataset(tiny_run / "results", "scan_counts")["scan"])
+    scan_counts = read_dataset(tiny_run / "results", "scan_counts")
+    assert set(scan_counts["scan"]) == set(counts["participant_id"])  # every scan is inferred
+    splits = scan_counts.drop_duplicates("scan").set_index("scan")["split"]
+    assert counts.set_index("participant_id")["split"].to_dict() == splits.to_dict()
+    assert set(splits) == {"train", "validation", "test"} and (splits == "test").sum() == 6
     for region, methods in TINY_METHODS.items():
         for method in methods:
-            column = counts.set_index("participant_id")[f"{region}_{method}"]
-            assert column[sorted(inferred)].notna().all() and column.drop(sorted(inferred)).isna().all()
+            assert counts[f"{region}_{method}"].notna().all()
         assert counts[f"{region}_rated"].notna().all()
     assert pd.read_csv(tables / "pvs_counts.tsv", sep="\t").shape == counts.shape
     qc = pd.read_csv(tables / "qc.tsv", sep="\t")
     assert len(qc) == 14 * len(REGIONS) and (qc["status"] == "ok").all()
     assert np.allclose(qc[["voxel_size_x_mm", "voxel_size_y_mm", "voxel_size_z_mm"]], [1.0, 1.0, 1.4], atol=1e-3)
     assert qc["label_map"].str.endswith("_desc-aseg_dseg.nii.gz").all() and not qc["label_map_resampled"].any()
+
+
+def test_every_scan_has_its_pvs_in_its_own_grid_a_qc_image_and_a_row_of_the_qc_page(tiny_run, chromium):
+    """GP-Unet's attention map and selected PVS, in the scan's grid: the same shape and affine as
+    the scan, each selected PVS of the location table on its own label there; a QC image per
+    scan, and a QC page that Chromium draws with a row and a working link per scan."""
+    results = ResultsLayout(tiny_run / "results")
+    cohort = CohortLayout(results.root / "cohort")
+    selected = read_dataset(results.root, methods=("gp_unet",))
+    selected = selected[selected["selected"]]
+    scans = [f"sub-{i:04d}" for i in range(1, 15)]
+    for scan in scans:
+        image = nib.load(cohort.scan(scan))
+        files = results.pvs_map(scan=scan, method="gp_unet"), results.pvs_labels(scan=scan, method="gp_unet")
+        for path in files:
+            written = nib.load(path)
+            assert written.shape == image.shape and np.array_equal(written.affine, image.affine), path
+        labels = np.asarray(nib.load(files[1]).dataobj)
+        table = pd.read_csv(results.pvs_label_table(scan=scan, method="gp_unet"), sep="\t")
+        found = selected[selected["scan"] == scan].merge(table[["region", "rank", "index"]], on=["region", "rank"])
+        assert len(found) == len(table) > 0
+        for row in found.itertuples():
+            voxel = np.rint(ras_to_voxel(image.affine, [[row.ras_x, row.ras_y, row.ras_z]])[0]).astype(int)
+            assert labels[tuple(voxel)] == row.index, (scan, row.region, row.rank)
+        assert results.qc_image(scan).stat().st_size > 10_000
+    dom = rendered_page(chromium, results.qc_page)
+    assert "14 of 14 scans" in dom and "(14 rows, rendered)" in dom
+    links = re.findall(r'<a href="([^"]+)"><img', dom)
+    assert [Path(link).name for link in links] == [results.qc_image(scan).name for scan in scans]
+    assert all((results.root / link).is_file() for link in links)
 
 
 def test_statistics_tables_and_plots(tiny_run):
@@ -140,11 +179,13 @@ def test_method_comparison_tables_and_figures(tiny_run):
         assert list(rater["reference"]) == ["first", "second"]
         assert rater["sensitivity"].between(0.5, 1).all()  # the repeat pass misses ~15% and jitters 1 voxel
         assert (stats / "comparison" / region / "froc.png").stat().st_size > 0
+        assert (stats / "comparison" / region / "counts.png").stat().st_size > 0
         assert (tiny_run / "results" / "figures" / "attention" / f"{region}.png").stat().st_size > 0
     tables = (stats / "tables.md").read_text()
     for method in METHODS.values():
         assert method.label in tables
-    assert tables.count("## ") == 4 and "**" in tables
+    # The paper's four tables, and the counts' ICC(2,1), ICC(3,1) and Bland-Altman bias.
+    assert tables.count("## ") == 7 and "**" in tables and "ICC(2,1), absolute agreement" in tables
     summary = pd.read_parquet(stats / "summary.parquet")
     midbrain = summary[summary["region"] == "midbrain"]
     best = midbrain.loc[midbrain["fauc"].idxmax()]
@@ -183,6 +224,7 @@ def test_removing_a_method_recomputes_only_the_comparison(tiny_run):
         "attention_figure",
         "cohort_tables",
         "compare_methods",
+        "qc_page",
         "summary",
     ]
 
@@ -192,8 +234,10 @@ def test_second_run_has_nothing_to_do(tiny_run):
 
 
 def test_editing_one_region_reruns_only_that_region(tiny_run):
+    """Its jobs, the cohort-wide ones and the per-scan outputs, which draw every region."""
     jobs = planned_jobs(tiny_run, edit(tiny_run, "hippocampi"))
-    assert {rule for rule, _ in jobs} == {"train", "infer", "detect", "all"} | PER_REGION_RULES | COHORT_WIDE_RULES
+    rules = {"train", "infer", "detect", "all", "scan_outputs"} | PER_REGION_RULES | COHORT_WIDE_RULES
+    assert {rule for rule, _ in jobs} == rules
     assert {w["region"] for _, w in jobs if "region" in w} == {"hippocampi"}
     assert {w["architecture"] for rule, w in jobs if rule == "train"} == {"gp_unet", "base"}
 
@@ -217,7 +261,7 @@ def test_a_cohort_in_mixed_voxel_orders_with_a_corrupt_scan_gets_the_axial_cohor
     snakemake(directory, "--cores", "2", str(cohort.participants), configs=(orders,))
     stored = {scan: "".join(nib.aff2axcodes(nib.load(cohort.scan(scan)).affine)) for scan in synthetic_scan_ids(14)}
     assert stored["sub-0001"] == "ASL" and len(set(stored.values())) == 7
-    victim = read_dataset(tiny_run / "results", "scan_counts")["scan"].iloc[0]  # a test scan
+    victim = tiny_test_scans(tiny_run)[0]
     cohort.scan(victim).write_bytes(b"\x00 truncated upload")
     snakemake(directory, "--cores", "2", configs=(TWO_METHODS, orders))
     after = read_dataset(directory / "results")
@@ -287,7 +331,7 @@ def test_trained_models_applied_to_a_cohort_with_sessions_and_without_ratings(ti
     """Inference only: the tiny run's networks on a copy of five of its scans, laid out as three
     participants with sessions and without any rating (another site's cohort), give one row per
     session and the same detections, and nothing is trained or written there."""
-    inferred = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["scan"]))
+    inferred = tiny_test_scans(tiny_run)
     trained_on = sorted({f"sub-{i:04d}" for i in range(1, 15)} - set(inferred))
     test_scans = inferred[:3]
     originals = [*test_scans, *trained_on[:2]]
@@ -322,6 +366,7 @@ def test_trained_models_applied_to_a_cohort_with_sessions_and_without_ratings(ti
     expected["scan"] = expected["scan"].map({original: scan for scan, original in scans.items()})
     expected["participant_id"] = [scan_entities(scan)[0] for scan in expected["scan"]]
     expected["session"] = [scan_entities(scan)[1] for scan in expected["scan"]]
+    expected["split"] = "unrated"  # the site has no ratings
     assert len(after) > 0 and set(after["session"]) == {"ses-1", "ses-2"}
     pd.testing.assert_frame_equal(after, expected)
 
@@ -336,7 +381,7 @@ def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(
     """The same scans with their label maps as FreeSurfer's aseg.mgz (conformed 256^3 1 mm LIA,
     resampled from the scan's grid) and as BIDS label maps on the scan's grid: the same crops
     within the nearest-neighbour resampling, and the same PVS found."""
-    subjects = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["scan"]))[:3]
+    subjects = tiny_test_scans(tiny_run)[:3]
     runs = {}
     for layout in ("bids", "freesurfer"):
         site = site_cohort(tiny_run, tmp_path / f"site-{layout}", {s: s for s in subjects}, layout)
@@ -386,7 +431,7 @@ def test_bad_cohort_entries_are_left_out_with_their_reason_and_the_others_keep_t
     counts) get the tiny run's detections; every output table reads back with its documented
     dtypes; and not one file of the dataset changes, nor when an overlay forgets to turn the demo off."""
     source = CohortLayout(tiny_run / "results" / "cohort")
-    inferred = sorted(set(read_dataset(tiny_run / "results", "scan_counts")["scan"]))  # the tiny run's test scans
+    inferred = tiny_test_scans(tiny_run)
     good = {f"sub-good{i}": original for i, original in enumerate(inferred[:4])}
     bad_files = {"sub-trunc": inferred[4], "sub-float": inferred[5]}
     site = site_cohort(tiny_run, tmp_path / "site", good | bad_files)
@@ -477,7 +522,8 @@ def test_bad_cohort_entries_are_left_out_with_their_reason_and_the_others_keep_t
         "selected": "bool",
     }
     counts_table = pd.read_parquet(results / "tables" / "pvs_counts.parquet")
-    assert (counts_table.drop(columns=["participant_id", "session"]).dtypes == "Float64").all()
+    assert (counts_table.drop(columns=["participant_id", "session", "split"]).dtypes == "Float64").all()
+    assert counts_table["split"].dtype == "string"
     per_scan = pd.read_parquet(results / "stats" / "gp_unet" / "midbrain" / "per_scan.parquet")
     assert per_scan["predicted_count"].dtype == "float64" and "sub-good2" not in set(per_scan["scan"])
     tiny_per_scan = pd.read_parquet(tiny_run / "results" / "stats" / "gp_unet" / "midbrain" / "per_scan.parquet")

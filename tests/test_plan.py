@@ -31,11 +31,14 @@ def test_every_scan_is_in_one_crop_set_of_at_most_scans_per_shard():
     assert all(len(scans) <= 4 for scans in chosen.crop_sets.values())
     assert sorted(s for scans in chosen.crop_sets.values() for s in scans) == list(SCANS)
     assert names[0] == "train-000" and any(n.startswith("validation-") for n in names)
-    assert [n for n in names if n.startswith("shard-")] == [f"shard-{shard}" for shard in chosen.shards]
-    assert all(chosen.crop_set_of[s] == f"shard-{chosen.shard_of[s]}" for s in chosen.split.inference)
-    assert chosen.crop_sets_holding(chosen.split.validation) == sorted(n for n in names if n.startswith("validation-"))
-    # Consecutive sorted scans: a shard holds the inference scans in order.
-    assert sum(chosen.shards.values(), ()) == chosen.split.inference
+    # Training and validation scans in sets of their own; the test and unrated scans consecutive.
+    for name, scans in chosen.crop_sets.items():
+        kind = name.split("-")[0]
+        assert {chosen.split_of[s] for s in scans} <= ({"test", "unrated"} if kind == "shard" else {kind})
+    shards = [scans for name, scans in chosen.crop_sets.items() if name.startswith("shard-")]
+    assert sum(shards, ()) == chosen.split.inference
+    assert chosen.crop_sets_holding(chosen.split.validation) == [n for n in names if n.startswith("validation-")]
+    assert chosen.split_of["sub-0020"] == "unrated" and set(chosen.split_of) == set(SCANS)
 
 
 def test_with_networks_from_elsewhere_every_rated_scan_is_a_test_scan():

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from pvsflow.reports import paper_tables_html, paper_tables_markdown
+from pvsflow.reports import AGREEMENT_TABLES, paper_tables_html, paper_tables_markdown
 
 
 def summary():
@@ -45,3 +45,22 @@ def test_html_tables_carry_the_same_cells():
     page = paper_tables_html(summary(), {"gp_unet": "GP-Unet"}, 3)
     assert "<th>GP-Unet</th><th>intensity</th>" in page
     assert "<td><b>70.0 [65.0, 75.0]</b></td><td>40.0 [35.0, 45.0]</td>" in page
+
+
+def test_agreement_tables_show_the_bias_with_its_limits_and_bold_no_best():
+    rows = summary().assign(
+        icc_agreement=0.8,
+        icc_agreement_ci_low=0.7,
+        icc_agreement_ci_high=0.9,
+        icc_consistency=[0.85, 0.9, 0.85, 0.9],
+        icc_consistency_ci_low=0.8,
+        icc_consistency_ci_high=0.95,
+        bland_altman_bias=[0.5, -0.25, 0.5, -0.25],
+        bland_altman_loa_low=-1.5,
+        bland_altman_loa_high=2.5,
+    )
+    text = paper_tables_markdown(rows, {}, 3, tables=AGREEMENT_TABLES)
+    agreement, consistency, bias = text.split("## ")[1:]
+    assert "ICC(2,1), absolute agreement" in agreement and agreement.count("**0.80 [0.70, 0.90]**") == 4
+    assert "| midbrain | 0.85 [0.80, 0.95] | **0.90 [0.80, 0.95]** |" in consistency
+    assert "| midbrain | 0.50 [-1.50, 2.50] | -0.25 [-1.50, 2.50] |" in bias and "**" not in bias

@@ -51,7 +51,8 @@ def test_the_demo_runs_through_the_slurm_profile_with_gpus(slurm_cluster, tiny_r
     snakemake(directory, *CLUSTER_FLAGS, "--set-threads", "train=1", configs=(TWO_METHODS, fewer_shards))
     assert not (logs := directory / "results" / "logs").joinpath("synthesize_cohort.log").exists()
     gpu_logs = list((logs / "train").rglob("*.log")) + list((logs / "infer").rglob("*.log"))
-    assert len(gpu_logs) == 2 * 4 + 2 * 4  # (GP-Unet, Base) x regions; (gp_unet, grad) x regions x 1 shard
+    # (GP-Unet, Base) x regions; (gp_unet, grad) x regions x 3 crop sets (training, validation, test)
+    assert len(gpu_logs) == 2 * 4 + 2 * 4 * 3
     for log in gpu_logs:
         allocation = re.search(
             r"SLURM_JOB_ID=(\S*) SLURM_CPUS_ON_NODE=(\S*) usable_cpus=\d+ threads=(\d+) CUDA_VISIBLE_DEVICES=(\S*)",

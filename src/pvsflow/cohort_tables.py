@@ -61,16 +61,19 @@ def pvs_count_table(
     scans: Sequence[str],
     scan_counts: Mapping[tuple[str, str], pd.DataFrame],
     ratings: pd.DataFrame | None,
+    splits: Mapping[str, str],
 ) -> pd.DataFrame:
-    """One row per scan (``participant_id``, ``session``), in ``scans`` order: per region and method the
-    predicted count (:func:`count_column`; missing where the scan was not inferred, e.g. a
-    training scan, or its region failed) and per region the rated count where the cohort has one
-    (:func:`rated_column`).
+    """One row per scan (``participant_id``, ``session``), in ``scans`` order: its set
+    (``split``: train, validation, test, unrated), per region and method the predicted count
+    (:func:`count_column`; missing where its region failed) and per region the rated count where
+    the cohort has one (:func:`rated_column`).
 
     ``scan_counts``: (region, method) -> that pair's ``scan_counts`` rows;
-    ``ratings``: :func:`pvsflow.cohort.read_counts`'s table, or None for a cohort without ratings.
+    ``ratings``: :func:`pvsflow.cohort.read_counts`'s table, or None for a cohort without ratings;
+    ``splits``: scan -> its set.
     """
     table = scan_key(scans)
+    table["split"] = pd.Series([splits[scan] for scan in scans], dtype="string")
     scan_ids = pd.Series(list(scans), dtype=object)
     regions = list(dict.fromkeys(region for region, _ in scan_counts))
     for (region, method), rows in scan_counts.items():

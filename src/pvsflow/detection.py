@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ DETECTION_SCHEMA = pa.schema(
         ("scan", pa.string()),
         ("participant_id", pa.string()),
         ("session", pa.string()),
+        ("split", pa.string()),  # train | validation | test | unrated
         ("rank", pa.int32()),
         ("score", pa.float32()),
         ("selected", pa.bool_()),
@@ -77,6 +78,7 @@ def detect(
     region: Region,
     scan_id: str,
     nms_size: int,
+    split: str | None = None,
 ) -> pd.DataFrame:
     """Ranked candidates of one scan's region as rows of :data:`DETECTION_SCHEMA`.
 
@@ -88,7 +90,7 @@ def detect(
     it lies in and its height in the region (0 at the region's lowest voxel, 1 at its highest,
     scanner superior axis); paired regions also get a hemisphere: the labelled structure's
     side, or for an unlateralised label the side of the region's centre of mass. ``nms_size``:
-    maximum filter size, voxels.
+    maximum filter size, voxels; ``split``: the scan's set (train, validation, test, unrated).
     """
     if region.slice_rated:
         z = attention.shape[2] // 2 if crop.rated_slice is None else int(crop.rated_slice)
@@ -112,6 +114,7 @@ def detect(
             "scan": scan_id,
             "participant_id": participant,
             "session": pd.Series([session] * len(scores), dtype=object),
+            "split": pd.Series([split] * len(scores), dtype=object),
             "rank": np.arange(1, len(scores) + 1, dtype=np.int32),
             "score": scores.astype(np.float32),
             "selected": np.arange(len(scores)) < n_selected,
@@ -147,6 +150,7 @@ SCAN_COUNT_SCHEMA = pa.schema(
         ("scan", pa.string()),
         ("participant_id", pa.string()),
         ("session", pa.string()),
+        ("split", pa.string()),
         ("status", pa.string()),
         ("predicted_count", pa.float32()),
         ("n_candidates", pa.int32()),
@@ -158,11 +162,17 @@ SCAN_COUNT_SCHEMA = pa.schema(
 
 
 def detect_shard(
-    maps_dir: Path | str, crop_dirs: Sequence[Path | str], *, region: str, nms_size: int
+    maps_dir: Path | str,
+    crop_dirs: Sequence[Path | str],
+    *,
+    region: str,
+    nms_size: int,
+    splits: Mapping[str, str],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Candidates of every scan in an inference shard (:data:`DETECTION_SCHEMA` rows), and one
-    status row per scan (:data:`SCAN_COUNT_SCHEMA`). ``maps_dir``: the shard's inference output;
-    ``crop_dirs``: the same scans' crop directories."""
+    """Candidates of every scan of an inference job (:data:`DETECTION_SCHEMA` rows), and one
+    status row per scan (:data:`SCAN_COUNT_SCHEMA`). ``maps_dir``: the job's inference output;
+    ``crop_dirs``: the same scans' crop directories; ``splits``: scan -> its set (train,
+    validation, test, unrated)."""
     predictions = pd.read_csv(
         layout.shard_predictions(maps_dir), sep="\t", dtype={"scan": str}, keep_default_na=False, na_values=["nan"]
     ).set_index("scan")
@@ -177,6 +187,7 @@ def detect_shard(
                     "scan": scan_id,
                     "participant_id": participant,
                     "session": session,
+                    "split": splits[scan_id],
                     "status": "failed",
                     "predicted_count": np.nan,
                     "n_candidates": 0,
@@ -198,6 +209,7 @@ def detect_shard(
             region=REGIONS[region],
             scan_id=scan_id,
             nms_size=nms_size,
+            split=splits[scan_id],
         )
         frames.append(frame)
         rows.append(
@@ -205,6 +217,7 @@ def detect_shard(
                 "scan": scan_id,
                 "participant_id": participant,
                 "session": session,
+                "split": splits[scan_id],
                 "status": "ok",
                 "predicted_count": float(prediction["predicted_count"]),
                 "n_candidates": len(frame),

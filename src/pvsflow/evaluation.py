@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from pvsflow.agreement import count_agreement_metrics
 from pvsflow.cohort import Problem, where_in
 from pvsflow.crop_records import read_scan_record
 from pvsflow.froc import ScanResult, ScanTable, summarise
@@ -140,11 +141,16 @@ def count_agreement(per_scan: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def aligned_tables(per_scan: Mapping[str, pd.DataFrame]) -> dict[str, ScanTable]:
-    """Per-method tables restricted to the scans every method evaluated, in the same order, so
-    that paired tests and joint bootstrap resamples compare the same scans."""
+def aligned_scans(per_scan: Mapping[str, pd.DataFrame]) -> list[pd.DataFrame]:
+    """The per-scan tables restricted to the scans every one of them evaluated, in the same
+    order, so that paired tests and joint bootstrap resamples compare the same scans."""
     shared = sorted(set.intersection(*(set(t["scan"]) for t in per_scan.values())))
-    return {name: scan_table(t.set_index("scan").loc[shared].reset_index()) for name, t in per_scan.items()}
+    return [t.set_index("scan").loc[shared].reset_index() for t in per_scan.values()]
+
+
+def aligned_tables(per_scan: Mapping[str, pd.DataFrame]) -> dict[str, ScanTable]:
+    """:func:`aligned_scans` as FROC tables, by the same names."""
+    return {name: scan_table(table) for name, table in zip(per_scan, aligned_scans(per_scan), strict=True)}
 
 
 def region_metrics(
@@ -163,6 +169,7 @@ def region_metrics(
         "chance_fauc": chance,
         "matched_distance_voxels": float(per_scan["matched_distance_voxels"].mean()),
         **count_agreement(per_scan),
+        **count_agreement_metrics([per_scan.reset_index(drop=True)], settings),
     }
 
 
@@ -180,7 +187,8 @@ def overall_rows(
     rows (:func:`region_metrics`); ``per_scan[(region, method)]``: their per-scan results."""
     rows = []
     for method, regions in metrics.groupby("method", sort=False):
-        aligned = list(aligned_tables({region: per_scan[(region, method)] for region in regions["region"]}).values())
+        tables = {region: per_scan[(region, method)] for region in regions["region"]}
+        aligned = list(aligned_tables(tables).values())
         rows.append(
             {
                 "region": "overall",
@@ -194,6 +202,7 @@ def overall_rows(
                     column: float(regions[column].mean())
                     for column in ("matched_distance_voxels", "count_pearson_r", "count_spearman_r", "count_mae")
                 },
+                **count_agreement_metrics(aligned_scans(tables), settings),
             }
         )
     return pd.DataFrame(rows)

@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import Circle, Rectangle  # noqa: E402
 
 from pvsflow import layout  # noqa: E402
+from pvsflow.agreement import bland_altman  # noqa: E402
 from pvsflow.crop_records import RegionRecord, read_scan_record  # noqa: E402
 from pvsflow.io import load_crop  # noqa: E402
 from pvsflow.regions import REGIONS  # noqa: E402
@@ -73,6 +74,33 @@ def froc_plot(
     axis.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def count_agreement_figure(path: Path | str, counts: Mapping[str, pd.DataFrame], title: str) -> None:
+    """Per method (``counts``: label -> its test scans' ``predicted_count`` and ``true_count``),
+    predicted against rated counts above the identity line, and below the Bland-Altman plot:
+    difference (predicted - rated) against their mean, with the bias and its 95% limits."""
+    columns = max(len(counts), 1)
+    figure, axes = plt.subplots(2, columns, figsize=(3.0 * columns + 0.6, 6.2), squeeze=False)
+    for column, (label, table) in enumerate(counts.items()):
+        rated = table.dropna(subset=["predicted_count", "true_count"])
+        predicted, truth = rated["predicted_count"].to_numpy(float), rated["true_count"].to_numpy(float)
+        top, bottom = axes[0, column], axes[1, column]
+        top.scatter(truth, predicted, s=10, alpha=0.7)
+        reach = float(max(truth.max(initial=1), predicted.max(initial=1))) * 1.05
+        top.plot([0, reach], [0, reach], color="black", linewidth=0.8)
+        top.set(title=label, xlabel="rated count", ylabel="predicted count" if column == 0 else None)
+        if len(rated) > 1:
+            bias, low, high = bland_altman(predicted, truth)
+            bottom.scatter((predicted + truth) / 2, predicted - truth, s=10, alpha=0.7)
+            for value, style in ((bias, "-"), (low, "--"), (high, "--")):
+                bottom.axhline(value, color="black", linestyle=style, linewidth=0.8)
+            bottom.set_title(f"bias {bias:.2f} [{low:.2f}, {high:.2f}]", fontsize=9)
+        bottom.set(xlabel="mean of both", ylabel="predicted - rated" if column == 0 else None)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
     plt.close(figure)
 
 

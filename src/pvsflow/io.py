@@ -168,7 +168,7 @@ def replace_atomically(path: Path | str, write: Callable[[Path], object]) -> Non
     leaves the previous file intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".partial-{path.name}")  # the same suffixes: writers that go by them work
     write(tmp)
     os.replace(tmp, path)
 

@@ -216,6 +216,11 @@ def model_card(weights: Path | str) -> Path:
     return Path(weights).with_suffix(".json")
 
 
+def bids_label(name: str) -> str:
+    """A name as a BIDS label (letters and digits only): ``gp_unet`` -> ``gpunet``."""
+    return re.sub(r"[^A-Za-z0-9]", "", name)
+
+
 def input_key(*parts: str | int) -> str:
     """The name of one of a rule's named inputs, e.g. ``input_key("per_scan", "gp_unet")``."""
     return "__".join(str(part) for part in parts)
@@ -282,14 +287,15 @@ class ResultsLayout(_JobFiles):
         """Kept outside the declared outputs, so a resubmitted training job resumes from it."""
         return self.root / "checkpoints" / architecture / region / "last.pt"
 
-    def attention(self, *, method: str, region: str, shard: str) -> Path:
-        """An inference shard's directory: :func:`attention_map` per scan, :func:`shard_predictions`."""
-        return self.root / "attention" / method / region / f"shard-{shard}"
+    def attention(self, *, method: str, region: str, crop_set: str) -> Path:
+        """An inference job's directory, one per crop set: :func:`attention_map` per scan,
+        :func:`shard_predictions`."""
+        return self.root / "attention" / method / region / crop_set
 
-    def shard_table(self, *, kind: str, region: str, method: str, shard: str) -> Path:
-        """One shard of a cohort-wide Parquet dataset (``kind``: detections or scan_counts),
-        partitioned by region and method."""
-        return self.root / kind / f"region={region}" / f"method={method}" / f"shard-{shard}.parquet"
+    def shard_table(self, *, kind: str, region: str, method: str, crop_set: str) -> Path:
+        """One crop set's part of a cohort-wide Parquet dataset (``kind``: detections or
+        scan_counts), partitioned by region and method."""
+        return self.root / kind / f"region={region}" / f"method={method}" / f"{crop_set}.parquet"
 
     def method_stats(self, *, method: str, region: str, name: str) -> Path:
         """Statistics of one method in one region (metrics, FROC, per-scan results)."""
@@ -309,6 +315,38 @@ class ResultsLayout(_JobFiles):
 
     def attention_figure(self, region: str) -> Path:
         return self.root / "figures" / "attention" / f"{region}.png"
+
+    # Per-scan files in the scan's own grid, named after the BIDS derivatives conventions:
+    # sub-<id>/[ses-<s>/]anat/<scan>_desc-<method>_<suffix>, the method without underscores.
+
+    def pvs_map(self, *, scan: str, method: str) -> Path:
+        """Every region's attention map pasted into the scan's grid (float32, 0 outside the crops)."""
+        return self._anat(scan, method, "pvsmap.nii.gz")
+
+    def pvs_labels(self, *, scan: str, method: str) -> Path:
+        """The selected PVS as a label map in the scan's grid (``dseg``: value k is row k of
+        :meth:`pvs_label_table`)."""
+        return self._anat(scan, method, "dseg.nii.gz")
+
+    def pvs_label_table(self, *, scan: str, method: str) -> Path:
+        """What each value of :meth:`pvs_labels` is: one row per selected PVS."""
+        return self._anat(scan, method, "dseg.tsv")
+
+    def qc_image(self, scan: str) -> Path:
+        """The scan's QC image (PNG): region boxes, each region's PVS and counts."""
+        return self.root / scan_entities(scan)[0] / "figures" / f"{scan}_desc-pvsqc_T2w.png"
+
+    def scan_outputs(self, crop_set: str) -> Path:
+        """What the per-scan outputs job of a crop set wrote: one row per scan (TSV)."""
+        return self.root / "qc" / f"{crop_set}.tsv"
+
+    @property
+    def qc_page(self) -> Path:
+        """The cohort's QC page: one self-contained HTML file, a row per scan."""
+        return self.root / "qc.html"
+
+    def _anat(self, scan: str, method: str, suffix: str) -> Path:
+        return self.root / scan_dir(scan) / "anat" / f"{scan}_desc-{bids_label(method)}_{suffix}"
 
     @property
     def mnist(self) -> MnistLayout:

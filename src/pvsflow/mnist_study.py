@@ -118,6 +118,45 @@ def evaluate_method(
     return pd.concat(detections, ignore_index=True), pd.DataFrame(images), all_maps
 
 
+# Where a candidate lies: the first in a target cell (a hit), another in a target cell already
+# found, on another digit's ink, or on the background (no ink under it).
+CANDIDATE_KINDS = ("hit", "same target again", "other digit", "background")
+INK = 0.1  # pixel intensity (0-1) above which a candidate lies on a digit's stroke
+
+
+def candidate_kinds(detections: pd.DataFrame, data: GridDataset) -> pd.Series:
+    """What each candidate of :func:`evaluate_method`'s ``detections`` (ranked per image) is,
+    one of :data:`CANDIDATE_KINDS`, in the same order."""
+    ink = data.images[detections["image"], detections["pixel_row"], detections["pixel_column"]] > INK
+    target = detections["cell_digit"].to_numpy() == data.digit
+    cell = (
+        detections["image"].astype(str)
+        + ":"
+        + detections["grid_row"].astype(str)
+        + ":"
+        + detections["grid_column"].astype(str)
+    )
+    first_in_cell = ~cell.duplicated().to_numpy()  # ranked rows: the first is the highest
+    kinds = np.where(
+        target, np.where(first_in_cell, "hit", "same target again"), np.where(ink, "other digit", "background")
+    )
+    return pd.Series(kinds, index=detections.index)
+
+
+def one_candidate_per_cell(detections: pd.DataFrame, data: GridDataset) -> pd.DataFrame:
+    """Per-image rows as :func:`evaluate_method` returns them, scored with only the strongest
+    candidate of each grid cell (the others suppressed): what the FROC would be if a digit could
+    not give two candidates."""
+    kept = detections.drop_duplicates(["image", "grid_row", "grid_column"])
+    rows = []
+    for index, cells in enumerate(data.cells):
+        found = kept[kept["image"] == index]
+        pixels = found[["pixel_row", "pixel_column"]].to_numpy()
+        hits = image_hits(pixels, cells, data.digit) if len(found) else np.zeros(1, dtype=np.int64)
+        rows.append({"image": index, "hits": hits.tolist(), "n_lesions": int(data.counts[index]), "n_selected": 0})
+    return pd.DataFrame(rows)
+
+
 def summarise_study(
     per_image: Mapping[tuple[str, int, str], pd.DataFrame], settings: EvaluationSettings
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,6 +1,6 @@
 """The plan of a run over a cohort: which scans there are, which are rated, how the rated ones
 split into training, validation and test sets, and how scans are grouped into jobs (the crop sets
-that one extraction job cuts, the shards that one inference job infers). The workflow builds it
+that one extraction, one inference and one detection job each work on). The workflow builds it
 once at planning (``workflow/rules/common.smk``); nothing here runs a job.
 """
 
@@ -17,7 +17,7 @@ from pvsflow.cohort import Problem, Split, shards, split_subjects, synthetic_sca
 from pvsflow.cohort_check import CheckedCohort, ScanFiles, check_cohort
 from pvsflow.layout import CohortLayout, ResultsLayout
 from pvsflow.regions import resolve_crop_sizes
-from pvsflow.settings import InferenceSettings, LabelMapSettings, SplitSettings, from_mapping
+from pvsflow.settings import InferenceSettings, LabelMapSettings, ScanOutputSettings, SplitSettings, from_mapping
 from pvsflow.synthetic import SyntheticCohortSpec, refuse_foreign_directory, spec_from_mapping
 
 
@@ -33,6 +33,10 @@ class Run:
     synthetic: SyntheticCohortSpec | None
     preprocessing: dict[str, dict[str, Any]]
     trained_models: Path | None
+    # Region -> its methods, and those of them whose PVS are written in each scan's grid
+    # (``scan_outputs.methods`` that the region runs).
+    methods: dict[str, list[str]]
+    scan_output_methods: dict[str, list[str]]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Run:
@@ -51,7 +55,21 @@ class Run:
         trained = from_mapping(InferenceSettings, config["inference"]).trained_models
         if trained and Path(trained).resolve() == results.models.resolve():
             raise ValueError(f"inference.trained_models is this run's own {results.models}; point it at a copy")
-        return cls(results, cohort, synthetic, preprocessing, Path(trained) if trained else None)
+        chosen = from_mapping(ScanOutputSettings, config["scan_outputs"]).methods
+        methods = {name: list(regions[name]["methods"]) for name in regions}
+        written = {name: [m for m in chosen if m in methods[name]] for name in regions}
+        return cls(results, cohort, synthetic, preprocessing, Path(trained) if trained else None, methods, written)
+
+    @property
+    def region_methods(self) -> list[tuple[str, str]]:
+        """Every (region, method) the run computes, in config order."""
+        return [(region, method) for region, methods in self.methods.items() for method in methods]
+
+    @property
+    def shown_method(self) -> str | None:
+        """The method whose PVS and counts the QC images and page show: the first chosen method
+        that any region runs."""
+        return next((m for methods in self.scan_output_methods.values() for m in methods[:1]), None)
 
     @property
     def models(self) -> Path:
@@ -90,9 +108,8 @@ def find_scans(cohort: CohortLayout, results: Path, synthetic: SyntheticCohortSp
 
 @dataclass(frozen=True, eq=False)
 class CohortPlan:
-    """The split and the jobs' scans of ``cohort``. Crop sets are named ``train-<n>``,
-    ``validation-<n>`` and ``shard-<n>`` (the inference shards, named ``<n>``): consecutive sorted
-    scans, ``scans_per_shard`` to a job."""
+    """The split and the jobs' scans of ``cohort``: crop sets (:attr:`crop_sets`) of
+    ``scans_per_shard`` scans, one extraction, inference and detection job each."""
 
     cohort: CohortLayout
     found: CohortScans
@@ -129,24 +146,23 @@ class CohortPlan:
         return [] if self.found.checked is None else self.found.checked.problems
 
     @cached_property
-    def shards(self) -> dict[str, tuple[str, ...]]:
-        """Inference shard name (``000``, ...) -> its scans."""
-        return {f"{i:03d}": shard for i, shard in enumerate(shards(self.split.inference, self.scans_per_shard))}
-
-    @cached_property
-    def shard_of(self) -> dict[str, str]:
-        return {scan: shard for shard, scans in self.shards.items() for scan in scans}
-
-    @cached_property
     def crop_sets(self) -> dict[str, tuple[str, ...]]:
-        """Crop set name -> its scans: training and validation scans in shards of the inference
-        shards' size, and each inference shard."""
-        training = {
+        """Crop set name -> its scans, consecutive in sorted order: the training scans
+        (``train-<n>``), the validation scans (``validation-<n>``), then the test and unrated
+        scans (``shard-<n>``). Training reads only the first two kinds; every crop set is
+        inferred."""
+        sets = (("train", self.split.train), ("validation", self.split.validation), ("shard", self.split.inference))
+        return {
             f"{name}-{i:03d}": scans
-            for name, split in (("train", self.split.train), ("validation", self.split.validation))
+            for name, split in sets
             for i, scans in enumerate(shards(split, self.scans_per_shard))
         }
-        return training | {f"shard-{shard}": scans for shard, scans in self.shards.items()}
+
+    @cached_property
+    def split_of(self) -> dict[str, str]:
+        """scan -> its set: ``train``, ``validation``, ``test`` or ``unrated``."""
+        sets = {"train": self.split.train, "validation": self.split.validation, "test": self.split.test}
+        return {scan: name for name, scans in (sets | {"unrated": self.split.unlabelled}).items() for scan in scans}
 
     @cached_property
     def crop_set_of(self) -> dict[str, str]:

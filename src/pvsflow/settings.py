@@ -141,6 +141,15 @@ class InferenceSettings:
 
 
 @dataclass(frozen=True)
+class ScanOutputSettings:
+    """What is written per scan in its own grid (``scan_outputs:``; docs/outputs.md)."""
+
+    # The methods whose attention maps and selected PVS are written (each region's where it runs
+    # the method); the first also marks the PVS of the QC images.
+    methods: tuple[str, ...] = ("gp_unet",)
+
+
+@dataclass(frozen=True)
 class QcSettings:
     """What the QC table flags, and what training leaves out (docs/method.md, "Voxel order and headers")."""
 

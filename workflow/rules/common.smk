@@ -48,6 +48,8 @@ PLAN = CohortPlan.build(
 SPLIT = PLAN.split
 for _message in planning_messages(PLAN.problems, OUT.table("cohort_problems.tsv")):
     logger.warning(_message)
+# The cohort's ratings as a named input, where it has any.
+RATINGS = {"counts": COHORT.counts} if PLAN.found.labelled else {}
 # Statistics need rated test scans and dot annotations.
 EVALUATED = bool(SPLIT.test) and (SYNTHETIC or COHORT.dots.exists())
 
@@ -56,7 +58,6 @@ wildcard_constraints:
     region="|".join(REGION_NAMES),
     method="|".join(METHOD_CATALOGUE),
     architecture="[a-z_]+",
-    shard="[0-9][0-9][0-9]+",
     crop_set="(train|validation|shard)-[0-9][0-9][0-9]+",
 
 
@@ -88,10 +89,8 @@ def training_qc(wildcards):
     return {key: value for key, value in config["qc"].items() if key in chosen}
 
 
-def training_checkpoint(wildcards):
-    return str(
-        OUT.checkpoint(architecture=wildcards.architecture, region=wildcards.region)
-    )
+def training_checkpoint(w):
+    return str(OUT.checkpoint(architecture=w.architecture, region=w.region))
 
 
 def region_detection(wildcards):
@@ -100,21 +99,15 @@ def region_detection(wildcards):
 
 def methods_of(wildcards):
     """The region's methods, in config order (a narrow param of the per-region comparison)."""
-    return list(config["regions"][wildcards.region]["methods"])
-
-
-def region_methods():
-    return [(r, m) for r in REGION_NAMES for m in config["regions"][r]["methods"]]
+    return RUN.methods[wildcards.region]
 
 
 # ---------------------------------------------------------------- inputs ----
 
 
 def extraction_inputs(wildcards):
-    """Every input file of the crop set's scans, and the counts where the cohort has them
-    (rated slices)."""
-    rated = {"counts": COHORT.counts} if PLAN.found.labelled else {}
-    return {"sources": PLAN.source_files(wildcards.crop_set)} | rated
+    """Every input file of the crop set's scans, and the ratings (rated slices)."""
+    return {"sources": PLAN.source_files(wildcards.crop_set)} | RATINGS
 
 
 def crop_set_dirs(scans):
@@ -136,8 +129,8 @@ def training_inputs(wildcards):
     return inputs
 
 
-def shard_crops(wildcards):
-    return OUT.crop_set(f"shard-{wildcards.shard}")
+def crop_set_crops(wildcards):
+    return OUT.crop_set(wildcards.crop_set)
 
 
 def inference_model(wildcards):
@@ -150,15 +143,16 @@ def inference_model_card(wildcards):
 
 
 def shard_tables(kind, region, method):
-    """Every shard's table of one kind ('detections' or 'scan_counts') for a region and method."""
+    """Every crop set's table of one kind ('detections' or 'scan_counts') for a region and
+    method."""
     return [
-        OUT.shard_table(kind=kind, region=region, method=method, shard=shard)
-        for shard in PLAN.shards
+        OUT.shard_table(kind=kind, region=region, method=method, crop_set=crop_set)
+        for crop_set in PLAN.crop_sets
     ]
 
 
 def region_shard_tables(kind):
-    """Input function: every shard's table of one kind for the wildcard region and method."""
+    """Input function: every crop set's table of one kind for the wildcard region and method."""
     return lambda wildcards: shard_tables(kind, wildcards.region, wildcards.method)
 
 
@@ -183,20 +177,25 @@ def all_stats(*names):
             method=m, region=r, name=name
         )
         for name in names
-        for r, m in region_methods()
+        for r, m in RUN.region_methods
     }
 
 
 def region_attention_maps(wildcards):
-    """Every method's attention shards of the test scans, keyed input_key(method, shard)."""
-    test_shards = sorted({PLAN.shard_of[s] for s in SPLIT.test})
+    """Every method's attention maps of the test scans' crop sets, keyed input_key(method,
+    crop set)."""
     return {
-        input_key(m, shard): OUT.attention(
-            method=m, region=wildcards.region, shard=shard
+        input_key(m, crop_set): OUT.attention(
+            method=m, region=wildcards.region, crop_set=crop_set
         )
         for m in methods_of(wildcards)
-        for shard in test_shards
+        for crop_set in PLAN.crop_sets_holding(SPLIT.test)
     }
+
+
+def crop_set_splits(wildcards):
+    """scan -> its set (train, validation, test, unrated) for the crop set's scans."""
+    return {scan: PLAN.split_of[scan] for scan in PLAN.crop_sets[wildcards.crop_set]}
 
 
 def repeat_ratings(wildcards):
@@ -212,12 +211,26 @@ def cohort_table_inputs(wildcards):
         input_key("scan_counts", region, method): shard_tables(
             "scan_counts", region, method
         )
-        for region, method in region_methods()
+        for region, method in RUN.region_methods
     }
     inputs["crops"] = [OUT.crop_set(name) for name in PLAN.crop_sets]
-    if PLAN.found.labelled:
-        inputs["counts"] = COHORT.counts
-    return inputs
+    return inputs | RATINGS
+
+
+def scan_output_inputs(wildcards):
+    """The crop set's scans, ratings, and the attention maps and detections of the methods
+    written per scan (keyed input_key("maps" or "detections", region, method))."""
+    crop_set = wildcards.crop_set
+    inputs = {"scans": PLAN.source_files(crop_set)}
+    for r, methods in RUN.scan_output_methods.items():
+        for m in methods:
+            inputs[input_key("maps", r, m)] = OUT.attention(
+                method=m, region=r, crop_set=crop_set
+            )
+            inputs[input_key("detections", r, m)] = OUT.shard_table(
+                kind="detections", region=r, method=m, crop_set=crop_set
+            )
+    return inputs | RATINGS
 
 
 def evaluation_targets():

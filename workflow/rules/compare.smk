@@ -16,6 +16,12 @@ rule compare_methods:
             category="FROC curves",
             labels={"region": "{region}"},
         ),
+        counts=report(
+            OUT.comparison(region="{region}", name="counts.png"),
+            caption="../report/counts.rst",
+            category="Count agreement",
+            labels={"region": "{region}"},
+        ),
     log:
         OUT.log("compare_methods", "{region}"),
     benchmark:
@@ -58,6 +64,6 @@ rule attention_figure:
         runtime=30,
     params:
         methods=methods_of,
-        shard_of={scan: PLAN.shard_of[scan] for scan in SPLIT.test},
+        crop_set_of={scan: PLAN.crop_set_of[scan] for scan in SPLIT.test},
     script:
         "../scripts/attention_figure.py"

@@ -3,19 +3,25 @@
 
 rule detect:
     input:
-        maps=OUT.attention(method="{method}", region="{region}", shard="{shard}"),
-        crops=shard_crops,
+        maps=OUT.attention(method="{method}", region="{region}", crop_set="{crop_set}"),
+        crops=crop_set_crops,
     output:
         detections=OUT.shard_table(
-            kind="detections", region="{region}", method="{method}", shard="{shard}"
+            kind="detections",
+            region="{region}",
+            method="{method}",
+            crop_set="{crop_set}",
         ),
         scan_counts=OUT.shard_table(
-            kind="scan_counts", region="{region}", method="{method}", shard="{shard}"
+            kind="scan_counts",
+            region="{region}",
+            method="{method}",
+            crop_set="{crop_set}",
         ),
     log:
-        OUT.log("detect", "{method}", "{region}", "shard-{shard}"),
+        OUT.log("detect", "{method}", "{region}", "{crop_set}"),
     benchmark:
-        OUT.benchmark("detect", "{method}", "{region}", "shard-{shard}")
+        OUT.benchmark("detect", "{method}", "{region}", "{crop_set}")
     conda:
         ENV
     threads: 1
@@ -24,5 +30,6 @@ rule detect:
         runtime=30,
     params:
         detection=region_detection,
+        splits=crop_set_splits,
     script:
         "../scripts/detect.py"

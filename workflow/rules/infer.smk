@@ -1,19 +1,20 @@
-"""Inference in shards of scans: predicted count and attention map per scan and region."""
+"""Inference per crop set (every scan, training and validation scans included): predicted count
+and attention map per scan and region."""
 
 
 rule infer:
     input:
-        crops=shard_crops,
+        crops=crop_set_crops,
         model=inference_model,
         card=inference_model_card,
     output:
         maps=directory(
-            OUT.attention(method="{method}", region="{region}", shard="{shard}")
+            OUT.attention(method="{method}", region="{region}", crop_set="{crop_set}")
         ),
     log:
-        OUT.log("infer", "{method}", "{region}", "shard-{shard}"),
+        OUT.log("infer", "{method}", "{region}", "{crop_set}"),
     benchmark:
-        OUT.benchmark("infer", "{method}", "{region}", "shard-{shard}")
+        OUT.benchmark("infer", "{method}", "{region}", "{crop_set}")
     conda:
         ENV
     threads: 2

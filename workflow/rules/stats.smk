@@ -62,7 +62,7 @@ rule summary:
         mem_mb=2000,
         runtime=30,
     params:
-        region_methods=region_methods(),
+        region_methods=RUN.region_methods,
         evaluation=config["evaluation"],
     script:
         "../scripts/summary.py"

@@ -22,7 +22,8 @@ rule cohort_tables:
         runtime=30,
     params:
         scans=PLAN.scans,
-        region_methods=region_methods(),
+        splits=PLAN.split_of,
+        region_methods=RUN.region_methods,
         cohort_problems=problem_table(PLAN.problems).to_dict("records"),
         qc=config["qc"],
     script:

@@ -10,10 +10,10 @@ from pvsflow.methods import METHOD_CATALOGUE
 log = log_to(snakemake.log[0])
 region, methods = snakemake.wildcards.region, snakemake.params.methods
 dots = read_dots(snakemake.input.dots)
-crop_dir = example_scan(crop_dirs_of(snakemake.input.crops, list(snakemake.params.shard_of)), region, dots)
-shard = snakemake.params.shard_of[crop_dir.name]
+crop_dir = example_scan(crop_dirs_of(snakemake.input.crops, list(snakemake.params.crop_set_of)), region, dots)
+crop_set = snakemake.params.crop_set_of[crop_dir.name]
 maps = {
-    METHOD_CATALOGUE[m].label: layout.attention_map(snakemake.input[layout.input_key(m, shard)], crop_dir.name)
+    METHOD_CATALOGUE[m].label: layout.attention_map(snakemake.input[layout.input_key(m, crop_set)], crop_dir.name)
     for m in methods
 }
 region_attention_figure(snakemake.output[0], crop_dir, region=region, maps=maps, dots=dots)

@@ -20,7 +20,7 @@ scan_counts = {
     for region, method in snakemake.params.region_methods
 }
 ratings = read_counts(snakemake.input.counts) if "counts" in snakemake.input.keys() else None
-counts = pvs_count_table(snakemake.params.scans, scan_counts, ratings)
+counts = pvs_count_table(snakemake.params.scans, scan_counts, ratings, snakemake.params.splits)
 write_table(counts, snakemake.output.counts_parquet, tsv=snakemake.output.counts_tsv)
 problems = pd.DataFrame(snakemake.params.cohort_problems, columns=list(PROBLEM_COLUMNS))
 problems.to_csv(snakemake.output.problems, sep="\t", index=False)

@@ -12,6 +12,7 @@ from pvsflow.layout import input_key
 from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.settings import EvaluationSettings, from_mapping
 
+COUNT_COLUMNS = ["predicted_count", "true_count"]
 log = log_to(snakemake.log[0])
 region, methods = snakemake.wildcards.region, snakemake.params.methods
 settings = from_mapping(EvaluationSettings, snakemake.params.evaluation)
@@ -44,5 +45,12 @@ for method in methods:
     operating[label] = (metrics["fp_avg"], metrics["sensitivity"])
 figures.froc_plot(
     snakemake.output.froc, curves, settings.fauc_max_fp, f"{region} (FAUC in brackets)", operating, rater_points
+)
+counts = {
+    METHOD_CATALOGUE[m].label: pd.read_parquet(snakemake.input[input_key("per_scan", m)], columns=COUNT_COLUMNS)
+    for m in methods
+}
+figures.count_agreement_figure(
+    snakemake.output.counts, counts, f"{region}: predicted and rated PVS counts (test scans)"
 )
 log.info("%s: %d methods, %d pairs compared", region, len(methods), len(pairwise))

@@ -1,4 +1,4 @@
-"""Snakemake entry point: ranked PVS candidates of one shard, written as Parquet."""
+"""Snakemake entry point: ranked PVS candidates of one crop set's scans, written as Parquet."""
 
 from pvsflow.detection import DETECTION_SCHEMA, SCAN_COUNT_SCHEMA, detect_shard
 from pvsflow.extraction import crop_dirs_of
@@ -10,7 +10,11 @@ log = log_to(snakemake.log[0])
 settings = from_mapping(DetectionSettings, snakemake.params.detection)
 crop_dirs = crop_dirs_of([snakemake.input.crops])
 detections, scan_counts = detect_shard(
-    snakemake.input.maps, crop_dirs, region=snakemake.wildcards.region, nms_size=settings.nms_size
+    snakemake.input.maps,
+    crop_dirs,
+    region=snakemake.wildcards.region,
+    nms_size=settings.nms_size,
+    splits=snakemake.params.splits,
 )
 write_table(detections, snakemake.output.detections, DETECTION_SCHEMA)
 write_table(scan_counts, snakemake.output.scan_counts, SCAN_COUNT_SCHEMA)

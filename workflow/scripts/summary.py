@@ -7,9 +7,10 @@ from pvsflow.io import write_table
 from pvsflow.jobs import log_to
 from pvsflow.layout import input_key
 from pvsflow.methods import METHOD_CATALOGUE
-from pvsflow.reports import paper_tables_html, paper_tables_markdown, summary_markdown
+from pvsflow.reports import AGREEMENT_TABLES, PAPER_TABLES, paper_tables_html, paper_tables_markdown, summary_markdown
 from pvsflow.settings import EvaluationSettings, from_mapping
 
+TABLES = PAPER_TABLES + AGREEMENT_TABLES
 log = log_to(snakemake.log[0])
 settings = from_mapping(EvaluationSettings, snakemake.params.evaluation)
 runs = [tuple(run) for run in snakemake.params.region_methods]
@@ -21,7 +22,7 @@ with open(snakemake.output.markdown, "w") as handle:
     handle.write(summary_markdown(summary, settings.fauc_max_fp))
 labels = {name: method.label for name, method in METHOD_CATALOGUE.items()}
 with open(snakemake.output.tables, "w") as handle:
-    handle.write(paper_tables_markdown(summary, labels, settings.fauc_max_fp))
+    handle.write(paper_tables_markdown(summary, labels, settings.fauc_max_fp, tables=TABLES))
 with open(snakemake.output.tables_html, "w") as handle:
-    handle.write(paper_tables_html(summary, labels, settings.fauc_max_fp))
+    handle.write(paper_tables_html(summary, labels, settings.fauc_max_fp, TABLES))
 log.info("summary of %d regions x methods written", len(metrics))

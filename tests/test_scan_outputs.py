@@ -1,0 +1,106 @@
+"""Per-scan outputs in the scan's own grid: the attention maps pasted back and the selected PVS as
+labels lie on the scan's voxels whatever its voxel order; the QC image draws every region."""
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pvsflow.crop_records import read_scan_record
+from pvsflow.detection import detect
+from pvsflow.extraction import extract_scan
+from pvsflow.io import load_crop, load_scan, save_volume
+from pvsflow.layout import attention_map, crop_file
+from pvsflow.qc_images import REGION_COLOURS, draw_qc_image
+from pvsflow.regions import REGIONS, RegionSpec
+from pvsflow.scan_maps import LABEL_COLUMNS, write_scan_maps
+from pvsflow.synthetic import StoredAs, SyntheticCohortSpec, generate_subject
+from pvsflow.voxel_order import ras_to_voxel
+
+SPECS = [
+    RegionSpec.from_config("midbrain", {"crop_shape": [32, 32, 11]}),
+    RegionSpec.from_config("hippocampi", {"crop_shape": [52, 36, 12]}),
+    RegionSpec.from_config("basal_ganglia", {"crop_shape": [44, 28, 12]}),
+    RegionSpec.from_config("centrum_semiovale", {"crop_shape": [48, 60, 6]}),
+]
+
+
+@pytest.fixture(scope="module", params=["LAS", "PIR"])
+def scan_with_pvs(request, tmp_path_factory):
+    """A synthetic scan stored axially or sagittally, extracted, with each region's crop as its
+    attention map and the candidates found on it."""
+    root = tmp_path_factory.mktemp(f"scan-{request.param}")
+    image, labels, affine, truth = generate_subject(SyntheticCohortSpec(n_subjects=1, seed=8), 0)
+    stored = StoredAs(request.param, affine, image.shape)
+    save_volume(root / "t2w.nii.gz", stored.volume(image), stored.affine, image.dtype)
+    save_volume(root / "aseg.nii.gz", stored.volume(labels), stored.affine, labels.dtype)
+    rated = stored.truth(truth).rated_slices
+    crops = root / "crops" / "sub-01"
+    extract_scan(
+        "sub-01", scan=root / "t2w.nii.gz", label_map=root / "aseg.nii.gz", specs=SPECS, rated_slices=rated,
+        out_dir=crops,
+    )  # fmt: skip
+    record = read_scan_record(crops)
+    maps, frames = {}, []
+    for spec in SPECS:
+        crop, crop_affine = load_crop(crop_file(crops, spec.name))
+        maps[spec.name] = attention_map(root / "attention" / spec.name, "sub-01")
+        save_volume(maps[spec.name], crop, crop_affine)
+        found = detect(
+            crop, np.zeros(crop.shape, np.int32), 3.0, record.region(spec.name), record.voxel_order,
+            region=spec.region, scan_id="sub-01", nms_size=6, split="test",
+        )  # fmt: skip
+        frames.append(found.assign(region=spec.name, method="gp_unet"))
+    return root, record, maps, pd.concat(frames, ignore_index=True)
+
+
+def test_maps_and_labels_lie_on_the_scans_voxels(scan_with_pvs, tmp_path):
+    root, record, maps, detections = scan_with_pvs
+    scan = nib.load(root / "t2w.nii.gz")
+    paths = {"map": tmp_path / "map.nii.gz", "labels": tmp_path / "dseg.nii.gz", "table": tmp_path / "dseg.tsv"}
+    n = write_scan_maps(
+        record, scan, maps, detections, map_path=paths["map"], labels_path=paths["labels"], table_path=paths["table"]
+    )
+    assert n == int(detections["selected"].sum()) == 12  # 3 per region
+    for kind in ("map", "labels"):
+        written = nib.load(paths[kind])
+        assert written.shape == scan.shape and np.array_equal(written.affine, scan.affine)
+        assert "".join(nib.aff2axcodes(written.affine)) == record.voxel_order.stored_axes
+    pasted = np.asarray(nib.load(paths["map"]).dataobj)
+    labels = np.asarray(nib.load(paths["labels"]).dataobj)
+    table = pd.read_csv(paths["table"], sep="\t")
+    assert table.columns.tolist() == LABEL_COLUMNS and table["index"].tolist() == list(range(1, 13))
+    for row in table.itertuples():
+        # The location table's scanner coordinates land on the PVS's own label, in the scan's voxels.
+        voxel = np.rint(ras_to_voxel(scan.affine, [[row.ras_x, row.ras_y, row.ras_z]])[0]).astype(int)
+        assert labels[tuple(voxel)] == row.index
+        assert (row.voxel_x, row.voxel_y, row.voxel_z) == tuple(voxel)
+        # The attention there is the crop's value at the candidate, which is the region's maximum nearby.
+        assert pasted[tuple(voxel)] == pytest.approx(row.score, rel=1e-5)
+    inside = np.zeros(record.voxel_order.canonical_shape, bool)
+    for spec in SPECS:
+        origin = np.asarray(record.region(spec.name).origin)
+        box = tuple(slice(max(o, 0), o + n) for o, n in zip(origin, spec.crop_shape))
+        inside[box] = True
+    assert not pasted[~record.voxel_order.stored(inside)].any()  # 0 outside every crop
+
+
+def test_the_qc_image_draws_every_region_and_a_failed_ones_reason(scan_with_pvs, tmp_path):
+    root, record, _, detections = scan_with_pvs
+    volume = load_scan(root / "t2w.nii.gz", "sub-01")
+    shapes = {spec.name: spec.crop_shape for spec in SPECS}
+    selected = detections[detections["selected"]]
+    draw_qc_image(tmp_path / "qc.png", volume, record, shapes, selected, {"midbrain": 2.9}, {"midbrain": 3.0}, "sub-01")
+    image = np.asarray(Image.open(tmp_path / "qc.png").convert("RGB"))
+    assert image.shape[1] >= 4 * 180 and image.shape[0] > 400
+    for colour in REGION_COLOURS.values():  # every region's box, heading and PVS circles
+        assert (image == colour).all(axis=2).sum() > 50
+    failed = record.regions | {"hippocampi": record.region("hippocampi").failed("sub-01: hippocampi: not cut")}
+    broken = type(record)(record.scan, failed, record.voxel_order, record.voxel_size_mm)
+    draw_qc_image(tmp_path / "failed.png", volume, broken, shapes, selected, {}, {}, "sub-01")
+    colours = np.asarray(Image.open(tmp_path / "failed.png").convert("RGB"))
+    assert (colours == REGION_COLOURS["hippocampi"]).all(axis=2).sum() < (image == REGION_COLOURS["hippocampi"]).all(
+        axis=2
+    ).sum()  # no box and no circles for it, only its heading
+    assert set(REGION_COLOURS) == set(REGIONS)

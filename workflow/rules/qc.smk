@@ -1,0 +1,51 @@
+"""Per scan, in its own grid: the chosen methods' PVS maps and the QC image (one job per crop
+set); then the cohort's QC page (docs/outputs.md, "Per scan" and "The QC page")."""
+
+
+rule scan_outputs:
+    input:
+        unpack(scan_output_inputs),
+        crops=crop_set_crops,
+    output:
+        manifest=OUT.scan_outputs("{crop_set}"),
+    log:
+        OUT.log("scan_outputs", "{crop_set}"),
+    benchmark:
+        OUT.benchmark("scan_outputs", "{crop_set}")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        methods=RUN.scan_output_methods,
+        crop_shapes={r: PREPROCESSING[r]["crop_shape"] for r in REGION_NAMES},
+        splits=crop_set_splits,
+        sources=extraction_sources,
+    script:
+        "../scripts/scan_outputs.py"
+
+
+rule qc_page:
+    input:
+        counts=rules.cohort_tables.output.counts_parquet,
+        qc=rules.cohort_tables.output.qc,
+        manifests=[OUT.scan_outputs(crop_set) for crop_set in PLAN.crop_sets],
+    output:
+        OUT.qc_page,
+    log:
+        OUT.log("qc_page"),
+    benchmark:
+        OUT.benchmark("qc_page")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        regions=REGION_NAMES,
+        method=RUN.shown_method,
+    script:
+        "../scripts/qc_page.py"

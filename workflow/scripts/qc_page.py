@@ -1,0 +1,28 @@
+"""Snakemake entry point: the cohort's QC page, a row per scan."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from pvsflow.jobs import log_to
+from pvsflow.methods import METHOD_CATALOGUE
+from pvsflow.qc_page import page_rows, qc_page_html
+
+log = log_to(snakemake.log[0])
+page = Path(snakemake.output[0])
+counts = pd.read_parquet(snakemake.input.counts)
+qc = pd.read_csv(snakemake.input.qc, sep="\t", dtype={"warning": str, "reason": str}, keep_default_na=False)
+manifests = pd.concat([pd.read_csv(p, sep="\t", keep_default_na=False) for p in snakemake.input.manifests])
+written = manifests[manifests["qc_image"] != ""]
+# The images' paths relative to the page, which lies in the results' root as the manifests' paths do.
+images = dict(zip(written["scan"], written["qc_image"]))
+method = snakemake.params.method
+columns, rows = page_rows(counts, qc, images, regions=snakemake.params.regions, method=method)
+label = METHOD_CATALOGUE[method].label if method else "no method"
+page.write_text(qc_page_html(columns, rows, f"pvsflow QC: {len(rows)} scans (counts: {label})"))
+log.info(
+    "%d rows, %d flagged, %.1f MB",
+    len(rows),
+    sum(bool(r[columns.index("flags")]) for r in rows),
+    page.stat().st_size / 1e6,
+)

@@ -1,0 +1,33 @@
+"""Snakemake entry point: every scan of one crop set in its own grid (PVS maps) and its QC image."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from pvsflow.cohort import read_counts
+from pvsflow.extraction import crop_dirs_of
+from pvsflow.jobs import log_to
+from pvsflow.layout import ResultsLayout, input_key
+from pvsflow.scan_outputs import scan_outputs
+
+log = log_to(snakemake.log[0])
+methods = snakemake.params.methods
+pairs = [(region, method) for region, chosen in methods.items() for method in chosen]
+detections = [pd.read_parquet(snakemake.input[input_key("detections", *pair)]) for pair in pairs]
+manifest = scan_outputs(
+    ResultsLayout(Path(snakemake.config["results"])),
+    crop_dirs_of([snakemake.input.crops]),
+    {scan: Path(files["scan"]) for scan, files in snakemake.params.sources.items()},
+    methods=methods,
+    attention={pair: Path(snakemake.input[input_key("maps", *pair)]) for pair in pairs},
+    detections=pd.concat([d.assign(region=r, method=m) for d, (r, m) in zip(detections, pairs)], ignore_index=True)
+    if detections
+    else pd.DataFrame(columns=["scan", "region", "method", "selected", "predicted_count"]),
+    ratings=read_counts(snakemake.input.counts) if "counts" in snakemake.input.keys() else None,
+    crop_shapes={region: tuple(shape) for region, shape in snakemake.params.crop_shapes.items()},
+    splits=snakemake.params.splits,
+)
+manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
+for row in manifest[manifest["status"] != "ok"].itertuples():
+    log.warning("%s", row.error)
+log.info("%d scans, %d PVS written in their scans' grids", len(manifest), int(manifest["n_pvs"].sum()))
