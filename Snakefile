@@ -43,6 +43,7 @@ rule all:
         ],
         rules.cohort_tables.output,
         rules.qc_page.output,
+        rules.dataset_description.output,
         evaluation_targets(),
 
 

@@ -16,7 +16,7 @@ one job gathering them) is planned the same way: the ratio says what the project
 costs beyond Snakemake's own per-job cost. SLURM submissions count the jobs
 ``profiles/slurm`` would submit: a grouped rule's jobs are packed ``group-components`` to a
 submission, local rules are not submitted. The tests run it on 30 scans; results go to stdout
-(README, "Cohorts of 50,000 scans").
+(docs/benchmarks.md, "Planning cohorts of 50,000 scans").
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ as FreeSurfer gives it (``aseg.mgz`` on a conformed 1 mm grid, resampled by extr
 regions are cut at the paper's crop sizes (88x88x11, 168x128x84, 168x128x84, 250x290x14) by
 :func:`pvsflow.extraction.extract_scan`, crops and records written, as the extraction job does.
 The baseline, timed alternately with it in the same run, is nibabel alone loading the scan and
-the label map (``get_fdata``). Medians of ``--repeats`` runs. The tests run it once (README,
+the label map (``get_fdata``). Medians of ``--repeats`` runs. The tests run it once (docs/benchmarks.md,
 "Extraction speed").
 """
 

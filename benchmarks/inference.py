@@ -16,7 +16,8 @@ Agreement (``--agreement RESULTS``, a finished run's results directory): every s
 set is inferred with each trained network on the baseline and on each other path by
 :func:`pvsflow.inference.infer_shard`, the candidates selected by
 :func:`pvsflow.detection.detect_shard`, and the share of scans whose selected detections (voxels)
-are identical to the baseline's is printed. The tests run it at a quarter of the crop sizes (README, "Inference speed").
+are identical to the baseline's is printed. The tests run it at a quarter of the crop sizes
+(docs/benchmarks.md, "Inference speed").
 """
 
 from __future__ import annotations

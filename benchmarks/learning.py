@@ -11,8 +11,8 @@ as the study builds them (``--mnist``, config.yaml's ``mnist`` block), with ``--
 the configured training settings, and prints every epoch's training and validation loss and the
 first epoch whose validation loss falls below half the validation counts' variance around the
 training mean (the end of the plateau). On MNIST ``--fauc-every N`` also scores the network's
-attention on the digit's test grids every N epochs (FAUC 0-5 FP per grid). README, "Training
-speed" and "MNIST study" quote what it printed.
+attention on the digit's test grids every N epochs (FAUC 0-5 FP per grid). docs/benchmarks.md, "Learning:
+the plateau at the count variance", and docs/mnist.md quote what it printed.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ crops taken as attention maps (the image does not depend on the method); drawing
 regions, a tenth of the scans flagged), written by :func:`pvsflow.qc_page.qc_page_html`; its size,
 and, where Chromium is installed, the time from opening the file to its first rows drawn (the
 page's own measure, ``performance.now()``) and the wall time of a headless Chromium that opens
-it, against an empty page (median of three). README, "Outputs".
+it, against an empty page (median of three). docs/benchmarks.md, "QC images and the QC page".
 """
 
 from __future__ import annotations

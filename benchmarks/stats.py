@@ -11,7 +11,7 @@ row, bootstrapping the scans of every region together. Candidate tables are synt
 and region, dots in a paper-sized crop and per method 20-300 ranked candidates, some near the
 dots. The baseline, timed in the same run on the same tables, draws the bootstrap resamples one
 at a time (as the stage did before resamples were drawn in blocks), over ``--baseline-runs``
-runs and scaled to ``--runs``. The tests run it on 30 scans (README, "Statistics speed").
+runs and scaled to ``--runs``. The tests run it on 30 scans (docs/benchmarks.md, "Statistics speed").
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ against the plain fp32 baseline measured in the same run (median seconds per upd
 achieved GFLOP/s (forward + backward FLOPs counted by ``torch.utils.flop_counter``) against this
 machine's measured matrix-multiply peak in the same precision. "2 jobs x 1 thread" runs two
 single-thread processes side by side and reports the machine's combined rate. The tests run one
-update of two paths; results go to stdout (README, "Training speed").
+update of two paths; results go to stdout (docs/benchmarks.md, "Training speed").
 """
 
 from __future__ import annotations

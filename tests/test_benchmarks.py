@@ -51,7 +51,9 @@ def test_qc_times_an_image_and_a_page(chromium):
 def test_dag_plans_a_small_cohort_beside_plain_snakemake():
     output = run("dag.py", "--scans", "30", "--repeats", "1", "--scans-per-shard", "100")
     assert re.search(r"^\s+30\s+100\s+\d+\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+x$", output, re.MULTILINE), output
-    assert "jobs per rule: extract_regions" in output
+    (per_rule,) = re.findall(r"jobs per rule: (.*)$", output, re.MULTILINE)
+    counts = dict(item.rsplit(" ", 1) for item in per_rule.split(", "))
+    assert int(counts["extract_regions"]) >= 1 and counts["dataset_description"] == counts["all"] == "1"
 
 
 def test_extraction_times_one_scan_against_loading_it():

@@ -238,6 +238,20 @@ def test_the_cohort_check_finds_files_in_any_layout_and_leaves_out_subjects_with
     assert problems.set_index("where").loc["sub-04", "participant_id"] == "sub-04"
 
 
+def test_participants_and_sessions_can_be_chosen_without_editing_the_tables(tmp_path):
+    cohort = CohortLayout(tmp_path)
+    write_files(cohort, ["sub-01_ses-1", "sub-01_ses-2", "sub-02_ses-1", "sub-03"])
+    table(cohort.participants, "participant_id", "sub-01", "sub-02", "sub-03")
+    table(cohort.counts, COUNT_HEADER, "sub-01\tmidbrain\t2\tn/a", "sub-03\tmidbrain\t1\tn/a")
+    checked = check_cohort(cohort, participants=["sub-01", "sub-03"])
+    assert checked.scans == ["sub-01_ses-1", "sub-01_ses-2", "sub-03"] and not checked.problems
+    assert check_cohort(cohort, sessions=["ses-1"]).scans == ["sub-01_ses-1", "sub-02_ses-1"]
+    both = check_cohort(cohort, participants=["sub-01"], sessions=["ses-2"])
+    assert both.scans == ["sub-01_ses-2"] and both.labelled == []  # its ratings name no session
+    with pytest.raises(CohortError, match=r"participants.tsv: sub-09 asked for .* is not a usable row"):
+        check_cohort(cohort, participants=["sub-01", "sub-09"])
+
+
 def test_a_cohort_without_a_usable_scan_stops_naming_its_problems(tmp_path):
     cohort = CohortLayout(tmp_path)
     table(cohort.participants, "participant_id", "sub-01", "sub-;x")

@@ -1,4 +1,4 @@
-"""The package's modules import one way, layer by layer (README, "Code layout"), the metrics load
+"""The package's modules import one way, layer by layer (docs/development.md, "Code layout"), the metrics load
 neither torch nor matplotlib, and the workflow plans without torch."""
 
 import ast
@@ -10,7 +10,7 @@ from conftest import REPO
 
 PACKAGE = REPO / "src" / "pvsflow"
 LAYERS = [
-    {"layout", "settings", "voxel_order", "io", "freesurfer", "jobs", "methods"},
+    {"layout", "settings", "voxel_order", "io", "freesurfer", "jobs", "methods", "provenance"},
     {"cohort", "cohort_check", "label_maps", "regions", "crop_records", "quality", "extraction", "synthetic", "plan"},
     {"models", "model_files", "objectives", "devices", "augmentation", "datasets", "checkpoints", "training"},
     {"attention", "inference"},
@@ -27,6 +27,7 @@ LAYERS = [
         "mnist",
         "mnist_study",
     },
+    {"cli"},
 ]
 LAYER = {module: i for i, modules in enumerate(LAYERS) for module in modules}
 TORCH_LAYERS = {2, 3}

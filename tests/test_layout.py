@@ -1,4 +1,4 @@
-"""The results layout the README documents, and the names a rule gives its inputs."""
+"""The results layout docs/outputs.md documents, and the names a rule gives its inputs."""
 
 from pathlib import Path
 

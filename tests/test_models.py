@@ -27,7 +27,7 @@ from pvsflow.models import (
         ("gp_unet", 308_705),  # [paper]
         ("gated_attention", 198_580),  # [paper]
         ("base", 196_418),  # [paper]
-        # The paper states 637,185; its text gives this (README, "Decisions").
+        # The paper states 637,185; its text gives this (docs/method.md, "Decisions").
         ("gp_unet_no_residual", 830_753),
         # Not in the paper: GP-Unet with its GAP + FC (33) replaced by WILDCAT's 1x1 head to 4 maps.
         ("wildcat", 308_705 - 33 + (32 * 4 + 4)),

@@ -36,7 +36,8 @@ TINY_METHODS = {
     "centrum_semiovale": {"gp_unet", "grad"},
 }  # tests/e2e/tiny.yaml
 PER_REGION_RULES = {"region_stats", "compare_methods", "attention_figure"}
-COHORT_WIDE_RULES = {"summary", "cohort_tables", "qc_page"}  # one job over every region: rerun by any change
+# One job over every region: rerun by any change.
+COHORT_WIDE_RULES = {"summary", "cohort_tables", "qc_page", "dataset_description"}
 
 
 def tiny_test_scans(tiny_run: Path) -> list[str]:
@@ -195,6 +196,7 @@ def test_method_comparison_tables_and_figures(tiny_run):
 def test_report_gathers_every_method(tiny_run):
     report = tiny_run / "report.html"
     snakemake(tiny_run, "--report", str(report))
+    assert "System Message" not in report.read_text()  # how docutils shows an error or warning in its page
     entries = json.loads(re.search(r"var results = (\{.*?\});\n", report.read_text()).group(1)).values()
     by_name = {}
     for entry in entries:
@@ -224,6 +226,7 @@ def test_removing_a_method_recomputes_only_the_comparison(tiny_run):
         "attention_figure",
         "cohort_tables",
         "compare_methods",
+        "dataset_description",
         "qc_page",
         "summary",
     ]
@@ -425,7 +428,7 @@ def file_digests(root: Path) -> dict[str, str]:
 
 
 def test_bad_cohort_entries_are_left_out_with_their_reason_and_the_others_keep_their_detections(tiny_run, tmp_path):
-    """One run over a cohort holding one bad entry of each kind (README, "The cohort check"),
+    """One run over a cohort holding one bad entry of each kind (docs/usage.md, "The cohort check"),
     applying the tiny run's networks: it completes; every entry is named with its problem; the
     good scans (one as uncompressed NIfTI with an MGZ label map, one listed twice, one with bad
     counts) get the tiny run's detections; every output table reads back with its documented

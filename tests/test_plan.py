@@ -1,11 +1,13 @@
 """The plan of a run: the cohort's scans, the split, and the scans of every extraction and
 inference job."""
 
+from pathlib import Path
+
 import pytest
 
 from pvsflow.cohort import CohortError, synthetic_scan_ids
-from pvsflow.layout import CohortLayout
-from pvsflow.plan import CohortPlan, CohortScans, find_scans
+from pvsflow.layout import CohortLayout, ResultsLayout
+from pvsflow.plan import CohortPlan, CohortScans, Run, find_scans
 from pvsflow.settings import SplitSettings, moved_settings
 from pvsflow.synthetic import SyntheticCohortSpec
 
@@ -15,6 +17,10 @@ SCANS = tuple(synthetic_scan_ids(20))
 def plan(scans=SCANS, labelled=SCANS[:14], **kwargs) -> CohortPlan:
     values = {"split": SplitSettings(), "scans_per_shard": 4, "trained_models": False} | kwargs
     return CohortPlan.build(CohortLayout("/bids"), CohortScans(scans, labelled), **values)
+
+
+def run_on(cohort: CohortLayout, results: Path, synthetic: SyntheticCohortSpec | None = None) -> Run:
+    return Run(ResultsLayout(results), cohort, synthetic, {}, None, {}, {})
 
 
 def test_rated_scans_are_split_and_the_rest_only_inferred():
@@ -50,7 +56,7 @@ def test_with_networks_from_elsewhere_every_rated_scan_is_a_test_scan():
 
 def test_the_synthetic_cohort_is_known_by_its_spec_and_its_files_by_the_layout(tmp_path):
     cohort = CohortLayout(tmp_path / "bids")
-    found = find_scans(cohort, tmp_path / "results", SyntheticCohortSpec(n_subjects=3, sessions=2))
+    found = find_scans(run_on(cohort, tmp_path / "results", SyntheticCohortSpec(n_subjects=3, sessions=2)))
     assert found.scans == found.labelled == tuple(synthetic_scan_ids(3, 2)) and found.checked is None
     chosen = CohortPlan.build(cohort, found, split=SplitSettings(), scans_per_shard=2, trained_models=True)
     sources = chosen.sources("shard-000")
@@ -66,11 +72,11 @@ def test_the_synthetic_cohort_is_known_by_its_spec_and_its_files_by_the_layout(t
 def test_a_real_cohort_is_checked_and_results_inside_it_are_refused(tmp_path):
     cohort = CohortLayout(tmp_path / "bids")
     with pytest.raises(ValueError, match="lie inside the input data"):
-        find_scans(cohort, tmp_path / "bids" / "derivatives" / "pvsflow", None)
+        find_scans(run_on(cohort, tmp_path / "bids" / "derivatives" / "pvsflow"))
     cohort.root.mkdir()
     cohort.participants.write_text("participant_id\nsub-01\n")
     with pytest.raises(CohortError, match="no usable scan"):
-        find_scans(cohort, tmp_path / "results", None)
+        find_scans(run_on(cohort, tmp_path / "results"))
 
 
 def test_settings_that_moved_are_named_with_their_new_place():

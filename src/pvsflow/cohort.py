@@ -15,7 +15,7 @@ from pvsflow.voxel_order import VoxelOrder
 
 # The rating tables name a scan by participant (``subject``) and, in a cohort with sessions, an
 # optional ``session`` column; the readers add the scan ID (``scan``, pvsflow.layout.scan_id) and
-# leave out, with a :class:`Problem` each, the rows that cannot be used (README, "Inputs").
+# leave out, with a :class:`Problem` each, the rows that cannot be used (docs/usage.md, "Inputs").
 
 
 def subject_ids(n_subjects: int) -> list[str]:

@@ -11,6 +11,7 @@ tables (``tables/cohort_problems.tsv``; a scan left out is also a QC row, docs/o
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,19 +73,32 @@ def scan_files(layout: CohortLayout, scan: str) -> ScanFiles | Problem:
     return ScanFiles(found, label_map, substructures if substructures is not None and substructures.is_file() else None)
 
 
-def check_cohort(layout: CohortLayout) -> CheckedCohort:
+def check_cohort(
+    layout: CohortLayout, *, participants: Sequence[str] | None = None, sessions: Sequence[str] | None = None
+) -> CheckedCohort:
     """Read ``participants.tsv``, the counts and the dots of ``layout`` once and find every scan's
     files; the headers of scans with a rated slice or dots are read, to leave out ratings outside
-    the scan. Raises :class:`CohortError` when a table cannot be read or no scan is usable."""
+    the scan. ``participants`` and ``sessions``: only these (``cohort.participants``,
+    ``cohort.sessions``; None: all); the others are left out without a word, their ratings
+    kept aside. Raises :class:`CohortError` when a table cannot be read, a participant asked
+    for is not a usable row of ``participants.tsv``, or no scan is usable."""
     subjects, problems = checked_participants(layout.participants)
+    if participants is not None:
+        missing = sorted(set(participants) - set(subjects))
+        if missing:
+            raise CohortError(
+                f"{layout.participants}: {', '.join(missing)} asked for (cohort.participants, --participant-label) "
+                "is not a usable row of it"
+            )
     files: dict[str, ScanFiles] = {}
-    for subject in subjects:
-        sessions = layout.sessions(subject)
-        for session in sessions:
+    for subject in subjects if participants is None else [s for s in subjects if s in set(participants)]:
+        found = layout.sessions(subject)
+        for session in found:
             if not valid_session(session):
                 problems.append(Problem(f"{subject}/{session[:80]}", "session folder is not a BIDS label; left out"))
-        # A participant without session folders is one scan; with them, one per valid session.
-        scans = [scan_id(subject, s) for s in sessions if valid_session(s)] if sessions else [subject]
+        chosen = [s for s in found if valid_session(s) and (sessions is None or s in sessions)]
+        # A participant without session folders is one scan; with them, one per chosen session.
+        scans = [scan_id(subject, s) for s in chosen] if found else ([subject] if sessions is None else [])
         for scan in scans:
             found = scan_files(layout, scan)
             if isinstance(found, Problem):

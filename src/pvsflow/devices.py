@@ -1,7 +1,7 @@
 """Where and how a job computes: device choice, the execution path of a network on that device
 (precision, memory layout, compilation) and deterministic seeding.
 
-The fastest paths were chosen with ``benchmarks/training.py`` (README, "Training speed"); each is
+The fastest paths were chosen with ``benchmarks/training.py`` (docs/benchmarks.md, "Training speed"); each is
 kept only because a test shows that it trains to the same validation loss as plain fp32.
 """
 

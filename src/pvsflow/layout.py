@@ -341,6 +341,11 @@ class ResultsLayout(_JobFiles):
         return self.root / "qc" / f"{crop_set}.tsv"
 
     @property
+    def dataset_description(self) -> Path:
+        """What the results are, as a BIDS derivative dataset (``dataset_description.json``)."""
+        return self.root / "dataset_description.json"
+
+    @property
     def qc_page(self) -> Path:
         """The cohort's QC page: one self-contained HTML file, a row per scan."""
         return self.root / "qc.html"

@@ -253,7 +253,7 @@ class GPUnetNoResidual(ClassActivationNetwork):
 
     conv32 x2 -> pool -> conv64 x2 -> pool -> conv128 -> upsample, concat the 64 maps -> conv64
     -> upsample, concat the 32 maps -> conv32 -> GAP -> FC: 830,753 parameters in 3D. The paper
-    states 637,185, which its own text does not give (README, "Decisions").
+    states 637,185, which its own text does not give (docs/method.md, "Decisions").
     """
 
     def __init__(self, spatial_dims: SpatialDims = 3, count_scale: float = 1.0) -> None:

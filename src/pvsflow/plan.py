@@ -37,6 +37,9 @@ class Run:
     # (``scan_outputs.methods`` that the region runs).
     methods: dict[str, list[str]]
     scan_output_methods: dict[str, list[str]]
+    # Only these participants and sessions of a real cohort (None: all).
+    participants: tuple[str, ...] | None = None
+    sessions: tuple[str, ...] | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Run:
@@ -58,7 +61,18 @@ class Run:
         chosen = from_mapping(ScanOutputSettings, config["scan_outputs"]).methods
         methods = {name: list(regions[name]["methods"]) for name in regions}
         written = {name: [m for m in chosen if m in methods[name]] for name in regions}
-        return cls(results, cohort, synthetic, preprocessing, Path(trained) if trained else None, methods, written)
+        chosen_participants, chosen_sessions = (cohort_block.get(key) for key in ("participants", "sessions"))
+        return cls(
+            results,
+            cohort,
+            synthetic,
+            preprocessing,
+            Path(trained) if trained else None,
+            methods,
+            written,
+            None if chosen_participants is None else tuple(chosen_participants),
+            None if chosen_sessions is None else tuple(chosen_sessions),
+        )
 
     @property
     def region_methods(self) -> list[tuple[str, str]]:
@@ -87,10 +101,12 @@ class CohortScans:
     checked: CheckedCohort | None = None
 
 
-def find_scans(cohort: CohortLayout, results: Path, synthetic: SyntheticCohortSpec | None) -> CohortScans:
-    """The scans of ``cohort``: the synthetic cohort's IDs (``synthetic``: its spec; its folder
-    must be the generator's own), or a real cohort's as the cohort check finds them. Raises
-    ValueError when ``results`` lie inside the input data, which pvsflow never writes into."""
+def find_scans(run: Run) -> CohortScans:
+    """The scans of the run's cohort: the synthetic cohort's IDs (its folder must be the
+    generator's own), or a real cohort's as the cohort check finds them, of only the run's
+    ``participants`` and ``sessions`` where it names them. Raises ValueError when the results
+    lie inside the input data, which pvsflow never writes into."""
+    cohort, results, synthetic = run.cohort, run.results.root, run.synthetic
     if synthetic is not None:
         # Before any job: Snakemake deletes a job's existing outputs before running it.
         refuse_foreign_directory(cohort)
@@ -102,7 +118,7 @@ def find_scans(cohort: CohortLayout, results: Path, synthetic: SyntheticCohortSp
                 f"results {results} lie inside the input data {folder}: pvsflow writes nothing there; choose a "
                 "results folder outside it"
             )
-    checked = check_cohort(cohort)
+    checked = check_cohort(cohort, participants=run.participants, sessions=run.sessions)
     return CohortScans(tuple(checked.scans), tuple(checked.labelled), checked)
 
 

@@ -1,6 +1,6 @@
 """A scan's PVS in its own grid, to open over the T2 in any viewer (FSLeyes, ITK-SNAP, Freeview):
 every region's attention map pasted back into the scan, and the selected PVS as a label map with
-a table of what each label is (docs/outputs.md, "Per scan").
+a table of what each label is (docs/outputs.md, "Per scan, in the scan's own grid").
 
 Both files have the scan's header (shape, voxel order, qform and sform), so their voxels are the
 scan's voxels. Crops and attention maps are in canonical voxel order (:mod:`pvsflow.voxel_order`);

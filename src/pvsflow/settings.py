@@ -107,8 +107,8 @@ class JobSettings:
     """How much work one job does (``jobs:``)."""
 
     # Scans per extraction, inference and detection job (a shard): larger shards plan faster and
-    # submit fewer jobs; smaller ones rerun less when one scan changes (README, "Cohorts of
-    # 50,000 scans").
+    # submit fewer jobs; smaller ones rerun less when one scan changes (docs/benchmarks.md,
+    # "Planning cohorts of 50,000 scans").
     scans_per_shard: int = 100
 
 

@@ -12,6 +12,7 @@ from pvsflow.cohort_check import planning_messages, problem_table
 from pvsflow.layout import input_key, model_card, model_file
 from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.plan import CohortPlan, Run, find_scans
+from pvsflow.provenance import config_sha256, workflow_commit
 from pvsflow.regions import BASE_REGION
 from pvsflow.settings import JobSettings, SplitSettings, from_mapping
 from pvsflow.settings import fine_tuning_conflicts, moved_settings
@@ -32,7 +33,7 @@ MNIST = OUT.mnist
 SYNTHETIC = RUN.synthetic is not None
 REGION_NAMES = list(config["regions"])
 PREPROCESSING = RUN.preprocessing  # crop sizes in voxels
-# Networks from elsewhere: no training, ratings optional (README, "Applying trained models").
+# Networks from elsewhere: no training, ratings optional (docs/usage.md, "Applying trained models").
 TRAINED_MODELS = RUN.trained_models
 ENV = "../../envs/pvsflow.yaml"
 
@@ -40,7 +41,7 @@ ENV = "../../envs/pvsflow.yaml"
 
 PLAN = CohortPlan.build(
     COHORT,
-    find_scans(COHORT, OUT.root, RUN.synthetic),
+    find_scans(RUN),
     split=from_mapping(SplitSettings, config["split"]),
     scans_per_shard=from_mapping(JobSettings, config["jobs"]).scans_per_shard,
     trained_models=TRAINED_MODELS is not None,

@@ -1,5 +1,5 @@
 """Per scan, in its own grid: the chosen methods' PVS maps and the QC image (one job per crop
-set); then the cohort's QC page (docs/outputs.md, "Per scan" and "The QC page")."""
+set); then the cohort's QC page. docs/outputs.md, "Per scan, in the scan's own grid"."""
 
 
 rule scan_outputs:

@@ -28,3 +28,21 @@ rule cohort_tables:
         qc=config["qc"],
     script:
         "../scripts/cohort_tables.py"
+
+
+rule dataset_description:
+    output:
+        OUT.dataset_description,
+    log:
+        OUT.log("dataset_description"),
+    benchmark:
+        OUT.benchmark("dataset_description")
+    localrule: True
+    conda:
+        ENV
+    params:
+        config_digest=config_sha256(config),
+        commit=workflow_commit(workflow.basedir),
+        source=str(COHORT.root),
+    script:
+        "../scripts/dataset_description.py"

@@ -22,7 +22,7 @@ if not TRAINED_MODELS:
             OUT.benchmark("train", "{architecture}", "{region}")
         conda:
             ENV
-        threads: 1  # two single-thread jobs side by side train as fast as one two-thread job (README, "Training speed")
+        threads: 1  # two single-thread jobs side by side train as fast as one two-thread job (docs/benchmarks.md, "Training speed")
         resources:
             gpu=1,
             mem_mb=8000,

@@ -1,0 +1,126 @@
+"""The ``pvsflow`` command: its options become the config overlay it writes into OUTPUT_DIR, it
+selects participants without touching participants.tsv, passes Snakemake's options through, and
+never writes into BIDS_DIR; the results are a BIDS derivative dataset."""
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import REPO
+
+from pvsflow import __version__
+from pvsflow.cli import main, parser_for, participant_overlay
+from pvsflow.layout import CohortLayout
+from pvsflow.provenance import config_sha256
+from pvsflow.settings import LabelMapSettings
+from pvsflow.synthetic import SyntheticCohortSpec, write_cohort
+
+REGIONS = list(yaml.safe_load((REPO / "config.yaml").read_text())["regions"])
+
+
+@pytest.fixture(scope="module")
+def bids(tmp_path_factory):
+    """A small synthetic BIDS dataset, its label maps as FreeSurfer writes them beside it."""
+    root = tmp_path_factory.mktemp("cli") / "bids"
+    settings = LabelMapSettings(preset="freesurfer", dir=str(root / "derivatives" / "freesurfer"))
+    write_cohort(CohortLayout.from_settings(root, settings), SyntheticCohortSpec(n_subjects=9))
+    return root
+
+
+def digests(root):
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def pvsflow(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pvsflow.cli", *args], capture_output=True, text=True)
+
+
+def test_options_become_the_overlay(bids, tmp_path):
+    layer = tmp_path / "mine.yaml"
+    layer.write_text("training: {max_epochs: 3}\ncohort: {voxel_size_mm: [1, 1, 1]}\n")
+    argv = [
+        str(bids), str(tmp_path / "out"), "participant", "--participant-label", "0001", "sub-0002",
+        "--session-label", "1", "--label-maps", f"freesurfer:{bids}/derivatives/freesurfer", "--voxel-size",
+        "1", "1", "1.4", "--models", str(tmp_path / "models"), "--methods", "gp_unet", "grad", "--config", str(layer),
+        "--cores", "4", "-n",
+    ]  # fmt: skip
+    args, passed = parser_for("participant").parse_known_args(argv)
+    overlay = participant_overlay(args)
+    assert passed == ["--cores", "4", "-n"]  # for Snakemake
+    assert overlay["results"] == str((tmp_path / "out").resolve())
+    assert overlay["cohort"] == {
+        "voxel_size_mm": [1.0, 1.0, 1.4],  # the option over the overlay's value
+        "bids_dir": str(bids.resolve()),
+        "synthetic": {"enabled": False},
+        "label_maps": {"preset": "freesurfer", "dir": str((bids / "derivatives" / "freesurfer").resolve())},
+        "participants": ["sub-0001", "sub-0002"],
+        "sessions": ["ses-1"],
+    }
+    assert overlay["training"] == {"max_epochs": 3}
+    assert overlay["inference"] == {"trained_models": str((tmp_path / "models").resolve())}
+    assert overlay["regions"] == {region: {"methods": ["gp_unet", "grad"]} for region in REGIONS}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--participant-label", "01;rm"], "--participant-label: sub-01;rm is not a BIDS label"),
+        (["--label-maps", "freesurfer"], "give bids, or one of freesurfer, freesurfer_aparc, synthseg with :DIR"),
+        (["--label-maps", "aseg:/x"], "give bids, or one of freesurfer"),
+    ],
+)
+def test_bad_options_are_named(bids, tmp_path, argv, message):
+    result = pvsflow(str(bids), str(tmp_path / "out"), "participant", *argv)
+    assert result.returncode != 0 and message in result.stderr + result.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_nothing_is_written_into_the_bids_dataset(bids, tmp_path):
+    before = digests(bids)
+    inside = pvsflow(str(bids), str(bids / "derivatives" / "pvsflow"), "participant", "-n")
+    assert inside.returncode != 0 and "lies inside BIDS_DIR" in inside.stderr
+    planned = pvsflow(str(bids), str(tmp_path / "out"), "participant", "--label-maps",
+                      f"freesurfer:{bids}/derivatives/freesurfer", "-n", "--quiet", "rules")  # fmt: skip
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert digests(bids) == before
+    assert (tmp_path / "out" / "code" / "pvsflow" / "config.yaml").is_file()
+
+
+def test_participants_are_chosen_and_snakemake_options_pass_through(bids, tmp_path):
+    """A dry run (-n, Snakemake's) of six of the nine participants plans their scans only."""
+    labels = ["0001", "0002", "0003", "0004", "0005", "0006"]
+    result = pvsflow(str(bids), str(tmp_path / "out"), "participant", "--participant-label", *labels,
+                     "--label-maps", f"freesurfer:{bids}/derivatives/freesurfer", "-n")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "This was a dry-run" in result.stdout
+    assert all(f"sub-{label}" in result.stdout for label in labels)
+    assert not any(f"sub-000{i}" in result.stdout for i in (7, 8, 9))
+    overlay = yaml.safe_load((tmp_path / "out" / "code" / "pvsflow" / "config.yaml").read_text())
+    assert overlay["cohort"]["participants"] == [f"sub-{label}" for label in labels]
+
+
+def test_the_results_are_a_bids_derivative_dataset(bids, tmp_path):
+    out = tmp_path / "out"
+    code = main([str(bids), str(out), "participant", "--label-maps", f"freesurfer:{bids}/derivatives/freesurfer",
+                 "--cores", "1", str(out / "dataset_description.json")])  # fmt: skip
+    assert code == 0
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative" and description["BIDSVersion"]
+    (generated,) = description["GeneratedBy"]
+    assert generated["Name"] == "pvsflow" and generated["Version"] == __version__
+    assert re.search(r"workflow at git commit [0-9a-f]{40}(-dirty)?; ", generated["Description"])
+    assert description["SourceDatasets"] == [{"URL": bids.resolve().as_uri()}]
+    assert len(generated["Description"].rsplit(" ", 1)[1]) == 64  # the config's sha256
+    assert config_sha256({"a": 1, "b": [2]}) == config_sha256({"b": [2], "a": 1})
+
+
+def test_the_demo_plans_into_its_output_folder(tmp_path):
+    result = pvsflow("demo", str(tmp_path / "demo"), "-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-3000:]
+    overlay = yaml.safe_load((tmp_path / "demo" / "code" / "pvsflow" / "config.yaml").read_text())
+    assert overlay["cohort"]["bids_dir"] == str((tmp_path / "demo" / "sourcedata" / "synthetic").resolve())
+    assert "synthesize_cohort" in result.stdout
