@@ -57,7 +57,12 @@ def main() -> None:
     parser.add_argument("--grids", type=int, nargs=3, metavar=("TRAIN", "VALIDATION", "TEST"), help="MNIST grids")
     parser.add_argument("--results", type=Path, help="a finished run's results (default: config.yaml's)")
     parser.add_argument("--cohort", type=Path, help="its cohort (default: config.yaml's cohort.bids_dir)")
-    parser.add_argument("--save", type=Path, help="write the trained network (best epoch) and its card here")
+    parser.add_argument(
+        "--save",
+        type=Path,
+        help="write the trained network (best epoch) and its card here; until then a checkpoint beside it, "
+        "from which a rerun of the same command resumes",
+    )
     parser.add_argument("--load", type=Path, help="MNIST: score this saved network (--save) instead of training one")
     parser.add_argument("--diagnose", action="store_true", help="MNIST: where the candidates lie, other scorings")
     args = parser.parse_args()
@@ -108,7 +113,15 @@ def main() -> None:
             left.append(record.epoch)
 
     started = time.perf_counter()
-    history = train(model, datasets["train"], datasets["validation"], settings, on_epoch=report)
+    history = train(
+        model,
+        datasets["train"],
+        datasets["validation"],
+        settings,
+        checkpoint=args.save.with_suffix(".checkpoint") if args.save else None,
+        fingerprint=json.dumps([title, str(settings), args.mnist, args.grids, args.bias_at_mean]),
+        on_epoch=report,
+    )
     if args.save:
         shape = tuple(datasets["train"][0][0].shape[1:])
         card = ModelCard.for_training(model, settings, input_shape=shape, digit=args.digit if args.mnist else None)

@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "e2e" / "tiny.yaml"
-TWO_METHODS = REPO / "tests" / "e2e" / "two-methods.yaml"  # every region: gp_unet and grad
+ONE_METHOD = REPO / "tests" / "e2e" / "one-method.yaml"  # every region: gp_unet
 
 
 def snakemake_command(directory: Path, *args: str, configs: tuple[Path, ...] = ()) -> list[str]:

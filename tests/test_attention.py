@@ -5,11 +5,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+from skimage.filters import frangi as skimage_frangi
 from torch import nn
 
 from pvsflow.attention import (
+    FRANGI_SIGMAS,
     METHODS,
     class_activation,
+    frangi,
     grad_cam,
     guided_backprop,
     guided_relus,
@@ -17,6 +20,7 @@ from pvsflow.attention import (
     input_gradient,
     intensity,
     iterative_saliency,
+    vesselness,
 )
 from pvsflow.methods import PAPER_METHODS
 from pvsflow.models import Base, GPUnet, Wildcat, build_model, max_pool, spatial_mean
@@ -47,12 +51,13 @@ def test_the_papers_seven_methods_with_grad_methods_sharing_one_base_network():
         "guided_backprop",
         "intensity",
     }
-    assert set(METHODS) == set(PAPER_METHODS) | {"wildcat", "iterative_saliency"}
+    assert set(METHODS) == set(PAPER_METHODS) | {"frangi", "wildcat", "iterative_saliency"}
     assert {m.name for m in METHODS.values() if m.architecture == "base"} == {
         "grad_cam",
         "grad",
         "guided_backprop",
         "intensity",
+        "frangi",
         "iterative_saliency",
     }
 
@@ -139,6 +144,51 @@ def test_intensity_is_the_image_with_bases_count(base_2d, image_2d):
     maps, output = intensity(base_2d, image_2d)
     assert torch.equal(maps, image_2d[:, 0])
     assert torch.allclose(output, base_2d(image_2d))
+
+
+def gaussian_shape(shape: tuple[int, ...], axes: tuple[int, ...], width: float = 1.0) -> torch.Tensor:
+    """A bright Gaussian profile of ``width`` voxels around the volume's centre along ``axes``:
+    a tube along the other axis (two axes) or a blob (all three), as a ``(1, 1, *shape)`` batch."""
+    grid = np.meshgrid(*[np.arange(n) - n // 2 for n in shape], indexing="ij")
+    squared = sum(grid[axis] ** 2 for axis in axes)
+    return torch.from_numpy(np.exp(-squared / (2 * width**2)))[None, None].float()
+
+
+def test_vesselness_of_a_bright_tube_a_blob_and_a_dark_tube_is_the_formulas():
+    """Frangi et al.'s vesselness where the Hessian's eigenvalues are known (one scale): on a
+    straight bright tube's axis (0, -a, -a) it is (1 - e^-2)^2 (alpha = 0.5, gamma half the
+    largest norm, which lies on the axis); at a blob's centre (-a, -a, -a) the blobness term
+    adds e^-2; a dark tube is not a bright ridge."""
+    tube = gaussian_shape((9, 15, 15), axes=(1, 2))[0, 0].numpy()
+    on_tube = vesselness(tube, sigmas=(1.0,))
+    assert on_tube[4, 7, 7] == pytest.approx((1 - np.exp(-2)) ** 2, abs=1e-4)
+    assert on_tube.max() == pytest.approx(on_tube[4, 7, 7], abs=1e-6)
+    blob = vesselness(gaussian_shape((15, 15, 15), axes=(0, 1, 2))[0, 0].numpy(), sigmas=(1.0,))
+    assert blob[7, 7, 7] == pytest.approx((1 - np.exp(-2)) ** 2 * np.exp(-2), abs=1e-4)
+    assert np.abs(vesselness(1 - tube, sigmas=(1.0,))[:, 7, 7]).max() == 0
+
+
+@pytest.mark.parametrize("shape", [(24, 20, 10), (40, 30)])
+def test_vesselness_at_one_scale_follows_scikit_images_frangi(shape):
+    """At one scale the sigma^2 normalisation cancels and scikit-image's frangi computes the same
+    measure (its Hessian from two first-derivative filters, which treat the border otherwise)."""
+    volume = ndimage.gaussian_filter(np.random.default_rng(0).random(shape), 1.0)
+    inside = tuple(slice(4, -4) for _ in shape)
+    ours = vesselness(volume, sigmas=(1.5,))[inside]
+    theirs = skimage_frangi(volume, sigmas=[1.5], black_ridges=False)[inside]
+    assert (ours > 0.05).mean() > 0.1
+    assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.999
+    assert np.abs(ours - theirs).mean() < 0.01
+
+
+def test_frangi_maps_each_crop_at_the_documented_scales_with_bases_count():
+    base = Base(3, count_scale=5.0).eval()
+    crops = torch.cat([gaussian_shape((9, 15, 15), axes=(1, 2)), gaussian_shape((9, 15, 15), axes=(0, 2))])
+    maps, output = frangi(base, crops)
+    assert torch.allclose(output, base(crops))
+    for crop, tube_map in zip(crops, maps):
+        assert np.array_equal(tube_map.numpy(), vesselness(crop[0].numpy(), FRANGI_SIGMAS))
+    assert maps[0, 4, 7, 7] > 0.5 and maps[1, 4, 7, 7] > 0.5  # on both tubes' axes
 
 
 def test_class_activation_zeroes_negatives_and_keeps_the_count():

@@ -118,6 +118,34 @@ def test_learning_trains_on_a_finished_runs_crops(tiny_run):
 
 
 @pytest.mark.e2e
+def test_the_gpu_proof_runs_every_step_at_a_tiny_size(tmp_path):
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "images-idx3-ubyte", (rng.random((120, 28, 28)) * 255).astype(np.uint8))
+    write_idx(tmp_path / "labels-idx1-ubyte", np.repeat(np.arange(10), 12))
+    out = tmp_path / "proof"
+    output = run(
+        "gpu_proof.py", "--out", str(out), "--tiny", "--minutes", "5",
+        "--mnist", str(tmp_path / "images-idx3-ubyte"), str(tmp_path / "labels-idx1-ubyte"),
+    )  # fmt: skip
+    steps = {row[0].split(" (")[0]: row for row in table_rows(output) if row[0] != "step"}
+    assert list(steps)[:3] == ["CUDA tests", "training speed", "MNIST study"]
+    assert all(steps[step][2] == "0" for step in ("CUDA tests", "training speed", "MNIST study"))
+    assert "skipped" in (out / "gpu-tests.txt").read_text()  # CI has no GPU
+    assert "| gp_unet | default |" in (out / "training.md").read_text()
+    assert "| GP-Unet |" in (out / "summary.md").read_text()  # the study's table, beside the paper's
+    assert (out / "mnist" / "mnist" / "stats" / "test" / "summary.tsv").exists()
+
+
+@pytest.mark.e2e
+def test_frangi_scales_are_scored_on_a_finished_runs_validation_scans(tiny_run):
+    results = tiny_run / "results"
+    output = run("frangi.py", "--results", str(results), "--cohort", str(results / "cohort"), "--sigmas", "1", "0.5,2")
+    rows = table_rows(output)
+    assert [row[0] for row in rows[1:]] == ["1", "0.5, 2"]
+    assert all(0 <= float(cell) <= 100 for row in rows[1:] for cell in row[1:])
+
+
+@pytest.mark.e2e
 def test_inference_agreement_on_a_finished_run(tiny_run):
     output = run(
         "inference.py", "--no-timing", "--agreement", str(tiny_run / "results"), "--methods", "gp_unet",

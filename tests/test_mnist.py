@@ -185,6 +185,37 @@ def test_evaluating_a_network_ranks_candidates_inside_the_grid(pool):
         assert row["hits"][-1] <= row["n_lesions"] == data.counts[index]
 
 
+def test_candidates_are_told_apart_as_hits_repeats_other_digits_and_background():
+    cells = np.full((1, 5, 7), 7)
+    cells[0, 0, 0] = cells[0, 4, 6] = 3
+    cells[0, 0, 1] = 5
+    images = np.zeros((1, 140, 196), np.float32)
+    images[0, 5, 33] = 0.8  # ink of the 5 in cell (0, 1); the 7 in cell (0, 2) has none at (10, 60)
+    grid = mnist.GridDataset(digit=3, images=images, cells=cells, counts=np.array([2]))
+    pixels = np.array([[5, 5], [6, 6], [5, 33], [10, 60]])  # ranked: two in the first 3's cell
+    found = pixels // mnist.DIGIT_SIZE
+    detections = pd.DataFrame(
+        {
+            "image": 0,
+            "rank": [1, 2, 3, 4],
+            "pixel_row": pixels[:, 0],
+            "pixel_column": pixels[:, 1],
+            "grid_row": found[:, 0],
+            "grid_column": found[:, 1],
+            "cell_digit": cells[0, found[:, 0], found[:, 1]],
+        }
+    )
+    assert mnist_study.candidate_kinds(detections, grid).tolist() == [
+        "hit",
+        "same target again",
+        "other digit",
+        "background",
+    ]
+    # The repeat in the found cell is suppressed: one hit, then two false positives.
+    (per_image,) = mnist_study.one_candidate_per_cell(detections, grid).to_dict("records")
+    assert per_image["hits"] == [0, 1, 1, 1] and per_image["n_lesions"] == 2
+
+
 def test_bad_digit_pools_are_named(tmp_path):
     with pytest.raises(ValueError, match="imgs: expected unsigned-byte 28 x 28"):
         mnist.check_pool(np.zeros((3, 20, 20), np.uint8), np.zeros(3, int), "imgs", "labs")

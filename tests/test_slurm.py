@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, TWO_METHODS, read_dataset, run_directory, snakemake, snakemake_command
+from conftest import ONE_METHOD, REPO, read_dataset, run_directory, snakemake, snakemake_command
 
 pytestmark = pytest.mark.slurm
 SCRIPTS = REPO / "tests" / "slurm"
@@ -48,11 +48,11 @@ def test_the_demo_runs_through_the_slurm_profile_with_gpus(slurm_cluster, tiny_r
     shutil.copytree(tiny_run / "results" / "cohort", directory / "results" / "cohort", copy_function=shutil.copy2)
     # Training with one thread as in the local run (with two, its float sums, and so the tables,
     # could differ); inference keeps the profile's two.
-    snakemake(directory, *CLUSTER_FLAGS, "--set-threads", "train=1", configs=(TWO_METHODS, fewer_shards))
+    snakemake(directory, *CLUSTER_FLAGS, "--set-threads", "train=1", configs=(ONE_METHOD, fewer_shards))
     assert not (logs := directory / "results" / "logs").joinpath("synthesize_cohort.log").exists()
     gpu_logs = list((logs / "train").rglob("*.log")) + list((logs / "infer").rglob("*.log"))
-    # (GP-Unet, Base) x regions; (gp_unet, grad) x regions x 3 crop sets (training, validation, test)
-    assert len(gpu_logs) == 2 * 4 + 2 * 4 * 3
+    # GP-Unet x regions; gp_unet x regions x 3 crop sets (training, validation, test)
+    assert len(gpu_logs) == 4 + 4 * 3
     for log in gpu_logs:
         allocation = re.search(
             r"SLURM_JOB_ID=(\S*) SLURM_CPUS_ON_NODE=(\S*) usable_cpus=\d+ threads=(\d+) CUDA_VISIBLE_DEVICES=(\S*)",
@@ -65,7 +65,7 @@ def test_the_demo_runs_through_the_slurm_profile_with_gpus(slurm_cluster, tiny_r
         assert threads == ("2" if log.is_relative_to(logs / "infer") else "1"), f"{log}: {threads} threads"
         assert gpus and "," not in gpus, f"{log}: GPUs {gpus!r}, not one"
     # Same seeds, same tables as the local run.
-    methods = ("gp_unet", "grad")
+    methods = ("gp_unet",)
     pd.testing.assert_frame_equal(
         read_dataset(directory / "results"), read_dataset(tiny_run / "results", methods=methods)
     )

@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 from torch import nn
 
 from pvsflow.methods import METHOD_CATALOGUE, MethodSpec
@@ -127,6 +129,59 @@ def intensity(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
     return images[:, 0].clamp(min=0), output
 
 
+# Frangi's Hessian scales, in voxels of the crop (PVS are 1-3 voxels wide in the crops); chosen on
+# the demo's validation scans (docs/method.md, "Attention methods").
+FRANGI_SIGMAS = (1.0,)
+FRANGI_ALPHA = FRANGI_BETA = 0.5  # [Frangi et al. 1998]
+
+
+def vesselness(volume: np.ndarray, sigmas: tuple[float, ...] = FRANGI_SIGMAS) -> np.ndarray:
+    """Frangi et al.'s (1998) vesselness of bright ridges in a 2D or 3D image, the largest over
+    ``sigmas`` (voxels): Hessians of Gaussian derivatives scaled by sigma^2, eigenvalues sorted by
+    magnitude, 0 where a cross-section eigenvalue is positive (not a bright ridge),
+    ``(1 - exp(-Ra^2 / 2 alpha^2)) exp(-Rb^2 / 2 beta^2) (1 - exp(-S^2 / 2 c^2))`` elsewhere, with
+    c half the largest Hessian norm over all scales (2D: no Ra term, Rb = |l1| / |l2|)."""
+    volume = np.asarray(volume, dtype=np.float64)
+    ndim = volume.ndim
+    per_scale = []
+    for sigma in sigmas:
+        hessian = np.empty((*volume.shape, ndim, ndim))
+        for i in range(ndim):
+            for j in range(i, ndim):
+                order = [0] * ndim
+                order[i] += 1
+                order[j] += 1
+                hessian[..., i, j] = hessian[..., j, i] = sigma**2 * ndimage.gaussian_filter(
+                    volume, sigma, order=order, truncate=8
+                )
+        eigenvalues = np.linalg.eigvalsh(hessian)
+        per_scale.append(np.take_along_axis(eigenvalues, np.argsort(np.abs(eigenvalues), axis=-1), axis=-1))
+    c = max(np.sqrt((e**2).sum(axis=-1)).max() for e in per_scale) / 2 or 1.0
+    best = np.zeros(volume.shape)
+    for eigenvalues in per_scale:
+        smallest, cross = np.abs(eigenvalues[..., 0]), eigenvalues[..., 1:]
+        bright_ridge = (cross < 0).all(axis=-1)
+        magnitude = np.abs(cross).clip(min=1e-12)
+        if ndim == 3:
+            plate = 1 - np.exp(-((magnitude[..., 0] / magnitude[..., 1]) ** 2) / (2 * FRANGI_ALPHA**2))
+        else:
+            plate = 1.0
+        blob = np.exp(-((smallest / magnitude.prod(axis=-1) ** (1 / (ndim - 1))) ** 2) / (2 * FRANGI_BETA**2))
+        structure = 1 - np.exp(-(eigenvalues**2).sum(axis=-1) / (2 * c**2))
+        best = np.maximum(best, np.where(bright_ridge, plate * blob * structure, 0.0))
+    return best.astype(np.float32)
+
+
+def frangi(model: CountNetwork, images: torch.Tensor, sigmas: tuple[float, ...] = FRANGI_SIGMAS) -> AttentionResult:
+    """Frangi baseline: the vesselness of the preprocessed image (:func:`vesselness`), the
+    unsupervised filter most PVS pipelines use; the count comes from ``model`` (Base), as for
+    Intensity."""
+    with torch.no_grad():
+        output = model(images)
+    volumes = images[:, 0].detach().float().cpu().numpy()
+    return torch.from_numpy(np.stack([vesselness(volume, sigmas) for volume in volumes])).to(images.device), output
+
+
 @dataclass(frozen=True)
 class Method(MethodSpec):
     """An attention method (:class:`pvsflow.methods.MethodSpec`) and how it computes maps.
@@ -146,6 +201,7 @@ COMPUTE: dict[str, Callable[[CountNetwork, torch.Tensor], AttentionResult]] = {
     "grad": input_gradient,
     "guided_backprop": guided_backprop,
     "intensity": intensity,
+    "frangi": frangi,
     "wildcat": class_activation,
     "iterative_saliency": iterative_saliency,
 }

@@ -30,6 +30,7 @@ METHOD_CATALOGUE: dict[str, MethodSpec] = {
         MethodSpec("guided_backprop", "Guided backprop", "base"),
         MethodSpec("intensity", "Intensity", "base"),
         # Further methods (docs/method.md, "Attention methods"); not in the paper's comparison.
+        MethodSpec("frangi", "Frangi", "base"),
         MethodSpec("wildcat", "WILDCAT", "wildcat"),
         MethodSpec("iterative_saliency", "Iterative saliency", "base"),
     ]

@@ -152,8 +152,14 @@ def one_candidate_per_cell(detections: pd.DataFrame, data: GridDataset) -> pd.Da
     for index, cells in enumerate(data.cells):
         found = kept[kept["image"] == index]
         pixels = found[["pixel_row", "pixel_column"]].to_numpy()
-        hits = image_hits(pixels, cells, data.digit) if len(found) else np.zeros(1, dtype=np.int64)
-        rows.append({"image": index, "hits": hits.tolist(), "n_lesions": int(data.counts[index]), "n_selected": 0})
+        rows.append(
+            {
+                "image": index,
+                "hits": image_hits(pixels, cells, data.digit).tolist(),
+                "n_lesions": int(data.counts[index]),
+                "n_selected": 0,
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -1,0 +1,94 @@
+"""Frangi's scales chosen on the validation scans of a finished run.
+
+    snakemake --profile profiles/local          # the demo, for its crops, Base networks and ratings
+    python benchmarks/frangi.py --sigmas 0.5,1,1.5 1,1.5,2 0.75,1.5
+
+For every region and every candidate set of Hessian scales (voxels), the Frangi map of each
+validation scan's crop is computed as the inference job computes it (the region's trained Base
+network gives the count), its candidates are selected as the detection job selects them, and
+the FAUC over the validation scans is printed, with the rated dots as truth, as the statistics
+job scores the test scans. The scales of the best mean FAUC over regions are pvsflow's
+(:data:`pvsflow.attention.FRANGI_SIGMAS`; docs/method.md, "Attention methods").
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from functools import partial
+from pathlib import Path
+
+import torch
+import yaml
+
+from pvsflow import cohort
+from pvsflow.attention import Method, frangi
+from pvsflow.detection import detect_shard
+from pvsflow.devices import inference_execution
+from pvsflow.evaluation import dots_in_crops, scan_results, scan_table
+from pvsflow.extraction import crop_dirs_of
+from pvsflow.inference import infer_shard
+from pvsflow.layout import CohortLayout, ResultsLayout
+from pvsflow.methods import METHOD_CATALOGUE
+from pvsflow.model_files import load_model
+from pvsflow.regions import REGIONS
+from pvsflow.settings import DetectionSettings, EvaluationSettings, InferenceSettings
+
+CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+
+
+def validation_fauc(results: Path, bids_dir: Path, region: str, sigmas: tuple[float, ...], scratch: Path) -> float:
+    """FAUC of Frangi at ``sigmas`` on the validation scans of ``region`` in a finished run."""
+    layout, ratings = ResultsLayout(results), CohortLayout(bids_dir)
+    crop_dirs = crop_dirs_of(layout.crop_sets_of("validation"))
+    model, card = load_model(layout.model(architecture="base", region=region))
+    spec = METHOD_CATALOGUE["frangi"]
+    method = Method(spec.name, spec.label, spec.architecture, partial(frangi, sigmas=sigmas))
+    maps = scratch / region / ",".join(map(str, sigmas))
+    infer_shard(
+        model,
+        method,
+        crop_dirs,
+        region=region,
+        out_dir=maps,
+        execution=inference_execution(torch.device("cpu"), mixed_precision=False),
+        card=card,
+        voxel_size_tolerance=InferenceSettings().voxel_size_tolerance,
+    )
+    scans = [crop_dir.name for crop_dir in crop_dirs]
+    detections, scan_counts = detect_shard(
+        maps, crop_dirs, region=region, nms_size=DetectionSettings().nms_size, splits=dict.fromkeys(scans, "validation")
+    )
+    counts = cohort.read_counts(ratings.counts)
+    counts = counts[counts["region"] == region]
+    rated = [scan for scan in scans if scan in set(counts["scan"])]
+    dots, _ = dots_in_crops(cohort.read_dots(ratings.dots, counts), crop_dirs, region, source=ratings.dots)
+    settings = EvaluationSettings()
+    per_scan = scan_results(
+        detections, scan_counts, dots, counts, scan_ids=rated, max_distance=settings.match_distance_voxels
+    )
+    return scan_table(per_scan).fauc(settings.fauc_max_fp)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sigmas", nargs="+", default=["0.5,1,1.5", "1,1.5,2", "0.75,1.5", "1", "1.5"])
+    parser.add_argument("--results", type=Path, help="a finished run's results (default: config.yaml's)")
+    parser.add_argument("--cohort", type=Path, help="its cohort (default: config.yaml's cohort.bids_dir)")
+    args = parser.parse_args()
+    config = yaml.safe_load(CONFIG.read_text())
+    results = args.results or Path(config["results"])
+    bids_dir = args.cohort or Path(config["cohort"]["bids_dir"])
+    candidates = [tuple(float(s) for s in text.split(",")) for text in args.sigmas]
+    print(f"Frangi FAUC on the validation scans of {results}\n")
+    print(f"| scales (voxels) | {' | '.join(REGIONS)} | mean |\n| --- |{' ---: |' * (len(REGIONS) + 1)}")
+    with tempfile.TemporaryDirectory() as scratch:
+        for sigmas in candidates:
+            faucs = [validation_fauc(results, bids_dir, region, sigmas, Path(scratch)) for region in REGIONS]
+            cells = " | ".join(f"{fauc:.1f}" for fauc in faucs)
+            print(f"| {', '.join(f'{s:g}' for s in sigmas)} | {cells} | {statistics.mean(faucs):.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

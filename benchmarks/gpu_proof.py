@@ -1,0 +1,143 @@
+"""The GPU proof in one call: the CUDA tests, training speed at the paper's 3D sizes and the full
+MNIST study, within a wall-time budget, every table under one folder.
+
+    python benchmarks/gpu_proof.py --out OUT --mnist train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz
+    python benchmarks/gpu_proof.py --out OUT --mnist IMAGES LABELS --tiny --minutes 4   # a CPU check
+
+Steps, each written under ``--out``:
+
+1. ``gpu-tests.txt``: ``pytest -m gpu`` (CUDA training with mixed precision, CPU/GPU agreement of
+   counts and maps; skipped without a CUDA device);
+2. ``training.md``: ``benchmarks/training.py --cases paper`` on the device (a few updates of each
+   architecture and path at the paper's crop sizes);
+3. ``mnist/``: the MNIST study (config.yaml's: ten digits, both objectives, six methods, 80
+   networks) as the Snakemake target ``mnist`` runs it, ``--networks-per-gpu`` networks training
+   side by side on the one GPU (each ``mnist_train`` job asks for one unit of the ``gpu``
+   resource). Every network trains by the paper's rule under a wall-time cap per network sized
+   so that the study ends within the budget; its tables say what each network got
+   (``mnist/mnist/stats/test/tables.md``, ``training_budget.tsv``);
+4. ``summary.md``: the device, each step's wall time and exit status, the study's table.
+
+``--tiny`` shrinks every step (the demo's crop sizes, one digit, one method, tiny grids, one
+epoch), for the tests on CPU. The exit status is non-zero when a step failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY_MARGIN_MINUTES = 1.5  # the study's datasets, evaluations and tables after its trainings
+
+
+def run_step(name: str, command: list[str], output: Path, summary: list[str]) -> int:
+    """Run ``command`` from the repository root, its stdout and stderr into ``output``."""
+    started = time.perf_counter()
+    with output.open("w") as stream:
+        status = subprocess.run(command, cwd=REPO, stdout=stream, stderr=subprocess.STDOUT).returncode
+    summary.append(f"| {name} | {time.perf_counter() - started:.0f} | {status} | `{output.name}` |")
+    return status
+
+
+def study_overlay(out: Path, idx: list[Path], cap_minutes: float, tiny: bool) -> dict:
+    """The config overlay of the study: results under ``out``, the IDX pool, the cap per network."""
+    mnist: dict = {
+        "idx_images": str(idx[0].resolve()),
+        "idx_labels": str(idx[1].resolve()),
+        "training": {"max_minutes": round(cap_minutes, 2)},
+    }
+    if tiny:
+        mnist |= {
+            "digits": [3],
+            "methods": ["gp_unet"],
+            "grids": {"train": 8, "validation": 4, "test": 6},
+            "training": {"max_epochs": 1, "max_minutes": None},
+            "evaluation": {"bootstrap_runs": 20, "attention_examples": 1},
+        }
+    return {"results": str((out / "mnist").resolve()), "mnist": mnist}
+
+
+def study_networks(config: dict) -> int:
+    """How many networks the study trains: digits x objectives x architectures of its methods."""
+    from pvsflow.methods import METHOD_CATALOGUE
+
+    architectures = {METHOD_CATALOGUE[m].architecture for m in config["mnist"]["methods"]}
+    return len(config["mnist"]["digits"]) * len(config["mnist"]["objectives"]) * len(architectures)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--mnist", type=Path, nargs=2, required=True, metavar=("IMAGES", "LABELS"))
+    parser.add_argument("--minutes", type=float, default=8.0, help="wall-time budget of the whole call")
+    parser.add_argument("--networks-per-gpu", type=int, default=16, help="MNIST networks training at once")
+    parser.add_argument("--tiny", action="store_true", help="every step at a tiny size (a CPU check)")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+    cores = len(os.sched_getaffinity(0))
+    summary = ["| step | seconds | exit status | output |", "| --- | ---: | ---: | --- |"]
+    statuses = [
+        run_step(
+            "CUDA tests",
+            [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-rs", "-p", "no:cacheprovider"],
+            args.out / "gpu-tests.txt",
+            summary,
+        )
+    ]
+    sizes = ["demo", "--architectures", "gp_unet", "--updates", "1", "--warmup", "0", "--variants", "default"]
+    if not args.tiny:
+        sizes = ["paper", "--updates", "3", "--warmup", "1"]
+    statuses.append(
+        run_step(
+            "training speed",
+            [sys.executable, str(REPO / "benchmarks" / "training.py"), "--cases", *sizes],
+            args.out / "training.md",
+            summary,
+        )
+    )
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    networks = study_networks({"mnist": config["mnist"] | study_overlay(args.out, args.mnist, 0, args.tiny)["mnist"]})
+    rounds = math.ceil(networks / args.networks_per_gpu)
+    left = args.minutes - (time.perf_counter() - started) / 60 - STUDY_MARGIN_MINUTES
+    cap = max(left / rounds, 0.1)
+    overlay = args.out / "mnist-overlay.yaml"
+    overlay.write_text(yaml.safe_dump(study_overlay(args.out, args.mnist, cap, args.tiny), sort_keys=False))
+    statuses.append(
+        run_step(
+            f"MNIST study ({networks} networks, {args.networks_per_gpu} at once, {cap:.2f} min each at most)",
+            [sys.executable, "-m", "snakemake", "mnist", "--snakefile", str(REPO / "Snakefile")]
+            + ["--directory", str(args.out.resolve())]
+            + ["--cores", str(cores), "--resources", f"gpu={args.networks_per_gpu}", "--keep-going"]
+            + ["--configfile", str(REPO / "config.yaml"), str(overlay)],
+            args.out / "mnist.log",
+            summary,
+        )
+    )
+    tables = args.out / "mnist" / "mnist" / "stats" / "test" / "tables.md"
+    report = [
+        f"# GPU proof: {device}, {cores} CPU cores, torch {torch.__version__}",
+        "",
+        f"Wall time {time.perf_counter() - started:.0f} s of a {args.minutes:g}-minute budget.",
+        "",
+        *summary,
+        "",
+        tables.read_text() if tables.exists() else "The MNIST study wrote no tables (see mnist.log).",
+    ]
+    (args.out / "summary.md").write_text("\n".join(report) + "\n")
+    print("\n".join(report))
+    sys.exit(max(statuses))
+
+
+if __name__ == "__main__":
+    main()
