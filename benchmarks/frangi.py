@@ -33,13 +33,16 @@ from pvsflow.layout import CohortLayout, ResultsLayout
 from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.model_files import load_model
 from pvsflow.regions import REGIONS
-from pvsflow.settings import DetectionSettings, EvaluationSettings, InferenceSettings
+from pvsflow.settings import DetectionSettings, EvaluationSettings, InferenceSettings, from_mapping
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
-def validation_fauc(results: Path, bids_dir: Path, region: str, sigmas: tuple[float, ...], scratch: Path) -> float:
-    """FAUC of Frangi at ``sigmas`` on the validation scans of ``region`` in a finished run."""
+def validation_fauc(
+    results: Path, bids_dir: Path, region: str, sigmas: tuple[float, ...], scratch: Path, config: dict
+) -> float:
+    """FAUC of Frangi at ``sigmas`` on the validation scans of ``region`` in a finished run, with
+    ``config``'s detection and evaluation settings."""
     layout, ratings = ResultsLayout(results), CohortLayout(bids_dir)
     crop_dirs = crop_dirs_of(layout.crop_sets_of("validation"))
     model, card = load_model(layout.model(architecture="base", region=region))
@@ -58,13 +61,17 @@ def validation_fauc(results: Path, bids_dir: Path, region: str, sigmas: tuple[fl
     )
     scans = [crop_dir.name for crop_dir in crop_dirs]
     detections, scan_counts = detect_shard(
-        maps, crop_dirs, region=region, nms_size=DetectionSettings().nms_size, splits=dict.fromkeys(scans, "validation")
+        maps,
+        crop_dirs,
+        region=region,
+        nms_size=from_mapping(DetectionSettings, config.get("detection")).nms_size,
+        splits=dict.fromkeys(scans, "validation"),
     )
     counts = cohort.read_counts(ratings.counts)
     counts = counts[counts["region"] == region]
     rated = [scan for scan in scans if scan in set(counts["scan"])]
     dots, _ = dots_in_crops(cohort.read_dots(ratings.dots, counts), crop_dirs, region, source=ratings.dots)
-    settings = EvaluationSettings()
+    settings = from_mapping(EvaluationSettings, config.get("evaluation"))
     per_scan = scan_results(
         detections, scan_counts, dots, counts, scan_ids=rated, max_distance=settings.match_distance_voxels
     )
@@ -81,11 +88,12 @@ def main() -> None:
     results = args.results or Path(config["results"])
     bids_dir = args.cohort or Path(config["cohort"]["bids_dir"])
     candidates = [tuple(float(s) for s in text.split(",")) for text in args.sigmas]
-    print(f"Frangi FAUC on the validation scans of {results}\n")
+    max_fp = from_mapping(EvaluationSettings, config.get("evaluation")).fauc_max_fp
+    print(f"Frangi FAUC (0-{max_fp:g} FP per scan) on the validation scans of {results}\n")
     print(f"| scales (voxels) | {' | '.join(REGIONS)} | mean |\n| --- |{' ---: |' * (len(REGIONS) + 1)}")
     with tempfile.TemporaryDirectory() as scratch:
         for sigmas in candidates:
-            faucs = [validation_fauc(results, bids_dir, region, sigmas, Path(scratch)) for region in REGIONS]
+            faucs = [validation_fauc(results, bids_dir, region, sigmas, Path(scratch), config) for region in REGIONS]
             cells = " | ".join(f"{fauc:.1f}" for fauc in faucs)
             print(f"| {', '.join(f'{s:g}' for s in sigmas)} | {cells} | {statistics.mean(faucs):.1f} |", flush=True)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 
 from pvsflow import cohort, mnist, mnist_study
@@ -63,7 +64,12 @@ def main() -> None:
         help="write the trained network (best epoch) and its card here; until then a checkpoint beside it, "
         "from which a rerun of the same command resumes",
     )
-    parser.add_argument("--load", type=Path, help="MNIST: score this saved network (--save) instead of training one")
+    parser.add_argument(
+        "--load",
+        type=Path,
+        help="MNIST: score this saved network (--save), or the best weights so far of a run's checkpoint, "
+        "instead of training one",
+    )
     parser.add_argument("--diagnose", action="store_true", help="MNIST: where the candidates lie, other scorings")
     args = parser.parse_args()
 
@@ -94,7 +100,7 @@ def main() -> None:
     print("| epoch | train loss | validation loss | seconds | test FAUC |\n| ---: | ---: | ---: | ---: | ---: |")
     seed_everything(settings.seed, settings.threads)
     if args.load:
-        model, _ = load_model(args.load)
+        model = load_for_diagnosis(args.load, args.architecture, settings)
         diagnose(model, METHODS[args.method or args.architecture], test, settings)
         return
     model = build_model(args.architecture, spatial_dims, settings.count_scale)
@@ -159,6 +165,17 @@ def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, mnist.Gr
     return {split: mnist_study.tensor_dataset(grids[split]) for split in ("train", "validation")}, grids["test"], 2
 
 
+def load_for_diagnosis(path: Path, architecture: str, settings: TrainingSettings):  # type: ignore[no-untyped-def]
+    """A saved network, or the best weights so far in a running job's checkpoint (``.checkpoint``)."""
+    if path.suffix != ".checkpoint":
+        return load_model(path)[0]
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model = build_model(architecture, 2, settings.count_scale)
+    model.load_state_dict(state["best_state"])
+    print(f"best weights of {path} after {len(state['history'])} epochs (validation loss {state['best_loss']:.2f})")
+    return model
+
+
 def diagnose(model, method, test: mnist.GridDataset, settings: TrainingSettings) -> None:  # type: ignore[no-untyped-def]
     """Print where the network's candidates lie on the test grids, per rank, and its FAUC under
     the study's scoring and under alternatives (0-2 FP; one candidate per grid cell)."""
@@ -184,11 +201,42 @@ def diagnose(model, method, test: mnist.GridDataset, settings: TrainingSettings)
             columns=list(mnist_study.CANDIDATE_KINDS), fill_value=0
         )
         print(f"\ncandidates of the {name} grids by rank:\n{table.to_string()}")
+    negatives_top = detections[np.isin(detections["image"], np.flatnonzero(negative)) & (detections["rank"] == 1)]
+    hits = detections.loc[detections["kind"] == "hit", "score"]
+    shares = negatives_top["cell_digit"].value_counts(normalize=True).reindex(range(10), fill_value=0)
+    cells = np.bincount(test.cells[negative].ravel(), minlength=10) / test.cells[negative].size
+    print(
+        "\nthe negative grids' strongest candidate lies in a cell of digit (share of those grids; share of "
+        "their cells):\n" + ", ".join(f"{d}: {shares[d]:.0%} ({cells[d]:.0%})" for d in range(10))
+    )
+    print(
+        f"negative grids whose strongest candidate scores above the median hit: "
+        f"{(negatives_top['score'] > hits.median()).mean():.0%}"
+    )
+    raw = raw_maps(model, test)
+    ink = test.images > mnist_study.INK
+    targets = np.kron(test.cells == test.digit, np.ones((mnist.DIGIT_SIZE, mnist.DIGIT_SIZE), bool))
+    background, strokes = ~ink & ~targets, ink & ~targets
+    print(
+        f"attention before clipping, mean: background {raw[background].mean():.2f} ({(raw[background] > 0).mean():.0%} "
+        f"of its pixels positive), other digits' strokes {raw[strokes].mean():.2f}, target cells "
+        f"{raw[targets].mean():.2f}"
+    )
     table = scan_table(per_image)
     print(
         f"\nFAUC: {table.fauc(5.0):.1f} (0-5 FP, the study's), {table.fauc(2.0):.1f} (0-2 FP); one candidate "
         f"per cell: {scan_table(mnist_study.one_candidate_per_cell(detections, test)).fauc(5.0):.1f} (0-5 FP)"
     )
+
+
+def raw_maps(model, test: mnist.GridDataset) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The class-activation maps of the test grids before negative values are clipped."""
+    model.eval()
+    with torch.no_grad():
+        maps = [
+            model.attention(torch.from_numpy(test.images[i : i + 50, None]))[0] for i in range(0, len(test.images), 50)
+        ]
+    return torch.cat(maps).float().numpy()
 
 
 def test_fauc(model, method, test: mnist.GridDataset, settings: TrainingSettings) -> float:  # type: ignore[no-untyped-def]

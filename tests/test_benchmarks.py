@@ -101,10 +101,18 @@ def test_learning_trains_on_mnist_grids_and_scores_them(tmp_path):
     output = run(
         "learning.py", "--mnist", str(tmp_path / "images-idx3-ubyte"), str(tmp_path / "labels-idx1-ubyte"),
         "--grids", "8", "4", "4", "--settings", json.dumps({"max_epochs": 2}), "--fauc-every", "1", "--threads", "1",
+        "--save", str(tmp_path / "gp_unet.pt"), "--diagnose",
     )  # fmt: skip
     epochs = [row for row in table_rows(output) if row[0].isdigit()]
     assert [row[0] for row in epochs] == ["1", "2"] and all(row[4] for row in epochs)
     assert "left the plateau at epoch" in output
+    assert "the negative grids' strongest candidate lies in a cell of digit" in output and "FAUC: " in output
+    assert not (tmp_path / "gp_unet.checkpoint").exists()  # removed when training ends
+    again = run(
+        "learning.py", "--mnist", str(tmp_path / "images-idx3-ubyte"), str(tmp_path / "labels-idx1-ubyte"),
+        "--grids", "8", "4", "4", "--threads", "1", "--load", str(tmp_path / "gp_unet.pt"),
+    )  # fmt: skip
+    assert output.split("FAUC: ")[-1].splitlines()[0] == again.split("FAUC: ")[-1].splitlines()[0]  # the same network
 
 
 @pytest.mark.e2e

@@ -131,7 +131,7 @@ def intensity(model: CountNetwork, images: torch.Tensor) -> AttentionResult:
 
 # Frangi's Hessian scales, in voxels of the crop (PVS are 1-3 voxels wide in the crops); chosen on
 # the demo's validation scans (docs/method.md, "Attention methods").
-FRANGI_SIGMAS = (1.0,)
+FRANGI_SIGMAS = (0.75, 1.5)
 FRANGI_ALPHA = FRANGI_BETA = 0.5  # [Frangi et al. 1998]
 
 

@@ -118,9 +118,21 @@ def draw_qc_image(
         ("sagittal", data[centre[0], :, :], (1, 2)),
     ]
     regions = list(crop_shapes)
+    headings = {
+        region: f"{region}: {_count(predicted.get(region), 1)} (rated {_count(rated.get(region), 0)})"
+        for region in regions
+    }
     columns = max(3, len(regions))
     width = columns * (PANEL_PIXELS + MARGIN) + MARGIN
     width = max(width, 3 * (VIEW_PIXELS + MARGIN) + MARGIN)
+    # A long last heading widens the image rather than running off its edge.
+    width = max(
+        [width]
+        + [
+            int(column * (PANEL_PIXELS + MARGIN) + _font(12).getlength(headings[r])) + 2 * MARGIN
+            for column, r in enumerate(regions)
+        ]
+    )
     top = 30 + VIEW_PIXELS + 40  # below the views' names, room for the regions' headings
     height = top + PANEL_PIXELS + 18
     canvas = Image.new("RGB", (width, height), BACKGROUND)
@@ -146,8 +158,7 @@ def draw_qc_image(
         left = MARGIN + column * (PANEL_PIXELS + MARGIN)
         crop = record.region(region)
         colour = REGION_COLOURS[region]
-        heading = f"{region}: {_count(predicted.get(region), 1)} (rated {_count(rated.get(region), 0)})"
-        draw.text((left, top - 14), heading, fill=colour, font=_font(12))
+        draw.text((left, top - 14), headings[region], fill=colour, font=_font(12))
         if not crop.ok:
             reason = crop.error.partition(": ")[2] or crop.error
             draw.rectangle([left, top, left + PANEL_PIXELS, top + PANEL_PIXELS], outline=(120, 120, 120))
