@@ -30,7 +30,10 @@ CLUSTER_FLAGS = (
 )
 
 
-@pytest.fixture(scope="module")
+# Session-wide: once SLURM's commands are installed, every Snakemake start asks the controller for
+# its settings (the SLURM executor plugin does, on import) and waits ~9 s when it is down, so the
+# cluster stays up for the tests that follow and stops with the session.
+@pytest.fixture(scope="session")
 def slurm_cluster():
     if os.geteuid() != 0:
         pytest.fail("the SLURM tests start a local cluster and need root (skip them with -m 'not slurm')")
