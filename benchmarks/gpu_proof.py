@@ -35,6 +35,8 @@ from pathlib import Path
 import torch
 import yaml
 
+from pvsflow.methods import METHOD_CATALOGUE
+
 REPO = Path(__file__).resolve().parents[1]
 STUDY_MARGIN_MINUTES = 1.5  # the study's datasets, evaluations and tables after its trainings
 
@@ -66,12 +68,10 @@ def study_overlay(out: Path, idx: list[Path], cap_minutes: float, tiny: bool) ->
     return {"results": str((out / "mnist").resolve()), "mnist": mnist}
 
 
-def study_networks(config: dict) -> int:
-    """How many networks the study trains: digits x objectives x architectures of its methods."""
-    from pvsflow.methods import METHOD_CATALOGUE
-
-    architectures = {METHOD_CATALOGUE[m].architecture for m in config["mnist"]["methods"]}
-    return len(config["mnist"]["digits"]) * len(config["mnist"]["objectives"]) * len(architectures)
+def study_networks(mnist: dict) -> int:
+    """How many networks the study's ``mnist`` block trains: digits x objectives x architectures."""
+    architectures = {METHOD_CATALOGUE[m].architecture for m in mnist["methods"]}
+    return len(mnist["digits"]) * len(mnist["objectives"]) * len(architectures)
 
 
 def main() -> None:
@@ -107,7 +107,7 @@ def main() -> None:
         )
     )
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    networks = study_networks({"mnist": config["mnist"] | study_overlay(args.out, args.mnist, 0, args.tiny)["mnist"]})
+    networks = study_networks(config["mnist"] | study_overlay(args.out, args.mnist, 0, args.tiny)["mnist"])
     rounds = math.ceil(networks / args.networks_per_gpu)
     left = args.minutes - (time.perf_counter() - started) / 60 - STUDY_MARGIN_MINUTES
     cap = max(left / rounds, 0.1)
