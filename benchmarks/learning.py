@@ -178,7 +178,8 @@ def load_for_diagnosis(path: Path, architecture: str, settings: TrainingSettings
 
 def diagnose(model, method, test: mnist.GridDataset, settings: TrainingSettings) -> None:  # type: ignore[no-untyped-def]
     """Print where the network's candidates lie on the test grids, per rank, and its FAUC under
-    the study's scoring and under alternatives (0-2 FP; one candidate per grid cell)."""
+    the study's scoring and under alternatives (0-2 FP; one candidate per grid cell; one score
+    threshold over all grids)."""
     scoring = MnistEvaluationSettings()
     detections, per_image, maps = mnist_study.evaluate_method(
         model, method, test, objective=settings.objective, nms_size=scoring.nms_size, device="cpu"
@@ -222,10 +223,15 @@ def diagnose(model, method, test: mnist.GridDataset, settings: TrainingSettings)
         f"of its pixels positive), other digits' strokes {raw[strokes].mean():.2f}, target cells "
         f"{raw[targets].mean():.2f}"
     )
-    table = scan_table(per_image)
+    table, per_cell = scan_table(per_image), mnist_study.one_candidate_per_cell(detections, test)
     print(
-        f"\nFAUC: {table.fauc(5.0):.1f} (0-5 FP, the study's), {table.fauc(2.0):.1f} (0-2 FP); one candidate "
-        f"per cell: {scan_table(mnist_study.one_candidate_per_cell(detections, test)).fauc(5.0):.1f} (0-5 FP)"
+        f"\nFAUC, the top k of every grid: {table.fauc(5.0):.1f} (0-5 FP, the study's), {table.fauc(2.0):.1f} "
+        f"(0-2 FP); one candidate per cell: {scan_table(per_cell).fauc(5.0):.1f} (0-5 FP)"
+    )
+    print(
+        f"FAUC, one score threshold over all grids: {mnist_study.pooled_fauc(per_image, 5.0):.1f} (0-5 FP), "
+        f"{mnist_study.pooled_fauc(per_image, 2.0):.1f} (0-2 FP); one candidate per cell: "
+        f"{mnist_study.pooled_fauc(per_cell, 5.0):.1f} (0-5 FP)"
     )
 
 

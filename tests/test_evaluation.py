@@ -14,7 +14,7 @@ from pvsflow.evaluation import (
     region_metrics,
     scan_results,
 )
-from pvsflow.froc import ScanResult, ScanTable, bootstrap_metrics, bootstrap_rows, froc_area, summarise
+from pvsflow.froc import ScanResult, ScanTable, bootstrap_metrics, bootstrap_rows, froc_area, pooled_froc, summarise
 from pvsflow.io import save_volume
 from pvsflow.layout import crop_file
 from pvsflow.matching import cumulative_hits, hungarian_match
@@ -68,6 +68,23 @@ def test_froc_and_fauc_of_a_hand_computed_case():
     # Operating point: A keeps 1 (1 TP), B keeps 3 (1 TP, 2 FP).
     op = table.operating_point()
     assert op == {"sensitivity": pytest.approx(0.5), "fp_avg": pytest.approx(1.0), "fn_avg": pytest.approx(1.0)}
+
+
+def test_pooled_froc_of_a_hand_computed_case():
+    # The scans above, with scores: one threshold lowered over both takes A .9 (hit), B .8, B .7
+    # (hit), A .5, A .2 (hit), B .1.
+    fp_avg, sensitivity = pooled_froc([[0, 1, 1, 2], [0, 0, 1, 1]], [[0.9, 0.5, 0.2], [0.8, 0.7, 0.1]], 4)
+    assert fp_avg.tolist() == [0.0, 0.0, 0.5, 0.5, 1.0, 1.0, 1.5]
+    assert sensitivity.tolist() == [0.0, 0.25, 0.25, 0.5, 0.5, 0.75, 0.75]
+
+
+def test_a_weak_candidate_costs_the_top_k_of_every_scan_but_not_one_threshold():
+    hits, scores = [[0, 1], [0, 0]], [[1.0], [0.01]]  # a scan with its lesion found, one with a weak false peak
+    top_k = ScanTable([ScanResult(np.array(h), n, 0) for h, n in zip(hits, (1, 0))])
+    assert top_k.fauc(1.0) == pytest.approx(75.0)  # (0, 0) to (0.5, 1), then flat
+    assert froc_area(*pooled_froc(hits, scores, 1), 1.0) == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="descending"):
+        pooled_froc([[0, 1, 1]], [[0.1, 0.2]], 1)
 
 
 def test_fauc_truncates_the_curve_at_max_fp():

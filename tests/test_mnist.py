@@ -111,8 +111,12 @@ def test_a_detection_is_a_hit_once_inside_a_target_cell():
 
 def test_study_summary_scores_a_perfect_and_a_useless_detector():
     # Two grids: two 7s in the first, none (and no candidate) in the second.
-    perfect = pd.DataFrame({"hits": [[0, 1, 2, 2], [0]], "n_lesions": [2, 0], "n_selected": [2, 0]})
-    useless = pd.DataFrame({"hits": [[0, 0, 0, 0, 0, 0, 0, 0], [0]], "n_lesions": [2, 0], "n_selected": [2, 0]})
+    perfect = pd.DataFrame(
+        {"hits": [[0, 1, 2, 2], [0]], "scores": [[3.0, 2.0, 1.0], []], "n_lesions": [2, 0], "n_selected": [2, 0]}
+    )
+    useless = pd.DataFrame(
+        {"hits": [[0] * 8, [0]], "scores": [list(range(7, 0, -1)), []], "n_lesions": [2, 0], "n_selected": [2, 0]}
+    )
     per_image = {
         ("regression", 1, "gp_unet"): perfect,
         ("regression", 2, "gp_unet"): perfect,
@@ -122,12 +126,13 @@ def test_study_summary_scores_a_perfect_and_a_useless_detector():
     per_digit, mean = mnist_study.summarise_study(per_image, EvaluationSettings(fauc_max_fp=5, bootstrap_runs=20))
     assert len(per_digit) == 4 and list(mean["method"]) == ["gp_unet", "grad"]
     assert mean.set_index("method")["fauc"].tolist() == [100.0, 0.0]
+    assert mean.set_index("method")["fauc_pooled"].tolist() == [100.0, 0.0]
     assert mean.set_index("method").loc["gp_unet", "sensitivity"] == 1.0
     # Two false positives selected on the first grid, none on the second.
     assert mean.set_index("method").loc["grad", "fp_avg"] == 1.0
     labels = {"gp_unet": "GP-Unet", "grad": "Grad"}
     markdown = mnist_study.study_markdown(per_digit, mean, labels, 5, "## Training budget (stated here)\n")
-    assert "| GP-Unet | 100.0 [100.0, 100.0] | 96.0 |" in markdown and "| mean |" in markdown
+    assert "| GP-Unet | 100.0 [100.0, 100.0] | 100.0 | 96.0 |" in markdown and "| mean |" in markdown
     assert markdown.index("| GP-Unet | 100.0") < markdown.index("## Training budget (stated here)")
 
 
@@ -198,6 +203,7 @@ def test_candidates_are_told_apart_as_hits_repeats_other_digits_and_background()
         {
             "image": 0,
             "rank": [1, 2, 3, 4],
+            "score": [4.0, 3.0, 2.0, 1.0],
             "pixel_row": pixels[:, 0],
             "pixel_column": pixels[:, 1],
             "grid_row": found[:, 0],
@@ -214,6 +220,7 @@ def test_candidates_are_told_apart_as_hits_repeats_other_digits_and_background()
     # The repeat in the found cell is suppressed: one hit, then two false positives.
     (per_image,) = mnist_study.one_candidate_per_cell(detections, grid).to_dict("records")
     assert per_image["hits"] == [0, 1, 1, 1] and per_image["n_lesions"] == 2
+    assert per_image["scores"] == [4.0, 2.0, 1.0]
 
 
 def test_bad_digit_pools_are_named(tmp_path):

@@ -57,12 +57,12 @@ def test_study_tables_figures_and_detections(mnist_run):
         (o, m) for o in ("regression", "classification") for m in METHODS
     )
     assert summary["fauc"].between(0, 100).all() and (summary["n_images"] == 6).all()
-    assert (summary["fauc_ci_low"] <= summary["fauc_ci_high"]).all()
+    assert (summary["fauc_ci_low"] <= summary["fauc_ci_high"]).all() and summary["fauc_pooled"].between(0, 100).all()
     per_digit = pd.read_csv(stats / "per_digit.tsv", sep="\t")
     assert set(per_digit["digit"]) == {3}
     tables = (stats / "tables.md").read_text()
     assert "| GP-Unet |" in tables and "96.0" in tables and "72.4" in tables  # the paper's means beside ours
-    assert "## Regression" in tables and "## Classification" in tables
+    assert "## Regression" in tables and "## Classification" in tables and "| regression, one threshold |" in tables
     for figure in ("fauc_bars.png", "attention_examples.png", "froc/regression.png", "froc/classification.png"):
         assert (figures / figure).stat().st_size > 10_000
     froc = pd.read_csv(stats / "froc.tsv", sep="\t")

@@ -180,6 +180,32 @@ def froc_area(fp_avg: np.ndarray, sensitivity: np.ndarray, max_fp: float) -> flo
     return float(froc_areas(np.asarray(fp_avg, float)[None], np.asarray(sensitivity, float)[None], max_fp)[0])
 
 
+def pooled_froc(
+    hits: Sequence[np.ndarray], scores: Sequence[np.ndarray], n_lesions: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The FROC curve of one score threshold lowered over every scan's candidates together
+    (Bandos et al. 2009), rather than the top ``k`` of every scan (:meth:`ScanTable.froc`):
+    (FPavg, sensitivity) from (0, 0) and after each candidate taken in descending score.
+
+    ``hits[s]``: scan ``s``'s cumulative true positives over its candidates, which are ranked by
+    ``scores[s]`` in descending order; equal scores are taken in scan order. A scan's weak
+    candidates then cost nothing until the threshold reaches them; the top ``k`` takes them at
+    the ``k``-th point whatever their score.
+    """
+    gained, pooled = [], []
+    for scan_hits, scan_scores in zip(hits, scores, strict=True):
+        scan_hits, scan_scores = np.asarray(scan_hits), np.asarray(scan_scores, dtype=float)
+        if len(scan_hits) != len(scan_scores) + 1 or (np.diff(scan_scores) > 0).any():
+            raise ValueError("each scan needs one score per candidate, in descending order")
+        gained.append(np.diff(scan_hits))
+        pooled.append(scan_scores)
+    order = np.argsort(-np.concatenate([[]] + pooled), kind="stable")
+    tp = np.concatenate([[0.0], np.cumsum(np.concatenate([[]] + gained)[order])])
+    fp = np.arange(len(tp)) - tp
+    sensitivity = tp / n_lesions if n_lesions > 0 else np.full(len(tp), np.nan)
+    return fp / len(hits), sensitivity
+
+
 def bootstrap_rows(n_scans: int, n_runs: int, seed: int) -> np.ndarray:
     """``(n_runs, n_scans)`` indices: scans resampled with replacement (deterministic)."""
     return np.random.default_rng(seed).integers(0, n_scans, size=(n_runs, n_scans))

@@ -126,9 +126,9 @@ def cat_channels(tensors: list[torch.Tensor]) -> torch.Tensor:
     channels-last convolution convert its input."""
     first = tensors[0]
     tensors = [tensor.to(first.dtype) for tensor in tensors]
-    layout = torch.channels_last_3d if first.dim() == 5 else torch.channels_last
-    if not first.is_contiguous(memory_format=layout) or first.is_contiguous():
+    if first.is_contiguous() or first.stride(1) != 1:  # not channels-last (asked by stride: works under vmap)
         return torch.cat(tensors, dim=1)
+    layout = torch.channels_last_3d if first.dim() == 5 else torch.channels_last
     joined = torch.empty(
         first.shape[0],
         sum(t.shape[1] for t in tensors),
