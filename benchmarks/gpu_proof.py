@@ -10,13 +10,15 @@ Steps, each written under ``--out``:
    counts and maps; skipped without a CUDA device);
 2. ``training.md``: ``benchmarks/training.py --cases paper`` on the device (a few updates of each
    architecture and path at the paper's crop sizes);
-3. ``mnist/``: the MNIST study (config.yaml's: ten digits, both objectives, six methods, 80
+3. ``packing.md``: ``benchmarks/packing.py`` on the device, ``--networks-per-gpu`` GP-Unets on
+   MNIST grids side by side as processes and batched into one module, against one after another;
+4. ``mnist/``: the MNIST study (config.yaml's: ten digits, both objectives, six methods, 80
    networks) as the Snakemake target ``mnist`` runs it, ``--networks-per-gpu`` networks training
    side by side on the one GPU (each ``mnist_train`` job asks for one unit of the ``gpu``
    resource). Every network trains by the paper's rule under a wall-time cap per network sized
    so that the study ends within the budget; its tables say what each network got
    (``mnist/mnist/stats/test/tables.md``, ``training_budget.tsv``);
-4. ``summary.md``: the device, each step's wall time and exit status, the study's table.
+5. ``summary.md``: the device, each step's wall time and exit status, the study's table.
 
 ``--tiny`` shrinks every step (the demo's crop sizes, one digit, one method, tiny grids, one
 epoch), for the tests on CPU. The exit status is non-zero when a step failed.
@@ -103,6 +105,17 @@ def main() -> None:
             "training speed",
             [sys.executable, str(REPO / "benchmarks" / "training.py"), "--cases", *sizes],
             args.out / "training.md",
+            summary,
+        )
+    )
+    packing = ["--networks", "2", "--shape", "28", "28", "--batch", "2", "--rounds", "1", "--warmup", "0"]
+    if not args.tiny:
+        packing = ["--networks", str(args.networks_per_gpu)]
+    statuses.append(
+        run_step(
+            "packing networks",
+            [sys.executable, str(REPO / "benchmarks" / "packing.py"), *packing],
+            args.out / "packing.md",
             summary,
         )
     )

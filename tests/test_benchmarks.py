@@ -149,10 +149,11 @@ def test_the_gpu_proof_runs_every_step_at_a_tiny_size(tmp_path):
         "--mnist", str(tmp_path / "images-idx3-ubyte"), str(tmp_path / "labels-idx1-ubyte"),
     )  # fmt: skip
     steps = {row[0].split(" (")[0]: row for row in table_rows(output) if row[0] != "step"}
-    assert list(steps)[:3] == ["CUDA tests", "training speed", "MNIST study"]
-    assert all(steps[step][2] == "0" for step in ("CUDA tests", "training speed", "MNIST study"))
+    assert list(steps)[:4] == ["CUDA tests", "training speed", "packing networks", "MNIST study"]
+    assert all(steps[step][2] == "0" for step in list(steps)[:4])
     assert "skipped" in (out / "gpu-tests.txt").read_text()  # CI has no GPU
     assert "| gp_unet | default |" in (out / "training.md").read_text()
+    assert "| 2 batched |" in (out / "packing.md").read_text()
     assert "| GP-Unet |" in (out / "summary.md").read_text()  # the study's table, beside the paper's
     assert (out / "mnist" / "mnist" / "stats" / "test" / "summary.tsv").exists()
 
