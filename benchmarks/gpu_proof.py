@@ -108,7 +108,7 @@ def main() -> None:
             summary,
         )
     )
-    packing = ["--networks", "2", "--shape", "28", "28", "--batch", "2", "--rounds", "1", "--warmup", "0"]
+    packing = ["--networks", "2", "--shape", "28", "28", "--batch", "2", "--rounds", "1"]
     if not args.tiny:
         packing = ["--networks", str(args.networks_per_gpu)]
     statuses.append(

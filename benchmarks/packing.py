@@ -14,8 +14,9 @@ one after another in one process (all threads), in the same run:
   call (``torch.vmap``), one optimiser over the stacked weights. Adadelta acts per weight, so
   this is the same training as ``N`` separate ones (checked against them first, in fp32).
 
-Printed: median seconds per round (one update of every network), network updates per second and
-the ratio to the baseline (docs/benchmarks.md, "Packing networks onto one device").
+Printed: median seconds per round (one update of every network; the batched path and the
+baseline run alternately, ``_timing.median_seconds``), network updates per second and the ratio
+to the baseline (docs/benchmarks.md, "Packing networks onto one device").
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import statistics
-import time
 from dataclasses import replace
 
 import torch
+from _timing import median_seconds
 from torch import nn
 from torch.func import functional_call, stack_module_state
 from training import Case, Variant, seconds_per_update, synchronise
@@ -108,25 +108,9 @@ def check_batched_matches_separate(architecture: str, case: Case, count: int, de
     for index, step in enumerate(separate_steps(separate, execution, settings)):
         step(images[index], targets[index])
     batched(images, targets)
+    trained, _ = stack_module_state(separate)
     stacked = batched.forward
-    return max(
-        (stacked.weights[i][n] - dict(network.named_parameters())[name]).abs().max().item()
-        for i, name in enumerate(stacked.names)
-        for n, network in enumerate(separate)
-    )
-
-
-def round_seconds(run_round, device: torch.device, rounds: int, warmup: int) -> float:
-    """Median seconds of ``rounds`` timed rounds after ``warmup`` untimed ones."""
-    times = []
-    for index in range(warmup + rounds):
-        synchronise(device)
-        started = time.perf_counter()
-        run_round()
-        synchronise(device)
-        if index >= warmup:
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return max((weights - trained[name]).abs().max().item() for name, weights in zip(stacked.names, stacked.weights))
 
 
 def main() -> None:
@@ -137,7 +121,6 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per path")
-    parser.add_argument("--warmup", type=int, default=1)
     args = parser.parse_args()
 
     device = pick_device(args.device)
@@ -146,7 +129,8 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {cores} cores"
     difference = check_batched_matches_separate(args.architecture, replace(case, batch=2), count, device)
     print(f"# {count} {args.architecture} networks on one device: {name}, torch {torch.__version__}\n")
-    print(f"Grids {args.shape[0]}x{args.shape[1]}, batch {args.batch} per network; {args.rounds} timed rounds.")
+    grid = f"{args.shape[0]}x{args.shape[1]}"
+    print(f"Grids {grid}, batch {args.batch} per network; {args.rounds} timed rounds after an untimed one.")
     print(f"Batched against separate after one fp32 update: largest weight difference {difference:.1e}.\n")
 
     torch.set_num_threads(cores)
@@ -159,15 +143,18 @@ def main() -> None:
     def one_after_another() -> None:
         for index, step in enumerate(steps):
             step(images[index], targets[index])
+        synchronise(device)
 
-    timed = {
-        "one after another (baseline)": round_seconds(one_after_another, device, args.rounds, args.warmup),
-        f"{count} batched": round_seconds(lambda: batched(images, targets), device, args.rounds, args.warmup),
-    }
+    def all_batched() -> None:
+        batched(images, targets)
+        synchronise(device)
+
+    together, baseline = median_seconds(all_batched, args.rounds, baseline=one_after_another)
+    timed = {"one after another (baseline)": baseline, f"{count} batched": together}
     side_by_side = Variant("processes", execution, threads=max(1, cores // count), jobs=count)
     threads = f"{side_by_side.threads} thread" + ("s" if side_by_side.threads > 1 else "")
     timed[f"{count} processes x {threads}"] = count * seconds_per_update(
-        args.architecture, case, side_by_side, args.rounds, args.warmup
+        args.architecture, case, side_by_side, args.rounds, warmup=1
     )
     baseline = timed["one after another (baseline)"]
     print("| path | s/round | network updates/s | vs baseline |")

@@ -94,9 +94,7 @@ def test_training_times_updates_per_path():
 
 
 def test_packing_times_networks_side_by_side_and_batched():
-    output = run(
-        "packing.py", "--networks", "2", "--shape", "28", "28", "--batch", "2", "--rounds", "1", "--warmup", "0"
-    )
+    output = run("packing.py", "--networks", "2", "--shape", "28", "28", "--batch", "2", "--rounds", "1")
     difference = float(re.search(r"largest weight difference (\d\.\de[+-]\d+)", output).group(1))
     assert difference < 1e-5  # the batched path trains the same networks as separate ones
     paths = [row[0] for row in table_rows(output)][1:]  # after the header

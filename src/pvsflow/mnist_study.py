@@ -184,14 +184,9 @@ def summarise_study(
     per_digit, mean = [], []
     runs = list(dict.fromkeys((objective, method) for objective, _, method in per_image))
     for objective, method in runs:
-        tables = {
-            digit: scan_table(frame) for (o, digit, m), frame in per_image.items() if (o, m) == (objective, method)
-        }
-        pooled = {
-            digit: pooled_fauc(frame, settings.fauc_max_fp)
-            for (o, digit, m), frame in per_image.items()
-            if (o, m) == (objective, method)
-        }
+        frames = {digit: frame for (o, digit, m), frame in per_image.items() if (o, m) == (objective, method)}
+        tables = {digit: scan_table(frame) for digit, frame in frames.items()}
+        pooled = {digit: pooled_fauc(frame, settings.fauc_max_fp) for digit, frame in frames.items()}
         for digit, table in tables.items():
             per_digit.append(
                 {
