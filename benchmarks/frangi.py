@@ -19,63 +19,29 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-import torch
 import yaml
+from _validation import validation_fauc
 
-from pvsflow import cohort
 from pvsflow.attention import Method, frangi
-from pvsflow.detection import detect_shard
-from pvsflow.devices import inference_execution
-from pvsflow.evaluation import dots_in_crops, scan_results, scan_table
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.inference import infer_shard
-from pvsflow.layout import CohortLayout, ResultsLayout
+from pvsflow.layout import ResultsLayout
 from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.model_files import load_model
 from pvsflow.regions import REGIONS
-from pvsflow.settings import DetectionSettings, EvaluationSettings, InferenceSettings, from_mapping
+from pvsflow.settings import EvaluationSettings, from_mapping
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
-def validation_fauc(
+def frangi_fauc(
     results: Path, bids_dir: Path, region: str, sigmas: tuple[float, ...], scratch: Path, config: dict
 ) -> float:
-    """FAUC of Frangi at ``sigmas`` on the validation scans of ``region`` in a finished run, with
-    ``config``'s detection and evaluation settings."""
-    layout, ratings = ResultsLayout(results), CohortLayout(bids_dir)
-    crop_dirs = crop_dirs_of(layout.crop_sets_of("validation"))
-    model, card = load_model(layout.model(architecture="base", region=region))
+    """FAUC of Frangi at ``sigmas`` on the validation scans of ``region`` in a finished run, the
+    region's Base network giving the count."""
     spec = METHOD_CATALOGUE["frangi"]
     method = Method(spec.name, spec.label, spec.architecture, partial(frangi, sigmas=sigmas))
+    network = load_model(ResultsLayout(results).model(architecture="base", region=region))
     maps = scratch / region / ",".join(map(str, sigmas))
-    infer_shard(
-        model,
-        method,
-        crop_dirs,
-        region=region,
-        out_dir=maps,
-        execution=inference_execution(torch.device("cpu"), mixed_precision=False),
-        card=card,
-        voxel_size_tolerance=InferenceSettings().voxel_size_tolerance,
-    )
-    scans = [crop_dir.name for crop_dir in crop_dirs]
-    detections, scan_counts = detect_shard(
-        maps,
-        crop_dirs,
-        region=region,
-        nms_size=from_mapping(DetectionSettings, config.get("detection")).nms_size,
-        splits=dict.fromkeys(scans, "validation"),
-    )
-    counts = cohort.read_counts(ratings.counts)
-    counts = counts[counts["region"] == region]
-    rated = [scan for scan in scans if scan in set(counts["scan"])]
-    dots, _ = dots_in_crops(cohort.read_dots(ratings.dots, counts), crop_dirs, region, source=ratings.dots)
-    settings = from_mapping(EvaluationSettings, config.get("evaluation"))
-    per_scan = scan_results(
-        detections, scan_counts, dots, counts, scan_ids=rated, max_distance=settings.match_distance_voxels
-    )
-    return scan_table(per_scan).fauc(settings.fauc_max_fp)
+    return validation_fauc(results, bids_dir, region, method, network, maps, config)
 
 
 def main() -> None:
@@ -93,7 +59,7 @@ def main() -> None:
     print(f"| scales (voxels) | {' | '.join(REGIONS)} | mean |\n| --- |{' ---: |' * (len(REGIONS) + 1)}")
     with tempfile.TemporaryDirectory() as scratch:
         for sigmas in candidates:
-            faucs = [validation_fauc(results, bids_dir, region, sigmas, Path(scratch), config) for region in REGIONS]
+            faucs = [frangi_fauc(results, bids_dir, region, sigmas, Path(scratch), config) for region in REGIONS]
             cells = " | ".join(f"{fauc:.1f}" for fauc in faucs)
             print(f"| {', '.join(f'{s:g}' for s in sigmas)} | {cells} | {statistics.mean(faucs):.1f} |", flush=True)
 

@@ -126,6 +126,32 @@ def test_learning_trains_on_mnist_grids_and_scores_them(tmp_path):
     assert [line for line in again.splitlines() if line.startswith("FAUC, ")] == faucs  # the same network
 
 
+def test_recipes_score_each_variant_at_each_mark_and_run_a_range_test(tmp_path):
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "images-idx3-ubyte", (rng.random((120, 28, 28)) * 255).astype(np.uint8))
+    write_idx(tmp_path / "labels-idx1-ubyte", np.repeat(np.arange(10), 12))
+    pool = [str(tmp_path / "images-idx3-ubyte"), str(tmp_path / "labels-idx1-ubyte")]
+    output = run(
+        "recipes.py", "--mnist", *pool, "--grids", "8", "4", "4", "--threads", "1", "--minutes", "0.001", "0.002",
+        "--variant", "paper", "{}", "--variant", "fast", json.dumps({"recipe": "fast", "max_epochs": 3}),
+        "--save", str(tmp_path / "models"),
+    )  # fmt: skip
+    rows = [row for row in table_rows(output) if row[0] in ("paper", "fast")]
+    assert [row[0] for row in rows] == ["paper", "paper", "fast", "fast"]
+    assert all(len(row) == 10 and 0 <= float(row[-1]) <= 100 for row in rows)
+    assert (tmp_path / "models" / "fast.pt").exists() and (tmp_path / "models" / "fast.json").exists()
+    tuned = run(
+        "recipes.py", "--mnist", *pool, "--grids", "8", "4", "4", "--threads", "1", "--minutes", "0.001",
+        "--variant", "fine-tuned", json.dumps({"recipe": "fast", "max_epochs": 2}),
+        "--init", str(tmp_path / "models" / "fast.pt"),
+    )  # fmt: skip
+    assert [row[0] for row in table_rows(tuned)][-1] == "fine-tuned"
+    ranged = run("recipes.py", "--mnist", *pool, "--grids", "8", "4", "4", "--threads", "1", "--range-test",
+                 json.dumps({"recipe": "fast"}), "--range-updates", "4")  # fmt: skip
+    rates = [float(row[1]) for row in table_rows(ranged) if row[0].isdigit()]
+    assert len(rates) == 4 and rates == sorted(rates)
+
+
 @pytest.mark.e2e
 def test_learning_trains_on_a_finished_runs_crops(tiny_run):
     results = tiny_run / "results"
@@ -134,6 +160,12 @@ def test_learning_trains_on_a_finished_runs_crops(tiny_run):
         "--settings", json.dumps({"max_epochs": 1}), "--threads", "1",
     )  # fmt: skip
     assert [row[0] for row in table_rows(output) if row[0].isdigit()] == ["1"]
+    scored = run(
+        "recipes.py", "--region", "hippocampi", "--results", str(results), "--cohort", str(results / "cohort"),
+        "--minutes", "0.001", "--variant", "fast", json.dumps({"recipe": "fast", "max_epochs": 1}), "--threads", "1",
+    )  # fmt: skip
+    ((variant, *_, validation_fauc),) = [row for row in table_rows(scored) if row[0] == "fast"]
+    assert 0 <= float(validation_fauc) <= 100  # GP-Unet on the run's validation scans
 
 
 @pytest.mark.e2e

@@ -205,3 +205,39 @@ def test_the_inference_path_is_fp32_channels_last_and_computes_the_same_function
         found = model.attention(inputs) if hasattr(model, "attention") else (model(inputs),)
     for value, reference in zip(found, expected):
         torch.testing.assert_close(value, reference, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("architecture", ["gp_unet", "gp_unet_no_residual", "gated_attention", "base", "wildcat"])
+def test_normalisation_folds_into_the_plain_architecture_computing_the_same_function(architecture):
+    torch.manual_seed(0)
+    model = build_model(architecture, 3, count_scale=10.0).double()
+    plain_keys = list(model.state_dict())
+    model.add_normalization()
+    model.double().train()
+    images = torch.rand(3, 1, 12, 10, 8, dtype=torch.float64)
+    for _ in range(3):
+        model(images)  # running statistics
+    for block in model.conv_relu_blocks():  # a trained scale and shift
+        block[1].norm.weight.data.uniform_(0.5, 1.5)
+        block[1].norm.bias.data.uniform_(-0.2, 0.2)
+    with torch.no_grad():
+        normalized = model.eval()(images)
+        model.fold_normalization()
+        folded = model(images)
+    assert not model.normalized and list(model.state_dict()) == plain_keys
+    assert torch.allclose(normalized, folded, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("architecture", ["gp_unet", "gated_attention"])
+def test_normalisation_added_to_a_trained_network_starts_as_the_function_it_was(architecture):
+    torch.manual_seed(0)
+    model = build_model(architecture, 3, count_scale=10.0).double().eval()
+    images = torch.rand(5, 1, 12, 10, 8, dtype=torch.float64)
+    with torch.no_grad():
+        before = model(images)
+        model.add_normalization(preserving=images)
+        assert model.normalized
+        after = model.eval()(images)
+        batch = model.train()(images)  # the batch's statistics are the preserved ones
+    assert torch.allclose(before, after, rtol=1e-6, atol=1e-9)
+    assert torch.allclose(before, batch, rtol=1e-4, atol=1e-6)

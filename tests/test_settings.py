@@ -14,6 +14,7 @@ from pvsflow.attention import METHODS
 from pvsflow.objectives import OBJECTIVES
 from pvsflow.regions import BASE_REGION, RegionSpec
 from pvsflow.settings import (
+    RECIPES,
     DetectionSettings,
     EvaluationSettings,
     InferenceSettings,
@@ -28,7 +29,7 @@ from pvsflow.settings import (
     from_mapping,
 )
 from pvsflow.synthetic import SyntheticCohortSpec
-from pvsflow.training import OPTIMIZERS
+from pvsflow.training import NORMALIZATIONS, OPTIMIZERS, SCHEDULES
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -96,24 +97,32 @@ def test_the_synthetic_block_offers_spec_fields_without_defaults():
 
 def test_the_schema_enums_are_the_codes_choices():
     training = SCHEMA["$defs"]["training"]["properties"]
+    assert training["recipe"]["enum"] == list(RECIPES)
     assert training["optimizer"]["enum"] == list(OPTIMIZERS)
+    assert training["schedule"]["enum"] == list(SCHEDULES)
+    assert training["normalization"]["enum"] == list(NORMALIZATIONS)
     assert training["objective"]["enum"] == list(OBJECTIVES)
     assert SCHEMA["$defs"]["method"]["enum"] == list(METHODS)
 
 
+def recipe_defaults(block: dict | None) -> TrainingSettings:
+    """What a training block's keys override: its recipe's values."""
+    return TrainingSettings.from_config({"recipe": (block or {}).get("recipe", TrainingSettings.recipe)})
+
+
 def config_blocks(config: dict) -> list[tuple[str, dict, object]]:
     """(where, the block, the defaults it overrides) for every settings block of a config."""
-    training = from_mapping(TrainingSettings, config.get("training"))
-    mnist_training = from_mapping(TrainingSettings, config["mnist"].get("training"))
+    training = TrainingSettings.from_config(config.get("training"))
+    mnist_training = TrainingSettings.from_config(config["mnist"].get("training"))
     blocks = [
-        ("training", config.get("training", {}), TrainingSettings()),
+        ("training", config.get("training", {}), recipe_defaults(config.get("training"))),
         ("split", config.get("split", {}), SplitSettings()),
         ("inference", config.get("inference", {}), InferenceSettings()),
         ("jobs", config.get("jobs", {}), JobSettings()),
         ("evaluation", config.get("evaluation", {}), EvaluationSettings()),
         ("qc", config.get("qc", {}), QcSettings()),
         ("scan_outputs", config.get("scan_outputs", {}), ScanOutputSettings()),
-        ("mnist.training", config["mnist"].get("training", {}), TrainingSettings()),
+        ("mnist.training", config["mnist"].get("training", {}), recipe_defaults(config["mnist"].get("training"))),
         ("mnist.evaluation", config["mnist"].get("evaluation", {}), MnistEvaluationSettings()),
         ("cohort.synthetic", config["cohort"].get("synthetic", {}), SyntheticCohortSpec()),
     ]

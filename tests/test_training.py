@@ -19,10 +19,14 @@ from pvsflow.layout import crop_file
 from pvsflow.models import Base, GPUnet
 from pvsflow.objectives import objective_loss, predicted_count
 from pvsflow.settings import QcSettings, TrainingSettings
-from pvsflow.training import stopped_by, train
+from pvsflow.training import learning_rate_at, stopped_by, train
 from pvsflow.voxel_order import VoxelOrder
 
 SETTINGS = TrainingSettings(max_epochs=4, patience=10, threads=1, count_scale=10.0)
+FAST = TrainingSettings.from_config(
+    {"recipe": "fast", "max_epochs": 4, "patience": 10, "threads": 1, "count_scale": 10.0, "batch_size": 2}
+)
+RECIPE_SETTINGS = pytest.mark.parametrize("settings", [SETTINGS, FAST], ids=["paper", "fast"])
 
 
 @pytest.fixture
@@ -87,10 +91,11 @@ def test_cpu_is_picked_without_cuda_and_missing_cuda_is_an_error():
         pick_device("cuda")
 
 
-def test_training_is_deterministic_and_keeps_the_best_epoch(datasets):
+@RECIPE_SETTINGS
+def test_training_is_deterministic_and_keeps_the_best_epoch(datasets, settings):
     first, second = fresh_model(), fresh_model()
-    history = train(first, *datasets, SETTINGS)
-    train(second, *datasets, SETTINGS)
+    history = train(first, *datasets, settings)
+    train(second, *datasets, settings)
     for a, b in zip(first.state_dict().values(), second.state_dict().values()):
         assert torch.equal(a, b)
     best = min(r.validation_loss for r in history)
@@ -121,9 +126,10 @@ class Interrupted(Exception):
     pass
 
 
-def test_an_interrupted_run_resumes_and_ends_with_the_same_model(datasets, tmp_path):
+@RECIPE_SETTINGS
+def test_an_interrupted_run_resumes_and_ends_with_the_same_model(datasets, tmp_path, settings):
     reference = fresh_model()
-    train(reference, *datasets, SETTINGS)
+    train(reference, *datasets, settings)
 
     checkpoint = tmp_path / "last.pt"
 
@@ -135,7 +141,7 @@ def test_an_interrupted_run_resumes_and_ends_with_the_same_model(datasets, tmp_p
         train(
             fresh_model(),
             *datasets,
-            SETTINGS,
+            settings,
             checkpoint=checkpoint,
             fingerprint="run",
             on_epoch=kill_after_second_epoch,
@@ -146,7 +152,7 @@ def test_an_interrupted_run_resumes_and_ends_with_the_same_model(datasets, tmp_p
     history = train(
         resumed,
         *datasets,
-        SETTINGS,
+        settings,
         checkpoint=checkpoint,
         fingerprint="run",
         on_epoch=lambda r: epochs.append(r.epoch),
@@ -256,3 +262,41 @@ def test_mixed_precision_trains_to_the_fp32_validation_loss(dims):
         best[mixed_precision] = history[-1].best_validation_loss
     assert best[False] < 0.3 * variance, best  # the task is learnt at all
     assert abs(best[True] - best[False]) <= 0.1 * variance, best
+
+
+def test_the_paper_recipe_keeps_the_papers_settings():
+    paper = TrainingSettings.from_config({"recipe": "paper"})
+    assert paper == TrainingSettings() == TrainingSettings.from_config(None)
+    assert (paper.optimizer, paper.learning_rate, paper.rho, paper.eps) == ("adadelta", 1.0, 0.95, 1e-7)
+    assert (paper.schedule, paper.normalization, paper.weight_decay) == ("constant", "none", 0.0)
+    assert (paper.augment, paper.flip, paper.max_translation_voxels, paper.max_rotation_rad) == (True, True, 2.0, 0.2)
+    assert (paper.patience, paper.batch_size, paper.objective) == (100, 1, "regression")
+
+
+def test_a_recipe_gives_the_keys_a_block_leaves_out_and_unknown_recipes_are_named():
+    fast = TrainingSettings.from_config({"recipe": "fast", "learning_rate": 0.5})
+    assert fast.learning_rate == 0.5  # the block's own key wins
+    assert (fast.optimizer, fast.schedule, fast.normalization) == ("adamw", "cosine", "batch")
+    with pytest.raises(ValueError, match="unknown training recipe 'slow'"):
+        TrainingSettings.from_config({"recipe": "slow"})
+
+
+def test_the_cosine_schedule_warms_up_linearly_and_decays_to_zero_at_max_epochs():
+    settings = TrainingSettings(schedule="cosine", warmup_epochs=2, max_epochs=10, learning_rate=1.0)
+    rates = [learning_rate_at(update, 5, settings) for update in range(50)]
+    assert rates[:10] == pytest.approx([(i + 1) / 10 for i in range(10)])  # 2 epochs of 5 updates
+    assert rates[10] == pytest.approx(1.0) and rates[-1] < 1e-2
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert learning_rate_at(30, 5, TrainingSettings(learning_rate=0.7)) == 0.7  # constant [paper]
+
+
+def test_the_fast_recipe_saves_the_plain_architecture_that_computes_what_it_validated(datasets):
+    model = fresh_model()
+    history = train(model, *datasets, dataclasses.replace(FAST, mixed_precision=False))
+    assert not model.normalized
+    assert list(model.state_dict()) == list(fresh_model().state_dict())  # no normalisation layers left
+    images = torch.stack([image for image, _ in datasets[1]])
+    with torch.no_grad():
+        loss = float(torch.nn.functional.mse_loss(model.eval()(images), datasets[1].counts))
+    best = min(history, key=lambda record: record.validation_loss)
+    assert loss == pytest.approx(best.validation_loss, rel=1e-4)  # the kept epoch's

@@ -51,8 +51,13 @@ class SplitSettings:
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """How one network is trained (globally, per region, per MNIST objective)."""
+    """How one network is trained (globally, per region, per MNIST objective).
 
+    The defaults are the paper's recipe; ``recipe`` names a set of other values for the keys a
+    config block leaves out (:data:`RECIPES`, :meth:`from_config`).
+    """
+
+    recipe: str = "paper"  # paper | fast (docs/method.md, "Training recipes")
     max_epochs: int = 1000
     patience: int = 100  # epochs without validation improvement before stopping [100]
     # Optional cap on training time, checked after each epoch (resumed runs count the time before
@@ -60,10 +65,18 @@ class TrainingSettings:
     max_minutes: float | None = None
     batch_size: int = 1  # [1 for 3D volumes, 64 for MNIST]
     seed: int = 0
-    optimizer: str = "adadelta"  # adadelta [paper] | adam
+    optimizer: str = "adadelta"  # adadelta [paper] | adam | adamw
     learning_rate: float = 1.0  # Adadelta with Keras defaults [lr 1.0, rho 0.95, eps 1e-7]
     rho: float = 0.95  # Adadelta only
     eps: float = 1e-7
+    weight_decay: float = 0.0  # decoupled for adamw, an L2 term for the others
+    # The learning rate over training: constant [paper], or a linear warm-up over warmup_epochs
+    # followed by a cosine decay that reaches zero at max_epochs.
+    schedule: str = "constant"  # constant | cosine
+    warmup_epochs: int = 0
+    # Batch normalisation before every ReLU that follows a convolution while training, folded into
+    # the convolutions when training ends: the saved network is the plain architecture.
+    normalization: str = "none"  # none | batch
     # Fixed factor on the network's output; FC weights start divided by it (docs/method.md, "Training").
     count_scale: float = 100.0
     objective: str = "regression"  # regression (MSE on counts) | classification (BCE on presence)
@@ -80,9 +93,29 @@ class TrainingSettings:
 
     @classmethod
     def from_config(cls, values: Mapping[str, Any] | None, job_threads: int = 0) -> TrainingSettings:
-        """Settings from a config block; ``threads: 0`` (or unset) means the job's ``job_threads``."""
-        settings = from_mapping(cls, values)
+        """Settings from a config block: its ``recipe`` (:data:`RECIPES`) gives the keys it does
+        not set; ``threads: 0`` (or unset) means the job's ``job_threads``."""
+        values = dict(values or {})
+        recipe = values.get("recipe", cls.recipe)
+        if recipe not in RECIPES:
+            raise ValueError(f"unknown training recipe {recipe!r}; choose from {sorted(RECIPES)}")
+        settings = from_mapping(cls, {**RECIPES[recipe], **values})
         return dataclasses.replace(settings, threads=settings.threads or job_threads)
+
+
+# Training recipes (docs/method.md, "Training recipes"): what each sets differently from the
+# paper's, which the TrainingSettings defaults are.
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "fast": {
+        "optimizer": "adamw",
+        "learning_rate": 1e-2,
+        "schedule": "cosine",
+        "warmup_epochs": 2,
+        "normalization": "batch",
+        "batch_size": 4,  # 3D crops: batch statistics need more than one crop (MNIST sets 64 [paper])
+    },
+}
 
 
 # Settings a fine-tuned region cannot change: its network, count_scale included, is midbrain's.

@@ -1,6 +1,7 @@
-"""The training loop (docs/method.md, "Training"): Adadelta (or Adam), on-the-fly augmentation,
-early stopping on the validation loss, the best-validation weights kept, a checkpoint after
-every epoch to resume from, and the trained model saved with its epoch table and loss curve.
+"""The training loop (docs/method.md, "Training" and "Training recipes"): the recipe's optimiser,
+learning-rate schedule and normalisation, on-the-fly augmentation, early stopping on the
+validation loss, the best-validation weights kept, a checkpoint after every epoch to resume from,
+and the trained model saved with its epoch table and loss curve.
 """
 
 from __future__ import annotations
@@ -27,16 +28,37 @@ from pvsflow.settings import TrainingSettings
 log = logging.getLogger(__name__)
 
 
-OPTIMIZERS = ("adadelta", "adam")
+OPTIMIZERS = ("adadelta", "adam", "adamw")
+SCHEDULES = ("constant", "cosine")
+NORMALIZATIONS = ("none", "batch")
 
 
 def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
-    """Adadelta as the paper; Adam for budgets too small for Adadelta's slowly growing steps."""
+    """Adadelta as the paper; Adam, or AdamW (decoupled weight decay) as the fast recipe."""
+    parameters, rate, decay = model.parameters(), settings.learning_rate, settings.weight_decay
     if settings.optimizer == "adadelta":
-        return torch.optim.Adadelta(model.parameters(), lr=settings.learning_rate, rho=settings.rho, eps=settings.eps)
+        return torch.optim.Adadelta(parameters, lr=rate, rho=settings.rho, eps=settings.eps, weight_decay=decay)
     if settings.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=settings.learning_rate, eps=settings.eps)
+        return torch.optim.Adam(parameters, lr=rate, eps=settings.eps, weight_decay=decay)
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=rate, eps=settings.eps, weight_decay=decay)
     raise ValueError(f"unknown optimizer {settings.optimizer!r}; choose from {OPTIMIZERS}")
+
+
+def learning_rate_at(update: int, updates_per_epoch: int, settings: TrainingSettings) -> float:
+    """The learning rate of the ``update``-th optimiser update (0-based): ``learning_rate``
+    throughout (``constant``), or a linear warm-up over ``warmup_epochs`` then a cosine decay to
+    zero at the end of ``max_epochs`` (``cosine``). A function of the update alone, so a resumed
+    run continues the same schedule."""
+    if settings.schedule == "constant":
+        return settings.learning_rate
+    if settings.schedule != "cosine":
+        raise ValueError(f"unknown learning-rate schedule {settings.schedule!r}; choose from {SCHEDULES}")
+    warmup, total = settings.warmup_epochs * updates_per_epoch, settings.max_epochs * updates_per_epoch
+    if update < warmup:
+        return settings.learning_rate * (update + 1) / warmup
+    progress = min((update - warmup) / max(total - warmup, 1), 1.0)
+    return settings.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass
@@ -96,9 +118,13 @@ class UpdateStep:
         self.forward, self.optimizer, self.loss_fn, self.execution = forward, optimizer, loss_fn, execution
         self.scaler = torch.amp.GradScaler(execution.device.type, enabled=execution.loss_scaling)
 
-    def __call__(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor, learning_rate: float | None = None) -> torch.Tensor:
         """``images`` ``(batch, 1, *spatial)`` float32 and ``targets`` ``(batch,)`` on the device;
-        returns the batch's loss (detached)."""
+        ``learning_rate``: this update's, when a schedule sets it. Returns the batch's loss
+        (detached)."""
+        if learning_rate is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate
         self.optimizer.zero_grad(set_to_none=True)
         with self.execution.autocast_context():
             prediction = self.forward(self.execution.inputs(images))
@@ -126,6 +152,30 @@ def evaluate_loss(
     return float(total) / max(len(targets), 1)
 
 
+def recalibrate_normalization(
+    forward: nn.Module,
+    model: CountNetwork,
+    data: tuple[torch.Tensor, torch.Tensor],
+    execution: Execution,
+    batch_size: int,
+) -> None:
+    """Batch normalisation's running statistics recomputed as the exact mean over the training
+    images (not augmented) with the current weights ("precise" statistics): the moving averages
+    kept during the epoch trail weights that moved under a high learning rate, and the
+    validation loss, the epoch kept and the folded network all use these statistics."""
+    norms = [module for module in model.modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the batches below
+    forward.train()
+    images, _ = data
+    with torch.no_grad(), execution.autocast_context():
+        for index in batch_indices(len(images), batch_size, None):
+            forward(execution.inputs(images[index]))
+    for norm in norms:
+        norm.momentum = 0.1
+
+
 def train(
     model: CountNetwork,
     train_set: torch.utils.data.Dataset,
@@ -135,6 +185,7 @@ def train(
     checkpoint: Path | None = None,
     fingerprint: str = "",
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    fine_tuning: bool = False,
 ) -> list[EpochRecord]:
     """Train until ``patience`` epochs pass without validation improvement, ``max_epochs`` or
     ``max_minutes`` (:func:`stopped_by`).
@@ -144,17 +195,26 @@ def train(
     execution path (precision, layout, compilation) follows ``settings`` and the device
     (:func:`pvsflow.devices.execution_for`).
 
-    The model ends with its best-validation weights. If ``checkpoint`` is given, the full state
-    (weights, optimiser, random generators, history) is saved there after every epoch and training
-    resumes from it when it exists and was written for the same ``fingerprint`` (settings, data,
-    starting weights), so an interrupted job loses at most one epoch and reaches the same final
-    model as an uninterrupted one. The checkpoint is removed when training completes.
+    With ``normalization: batch`` the network trains with batch normalisation, which starts as
+    the identity on the training images when ``fine_tuning`` (``model`` arrived trained) and is
+    folded into the convolutions at the end. The model ends with its best-validation weights. If
+    ``checkpoint`` is given, the full state (weights, optimiser, random generators, history) is
+    saved there after every epoch and training resumes from it when it exists and was written for
+    the same ``fingerprint`` (settings, data, starting weights), so an interrupted job loses at
+    most one epoch and reaches the same final model as an uninterrupted one. The checkpoint is
+    removed when training completes.
     """
     loss_fn = objective_loss(settings.objective)
     generator = seed_everything(settings.seed, settings.threads)
     execution = execution_for(
         pick_device(settings.device), mixed_precision=settings.mixed_precision, compile=settings.compile
     )
+    train_images, train_targets = resident(train_set, execution)
+    validation = resident(validation_set, execution)
+    if settings.normalization not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization {settings.normalization!r}; choose from {NORMALIZATIONS}")
+    if settings.normalization == "batch":
+        model.to(execution.device).add_normalization(preserving=train_images if fine_tuning else None)
     forward = execution.prepare(model, model.spatial_dims)
     optimizer = make_optimizer(model, settings)
     step = UpdateStep(forward, optimizer, loss_fn, execution)
@@ -170,19 +230,21 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         history = [EpochRecord(**r) for r in state["history"]]
         best_loss, best_state = state["best_loss"], state["best_state"]
-    train_images, train_targets = resident(train_set, execution)
-    validation = resident(validation_set, execution)
     while stopped_by(history, settings) is None:
         epoch = len(history) + 1
         started = time.perf_counter()
         forward.train()
         total = torch.zeros((), device=execution.device)
         batches = batch_indices(len(train_targets), settings.batch_size, generator)
-        for index in batches:
+        done = history[-1].updates if history else 0
+        for update, index in enumerate(batches, start=done):
             images = train_images[index]
             if settings.augment:
                 images = augment(images, settings, generator)
-            total += step(images, train_targets[index]) * len(index)
+            rate = learning_rate_at(update, len(batches), settings)
+            total += step(images, train_targets[index], rate) * len(index)
+        if model.normalized:
+            recalibrate_normalization(forward, model, (train_images, train_targets), execution, settings.batch_size)
         validation_loss = evaluate_loss(forward, validation, loss_fn, execution, settings.batch_size)
         improved = validation_loss < best_loss
         if improved:
@@ -194,7 +256,7 @@ def train(
             best_loss,
             improved,
             time.perf_counter() - started,
-            (history[-1].updates if history else 0) + len(batches),
+            done + len(batches),
         )
         history.append(record)
         if checkpoint is not None:
@@ -215,6 +277,7 @@ def train(
         if on_epoch is not None:
             on_epoch(record)
     model.load_state_dict(best_state)
+    model.fold_normalization()
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
     return history
@@ -241,6 +304,7 @@ def train_and_save(
     outputs: TrainingOutputs,
     card: ModelCard,
     fingerprint: str = "",
+    fine_tuning: bool = False,
 ) -> pd.DataFrame:
     """:func:`train`, then save the best model with ``card`` completed by the run (best epoch and
     validation loss, epochs run) and the epoch table, which it returns; every epoch is logged. The
@@ -263,6 +327,7 @@ def train_and_save(
         checkpoint=outputs.checkpoint,
         fingerprint=fingerprint,
         on_epoch=record,
+        fine_tuning=fine_tuning,
     )
     table = pd.DataFrame([asdict(r) for r in history])
     table.to_csv(outputs.epochs, sep="\t", index=False, float_format="%.6g")

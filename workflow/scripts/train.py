@@ -59,5 +59,6 @@ epochs = train_and_save(
     outputs=outputs,
     card=card,
     fingerprint=fingerprint,
+    fine_tuning=init is not None,
 )
 figures.loss_curve(snakemake.output.curve, epochs, f"{architecture} {region}")

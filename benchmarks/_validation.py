@@ -1,0 +1,64 @@
+"""What the benchmark scripts share: a method scored on the validation scans of a finished run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from pvsflow import cohort
+from pvsflow.attention import Method
+from pvsflow.detection import detect_shard
+from pvsflow.devices import inference_execution
+from pvsflow.evaluation import dots_in_crops, scan_results, scan_table
+from pvsflow.extraction import crop_dirs_of
+from pvsflow.inference import infer_shard
+from pvsflow.layout import CohortLayout, ResultsLayout
+from pvsflow.model_files import ModelCard
+from pvsflow.models import CountNetwork
+from pvsflow.settings import DetectionSettings, EvaluationSettings, InferenceSettings, from_mapping
+
+
+def validation_fauc(
+    results: Path,
+    bids_dir: Path,
+    region: str,
+    method: Method,
+    network: tuple[CountNetwork, ModelCard],
+    scratch: Path,
+    config: dict,
+) -> float:
+    """FAUC of ``method`` with ``network`` (model, card) on the validation scans of ``region`` in
+    the finished run at ``results`` (cohort ``bids_dir``), inferred, detected and scored as the
+    pipeline scores the test scans, with ``config``'s detection and evaluation settings; the
+    attention maps go under ``scratch``."""
+    layout, ratings = ResultsLayout(results), CohortLayout(bids_dir)
+    crop_dirs = crop_dirs_of(layout.crop_sets_of("validation"))
+    model, card = network
+    infer_shard(
+        model,
+        method,
+        crop_dirs,
+        region=region,
+        out_dir=scratch,
+        execution=inference_execution(torch.device("cpu"), mixed_precision=False),
+        card=card,
+        voxel_size_tolerance=InferenceSettings().voxel_size_tolerance,
+    )
+    scans = [crop_dir.name for crop_dir in crop_dirs]
+    detections, scan_counts = detect_shard(
+        scratch,
+        crop_dirs,
+        region=region,
+        nms_size=from_mapping(DetectionSettings, config.get("detection")).nms_size,
+        splits=dict.fromkeys(scans, "validation"),
+    )
+    counts = cohort.read_counts(ratings.counts)
+    counts = counts[counts["region"] == region]
+    rated = [scan for scan in scans if scan in set(counts["scan"])]
+    dots, _ = dots_in_crops(cohort.read_dots(ratings.dots, counts), crop_dirs, region, source=ratings.dots)
+    settings = from_mapping(EvaluationSettings, config.get("evaluation"))
+    per_scan = scan_results(
+        detections, scan_counts, dots, counts, scan_ids=rated, max_distance=settings.match_distance_voxels
+    )
+    return scan_table(per_scan).fauc(settings.fauc_max_fp)
