@@ -12,13 +12,15 @@ Steps, each written under ``--out``:
    architecture and path at the paper's crop sizes);
 3. ``packing.md``: ``benchmarks/packing.py`` on the device, ``--networks-per-gpu`` GP-Unets on
    MNIST grids side by side as processes and batched into one module, against one after another;
-4. ``mnist/``: the MNIST study (config.yaml's: ten digits, both objectives, six methods, 80
-   networks) as the Snakemake target ``mnist`` runs it, ``--networks-per-gpu`` networks training
-   side by side on the one GPU (each ``mnist_train`` job asks for one unit of the ``gpu``
-   resource). Every network trains by the paper's rule under a wall-time cap per network sized
-   so that the study ends within the budget; its tables say what each network got
-   (``mnist/mnist/stats/test/tables.md``, ``training_budget.tsv``);
-5. ``summary.md``: the device, each step's wall time and exit status, the study's table.
+4. ``mnist-<recipe>/``: the MNIST study (config.yaml's: ten digits, both objectives, six methods,
+   80 networks) as the Snakemake target ``mnist`` runs it, once per training recipe
+   (``--recipes``), ``--networks-per-gpu`` networks training side by side on the one GPU (each
+   ``mnist_train`` job asks for one unit of the ``gpu`` resource). Under ``paper`` every network
+   trains by the paper's rule under a wall-time cap per network sized so that the study ends
+   within its share of the budget; under ``fast`` with the CPU study's training block
+   (config/mnist-cpu.yaml: its epochs, no flips) under the same kind of cap. The tables say what
+   each network got (``mnist-<recipe>/mnist/stats/test/tables.md``, ``training_budget.tsv``);
+5. ``summary.md``: the device, each step's wall time and exit status, each study's table.
 
 ``--tiny`` shrinks every step (the demo's crop sizes, one digit, one method, tiny grids, one
 epoch), for the tests on CPU. The exit status is non-zero when a step failed.
@@ -38,9 +40,11 @@ import torch
 import yaml
 
 from pvsflow.methods import METHOD_CATALOGUE
+from pvsflow.settings import RECIPES
 
 REPO = Path(__file__).resolve().parents[1]
-STUDY_MARGIN_MINUTES = 1.5  # the study's datasets, evaluations and tables after its trainings
+CPU_STUDY = REPO / "config" / "mnist-cpu.yaml"  # its training block is the fast recipe's study
+STUDY_MARGIN_MINUTES = 1.5  # a study's datasets, evaluations and tables after its trainings
 
 
 def run_step(name: str, command: list[str], output: Path, summary: list[str]) -> int:
@@ -52,22 +56,32 @@ def run_step(name: str, command: list[str], output: Path, summary: list[str]) ->
     return status
 
 
-def study_overlay(out: Path, idx: list[Path], cap_minutes: float, tiny: bool) -> dict:
-    """The config overlay of the study: results under ``out``, the IDX pool, the cap per network."""
+def recipe_training(recipe: str) -> dict:
+    """The study's training block under ``recipe``: ``paper`` is config.yaml's (the paper's
+    rule), ``fast`` the CPU study's (its epochs and augmentation)."""
+    if recipe == "paper":
+        return {"recipe": "paper"}
+    training = yaml.safe_load(CPU_STUDY.read_text())["mnist"]["training"]
+    return {key: value for key, value in training.items() if key != "max_minutes"} | {"recipe": recipe}
+
+
+def study_overlay(out: Path, idx: list[Path], recipe: str, cap_minutes: float, tiny: bool) -> dict:
+    """The config overlay of one recipe's study: results under ``out/mnist-<recipe>``, the IDX
+    pool, the recipe's training block and the cap per network."""
     mnist: dict = {
         "idx_images": str(idx[0].resolve()),
         "idx_labels": str(idx[1].resolve()),
-        "training": {"max_minutes": round(cap_minutes, 2)},
+        "training": recipe_training(recipe) | {"max_minutes": round(cap_minutes, 2)},
     }
     if tiny:
         mnist |= {
             "digits": [3],
             "methods": ["gp_unet"],
             "grids": {"train": 8, "validation": 4, "test": 6},
-            "training": {"max_epochs": 1, "max_minutes": None},
             "evaluation": {"bootstrap_runs": 20, "attention_examples": 1},
         }
-    return {"results": str((out / "mnist").resolve()), "mnist": mnist}
+        mnist["training"] |= {"max_epochs": 1, "patience": 1, "max_minutes": None}
+    return {"results": str((out / f"mnist-{recipe}").resolve()), "mnist": mnist}
 
 
 def study_networks(mnist: dict) -> int:
@@ -82,6 +96,7 @@ def main() -> None:
     parser.add_argument("--mnist", type=Path, nargs=2, required=True, metavar=("IMAGES", "LABELS"))
     parser.add_argument("--minutes", type=float, default=8.0, help="wall-time budget of the whole call")
     parser.add_argument("--networks-per-gpu", type=int, default=16, help="MNIST networks training at once")
+    parser.add_argument("--recipes", nargs="+", default=["paper", "fast"], choices=sorted(RECIPES))
     parser.add_argument("--tiny", action="store_true", help="every step at a tiny size (a CPU check)")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -120,24 +135,36 @@ def main() -> None:
         )
     )
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    networks = study_networks(config["mnist"] | study_overlay(args.out, args.mnist, 0, args.tiny)["mnist"])
-    rounds = math.ceil(networks / args.networks_per_gpu)
-    left = args.minutes - (time.perf_counter() - started) / 60 - STUDY_MARGIN_MINUTES
-    cap = max(left / rounds, 0.1)
-    overlay = args.out / "mnist-overlay.yaml"
-    overlay.write_text(yaml.safe_dump(study_overlay(args.out, args.mnist, cap, args.tiny), sort_keys=False))
-    statuses.append(
-        run_step(
-            f"MNIST study ({networks} networks, {args.networks_per_gpu} at once, {cap:.2f} min each at most)",
-            [sys.executable, "-m", "snakemake", "mnist", "--snakefile", str(REPO / "Snakefile")]
-            + ["--directory", str(args.out.resolve())]
-            + ["--cores", str(cores), "--resources", f"gpu={args.networks_per_gpu}", "--keep-going"]
-            + ["--configfile", str(REPO / "config.yaml"), str(overlay)],
-            args.out / "mnist.log",
-            summary,
+    studies = []
+    for done, recipe in enumerate(args.recipes):
+        overlay = study_overlay(args.out, args.mnist, recipe, 0, args.tiny)
+        networks = study_networks(config["mnist"] | overlay["mnist"])
+        rounds = math.ceil(networks / args.networks_per_gpu)
+        studies_left = len(args.recipes) - done
+        left = (args.minutes - (time.perf_counter() - started) / 60) / studies_left - STUDY_MARGIN_MINUTES
+        cap = max(left / rounds, 0.1)
+        overlay = study_overlay(args.out, args.mnist, recipe, cap, args.tiny)
+        overlay_file = args.out / f"mnist-{recipe}-overlay.yaml"
+        overlay_file.write_text(yaml.safe_dump(overlay, sort_keys=False))
+        statuses.append(
+            run_step(
+                f"MNIST study, {recipe} recipe ({networks} networks, {args.networks_per_gpu} at once, "
+                f"{cap:.2f} min each at most)",
+                [sys.executable, "-m", "snakemake", "mnist", "--snakefile", str(REPO / "Snakefile")]
+                + ["--directory", str(args.out.resolve())]
+                + ["--cores", str(cores), "--resources", f"gpu={args.networks_per_gpu}", "--keep-going"]
+                + ["--configfile", str(REPO / "config.yaml"), str(overlay_file)],
+                args.out / f"mnist-{recipe}.log",
+                summary,
+            )
         )
-    )
-    tables = args.out / "mnist" / "mnist" / "stats" / "test" / "tables.md"
+        tables = Path(overlay["results"]) / "mnist" / "stats" / "test" / "tables.md"
+        studies += [
+            f"## MNIST study, {recipe} recipe",
+            "",
+            tables.read_text() if tables.exists() else f"The study wrote no tables (see mnist-{recipe}.log).",
+            "",
+        ]
     report = [
         f"# GPU proof: {device}, {cores} CPU cores, torch {torch.__version__}",
         "",
@@ -145,7 +172,7 @@ def main() -> None:
         "",
         *summary,
         "",
-        tables.read_text() if tables.exists() else "The MNIST study wrote no tables (see mnist.log).",
+        *studies,
     ]
     (args.out / "summary.md").write_text("\n".join(report) + "\n")
     print("\n".join(report))

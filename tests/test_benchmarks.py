@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 from conftest import REPO, write_idx
 
 BENCHMARKS = REPO / "benchmarks"
@@ -179,13 +180,17 @@ def test_the_gpu_proof_runs_every_step_at_a_tiny_size(tmp_path):
         "--mnist", str(tmp_path / "images-idx3-ubyte"), str(tmp_path / "labels-idx1-ubyte"),
     )  # fmt: skip
     steps = {row[0].split(" (")[0]: row for row in table_rows(output) if row[0] != "step"}
-    assert list(steps)[:4] == ["CUDA tests", "training speed", "packing networks", "MNIST study"]
-    assert all(steps[step][2] == "0" for step in list(steps)[:4])
+    studies = ["MNIST study, paper recipe", "MNIST study, fast recipe"]
+    assert list(steps) == ["CUDA tests", "training speed", "packing networks", *studies]
+    assert all(row[2] == "0" for row in steps.values())
     assert "skipped" in (out / "gpu-tests.txt").read_text()  # CI has no GPU
     assert "| gp_unet | default |" in (out / "training.md").read_text()
     assert "| 2 batched |" in (out / "packing.md").read_text()
-    assert "| GP-Unet |" in (out / "summary.md").read_text()  # the study's table, beside the paper's
-    assert (out / "mnist" / "mnist" / "stats" / "test" / "summary.tsv").exists()
+    assert (out / "summary.md").read_text().count("| GP-Unet |") == 2  # each study's table, beside the paper's
+    for recipe in ("paper", "fast"):
+        assert (out / f"mnist-{recipe}" / "mnist" / "stats" / "test" / "summary.tsv").exists()
+        overlay = yaml.safe_load((out / f"mnist-{recipe}-overlay.yaml").read_text())
+        assert overlay["mnist"]["training"]["recipe"] == recipe
 
 
 @pytest.mark.e2e
