@@ -119,9 +119,8 @@ class TrainingData:
     configured: dict
     grids: dict[str, mnist.GridDataset] | None
     init: Path | None = None
-    run: tuple[Path, Path, dict] | None = (
-        None  # a finished run's results, cohort and config: scored on its validation scans
-    )
+    # a finished run's results, cohort and config: scored on its validation scans
+    run: tuple[Path, Path, dict] | None = None
     region: str | None = None
 
     @property
