@@ -106,8 +106,9 @@ def test_the_schema_enums_are_the_codes_choices():
 
 
 def recipe_defaults(block: dict | None) -> TrainingSettings:
-    """What a training block's keys override: its recipe's values."""
-    return TrainingSettings.from_config({"recipe": (block or {}).get("recipe", TrainingSettings.recipe)})
+    """What a training block's keys override: its recipe's values, the recipe itself the default's."""
+    recipe = TrainingSettings.from_config({"recipe": (block or {}).get("recipe", TrainingSettings.recipe)})
+    return dataclasses.replace(recipe, recipe=TrainingSettings.recipe)
 
 
 def config_blocks(config: dict) -> list[tuple[str, dict, object]]:
