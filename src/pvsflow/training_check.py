@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -200,6 +201,16 @@ def network_messages(networks: pd.DataFrame) -> list[str]:
         not_learnt_message(network_name(row.architecture, row.region), row.reasons.split("; "), row.methods.split(","))
         for row in not_learnt(networks).itertuples()
     ]
+
+
+def read_networks(path: Path | str) -> pd.DataFrame:
+    """A networks table file (``tables/networks.tsv``), every column as text."""
+    return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+
+
+def read_network_messages(path: Path | str) -> list[str]:
+    """:func:`network_messages` of a networks table file."""
+    return network_messages(read_networks(path))
 
 
 def constant_outputs(outputs: Sequence[float], tolerance: float) -> bool:
