@@ -1,7 +1,7 @@
 """pvsflow: weakly supervised detection of enlarged perivascular spaces (Dubost et al.).
 
 Stages: synthesize_cohort (demo only) -> extract_regions (per shard of scans) -> train (per region;
-midbrain first, the others fine-tuned from it) -> infer (per shard of scans) -> detect (per shard,
+midbrain first, the others fine-tuned from it; networks: whether each learnt) -> infer (per shard of scans) -> detect (per shard,
 Parquet) -> region_stats (per region and method) -> compare_methods and attention_figure (per
 region) -> summary (cohort-wide, the paper's tables). `snakemake --report report.html` gathers the
 figures and tables. The target `mnist` runs the MNIST study (workflow/rules/mnist.smk); `mnist_pools`
@@ -9,6 +9,8 @@ scores its trained networks on the extra test pools of `mnist.test_pools`.
 """
 
 from snakemake.utils import min_version
+
+from pvsflow.training_check import read_network_messages
 
 min_version("9.19")
 
@@ -42,6 +44,7 @@ rule all:
             for region, method in RUN.region_methods
         ],
         rules.cohort_tables.output,
+        rules.networks.output,
         rules.qc_page.output,
         rules.dataset_description.output,
         evaluation_targets(),
@@ -61,3 +64,6 @@ onsuccess:
     summary = Path(rules.summary.output.markdown)
     if summary.exists():
         print(summary.read_text())
+    networks = OUT.networks_table
+    for message in read_network_messages(networks) if networks.exists() else []:
+        logger.warning(message)

@@ -16,7 +16,13 @@ from pvsflow.inference import infer_shard
 from pvsflow.layout import CohortLayout, ResultsLayout
 from pvsflow.model_files import ModelCard
 from pvsflow.models import CountNetwork
-from pvsflow.settings import DetectionSettings, EvaluationSettings, InferenceSettings, from_mapping
+from pvsflow.settings import (
+    DetectionSettings,
+    EvaluationSettings,
+    InferenceSettings,
+    TrainingCheckSettings,
+    from_mapping,
+)
 
 
 def validation_fauc(
@@ -44,6 +50,7 @@ def validation_fauc(
         execution=inference_execution(torch.device("cpu"), mixed_precision=False),
         card=card,
         voxel_size_tolerance=InferenceSettings().voxel_size_tolerance,
+        constant_tolerance=TrainingCheckSettings().constant_tolerance,
     )
     scans = [crop_dir.name for crop_dir in crop_dirs]
     detections, scan_counts = detect_shard(

@@ -49,7 +49,7 @@ from pvsflow.methods import PAPER_METHODS
 from pvsflow.model_files import load_model
 from pvsflow.models import build_model, cat_channels, upsample_to
 from pvsflow.regions import REGIONS
-from pvsflow.settings import DetectionSettings, InferenceSettings
+from pvsflow.settings import DetectionSettings, InferenceSettings, TrainingCheckSettings
 
 # The paper's crops (0.5 x 0.5 x 0.8 mm voxels); the hippocampi and basal ganglia share a size.
 PAPER_REGIONS = {name: region.paper_crop_shape for name, region in REGIONS.items()}
@@ -199,6 +199,7 @@ def agreement(results: Path, methods: list[str], chosen: list[Variant]) -> None:
                             execution=variant.execution,
                             card=card,
                             voxel_size_tolerance=tolerance,
+                            constant_tolerance=TrainingCheckSettings().constant_tolerance,
                         )
                     outcome.setdefault(variant.name, []).append(
                         detect_shard(out_dir, crop_dirs, region=region, nms_size=nms_size, splits=unsplit)

@@ -7,21 +7,28 @@ from pvsflow.cohort import Problem
 from pvsflow.cohort_check import problem_table
 from pvsflow.cohort_tables import QC_SCHEMA, excluded_qc_rows, pvs_count_table, qc_table
 from pvsflow.crop_records import LabelFile, LabelSource, RegionRecord, ScanRecord, write_scan_record
+from pvsflow.detection import NO_CANDIDATE_FLAG
 from pvsflow.settings import QcSettings
+from pvsflow.training_check import NOT_LEARNT_FLAG
 from pvsflow.voxel_order import VoxelOrder
 
 
 def scan_counts(rows):
-    """A scan_counts table: (scan, status, predicted_count, warning) per row."""
-    frame = pd.DataFrame(rows, columns=["scan", "status", "predicted_count", "warning"])
+    """A scan_counts table: (scan, status, predicted_count, warning[, network_warning]) per row."""
+    rows = [(*row, "") if len(row) == 4 else row for row in rows]
+    frame = pd.DataFrame(rows, columns=["scan", "status", "predicted_count", "warning", "network_warning"])
     return frame.assign(n_candidates=0, n_selected=0, error="")
 
 
+NO_CANDIDATE = NO_CANDIDATE_FLAG
 COUNTS = {
     ("midbrain", "gp_unet"): scan_counts([("sub-02", "ok", 1.5, ""), ("sub-03", "failed", np.nan, "")]),
-    ("midbrain", "grad"): scan_counts([("sub-02", "ok", 1.5, ""), ("sub-03", "failed", np.nan, "")]),
+    ("midbrain", "grad"): scan_counts([("sub-02", "ok", 1.5, "", NOT_LEARNT_FLAG), ("sub-03", "failed", np.nan, "")]),
     ("basal_ganglia", "gp_unet"): scan_counts(
-        [("sub-02", "ok", 4.0, ""), ("sub-03", "ok", 0.2, "voxel size 0.50 x 0.50 x 0.80 mm differs")]
+        [
+            ("sub-02", "ok", 4.0, "", f"{NOT_LEARNT_FLAG}; {NO_CANDIDATE}"),
+            ("sub-03", "ok", 0.2, "voxel size 0.50 x 0.50 x 0.80 mm differs", NOT_LEARNT_FLAG),
+        ]
     ),
 }
 
@@ -41,6 +48,7 @@ def test_counts_have_one_row_per_scan_in_participants_order():
         "basal_ganglia_gp_unet",
         "midbrain_rated",
         "basal_ganglia_rated",
+        "network_warning",
     ]
     assert table["participant_id"].tolist() == ["sub-03", "sub-01", "sub-02"]
     assert table["split"].tolist() == ["unrated", "train", "test"]
@@ -50,6 +58,12 @@ def test_counts_have_one_row_per_scan_in_participants_order():
     assert table["midbrain_rated"].isna().tolist() == [True, False, True]
     assert "midbrain_rated" not in pvs_count_table(["sub-02"], COUNTS, None, splits)
     assert table["session"].isna().all()
+    # Each flag once per scan, with the count columns it concerns.
+    assert table["network_warning"].tolist() == [
+        f"basal_ganglia_gp_unet: {NOT_LEARNT_FLAG}",
+        "",
+        f"midbrain_grad, basal_ganglia_gp_unet: {NOT_LEARNT_FLAG}; basal_ganglia_gp_unet: {NO_CANDIDATE}",
+    ]
 
 
 def test_a_cohort_with_sessions_has_one_row_per_session():

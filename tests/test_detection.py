@@ -1,13 +1,31 @@
-"""Non-maximum suppression and candidate rows on hand-made maps."""
+"""Non-maximum suppression and candidate rows on hand-made maps; the flags on the results of a
+network that did not learn, of constant counts and of empty attention maps."""
 
 import numpy as np
 import pytest
+import torch
 
 from pvsflow import freesurfer as fs
-from pvsflow.crop_records import RegionRecord
-from pvsflow.detection import DETECTION_SCHEMA, detect, local_maxima, operating_count
+from pvsflow.attention import METHODS
+from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.detection import (
+    DETECTION_SCHEMA,
+    NO_CANDIDATE_FLAG,
+    SCAN_COUNT_SCHEMA,
+    detect,
+    detect_shard,
+    local_maxima,
+    operating_count,
+)
+from pvsflow.devices import inference_execution
+from pvsflow.inference import infer_shard
+from pvsflow.io import save_volume
+from pvsflow.layout import crop_file, label_crop_file
+from pvsflow.model_files import ModelCard
+from pvsflow.models import GPUnet
 from pvsflow.regions import BASAL_GANGLIA, Region, translation
-from pvsflow.settings import DetectionSettings
+from pvsflow.settings import DetectionSettings, InferenceSettings, TrainingCheckSettings, TrainingSettings
+from pvsflow.training_check import NOT_LEARNT_FLAG, TrainingVerdict
 from pvsflow.voxel_order import VoxelOrder
 
 NMS_SIZE = DetectionSettings().nms_size
@@ -104,3 +122,89 @@ def test_detect_without_rated_slice_uses_the_middle_slice():
     assert rows["voxel_z"].tolist() == [3]
     assert rows["hemisphere"].isna().all() and rows["structure"].isna().all() and rows["label"].tolist() == [0]
     assert rows["relative_height"].tolist() == [0.5]
+
+
+def crop_set(root, scans, shape=(8, 8, 5)):
+    """A crop directory per scan with a midbrain crop of random intensities and its label crop."""
+    rng = np.random.default_rng(0)
+    affine = np.diag([1.0, 1.0, 1.4, 1.0])
+    for scan in scans:
+        save_volume(crop_file(root / scan, "midbrain"), rng.random(shape).astype(np.float32), affine)
+        save_volume(label_crop_file(root / scan, "midbrain"), np.full(shape, fs.MIDBRAIN, np.int32), affine)
+        crop = RegionRecord("ok", affine=tuple(map(tuple, affine)), labels=(fs.MIDBRAIN,), height_range_mm=(0.0, 5.6))
+        write_scan_record(
+            root / scan, ScanRecord(scan, {"midbrain": crop}, VoxelOrder("RAS", (20, 20, 10)), (1, 1, 1.4))
+        )
+    return [root / scan for scan in scans]
+
+
+def inferred_and_detected(tmp_path, model, card, scans=("sub-01", "sub-02", "sub-03")):
+    """scan_counts and detections of ``model`` (GP-Unet) applied to a crop set of ``scans``."""
+    crop_dirs = crop_set(tmp_path / "crops", scans)
+    out_dir = tmp_path / "maps"
+    check = TrainingCheckSettings()
+    execution = inference_execution(torch.device("cpu"), mixed_precision=False)
+    infer_shard(
+        model,
+        METHODS["gp_unet"],
+        crop_dirs,
+        region="midbrain",
+        out_dir=out_dir,
+        execution=execution,
+        card=card,
+        voxel_size_tolerance=InferenceSettings().voxel_size_tolerance,
+        constant_tolerance=check.constant_tolerance,
+    )
+    detections, scan_counts = detect_shard(
+        out_dir, crop_dirs, region="midbrain", nms_size=NMS_SIZE, splits=dict.fromkeys(scans, "test")
+    )
+    return scan_counts, detections
+
+
+def not_learnt_card(model):
+    verdict = TrainingVerdict(3.0, 2.9, 0.97, 0.0, 1, 1, False, ("best epoch is the first of 1",))
+    return ModelCard.for_training(
+        model, TrainingSettings(), input_shape=(8, 8, 5), region="midbrain", training_check=verdict.as_card()
+    )
+
+
+def test_the_results_of_a_network_that_did_not_learn_are_flagged_in_every_row(tmp_path):
+    torch.manual_seed(0)
+    model = GPUnet(3, count_scale=1.0)
+    scan_counts, detections = inferred_and_detected(tmp_path, model, not_learnt_card(model))
+    assert len(detections) > 0 and (detections["network_warning"] == NOT_LEARNT_FLAG).all()
+    assert (scan_counts["network_warning"].str.startswith(NOT_LEARNT_FLAG)).all()
+    assert list(scan_counts.columns) == SCAN_COUNT_SCHEMA.names and list(detections.columns) == DETECTION_SCHEMA.names
+
+
+def test_a_network_that_learnt_gives_unflagged_rows_and_one_not_judged_too(tmp_path):
+    torch.manual_seed(0)
+    model = GPUnet(3, count_scale=1.0)
+    learnt = TrainingVerdict(3.0, 0.3, 0.1, 0.9, 8, 12, True)
+    for card_check, name in ((learnt.as_card(), "learnt"), (None, "not judged")):
+        card = ModelCard.for_training(
+            model, TrainingSettings(), input_shape=(8, 8, 5), region="midbrain", training_check=card_check
+        )
+        scan_counts, detections = inferred_and_detected(tmp_path / name, model, card)
+        assert (scan_counts["network_warning"] == "").all() and (detections["network_warning"] == "").all()
+
+
+def test_constant_counts_and_empty_attention_maps_are_flagged_whatever_the_card_says(tmp_path):
+    """A network whose weights are all zero but the count's bias: every scan the same count, every
+    attention map zero."""
+    model = GPUnet(3, count_scale=1.0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.fc.bias.fill_(2.0)
+    learnt = TrainingVerdict(3.0, 0.3, 0.1, 0.9, 8, 12, True)
+    card = ModelCard.for_training(
+        model, TrainingSettings(), input_shape=(8, 8, 5), region="midbrain", training_check=learnt.as_card()
+    )
+    scan_counts, detections = inferred_and_detected(tmp_path, model, card)
+    assert len(detections) == 0 and (scan_counts["n_candidates"] == 0).all()
+    assert scan_counts["predicted_count"].tolist() == [2.0, 2.0, 2.0]
+    assert (
+        scan_counts["network_warning"].tolist()
+        == [f"predicted count the same for every scan of its inference job; {NO_CANDIDATE_FLAG}"] * 3
+    )

@@ -12,7 +12,17 @@ PACKAGE = REPO / "src" / "pvsflow"
 LAYERS = [
     {"layout", "settings", "voxel_order", "io", "freesurfer", "jobs", "methods", "provenance"},
     {"cohort", "cohort_check", "label_maps", "regions", "crop_records", "quality", "extraction", "synthetic", "plan"},
-    {"models", "model_files", "objectives", "devices", "augmentation", "datasets", "checkpoints", "training"},
+    {
+        "models",
+        "model_files",
+        "objectives",
+        "devices",
+        "augmentation",
+        "datasets",
+        "checkpoints",
+        "training_check",
+        "training",
+    },
     {"attention", "inference"},
     {"detection"},
     {"matching", "froc", "agreement", "evaluation", "chance", "comparison"},

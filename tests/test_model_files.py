@@ -20,6 +20,7 @@ from pvsflow.model_files import (
 from pvsflow.models import GPUnet
 from pvsflow.regions import RegionSpec
 from pvsflow.settings import TrainingSettings
+from pvsflow.training_check import TrainingVerdict
 
 SPEC = RegionSpec("midbrain", (16,), (8, 8, 5))
 
@@ -52,6 +53,16 @@ def test_saved_model_round_trips_with_its_card(tmp_path):
     image = torch.rand(1, 1, 8, 8, 5)
     assert torch.equal(loaded.eval()(image), model.eval()(image))
     assert set(torch.load(tmp_path / "model.pt", weights_only=True)) == set(model.state_dict())
+
+
+def test_a_card_written_before_networks_were_judged_loads_as_not_judged(tmp_path):
+    model = GPUnet(3, count_scale=7.0)
+    save_model(tmp_path / "model.pt", model, card_for(model))
+    written = json.loads(model_card(tmp_path / "model.pt").read_text())
+    del written["training_check"]
+    model_card(tmp_path / "model.pt").write_text(json.dumps(written))
+    _, card = load_model(tmp_path / "model.pt")
+    assert card.training_check is None and TrainingVerdict.from_card(card.training_check) is None
 
 
 def test_a_model_file_carrying_a_pickled_object_is_refused_without_running_it(tmp_path):

@@ -24,6 +24,7 @@ from pvsflow.layout import CohortLayout, ResultsLayout, scan_entities
 from pvsflow.regions import REGIONS as REGION_REGISTRY
 from pvsflow.settings import LabelMapSettings
 from pvsflow.synthetic import SyntheticCohortSpec, write_label_map
+from pvsflow.training_check import NOT_LEARNT_FLAG
 from pvsflow.voxel_order import ras_to_voxel, voxel_to_ras
 
 pytestmark = pytest.mark.e2e
@@ -139,6 +140,60 @@ def test_every_scan_has_its_pvs_in_its_own_grid_a_qc_image_and_a_row_of_the_qc_p
     links = re.findall(r'<a href="([^"]+)"><img', dom)
     assert [Path(link).name for link in links] == [results.qc_image(scan).name for scan in scans]
     assert all((results.root / link).is_file() for link in links)
+
+
+def not_learnt_columns(warning: str) -> list[str]:
+    """The count columns a pvs_counts ``network_warning`` flags as a network's that did not learn."""
+    part = next((p for p in warning.split("; ") if p.endswith(f": {NOT_LEARNT_FLAG}")), "")
+    return part.removesuffix(f": {NOT_LEARNT_FLAG}").split(", ") if part else []
+
+
+def test_networks_that_did_not_learn_are_named_and_their_results_flagged_and_strict_runs_fail(tiny_run, tmp_path):
+    """The tiny run trains hippocampi, basal ganglia and centrum semiovale for one epoch: no epoch
+    improves on the first, so their networks did not learn. Their cards and tables/networks.tsv
+    say so, every row they produced is flagged, their training logs, the QC page and the summary
+    name them; with training_check.action: fail such a training job fails with the message."""
+    results = ResultsLayout(tiny_run / "results")
+    networks = pd.read_csv(results.networks_table, sep="\t", keep_default_na=False)
+    assert len(networks) == 11  # midbrain: gp_unet, gp_unet_no_residual, gated_attention, base, wildcat; else 2
+    one_epoch = networks[networks["region"] != "midbrain"]
+    assert (one_epoch["verdict"] == "not learnt").all() and (one_epoch["epochs_run"] == 1).all()
+    assert one_epoch["reasons"].str.contains("best epoch is the first of 1").all()
+    assert set(networks["verdict"]) <= {"learnt", "not learnt"}
+    scan_counts = read_dataset(results.root, "scan_counts")
+    detections = read_dataset(results.root)
+    counts = pd.read_parquet(results.table("pvs_counts.parquet"))
+    for row in networks.itertuples():
+        card = json.loads(results.model_card(architecture=row.architecture, region=row.region).read_text())
+        assert card["training_check"]["learnt"] == (row.verdict == "learnt")
+        for method in row.methods.split(","):
+            produced = scan_counts[(scan_counts["region"] == row.region) & (scan_counts["method"] == method)]
+            found = detections[(detections["region"] == row.region) & (detections["method"] == method)]
+            flagged = row.verdict == "not learnt"
+            for table in (produced, found):
+                assert len(table) > 0 and (table["network_warning"].str.startswith(NOT_LEARNT_FLAG) == flagged).all()
+            for warning in counts["network_warning"]:
+                assert (f"{row.region}_{method}" in not_learnt_columns(warning)) == flagged, (row.region, method)
+    log = (results.root / "logs" / "train" / "base" / "hippocampi.log").read_text()
+    assert "the base network of hippocampi did not learn (" in log and "best epoch is the first of 1" in log
+    assert "training.recipe: fast" in log and "WARNING" in log
+    networks_log = (results.root / "logs" / "networks.log").read_text()
+    assert "the gp_unet network of basal_ganglia did not learn" in networks_log
+    assert '<p class="notice">the gp_unet network of centrum_semiovale did not learn' in results.qc_page.read_text()
+    summary = (results.root / "stats" / "summary.md").read_text()
+    assert "| hippocampi | grad (did not learn) |" in summary
+    assert "- the base network of hippocampi did not learn" in summary
+
+    directory = run_directory(tmp_path / "strict")
+    strict = directory / "strict.yaml"
+    strict.write_text("training_check: {action: fail}\nregions: {midbrain: {training: {max_epochs: 1, patience: 1}}}\n")
+    model = ResultsLayout(directory / "results").model(architecture="gp_unet", region="midbrain")
+    failed = snakemake(directory, "--cores", "2", str(model), configs=(ONE_METHOD, strict), check=False)
+    assert failed.returncode != 0 and not model.exists()
+    log = (directory / "results" / "logs" / "train" / "gp_unet" / "midbrain.log").read_text()
+    assert "TrainingCheckError: the gp_unet network of midbrain did not learn (" in log
+    assert "best epoch is the first of 1" in log
+    assert "(training_check.action: fail)" in log
 
 
 def test_statistics_tables_and_plots(tiny_run):
@@ -528,8 +583,9 @@ def test_bad_cohort_entries_are_left_out_with_their_reason_and_the_others_keep_t
         "selected": "bool",
     }
     counts_table = pd.read_parquet(results / "tables" / "pvs_counts.parquet")
-    assert (counts_table.drop(columns=["participant_id", "session", "split"]).dtypes == "Float64").all()
-    assert counts_table["split"].dtype == "string"
+    counted = counts_table.drop(columns=["participant_id", "session", "split", "network_warning"])
+    assert (counted.dtypes == "Float64").all()
+    assert counts_table["split"].dtype == "string" and counts_table["network_warning"].dtype == "string"
     per_scan = pd.read_parquet(results / "stats" / "gp_unet" / "midbrain" / "per_scan.parquet")
     assert per_scan["predicted_count"].dtype == "float64" and "sub-good2" not in set(per_scan["scan"])
     tiny_per_scan = pd.read_parquet(tiny_run / "results" / "stats" / "gp_unet" / "midbrain" / "per_scan.parquet")

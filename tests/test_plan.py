@@ -85,3 +85,13 @@ def test_settings_that_moved_are_named_with_their_new_place():
         "inference.scans_per_shard has moved to jobs.scans_per_shard (it sizes extraction, inference and detection "
         "jobs alike): write it as `jobs: {scans_per_shard: 50}`"
     ]
+
+
+def test_the_networks_of_a_run_are_one_per_region_and_architecture_with_the_methods_using_them(tmp_path):
+    methods = {"midbrain": ["gp_unet", "grad", "intensity"], "hippocampi": ["grad_cam"]}
+    run = Run(ResultsLayout(tmp_path), CohortLayout(tmp_path / "bids"), None, {}, None, methods, {})
+    assert run.networks == [
+        ("midbrain", "gp_unet", ["gp_unet"]),
+        ("midbrain", "base", ["grad", "intensity"]),
+        ("hippocampi", "base", ["grad_cam"]),
+    ]

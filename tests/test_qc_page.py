@@ -67,8 +67,10 @@ def test_the_page_renders_a_page_of_rows_with_links_in_chromium(chromium, tmp_pa
     images = {p: f"{p}/figures/{p}_desc-pvsqc_T2w.png" for p in counts["participant_id"]}
     columns, rows = page_rows(counts, qc, images, regions=REGIONS, method="gp_unet")
     page = tmp_path / "qc.html"
-    page.write_text(qc_page_html(columns, rows, "pvsflow QC: 250 scans"))
+    notice = "the base network of midbrain did not learn (<b>reasons</b>)"
+    page.write_text(qc_page_html(columns, rows, "pvsflow QC: 250 scans", [notice]))
     dom = rendered_page(chromium, page)
+    assert '<p class="notice">the base network of midbrain did not learn (&lt;b&gt;reasons&lt;/b&gt;)</p>' in dom
     assert "<title>pvsflow QC: 250 scans (250 rows, rendered)</title>" in dom
     body = dom.split('<tbody id="body">')[1].split("</tbody>")[0]
     rendered = re.findall(r"<tr[^>]*>(.*?)</tr>", body)

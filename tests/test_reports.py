@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from pvsflow.reports import AGREEMENT_TABLES, paper_tables_html, paper_tables_markdown
+from pvsflow.reports import AGREEMENT_TABLES, paper_tables_html, paper_tables_markdown, summary_markdown
+from pvsflow.training_check import NETWORK_COLUMNS
 
 
 def summary():
@@ -64,3 +65,23 @@ def test_agreement_tables_show_the_bias_with_its_limits_and_bold_no_best():
     assert "ICC(2,1), absolute agreement" in agreement and agreement.count("**0.80 [0.70, 0.90]**") == 4
     assert "| midbrain | 0.85 [0.80, 0.95] | **0.90 [0.80, 0.95]** |" in consistency
     assert "| midbrain | 0.50 [-1.50, 2.50] | -0.25 [-1.50, 2.50] |" in bias and "**" not in bias
+
+
+def test_the_summary_marks_the_rows_of_networks_that_did_not_learn_and_names_them():
+    table = summary().assign(n_scans=6, n_lesions=20, chance_fauc=20.0, count_pearson_r=0.1)
+    for name in ("icc_agreement", "bland_altman_bias"):
+        table = table.assign(**{name: 0.1, f"{name}_ci_low": 0.0, f"{name}_ci_high": 0.2})
+    table = table.assign(bland_altman_loa_low=-1.0, bland_altman_loa_high=1.0)
+    networks = pd.DataFrame(
+        [
+            {"region": "midbrain", "architecture": "base", "methods": "intensity", "verdict": "not learnt"}
+            | {"reasons": "best epoch is the first of 1: no epoch improved on it"},
+            {"region": "midbrain", "architecture": "gp_unet", "methods": "gp_unet", "verdict": "learnt", "reasons": ""},
+        ],
+        columns=NETWORK_COLUMNS,
+    )
+    text = summary_markdown(table, 3, networks)
+    assert "| midbrain | intensity (did not learn) | 6 |" in text and "| midbrain | gp_unet | 6 |" in text
+    assert "| overall | intensity | 6 |" in text
+    assert "- the base network of midbrain did not learn (best epoch is the first of 1" in text
+    assert "did not learn" not in summary_markdown(table, 3, networks.assign(verdict="learnt"))

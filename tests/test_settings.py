@@ -24,12 +24,14 @@ from pvsflow.settings import (
     QcSettings,
     ScanOutputSettings,
     SplitSettings,
+    TrainingCheckSettings,
     TrainingSettings,
     fine_tuning_conflicts,
     from_mapping,
 )
 from pvsflow.synthetic import SyntheticCohortSpec
 from pvsflow.training import NORMALIZATIONS, OPTIMIZERS, SCHEDULES
+from pvsflow.training_check import ACTIONS
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -46,6 +48,7 @@ MIRRORED = [
     (SCHEMA["properties"]["evaluation"], EvaluationSettings, ()),
     (SCHEMA["properties"]["qc"], QcSettings, ()),
     (SCHEMA["properties"]["scan_outputs"], ScanOutputSettings, ()),
+    (SCHEMA["properties"]["training_check"], TrainingCheckSettings, ()),
     (REGION["detection"], DetectionSettings, ()),
     (REGION["preprocessing"], RegionSpec, ("name",)),
     (SCHEMA["properties"]["mnist"]["properties"]["evaluation"], MnistEvaluationSettings, ()),
@@ -103,6 +106,7 @@ def test_the_schema_enums_are_the_codes_choices():
     assert training["normalization"]["enum"] == list(NORMALIZATIONS)
     assert training["objective"]["enum"] == list(OBJECTIVES)
     assert SCHEMA["$defs"]["method"]["enum"] == list(METHODS)
+    assert SCHEMA["properties"]["training_check"]["properties"]["action"]["enum"] == list(ACTIONS)
 
 
 def recipe_defaults(block: dict | None) -> TrainingSettings:
@@ -123,6 +127,7 @@ def config_blocks(config: dict) -> list[tuple[str, dict, object]]:
         ("evaluation", config.get("evaluation", {}), EvaluationSettings()),
         ("qc", config.get("qc", {}), QcSettings()),
         ("scan_outputs", config.get("scan_outputs", {}), ScanOutputSettings()),
+        ("training_check", config.get("training_check", {}), TrainingCheckSettings()),
         ("mnist.training", config["mnist"].get("training", {}), recipe_defaults(config["mnist"].get("training"))),
         ("mnist.evaluation", config["mnist"].get("evaluation", {}), MnistEvaluationSettings()),
         ("cohort.synthetic", config["cohort"].get("synthetic", {}), SyntheticCohortSpec()),

@@ -1,6 +1,8 @@
-"""Training: augmentation, device choice, determinism and resuming from a checkpoint."""
+"""Training: augmentation, device choice, determinism, resuming from a checkpoint, and the
+verdict on whether the network learnt."""
 
 import dataclasses
+import logging
 import math
 from pathlib import Path
 
@@ -16,10 +18,12 @@ from pvsflow.datasets import CropDataset, region_datasets
 from pvsflow.devices import pick_device, seed_everything
 from pvsflow.io import save_volume
 from pvsflow.layout import crop_file
+from pvsflow.model_files import ModelCard, load_model
 from pvsflow.models import Base, GPUnet
 from pvsflow.objectives import objective_loss, predicted_count
-from pvsflow.settings import QcSettings, TrainingSettings
-from pvsflow.training import learning_rate_at, stopped_by, train
+from pvsflow.settings import QcSettings, TrainingCheckSettings, TrainingSettings
+from pvsflow.training import TrainingOutputs, learning_rate_at, stopped_by, train, train_and_save
+from pvsflow.training_check import TrainingCheckError, TrainingVerdict
 from pvsflow.voxel_order import VoxelOrder
 
 SETTINGS = TrainingSettings(max_epochs=4, patience=10, threads=1, count_scale=10.0)
@@ -300,3 +304,24 @@ def test_the_fast_recipe_saves_the_plain_architecture_that_computes_what_it_vali
         loss = float(torch.nn.functional.mse_loss(model.eval()(images), datasets[1].counts))
     best = min(history, key=lambda record: record.validation_loss)
     assert loss == pytest.approx(best.validation_loss, rel=1e-4)  # the kept epoch's
+
+
+def test_a_network_that_did_not_learn_is_judged_in_its_card_and_log_or_fails_its_job(datasets, tmp_path, caplog):
+    """Learning rate 0: the validation loss never improves on the first epoch's. By default the
+    network is saved with its verdict and a warning naming it and what to do; with
+    ``action: fail`` training fails with that message."""
+    frozen = dataclasses.replace(SETTINGS, max_epochs=2, learning_rate=0.0)
+    model = fresh_model()
+    card = ModelCard.for_training(model, frozen, input_shape=(10, 9, 5), region="midbrain")
+    outputs = TrainingOutputs(tmp_path / "model.pt", tmp_path / "epochs.tsv", None)
+    with caplog.at_level(logging.INFO, logger="pvsflow.training"):
+        train_and_save(model, *datasets, settings=frozen, outputs=outputs, card=card, check=TrainingCheckSettings())
+    verdict = TrainingVerdict.from_card(load_model(outputs.model)[1].training_check)
+    assert not verdict.learnt and (verdict.best_epoch, verdict.epochs_run) == (1, 2)
+    assert "best epoch is the first of 2: no epoch improved on it" in verdict.reasons
+    (warning,) = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
+    assert warning.startswith("the gp_unet network of midbrain did not learn (")
+    assert "training.recipe: fast" in warning and "Figures: best validation loss" in warning
+    strict = TrainingCheckSettings(action="fail")
+    with pytest.raises(TrainingCheckError, match=r"^the gp_unet network of midbrain did not learn .*action: fail\)$"):
+        train_and_save(fresh_model(), *datasets, settings=frozen, outputs=outputs, card=card, check=strict)

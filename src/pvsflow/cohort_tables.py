@@ -65,8 +65,9 @@ def pvs_count_table(
 ) -> pd.DataFrame:
     """One row per scan (``participant_id``, ``session``), in ``scans`` order: its set
     (``split``: train, validation, test, unrated), per region and method the predicted count
-    (:func:`count_column`; missing where its region failed) and per region the rated count where
-    the cohort has one (:func:`rated_column`).
+    (:func:`count_column`; missing where its region failed), per region the rated count where
+    the cohort has one (:func:`rated_column`), and the count columns whose network results are
+    flagged (:func:`network_warnings`).
 
     ``scan_counts``: (region, method) -> that pair's ``scan_counts`` rows;
     ``ratings``: :func:`pvsflow.cohort.read_counts`'s table, or None for a cohort without ratings;
@@ -83,7 +84,22 @@ def pvs_count_table(
         for region in regions:
             rated = ratings[ratings["region"] == region].set_index("scan")["pvs_count"]
             table[rated_column(region)] = scan_ids.map(rated).astype("Float64")
+    table["network_warning"] = pd.Series(network_warnings(scans, scan_counts), dtype="string")
     return table
+
+
+def network_warnings(scans: Sequence[str], scan_counts: Mapping[tuple[str, str], pd.DataFrame]) -> list[str]:
+    """Per scan, each flag of its ``scan_counts`` rows' ``network_warning`` with the count columns
+    it concerns, e.g. ``basal_ganglia_gp_unet, basal_ganglia_grad: the network did not learn
+    (tables/networks.tsv)``; flags are joined by ``; ``, empty where none."""
+    flagged: dict[str, dict[str, list[str]]] = {}
+    for (region, method), rows in scan_counts.items():
+        for row in rows[rows["network_warning"] != ""].itertuples():
+            for flag in row.network_warning.split("; "):
+                flagged.setdefault(row.scan, {}).setdefault(flag, []).append(count_column(region, method))
+    return [
+        "; ".join(f"{', '.join(columns)}: {flag}" for flag, columns in flagged.get(scan, {}).items()) for scan in scans
+    ]
 
 
 def qc_rows(

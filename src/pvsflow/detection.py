@@ -38,6 +38,8 @@ DETECTION_SCHEMA = pa.schema(
         ("label", pa.int32()),
         ("structure", pa.string()),
         ("relative_height", pa.float32()),
+        # What makes the network's results for this scan doubtful (docs/outputs.md); empty: nothing.
+        ("network_warning", pa.string()),
     ]
 )
 
@@ -79,6 +81,7 @@ def detect(
     scan_id: str,
     nms_size: int,
     split: str | None = None,
+    network_warning: str = "",
 ) -> pd.DataFrame:
     """Ranked candidates of one scan's region as rows of :data:`DETECTION_SCHEMA`.
 
@@ -90,7 +93,8 @@ def detect(
     it lies in and its height in the region (0 at the region's lowest voxel, 1 at its highest,
     scanner superior axis); paired regions also get a hemisphere: the labelled structure's
     side, or for an unlateralised label the side of the region's centre of mass. ``nms_size``:
-    maximum filter size, voxels; ``split``: the scan's set (train, validation, test, unrated).
+    maximum filter size, voxels; ``split``: the scan's set (train, validation, test, unrated);
+    ``network_warning``: what flags the network's results for the scan (inference's).
     """
     if region.slice_rated:
         z = attention.shape[2] // 2 if crop.rated_slice is None else int(crop.rated_slice)
@@ -129,6 +133,7 @@ def detect(
             "label": found.astype(np.int32),
             "structure": pd.Series([fs.STRUCTURE_NAMES.get(int(label)) for label in found], dtype=object),
             "relative_height": relative_height(ras[:, 2], crop).astype(np.float32),
+            "network_warning": pd.Series([network_warning] * len(scores), dtype=object),
         }
     )
 
@@ -157,8 +162,11 @@ SCAN_COUNT_SCHEMA = pa.schema(
         ("n_selected", pa.int32()),
         ("error", pa.string()),
         ("warning", pa.string()),
+        ("network_warning", pa.string()),
     ]
 )
+# A scan whose attention map gives no candidate (no positive voxel where it is searched).
+NO_CANDIDATE_FLAG = "the attention map gives no candidate"
 
 
 def detect_shard(
@@ -172,7 +180,8 @@ def detect_shard(
     """Candidates of every scan of an inference job (:data:`DETECTION_SCHEMA` rows), and one
     status row per scan (:data:`SCAN_COUNT_SCHEMA`). ``maps_dir``: the job's inference output;
     ``crop_dirs``: the same scans' crop directories; ``splits``: scan -> its set (train,
-    validation, test, unrated)."""
+    validation, test, unrated). Both carry inference's ``network_warning``; a scan without any
+    candidate is also flagged (:data:`NO_CANDIDATE_FLAG`)."""
     predictions = pd.read_csv(
         layout.shard_predictions(maps_dir), sep="\t", dtype={"scan": str}, keep_default_na=False, na_values=["nan"]
     ).set_index("scan")
@@ -194,6 +203,7 @@ def detect_shard(
                     "n_selected": 0,
                     "error": prediction["error"],
                     "warning": "",
+                    "network_warning": "",
                 }
             )
             continue
@@ -210,8 +220,10 @@ def detect_shard(
             scan_id=scan_id,
             nms_size=nms_size,
             split=splits[scan_id],
+            network_warning=prediction["network_warning"],
         )
         frames.append(frame)
+        flags = [prediction["network_warning"], "" if len(frame) else NO_CANDIDATE_FLAG]
         rows.append(
             {
                 "scan": scan_id,
@@ -224,6 +236,7 @@ def detect_shard(
                 "n_selected": int(frame["selected"].sum()),
                 "error": "",
                 "warning": prediction["warning"],
+                "network_warning": "; ".join(flag for flag in flags if flag),
             }
         )
     detections = pd.concat(frames, ignore_index=True) if frames else empty_detections()

@@ -18,6 +18,7 @@ from pvsflow.io import load_crop, save_volume
 from pvsflow.model_files import ModelCard, voxel_size_warning
 from pvsflow.models import CountNetwork
 from pvsflow.objectives import predicted_count
+from pvsflow.training_check import NOT_LEARNT_FLAG, TrainingVerdict, constant_outputs
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,11 @@ def infer_shard(
     execution: Execution,
     card: ModelCard,
     voxel_size_tolerance: float,
+    constant_tolerance: float,
 ) -> pd.DataFrame:
     """Write every scan's attention map (crop grid, negatives zeroed; :func:`pvsflow.layout.attention_map`)
-    and the shard's predictions table (scan, status, predicted_count, error, warning;
-    :func:`pvsflow.layout.shard_predictions`) into ``out_dir``, and return the table.
+    and the shard's predictions table (scan, status, predicted_count, error, warning,
+    network_warning; :func:`pvsflow.layout.shard_predictions`) into ``out_dir``, and return the table.
 
     ``crop_dirs``: the shard's scans (:meth:`pvsflow.layout.ResultsLayout.crops`); each crop is
     given to ``method`` as a ``(1, 1, *crop_shape)`` batch on ``execution``'s path (device,
@@ -44,11 +46,15 @@ def infer_shard(
     what the network was trained for (a classification network's predicted count is its presence
     probability), and a scan whose voxel size differs from the training scans' by more than
     ``voxel_size_tolerance`` (relative) is inferred with a warning in the log and the table.
+
+    ``network_warning`` flags the scans' results as the network's: one whose card says it did not
+    learn (:mod:`pvsflow.training_check`), or whose outputs (counts; classification: logits) are
+    within ``constant_tolerance`` of each other for all of the shard's scans.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     execution.prepare(model, model.spatial_dims).eval()
-    rows = []
+    rows, network_outputs = [], []
     for crop_dir in map(Path, crop_dirs):
         scan_id = crop_dir.name
         crop = read_scan_record(crop_dir).region(region)
@@ -67,8 +73,23 @@ def infer_shard(
         rows.append(
             {"scan": scan_id, "status": "ok", "predicted_count": float(counts[0]), "error": "", "warning": warning}
         )
+        network_outputs.append(float(outputs[0]))
+    flags = network_flags(card, network_outputs, constant_tolerance)
+    for flag in flags:
+        log.warning("%s", flag)
     table = pd.DataFrame(rows, columns=["scan", "status", "predicted_count", "error", "warning"]).fillna(
         {"warning": ""}
     )
+    table["network_warning"] = ["; ".join(flags) if status == "ok" else "" for status in table["status"]]
     table.to_csv(layout.shard_predictions(out_dir), sep="\t", index=False, float_format="%.6g")
     return table
+
+
+def network_flags(card: ModelCard, outputs: list[float], constant_tolerance: float) -> list[str]:
+    """What flags every result of a shard: a network whose card says it did not learn, and outputs
+    that are one value for all of the shard's scans."""
+    verdict = TrainingVerdict.from_card(card.training_check)
+    flags = [NOT_LEARNT_FLAG] if verdict is not None and not verdict.learnt else []
+    if constant_outputs(outputs, constant_tolerance):
+        flags.append("predicted count the same for every scan of its inference job")
+    return flags

@@ -309,6 +309,11 @@ class ResultsLayout(_JobFiles):
         """The cohort's tables for analysis: predicted counts per scan, QC per scan and region."""
         return self.root / "tables" / name
 
+    @property
+    def networks_table(self) -> Path:
+        """The run's networks, one row per region and architecture: whether each learnt (TSV)."""
+        return self.table("networks.tsv")
+
     def summary(self, name: str) -> Path:
         """Cohort-wide tables over every region and method."""
         return self.root / "stats" / name

@@ -45,7 +45,9 @@ class ModelCard:
     :class:`pvsflow.regions.RegionSpec` fields other than its name; ``training``: the
     :class:`pvsflow.settings.TrainingSettings`; ``training_fingerprint``: identifies the training
     data and settings (:func:`pvsflow.checkpoints.run_fingerprint`); ``initial_weights_sha256``:
-    the weights a fine-tuned network started from.
+    the weights a fine-tuned network started from; ``training_check``: whether it learnt
+    (:class:`pvsflow.training_check.TrainingVerdict`; None: not judged, as in cards written
+    before networks were).
     """
 
     architecture: str
@@ -66,6 +68,7 @@ class ModelCard:
     best_epoch: int = 0
     best_validation_loss: float | None = None
     epochs_run: int = 0
+    training_check: Mapping[str, Any] | None = None
     pvsflow_version: str = __version__
     format: str = CARD_FORMAT
 

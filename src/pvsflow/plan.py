@@ -16,6 +16,7 @@ from typing import Any
 from pvsflow.cohort import Problem, Split, shards, split_subjects, synthetic_scan_ids
 from pvsflow.cohort_check import CheckedCohort, ScanFiles, check_cohort
 from pvsflow.layout import CohortLayout, ResultsLayout
+from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.regions import resolve_crop_sizes
 from pvsflow.settings import InferenceSettings, LabelMapSettings, ScanOutputSettings, SplitSettings, from_mapping
 from pvsflow.synthetic import SyntheticCohortSpec, refuse_foreign_directory, spec_from_mapping
@@ -78,6 +79,15 @@ class Run:
     def region_methods(self) -> list[tuple[str, str]]:
         """Every (region, method) the run computes, in config order."""
         return [(region, method) for region, methods in self.methods.items() for method in methods]
+
+    @property
+    def networks(self) -> list[tuple[str, str, list[str]]]:
+        """Every network the run applies: (region, architecture, the region's methods that use it),
+        in config order."""
+        methods: dict[tuple[str, str], list[str]] = {}
+        for region, method in self.region_methods:
+            methods.setdefault((region, METHOD_CATALOGUE[method].architecture), []).append(method)
+        return [(region, architecture, used) for (region, architecture), used in methods.items()]
 
     @property
     def shown_method(self) -> str | None:

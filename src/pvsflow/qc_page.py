@@ -91,11 +91,14 @@ def _number(value: object) -> float | None:
     return None if value is None or not np.isfinite(float(value)) else round(float(value), 2)
 
 
-def qc_page_html(columns: list[str], rows: list[list[object]], title: str) -> str:
-    """The page: the rows as JSON inside it, rendered by a small script a page at a time."""
+def qc_page_html(columns: list[str], rows: list[list[object]], title: str, notices: Sequence[str] = ()) -> str:
+    """The page: the rows as JSON inside it, rendered by a small script a page at a time;
+    ``notices`` above them (the networks that did not learn)."""
     data = json.dumps({"columns": columns, "rows": rows}, separators=(",", ":")).replace("</", "<\\/")
+    shown = "".join(f'<p class="notice">{html.escape(notice)}</p>\n' for notice in notices)
     return (
         PAGE.replace("__TITLE__", html.escape(title))
+        .replace("__NOTICES__", shown)
         .replace("__DATA__", data)
         .replace("__ROWS_PER_PAGE__", str(ROWS_PER_PAGE))
     )
@@ -116,9 +119,10 @@ tr.failed td.status{color:#b00;font-weight:bold}
 tr.excluded td.status{color:#888;font-weight:bold}
 img{width:240px;height:auto;background:#111}
 #pager button{margin:0 4px}
+p.notice{background:#fdecea;border:1px solid #d9534f;padding:6px 10px;margin:6px 0;max-width:1100px}
 </style></head><body>
 <h1>__TITLE__</h1>
-<div id="controls">
+__NOTICES__<div id="controls">
 <input id="search" type="search" placeholder="scan or flag contains..." size="32">
 <label>show <select id="which"><option value="all">all scans</option><option value="flagged">flagged</option>
 <option value="failed">failed or excluded</option></select></label>

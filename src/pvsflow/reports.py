@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from pvsflow.training_check import network_messages, not_learnt
+
 
 def with_interval(row: pd.Series, name: str, digits: int, bounds: tuple[str, str] | None = None) -> str:
     """``value [low, high]``: the 95% interval of ``name`` (or the columns ``bounds``)."""
@@ -19,8 +21,13 @@ def with_interval(row: pd.Series, name: str, digits: int, bounds: tuple[str, str
 BLAND_ALTMAN_LIMITS = ("bland_altman_loa_low", "bland_altman_loa_high")
 
 
-def summary_markdown(summary: pd.DataFrame, fauc_max_fp: float) -> str:
-    """The summary table as Markdown: one row per region and method, 95% bootstrap intervals."""
+def summary_markdown(summary: pd.DataFrame, fauc_max_fp: float, networks: pd.DataFrame | None = None) -> str:
+    """The summary table as Markdown: one row per region and method, 95% bootstrap intervals.
+    ``networks``: the run's networks table (:mod:`pvsflow.training_check`); the rows of those
+    that did not learn are marked, and those networks named below the table."""
+    flagged = set()
+    if networks is not None:
+        flagged = {(row.region, m) for row in not_learnt(networks).itertuples() for m in row.methods.split(",")}
     lines = [
         "# pvsflow summary (test scans)",
         "",
@@ -29,8 +36,9 @@ def summary_markdown(summary: pd.DataFrame, fauc_max_fp: float) -> str:
         "| --- | --- | ---: | ---: | --- | ---: | --- | --- | --- | ---: | --- | --- |",
     ]
     for _, row in summary.iterrows():
+        method = row["method"] + (" (did not learn)" if (row["region"], row["method"]) in flagged else "")
         lines.append(
-            f"| {row['region']} | {row['method']} | {row['n_scans']} | {row['n_lesions']} "
+            f"| {row['region']} | {method} | {row['n_scans']} | {row['n_lesions']} "
             f"| {with_interval(row, 'fauc', 1)} | {row['chance_fauc']:.1f} | {with_interval(row, 'sensitivity', 2)} "
             f"| {with_interval(row, 'fp_avg', 2)} | {with_interval(row, 'fn_avg', 2)} "
             f"| {row['count_pearson_r']:.2f} | {with_interval(row, 'icc_agreement', 2)} "
@@ -44,6 +52,10 @@ def summary_markdown(summary: pd.DataFrame, fauc_max_fp: float) -> str:
         "(predicted - rated) with its 95% limits of agreement.",
         "",
     ]
+    messages = network_messages(networks) if networks is not None else []
+    if messages:
+        lines += ["Networks that did not learn (tables/networks.tsv); their rows are marked:", ""]
+        lines += [*(f"- {message}" for message in messages), ""]
     return "\n".join(lines)
 
 

@@ -34,6 +34,7 @@ LABEL_COLUMNS = [
     "ras_z",
     "structure",
     "hemisphere",
+    "network_warning",
 ]
 # Each PVS is drawn as the 3x3x3 voxels around its centre (the centre always its own label).
 BLOB_RADIUS_VOXELS = 1

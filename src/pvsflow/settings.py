@@ -118,6 +118,24 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+@dataclass(frozen=True)
+class TrainingCheckSettings:
+    """Whether a trained network learnt, judged on its validation scans (docs/method.md, "Did the
+    network learn"), and what the run does with one that did not (``training_check:``)."""
+
+    # warn: the run finishes, the network's outputs flagged; fail: its training job fails.
+    action: str = "warn"  # warn | fail
+    # Learnt: a best validation loss below this fraction of the plateau (the loss of predicting
+    # the training scans' mean count, or presence rate, for every scan) ...
+    max_loss_ratio: float = 0.5
+    # ... predicted counts whose spread over the validation scans is above this fraction of their
+    # rated counts' spread, and a best epoch after the first.
+    min_prediction_spread: float = 0.05
+    # A job's predicted counts (classification: the network's outputs) within this of each other
+    # for all its scans are flagged as constant.
+    constant_tolerance: float = 1e-3
+
+
 # Settings a fine-tuned region cannot change: its network, count_scale included, is midbrain's.
 FIXED_BY_FINE_TUNING = ("count_scale",)
 

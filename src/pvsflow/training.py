@@ -22,8 +22,9 @@ from pvsflow.checkpoints import load_checkpoint, save_checkpoint
 from pvsflow.devices import Execution, execution_for, pick_device, seed_everything
 from pvsflow.model_files import ModelCard, save_model
 from pvsflow.models import CountNetwork
-from pvsflow.objectives import objective_loss
-from pvsflow.settings import TrainingSettings
+from pvsflow.objectives import objective_loss, predicted_count
+from pvsflow.settings import TrainingCheckSettings, TrainingSettings
+from pvsflow.training_check import TrainingCheckError, TrainingVerdict, judge_training, network_name, not_learnt_message
 
 log = logging.getLogger(__name__)
 
@@ -303,13 +304,18 @@ def train_and_save(
     settings: TrainingSettings,
     outputs: TrainingOutputs,
     card: ModelCard,
+    check: TrainingCheckSettings,
     fingerprint: str = "",
     fine_tuning: bool = False,
 ) -> pd.DataFrame:
     """:func:`train`, then save the best model with ``card`` completed by the run (best epoch and
-    validation loss, epochs run) and the epoch table, which it returns; every epoch is logged. The
+    validation loss, epochs run, whether the network learnt: :func:`pvsflow.training_check.judge_training`
+    on the validation set) and the epoch table, which it returns; every epoch is logged. The
     epoch table fills as training goes, so progress can be watched; it is rewritten whole at the
     end (after a resume it then also holds the epochs run before the interruption).
+
+    A network that did not learn is a warning in the log, or with ``check.action: fail``, after
+    it is saved, a :class:`pvsflow.training_check.TrainingCheckError` with the same message.
     """
     columns = [field.name for field in fields(EpochRecord)]
     outputs.epochs.write_text("\t".join(columns) + "\n")
@@ -332,15 +338,57 @@ def train_and_save(
     table = pd.DataFrame([asdict(r) for r in history])
     table.to_csv(outputs.epochs, sep="\t", index=False, float_format="%.6g")
     best = table.loc[table["validation_loss"].idxmin()]
+    verdict = judge_training(
+        best_validation_loss=float(best["validation_loss"]),
+        best_epoch=int(best["epoch"]),
+        epochs_run=len(table),
+        train_counts=dataset_counts(train_set),
+        validation_counts=dataset_counts(validation_set),
+        validation_predictions=predict_counts(model, validation_set, settings.objective, settings.batch_size),
+        objective=settings.objective,
+        settings=check,
+    )
     card = replace(
         card,
-        best_epoch=int(best["epoch"]),
-        best_validation_loss=float(best["validation_loss"]),
-        epochs_run=len(table),
+        best_epoch=verdict.best_epoch,
+        best_validation_loss=verdict.best_validation_loss,
+        epochs_run=verdict.epochs_run,
+        training_check=verdict.as_card(),
     )
     save_model(outputs.model, model.cpu(), card)
     log.info("best epoch %d (validation loss %.4f) of %d", best["epoch"], best["validation_loss"], len(table))
+    report_verdict(verdict, network_name(card.architecture, card.region, card.digit), check)
     return table
+
+
+def report_verdict(verdict: TrainingVerdict, network: str, check: TrainingCheckSettings) -> None:
+    """Log whether ``network`` learnt; one that did not is a warning naming what to do, or with
+    ``check.action: fail`` a :class:`TrainingCheckError`."""
+    if verdict.learnt:
+        log.info("%s learnt: %s", network, verdict.summary())
+        return
+    message = f"{not_learnt_message(network, verdict.reasons)}. Figures: {verdict.summary()}"
+    if check.action == "fail":
+        raise TrainingCheckError(f"{message} (training_check.action: fail)")
+    log.warning("%s", message)
+
+
+def dataset_counts(dataset: torch.utils.data.Dataset) -> list[float]:
+    """The rated counts of a dataset's items."""
+    return [float(dataset[i][1]) for i in range(len(dataset))]
+
+
+def predict_counts(
+    model: CountNetwork, dataset: torch.utils.data.Dataset, objective: str, batch_size: int
+) -> list[float]:
+    """``model``'s predicted counts (:func:`pvsflow.objectives.predicted_count`) of a dataset's
+    items, in fp32 and evaluation mode on the model's device."""
+    device = next(model.parameters()).device
+    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    model.eval()
+    with torch.no_grad():
+        outputs = [model(images[index].to(device)) for index in batch_indices(len(images), batch_size, None)]
+    return predicted_count(torch.cat(outputs), objective).tolist()
 
 
 def _copy_state(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -143,6 +143,16 @@ def inference_model_card(wildcards):
     return model_card(inference_model(wildcards))
 
 
+def network_cards(wildcards):
+    """The model card of every network the run applies, keyed input_key(region, architecture)."""
+    return {
+        input_key(region, architecture): model_card(
+            model_file(MODELS, architecture=architecture, region=region)
+        )
+        for region, architecture, _ in RUN.networks
+    }
+
+
 def shard_tables(kind, region, method):
     """Every crop set's table of one kind ('detections' or 'scan_counts') for a region and
     method."""

@@ -24,6 +24,7 @@ rule infer:
         runtime=60,
     params:
         inference=config["inference"],
+        training_check=config["training_check"],
         preprocessing=region_preprocessing,
     script:
         "../scripts/infer.py"

@@ -86,6 +86,7 @@ rule mnist_train:
         runtime=6 * 60,
     params:
         training=mnist_training,
+        training_check=config["training_check"],
         checkpoint=mnist_checkpoint,
     script:
         "../scripts/mnist_train.py"

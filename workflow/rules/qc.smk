@@ -31,6 +31,7 @@ rule qc_page:
     input:
         counts=rules.cohort_tables.output.counts_parquet,
         qc=rules.cohort_tables.output.qc,
+        networks=OUT.networks_table,
         manifests=[OUT.scan_outputs(crop_set) for crop_set in PLAN.crop_sets],
     output:
         OUT.qc_page,

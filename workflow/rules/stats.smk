@@ -41,6 +41,7 @@ rule region_stats:
 rule summary:
     input:
         unpack(all_stats("per_scan.parquet", "metrics.parquet")),
+        networks=OUT.networks_table,
     output:
         table=OUT.summary("summary.parquet"),
         tsv=OUT.summary("summary.tsv"),

@@ -1,5 +1,6 @@
 """The tables an epidemiologist merges: predicted counts per scan (participant_id, session), the QC of
-every scan and region, and the cohort check's problems (docs/outputs.md)."""
+every scan and region, and the cohort check's problems; and the run's networks, whether each
+learnt (docs/outputs.md)."""
 
 
 rule cohort_tables:
@@ -46,3 +47,25 @@ rule dataset_description:
         source=str(COHORT.root),
     script:
         "../scripts/dataset_description.py"
+
+
+rule networks:
+    input:
+        unpack(network_cards),
+    output:
+        OUT.networks_table,
+    log:
+        OUT.log("networks"),
+    benchmark:
+        OUT.benchmark("networks")
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        networks=RUN.networks,
+        training_check=config["training_check"],
+    script:
+        "../scripts/networks.py"

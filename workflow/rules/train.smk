@@ -29,6 +29,7 @@ if not TRAINED_MODELS:
             runtime=24 * 60,
         params:
             training=region_training,
+            training_check=config["training_check"],
             preprocessing=region_preprocessing,
             qc=training_qc,
             checkpoint=training_checkpoint,

@@ -1,6 +1,6 @@
 """Snakemake entry point: ranked PVS candidates of one crop set's scans, written as Parquet."""
 
-from pvsflow.detection import DETECTION_SCHEMA, SCAN_COUNT_SCHEMA, detect_shard
+from pvsflow.detection import DETECTION_SCHEMA, NO_CANDIDATE_FLAG, SCAN_COUNT_SCHEMA, detect_shard
 from pvsflow.extraction import crop_dirs_of
 from pvsflow.io import write_table
 from pvsflow.jobs import log_to
@@ -20,4 +20,7 @@ write_table(detections, snakemake.output.detections, DETECTION_SCHEMA)
 write_table(scan_counts, snakemake.output.scan_counts, SCAN_COUNT_SCHEMA)
 for row in scan_counts[scan_counts["status"] != "ok"].itertuples():
     log.warning("%s: no detections: %s", row.scan, row.error)
+empty = scan_counts["network_warning"].str.contains(NO_CANDIDATE_FLAG, regex=False)
+if empty.any():
+    log.warning("%d of %d scans: %s", int(empty.sum()), len(scan_counts), NO_CANDIDATE_FLAG)
 log.info("%d candidates in %d scans", len(detections), len(scan_counts))

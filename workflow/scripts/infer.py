@@ -9,7 +9,7 @@ from pvsflow.inference import infer_shard
 from pvsflow.jobs import log_allocation, log_to
 from pvsflow.model_files import check_card, load_model
 from pvsflow.regions import RegionSpec
-from pvsflow.settings import InferenceSettings, from_mapping
+from pvsflow.settings import InferenceSettings, TrainingCheckSettings, from_mapping
 
 log = log_to(snakemake.log[0])
 log_allocation(log, snakemake.threads)
@@ -34,5 +34,6 @@ table = infer_shard(
     execution=inference_execution(device, mixed_precision=settings.mixed_precision),
     card=card,
     voxel_size_tolerance=settings.voxel_size_tolerance,
+    constant_tolerance=from_mapping(TrainingCheckSettings, snakemake.params.training_check).constant_tolerance,
 )
 log.info("%d scans, %d failed, on %s", len(table), int((table["status"] != "ok").sum()), device)

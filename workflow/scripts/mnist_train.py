@@ -8,7 +8,7 @@ from pvsflow.devices import pick_device, seed_everything
 from pvsflow.jobs import log_allocation, log_to
 from pvsflow.model_files import ModelCard
 from pvsflow.models import build_model
-from pvsflow.settings import TrainingSettings
+from pvsflow.settings import TrainingCheckSettings, TrainingSettings, from_mapping
 from pvsflow.training import TrainingOutputs, train_and_save
 
 log = log_to(snakemake.log[0])
@@ -44,6 +44,13 @@ card = ModelCard.for_training(
     training_fingerprint=fingerprint,
 )
 epochs = train_and_save(
-    model, train_set, validation_set, settings=settings, outputs=outputs, card=card, fingerprint=fingerprint
+    model,
+    train_set,
+    validation_set,
+    settings=settings,
+    outputs=outputs,
+    card=card,
+    check=from_mapping(TrainingCheckSettings, snakemake.params.training_check),
+    fingerprint=fingerprint,
 )
 figures.loss_curve(snakemake.output.curve, epochs, f"{architecture}, digit {digit}, {objective}")

@@ -7,6 +7,7 @@ import pandas as pd
 from pvsflow.jobs import log_to
 from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.qc_page import page_rows, qc_page_html
+from pvsflow.training_check import read_network_messages
 
 log = log_to(snakemake.log[0])
 page = Path(snakemake.output[0])
@@ -19,7 +20,8 @@ images = dict(zip(written["scan"], written["qc_image"]))
 method = snakemake.params.method
 columns, rows = page_rows(counts, qc, images, regions=snakemake.params.regions, method=method)
 label = METHOD_CATALOGUE[method].label if method else "no method"
-page.write_text(qc_page_html(columns, rows, f"pvsflow QC: {len(rows)} scans (counts: {label})"))
+notices = read_network_messages(snakemake.input.networks)
+page.write_text(qc_page_html(columns, rows, f"pvsflow QC: {len(rows)} scans (counts: {label})", notices))
 log.info(
     "%d rows, %d flagged, %.1f MB",
     len(rows),

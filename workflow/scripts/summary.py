@@ -9,6 +9,7 @@ from pvsflow.layout import input_key
 from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.reports import AGREEMENT_TABLES, PAPER_TABLES, paper_tables_html, paper_tables_markdown, summary_markdown
 from pvsflow.settings import EvaluationSettings, from_mapping
+from pvsflow.training_check import read_networks
 
 TABLES = PAPER_TABLES + AGREEMENT_TABLES
 log = log_to(snakemake.log[0])
@@ -19,7 +20,7 @@ per_scan = {run: pd.read_parquet(snakemake.input[input_key("per_scan", *run)]) f
 summary = pd.concat([metrics, overall_rows(metrics, per_scan, settings)], ignore_index=True)
 write_table(summary, snakemake.output.table, tsv=snakemake.output.tsv)
 with open(snakemake.output.markdown, "w") as handle:
-    handle.write(summary_markdown(summary, settings.fauc_max_fp))
+    handle.write(summary_markdown(summary, settings.fauc_max_fp, read_networks(snakemake.input.networks)))
 labels = {name: method.label for name, method in METHOD_CATALOGUE.items()}
 with open(snakemake.output.tables, "w") as handle:
     handle.write(paper_tables_markdown(summary, labels, settings.fauc_max_fp, tables=TABLES))

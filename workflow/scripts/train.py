@@ -13,7 +13,7 @@ from pvsflow.jobs import log_allocation, log_to
 from pvsflow.model_files import ModelCard, load_model
 from pvsflow.models import build_model
 from pvsflow.regions import RegionSpec
-from pvsflow.settings import QcSettings, TrainingSettings, from_mapping
+from pvsflow.settings import QcSettings, TrainingCheckSettings, TrainingSettings, from_mapping
 from pvsflow.training import TrainingOutputs, train_and_save
 
 log = log_to(snakemake.log[0])
@@ -58,6 +58,7 @@ epochs = train_and_save(
     settings=settings,
     outputs=outputs,
     card=card,
+    check=from_mapping(TrainingCheckSettings, snakemake.params.training_check),
     fingerprint=fingerprint,
     fine_tuning=init is not None,
 )
