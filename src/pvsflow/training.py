@@ -91,8 +91,14 @@ def resident(dataset: torch.utils.data.Dataset, execution: Execution) -> tuple[t
     """The whole dataset stacked once on the device: images ``(n, 1, *spatial)`` and targets
     ``(n,)``, float32. Batches are then index slices, with no per-item loading, collation or
     transfer (augmentation works on them in fp32; :class:`UpdateStep` casts them)."""
+    images, targets = stacked(dataset)
+    return images.to(execution.device), targets.to(execution.device)
+
+
+def stacked(dataset: torch.utils.data.Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """A dataset's images ``(n, 1, *spatial)`` and targets ``(n,)``, stacked in its order."""
     images, targets = zip(*(dataset[i] for i in range(len(dataset))), strict=True)
-    return torch.stack(images).to(execution.device), torch.stack(targets).to(execution.device)
+    return torch.stack(images), torch.stack(targets)
 
 
 def batch_indices(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
@@ -342,8 +348,8 @@ def train_and_save(
         best_validation_loss=float(best["validation_loss"]),
         best_epoch=int(best["epoch"]),
         epochs_run=len(table),
-        train_counts=dataset_counts(train_set),
-        validation_counts=dataset_counts(validation_set),
+        train_counts=stacked(train_set)[1].tolist(),
+        validation_counts=stacked(validation_set)[1].tolist(),
         validation_predictions=predict_counts(model, validation_set, settings.objective, settings.batch_size),
         objective=settings.objective,
         settings=check,
@@ -373,18 +379,13 @@ def report_verdict(verdict: TrainingVerdict, network: str, check: TrainingCheckS
     log.warning("%s", message)
 
 
-def dataset_counts(dataset: torch.utils.data.Dataset) -> list[float]:
-    """The rated counts of a dataset's items."""
-    return [float(dataset[i][1]) for i in range(len(dataset))]
-
-
 def predict_counts(
     model: CountNetwork, dataset: torch.utils.data.Dataset, objective: str, batch_size: int
 ) -> list[float]:
     """``model``'s predicted counts (:func:`pvsflow.objectives.predicted_count`) of a dataset's
     items, in fp32 and evaluation mode on the model's device."""
     device = next(model.parameters()).device
-    images = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    images, _ = stacked(dataset)
     model.eval()
     with torch.no_grad():
         outputs = [model(images[index].to(device)) for index in batch_indices(len(images), batch_size, None)]
