@@ -38,7 +38,7 @@ TINY_METHODS = {
 }  # tests/e2e/tiny.yaml
 PER_REGION_RULES = {"region_stats", "compare_methods", "attention_figure"}
 # One job over every region: rerun by any change.
-COHORT_WIDE_RULES = {"summary", "cohort_tables", "qc_page", "dataset_description"}
+COHORT_WIDE_RULES = {"summary", "cohort_tables", "qc_page", "dataset_description", "networks"}
 
 
 def tiny_test_scans(tiny_run: Path) -> list[str]:
@@ -275,6 +275,7 @@ def test_adding_a_method_reruns_only_that_method(tiny_run):
 
 
 def test_removing_a_method_recomputes_only_the_comparison(tiny_run):
+    """Grad's network (base) leaves the run with it, so the table of the run's networks is redrawn too."""
     jobs = planned_jobs(tiny_run, edit(tiny_run, "hippocampi", "methods: [gp_unet]"))
     assert sorted(rule for rule, _ in jobs) == [
         "all",
@@ -282,6 +283,7 @@ def test_removing_a_method_recomputes_only_the_comparison(tiny_run):
         "cohort_tables",
         "compare_methods",
         "dataset_description",
+        "networks",
         "qc_page",
         "summary",
     ]
