@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import yaml
+from _config import load_config
 from _timing import median_seconds
 
 from pvsflow.extraction import extract_scan
@@ -31,12 +31,11 @@ from pvsflow.regions import REGIONS, RegionSpec
 from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
 
 PAPER_VOXEL_MM = (0.5, 0.5, 0.8)
-CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
 def paper_specs() -> list[RegionSpec]:
     """The configured regions with the paper's crop sizes."""
-    regions = yaml.safe_load(CONFIG.read_text())["regions"]
+    regions = load_config()["regions"]
     return [
         RegionSpec.from_config(name, {**regions[name]["preprocessing"], "crop_shape": list(shape)})
         for name, shape in ((name, region.paper_crop_shape) for name, region in REGIONS.items())

@@ -19,7 +19,7 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-import yaml
+from _config import load_config
 from _validation import validation_fauc
 
 from pvsflow.attention import Method, frangi
@@ -28,8 +28,6 @@ from pvsflow.methods import METHOD_CATALOGUE
 from pvsflow.model_files import load_model
 from pvsflow.regions import REGIONS
 from pvsflow.settings import EvaluationSettings, from_mapping
-
-CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
 def frangi_fauc(
@@ -50,7 +48,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, help="a finished run's results (default: config.yaml's)")
     parser.add_argument("--cohort", type=Path, help="its cohort (default: config.yaml's cohort.bids_dir)")
     args = parser.parse_args()
-    config = yaml.safe_load(CONFIG.read_text())
+    config = load_config()
     results = args.results or Path(config["results"])
     bids_dir = args.cohort or Path(config["cohort"]["bids_dir"])
     candidates = [tuple(float(s) for s in text.split(",")) for text in args.sigmas]

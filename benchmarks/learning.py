@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
+from _config import load_config
 
 from pvsflow import cohort, mnist, mnist_study
 from pvsflow.attention import METHODS
@@ -40,8 +40,6 @@ from pvsflow.models import build_model
 from pvsflow.regions import BASE_REGION
 from pvsflow.settings import MnistEvaluationSettings, QcSettings, TrainingSettings
 from pvsflow.training import train
-
-CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
 def main() -> None:
@@ -73,7 +71,7 @@ def main() -> None:
     parser.add_argument("--diagnose", action="store_true", help="MNIST: where the candidates lie, other scorings")
     args = parser.parse_args()
 
-    config = yaml.safe_load(CONFIG.read_text())
+    config = load_config()
     if args.mnist:
         study = config["mnist"] | (
             {"grids": dict(zip(("train", "validation", "test"), args.grids))} if args.grids else {}
@@ -150,18 +148,21 @@ def region_crops(results: Path, bids_dir: Path, region: str) -> dict:
     return region_datasets(splits, region, counts, qc=QcSettings(), log=print)
 
 
-def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, mnist.GridDataset, int]:
-    """(train and validation TensorDatasets, test grids, 2): one digit's grids, built as the
-    study's mnist_dataset job builds them from a single pool (seeded split, config's sizes)."""
-    digits, labels = mnist.read_pool(*idx)
-    train_index, test_index = mnist.split_pool(len(labels), study.get("test_pool_fraction", 0.5), study.get("seed", 0))
-    grids = mnist.digit_datasets(
-        (digits[train_index], labels[train_index]),
-        (digits[test_index], labels[test_index]),
+def study_grids(study: dict, idx: list[str], digit: int) -> dict[str, mnist.GridDataset]:
+    """One digit's train, validation and test grids, built as the study's mnist_dataset job
+    builds them from a single pool (``study``: the config's mnist block)."""
+    return mnist.study_datasets(
+        mnist.read_pool(*idx),
         target=digit,
         sizes=study["grids"],
-        seed=study.get("seed", 0),
+        seed=study["seed"],
+        test_pool_fraction=study["test_pool_fraction"],
     )
+
+
+def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, mnist.GridDataset, int]:
+    """(train and validation TensorDatasets, test grids, 2): :func:`study_grids`."""
+    grids = study_grids(study, idx, digit)
     return {split: mnist_study.tensor_dataset(grids[split]) for split in ("train", "validation")}, grids["test"], 2
 
 

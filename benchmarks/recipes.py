@@ -37,9 +37,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
+from _config import load_config
 from _validation import validation_fauc
-from learning import mnist_grids, region_crops
+from learning import region_crops, study_grids
 
 from pvsflow import mnist, mnist_study
 from pvsflow.attention import METHODS
@@ -62,7 +62,6 @@ from pvsflow.training import (
     train,
 )
 
-CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 CALIBRATION_EPOCHS = 2
 
 
@@ -129,15 +128,14 @@ class TrainingData:
 
     @classmethod
     def load(cls, args: argparse.Namespace) -> TrainingData:
-        config = yaml.safe_load(CONFIG.read_text())
+        config = load_config()
         if args.mnist:
             study = config["mnist"] | (
                 {"grids": dict(zip(("train", "validation", "test"), args.grids))} if args.grids else {}
             )
-            datasets, test, _ = mnist_grids(study, args.mnist, args.digit)
-            validation = validation_grids(study, args.mnist, args.digit)
+            grids = study_grids(study, args.mnist, args.digit)
+            datasets = {split: mnist_study.tensor_dataset(grids[split]) for split in ("train", "validation")}
             title = f"{args.architecture}, MNIST digit {args.digit}"
-            grids = {"validation": validation, "test": test}
             return cls(title, args.architecture, 2, datasets, config["mnist"]["training"], grids, args.init)
         results = args.results or Path(config["results"])
         datasets = region_crops(results, args.cohort or Path(config["cohort"]["bids_dir"]), args.region)
@@ -171,19 +169,6 @@ class TrainingData:
             fine_tuning=self.init is not None,
             **hooks,
         )
-
-
-def validation_grids(study: dict, idx: list[str], digit: int) -> mnist.GridDataset:
-    """The validation grids of :func:`learning.mnist_grids`, with their cells (for scoring)."""
-    digits, labels = mnist.read_pool(*idx)
-    train_index, test_index = mnist.split_pool(len(labels), study.get("test_pool_fraction", 0.5), study.get("seed", 0))
-    return mnist.digit_datasets(
-        (digits[train_index], labels[train_index]),
-        (digits[test_index], labels[test_index]),
-        target=digit,
-        sizes=study["grids"],
-        seed=study.get("seed", 0),
-    )["validation"]
 
 
 def frontier(

@@ -21,10 +21,9 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
-import yaml
+from _config import load_config
 from torch.utils.flop_counter import FlopCounterMode
 
 from pvsflow.devices import Execution, execution_for, native_bf16, pick_device
@@ -40,7 +39,6 @@ PAPER_SHAPES: dict[tuple[int, int, int], list[str]] = {}
 for name, region in REGIONS.items():
     PAPER_SHAPES.setdefault(region.paper_crop_shape, []).append(name)
 MNIST_SHAPE, MNIST_BATCH = (140, 196), 64
-CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ class Variant:
 def cases(names: list[str]) -> list[Case]:
     chosen = []
     if "demo" in names:
-        regions = yaml.safe_load(CONFIG.read_text())["regions"]
+        regions = load_config()["regions"]
         for region, block in regions.items():
             chosen.append(Case(f"demo {region}", tuple(block["preprocessing"]["crop_shape"]), 1))
     if "paper" in names:

@@ -94,6 +94,23 @@ def test_test_grids_use_only_the_test_pool_and_datasets_round_trip(tmp_path, poo
         assert np.array_equal(loaded.images, data.images) and np.array_equal(loaded.counts, data.counts)
 
 
+def test_a_study_draws_its_test_grids_from_the_held_out_pool_or_the_separate_one(pool):
+    digits, labels = pool
+    train_index, test_index = mnist.split_pool(len(labels), 0.5, seed=2)
+    marked = digits.copy()
+    marked[:, 0, 1] = 0
+    marked[test_index, 0, 1] = 255  # the held-out digits
+    sizes = {"train": 6, "validation": 4, "test": 8}
+    datasets = mnist.study_datasets((marked, labels), target=5, sizes=sizes, seed=2, test_pool_fraction=0.5)
+    marks = {split: np.round(data.images[:, ::28, 1::28] * 255) for split, data in datasets.items()}
+    assert (marks["train"] == 0).all() and (marks["validation"] == 0).all() and (marks["test"] == 255).all()
+    marked[:, 0, 1] = 255  # now every digit, as the separate pool
+    separate = mnist.study_datasets(
+        (digits, labels), target=5, sizes=sizes, seed=2, test_pool_fraction=0.5, test_pool=(marked, labels)
+    )
+    assert (np.round(separate["test"].images[:, ::28, 1::28] * 255) == 255).all()
+
+
 def test_a_detection_is_a_hit_once_inside_a_target_cell():
     cells = np.zeros((5, 7), dtype=int)
     cells[1, 2] = cells[4, 6] = 7

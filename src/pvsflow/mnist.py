@@ -137,6 +137,24 @@ def digit_datasets(
     }
 
 
+def study_datasets(
+    pool: tuple[np.ndarray, np.ndarray],
+    *,
+    target: int,
+    sizes: Mapping[str, int],
+    seed: int,
+    test_pool_fraction: float,
+    test_pool: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, GridDataset]:
+    """A study's grids for ``target`` (:func:`digit_datasets`): the test grids from ``test_pool``
+    when there is one (MNIST's own test set), otherwise from a seeded ``test_pool_fraction`` of
+    ``pool`` that the training and validation grids never draw from (:func:`split_pool`)."""
+    if test_pool is None:
+        train_index, test_index = split_pool(len(pool[1]), test_pool_fraction, seed)
+        pool, test_pool = (pool[0][train_index], pool[1][train_index]), (pool[0][test_index], pool[1][test_index])
+    return digit_datasets(pool, test_pool, target=target, sizes=sizes, seed=seed)
+
+
 def pool_test_grids(pool: tuple[np.ndarray, np.ndarray], *, target: int, n_images: int, seed: int) -> GridDataset:
     """Test grids for ``target`` from an extra test pool ``(digits, labels)``, seeded by ``(seed,
     target)`` on a stream of their own (not the study's training grids' draws)."""
