@@ -4,9 +4,12 @@ never writes into BIDS_DIR; the results are a BIDS derivative dataset."""
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -15,11 +18,13 @@ from conftest import REPO
 from pvsflow import __version__
 from pvsflow.cli import main, parser_for, participant_overlay
 from pvsflow.layout import CohortLayout
-from pvsflow.provenance import config_sha256
+from pvsflow.provenance import config_sha256, workflow_commit
 from pvsflow.settings import LabelMapSettings
 from pvsflow.synthetic import SyntheticCohortSpec, write_cohort
 
 REGIONS = list(yaml.safe_load((REPO / "config.yaml").read_text())["regions"])
+# Where a virtual environment of this Python installs packages.
+WHEEL_SITE = ("lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +123,41 @@ def test_the_demo_plans_into_its_output_folder(tmp_path):
     overlay = yaml.safe_load((tmp_path / "demo" / "code" / "pvsflow" / "config.yaml").read_text())
     assert overlay["cohort"]["bids_dir"] == str((tmp_path / "demo" / "sourcedata" / "synthetic").resolve())
     assert "synthesize_cohort" in result.stdout
+
+
+def test_the_commit_is_the_workflow_folders_own_only_at_the_top_of_a_checkout(tmp_path):
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", workflow_commit(REPO))
+    assert workflow_commit(REPO / "workflow") is None  # e.g. a wheel's workflow in a venv inside a clone
+    assert workflow_commit(tmp_path) is None
+
+
+def test_a_wheel_carries_the_workflow_and_its_pvsflow_plans_the_demo(tmp_path):
+    """Built from the clone and installed into a virtual environment (its other packages seen
+    from this one), the wheel's ``pvsflow`` runs the workflow the wheel carries, not the clone's."""
+    dist = tmp_path / "dist"
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(REPO)], capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (wheel,) = dist.glob("pvsflow-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    carried = ["Snakefile", "config.yaml", "workflow/rules/common.smk", "workflow/scripts/train.py",
+               "workflow/schemas/config.schema.yaml", "workflow/report/workflow.rst", "profiles/local/config.yaml",
+               "profiles/slurm/config.yaml", "envs/pvsflow.yaml", "config/mnist-cpu.yaml"]  # fmt: skip
+    assert {f"pvsflow/app/{name}" for name in carried} <= names
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    own = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # the venv's pvsflow only
+    python = venv / "bin" / "python"
+    installed = subprocess.run(
+        [python, "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], capture_output=True, text=True
+    )
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    found = subprocess.run([python, "-c", "from pvsflow.cli import WORKFLOW; print(WORKFLOW)"], cwd=tmp_path,
+                           capture_output=True, text=True, check=True, env=own)  # fmt: skip
+    assert Path(found.stdout.strip()) == venv.joinpath(*WHEEL_SITE, "pvsflow", "app").resolve()
+    planned = subprocess.run([venv / "bin" / "pvsflow", "demo", str(tmp_path / "demo"), "-n", "--quiet", "rules"],
+                             cwd=tmp_path, capture_output=True, text=True, env=own)  # fmt: skip
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    assert "synthesize_cohort" in planned.stdout and "train" in planned.stdout

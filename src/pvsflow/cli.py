@@ -24,8 +24,15 @@ from pvsflow import __version__
 from pvsflow.layout import LABEL_MAP_PRESETS, valid_session, valid_subject
 from pvsflow.methods import METHOD_CATALOGUE
 
-# The workflow beside the package (an install from a clone, pip install -e).
-WORKFLOW = Path(__file__).resolve().parents[2]
+
+def workflow_folder(package: Path) -> Path:
+    """The folder with the Snakefile, config.yaml, workflow/ and profiles/: inside the package as
+    a wheel installs it (``pvsflow/app``), or the clone above ``src/`` (pip install -e)."""
+    bundled = package / "app"
+    return bundled if (bundled / "Snakefile").is_file() else package.parents[1]
+
+
+WORKFLOW = workflow_folder(Path(__file__).resolve().parent)
 OVERLAY = Path("code") / "pvsflow" / "config.yaml"
 # Snakemake options that say how to run jobs: without any, the local profile runs them.
 EXECUTION_OPTIONS = ("--profile", "--cores", "-c", "--jobs", "-j", "--executor", "-e")
@@ -190,7 +197,7 @@ def demo_overlay(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def snakemake_command(output_dir: Path, overlay: Path, passed: Sequence[str]) -> list[str]:
-    """The Snakemake call: the workflow beside this package, run in OUTPUT_DIR, with config.yaml
+    """The Snakemake call: the workflow (:data:`WORKFLOW`), run in OUTPUT_DIR, with config.yaml
     and the overlay; ``passed`` options first (the config files take every value after them)."""
     execution = (
         []
@@ -223,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, passed = parser.parse_known_args(argv[1:] if command == "demo" else argv)
     if not (WORKFLOW / "Snakefile").is_file():
         parser.error(
-            f"the workflow is not beside the package ({WORKFLOW}): install pvsflow from a clone (pip install -e .)"
+            f"the workflow is neither in the package nor beside it ({WORKFLOW}): install pvsflow from its wheel "
+            "or a clone (pip install .)"
         )
     config = demo_overlay(args) if command == "demo" else participant_overlay(args)
     output_dir = Path(config["results"])

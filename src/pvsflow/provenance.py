@@ -23,17 +23,22 @@ def config_sha256(config: Mapping[str, Any]) -> str:
 
 def workflow_commit(workflow_dir: Path | str) -> str | None:
     """The git commit of the workflow's folder (``-dirty`` with uncommitted changes), or None
-    outside a git checkout."""
-    try:
-        described = subprocess.run(
-            ["git", "-C", str(workflow_dir), "describe", "--always", "--dirty", "--abbrev=40"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    unless the folder is the top of a git checkout (an installed wheel's workflow may lie inside
+    some other repository, e.g. in a virtual environment within a clone)."""
+
+    def git(*arguments: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(workflow_dir), *arguments], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() or None if done.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != Path(workflow_dir).resolve():
         return None
-    return described.stdout.strip() or None if described.returncode == 0 else None
+    return git("describe", "--always", "--dirty", "--abbrev=40")
 
 
 def dataset_description(*, config_digest: str, commit: str | None, source: Path | str) -> dict[str, Any]:
