@@ -23,8 +23,6 @@ from pvsflow.settings import LabelMapSettings
 from pvsflow.synthetic import SyntheticCohortSpec, write_cohort
 
 REGIONS = list(yaml.safe_load((REPO / "config.yaml").read_text())["regions"])
-# Where a virtual environment of this Python installs packages.
-WHEEL_SITE = ("lib", f"python{sys.version_info.major}.{sys.version_info.minor}", "site-packages")
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +130,8 @@ def test_the_commit_is_the_workflow_folders_own_only_at_the_top_of_a_checkout(tm
 
 
 def test_a_wheel_carries_the_workflow_and_its_pvsflow_plans_the_demo(tmp_path):
-    """Built from the clone and installed into a virtual environment (its other packages seen
-    from this one), the wheel's ``pvsflow`` runs the workflow the wheel carries, not the clone's."""
+    """Built from the clone and installed into a folder of its own, put ahead of this
+    environment's packages, the wheel's ``pvsflow`` runs the workflow the wheel carries."""
     dist = tmp_path / "dist"
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(REPO)], capture_output=True, text=True
@@ -146,18 +144,18 @@ def test_a_wheel_carries_the_workflow_and_its_pvsflow_plans_the_demo(tmp_path):
                "profiles/slurm/config.yaml", "envs/pvsflow.yaml", "config/mnist-cpu.yaml"]  # fmt: skip
     assert {f"pvsflow/app/{name}" for name in carried} <= names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    own = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # the venv's pvsflow only
-    python = venv / "bin" / "python"
+    target = tmp_path / "installed"
     installed = subprocess.run(
-        [python, "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)], capture_output=True, text=True
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
     )
     assert installed.returncode == 0, installed.stderr[-3000:]
-    found = subprocess.run([python, "-c", "from pvsflow.cli import WORKFLOW; print(WORKFLOW)"], cwd=tmp_path,
-                           capture_output=True, text=True, check=True, env=own)  # fmt: skip
-    assert Path(found.stdout.strip()) == venv.joinpath(*WHEEL_SITE, "pvsflow", "app").resolve()
-    planned = subprocess.run([venv / "bin" / "pvsflow", "demo", str(tmp_path / "demo"), "-n", "--quiet", "rules"],
-                             cwd=tmp_path, capture_output=True, text=True, env=own)  # fmt: skip
+    ahead = os.environ | {"PYTHONPATH": str(target)}
+    found = subprocess.run([sys.executable, "-c", "from pvsflow.cli import WORKFLOW; print(WORKFLOW)"], cwd=tmp_path,
+                           capture_output=True, text=True, check=True, env=ahead)  # fmt: skip
+    assert Path(found.stdout.strip()) == (target / "pvsflow" / "app").resolve()
+    planned = subprocess.run([target / "bin" / "pvsflow", "demo", str(tmp_path / "demo"), "-n", "--quiet", "rules"],
+                             cwd=tmp_path, capture_output=True, text=True, env=ahead)  # fmt: skip
     assert planned.returncode == 0, planned.stderr[-3000:]
     assert "synthesize_cohort" in planned.stdout and "train" in planned.stdout
