@@ -18,6 +18,10 @@ min_version("9.19")
 configfile: "config.yaml"
 
 
+# With --software-deployment-method apptainer, every job runs in this image (docs/usage.md).
+container: config.get("container")
+
+
 report: "workflow/report/workflow.rst"
 
 

@@ -98,19 +98,21 @@ CHROMIUM_FLAGS = (
 )
 
 
+def apt_install(*packages: str, why: str) -> None:
+    """Debian's ``packages``, installed with apt (as root; otherwise the test fails, saying ``why``)."""
+    if os.geteuid() != 0:
+        pytest.fail(f"{why}: install the Debian packages {' '.join(packages)}, or run as root")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    quiet = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=quiet)
+
+
 @pytest.fixture(scope="session")
 def chromium(tmp_path_factory) -> list[str]:
     """The command that runs a real headless Chromium (Debian's, installed with apt when missing:
     needs root, as the SLURM tests do), with a profile of its own."""
     if shutil.which("chromium") is None:
-        if os.geteuid() != 0:
-            pytest.fail("the QC page tests open it in Chromium: install the Debian package chromium, or run as root")
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"],
-            check=True,
-            env=os.environ | {"DEBIAN_FRONTEND": "noninteractive"},
-        )
+        apt_install("chromium", why="the QC page tests open it in Chromium")
     profile = tmp_path_factory.mktemp("chromium-profile")
     return ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]
 
