@@ -10,7 +10,7 @@ scores its trained networks on the extra test pools of `mnist.test_pools`.
 
 from snakemake.utils import min_version
 
-from pvsflow.training_check import read_network_messages
+from pvsflow.nets.training_check import read_network_messages
 
 min_version("9.19")
 

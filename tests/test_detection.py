@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from pvsflow import freesurfer as fs
-from pvsflow.attention import METHODS
-from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
-from pvsflow.detection import (
+from pvsflow.attention.inference import infer_shard
+from pvsflow.attention.methods import METHODS
+from pvsflow.detect.candidates import (
     DETECTION_SCHEMA,
     NO_CANDIDATE_FLAG,
     SCAN_COUNT_SCHEMA,
@@ -17,16 +16,17 @@ from pvsflow.detection import (
     local_maxima,
     operating_count,
 )
-from pvsflow.devices import inference_execution
-from pvsflow.inference import infer_shard
-from pvsflow.io import save_volume
-from pvsflow.layout import crop_file, label_crop_file
-from pvsflow.model_files import ModelCard
-from pvsflow.models import GPUnet
-from pvsflow.regions import BASAL_GANGLIA, Region, translation
-from pvsflow.settings import DetectionSettings, InferenceSettings, TrainingCheckSettings, TrainingSettings
-from pvsflow.training_check import NOT_LEARNT_FLAG, TrainingVerdict
-from pvsflow.voxel_order import VoxelOrder
+from pvsflow.io import freesurfer as fs
+from pvsflow.io.layout import crop_file, label_crop_file
+from pvsflow.io.settings import DetectionSettings, InferenceSettings, TrainingCheckSettings, TrainingSettings
+from pvsflow.io.volumes import save_volume
+from pvsflow.io.voxel_order import VoxelOrder
+from pvsflow.nets.devices import inference_execution
+from pvsflow.nets.model_files import ModelCard
+from pvsflow.nets.models import GPUnet
+from pvsflow.nets.training_check import NOT_LEARNT_FLAG, TrainingVerdict
+from pvsflow.regions.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.regions.registry import BASAL_GANGLIA, Region, translation
 
 NMS_SIZE = DetectionSettings().nms_size
 
