@@ -80,3 +80,26 @@ def test_the_workflow_plans_without_importing_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False", modules
 
+
+def script_modules(script: Path) -> set[str]:
+    """The pvsflow modules a workflow script imports, below ``pvsflow`` (``io.layout``), but its log's."""
+    found = set()
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pvsflow."):
+            below = node.module.removeprefix("pvsflow.")
+            found |= {f"{below}.{alias.name}" for alias in node.names} if "." not in below else {below}
+    return found - {"pipeline.jobs"}
+
+
+def test_the_rule_table_names_each_scripts_modules():
+    """docs/development.md's table of rules: each rule's file, script and the modules the script imports."""
+    rules = {}
+    for path in (REPO / "workflow" / "rules").glob("*.smk"):
+        for rule, body in re.findall(r"^\s*rule (\w+):\n(.*?)(?=^\s*rule |\Z)", path.read_text(), re.M | re.S):
+            script = re.search(r'script:\s*"\.\./scripts/(\w+\.py)"', body).group(1)
+            rules[rule] = (path.name, script, script_modules(REPO / "workflow" / "scripts" / script))
+    table = re.findall(
+        r"^\| `(\w+)` \((\w+\.smk)\) \| `(\w+\.py)` \| (.*) \|$", (REPO / "docs" / "development.md").read_text(), re.M
+    )
+    documented = {rule: (smk, script, set(re.findall(r"`([\w.]+)`", modules))) for rule, smk, script, modules in table}
+    assert documented == rules
