@@ -2,6 +2,7 @@
 network that did not learn, of constant counts and of empty attention maps."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -15,6 +16,7 @@ from pvsflow.detect.candidates import (
     detect_shard,
     local_maxima,
     operating_count,
+    scan_count_row,
 )
 from pvsflow.io import freesurfer as fs
 from pvsflow.io.layout import crop_file, label_crop_file
@@ -208,3 +210,23 @@ def test_constant_counts_and_empty_attention_maps_are_flagged_whatever_the_card_
         scan_counts["network_warning"].tolist()
         == [f"predicted count the same for every scan of its inference job; {NO_CANDIDATE_FLAG}"] * 3
     )
+
+
+def test_a_scan_whose_inference_failed_counts_as_failed_with_its_error_alone():
+    prediction = pd.Series(
+        {"status": "failed", "predicted_count": np.nan, "error": "unreadable", "warning": "w", "network_warning": "n"}
+    )
+    row = scan_count_row("sub-01_ses-2", "test", prediction, None)
+    assert list(row) == SCAN_COUNT_SCHEMA.names and np.isnan(row.pop("predicted_count"))
+    assert row == {
+        "scan": "sub-01_ses-2",
+        "participant_id": "sub-01",
+        "session": "ses-2",
+        "split": "test",
+        "status": "failed",
+        "n_candidates": 0,
+        "n_selected": 0,
+        "error": "unreadable",
+        "warning": "",
+        "network_warning": "",
+    }

@@ -169,6 +169,27 @@ SCAN_COUNT_SCHEMA = pa.schema(
 NO_CANDIDATE_FLAG = "the attention map gives no candidate"
 
 
+def scan_count_row(scan_id: str, split: str, prediction: pd.Series, frame: pd.DataFrame | None) -> dict:
+    """A scan's :data:`SCAN_COUNT_SCHEMA` row from its inference ``prediction`` and its candidates
+    ``frame`` (None: inference failed, and the row carries its error)."""
+    participant, session = layout.scan_entities(scan_id)
+    failed = frame is None
+    flags = [] if failed else [prediction["network_warning"], "" if len(frame) else NO_CANDIDATE_FLAG]
+    return {
+        "scan": scan_id,
+        "participant_id": participant,
+        "session": session,
+        "split": split,
+        "status": "failed" if failed else "ok",
+        "predicted_count": np.nan if failed else float(prediction["predicted_count"]),
+        "n_candidates": 0 if failed else len(frame),
+        "n_selected": 0 if failed else int(frame["selected"].sum()),
+        "error": prediction["error"] if failed else "",
+        "warning": "" if failed else prediction["warning"],
+        "network_warning": "; ".join(flag for flag in flags if flag),
+    }
+
+
 def detect_shard(
     maps_dir: Path | str,
     crop_dirs: Sequence[Path | str],
@@ -188,56 +209,25 @@ def detect_shard(
     frames, rows = [], []
     for crop_dir in map(Path, crop_dirs):
         scan_id = crop_dir.name
-        participant, session = layout.scan_entities(scan_id)
         prediction = predictions.loc[scan_id]
-        if prediction["status"] != "ok":
-            rows.append(
-                {
-                    "scan": scan_id,
-                    "participant_id": participant,
-                    "session": session,
-                    "split": splits[scan_id],
-                    "status": "failed",
-                    "predicted_count": np.nan,
-                    "n_candidates": 0,
-                    "n_selected": 0,
-                    "error": prediction["error"],
-                    "warning": "",
-                    "network_warning": "",
-                }
+        frame = None
+        if prediction["status"] == "ok":
+            attention, _ = load_crop(layout.attention_map(maps_dir, scan_id))
+            labels, _ = load_crop(layout.label_crop_file(crop_dir, region))
+            record = read_scan_record(crop_dir)
+            frame = detect(
+                attention,
+                labels.astype(np.int32),
+                float(prediction["predicted_count"]),
+                record.region(region),
+                record.voxel_order,
+                region=REGIONS[region],
+                scan_id=scan_id,
+                nms_size=nms_size,
+                split=splits[scan_id],
+                network_warning=prediction["network_warning"],
             )
-            continue
-        attention, _ = load_crop(layout.attention_map(maps_dir, scan_id))
-        labels, _ = load_crop(layout.label_crop_file(crop_dir, region))
-        record = read_scan_record(crop_dir)
-        frame = detect(
-            attention,
-            labels.astype(np.int32),
-            float(prediction["predicted_count"]),
-            record.region(region),
-            record.voxel_order,
-            region=REGIONS[region],
-            scan_id=scan_id,
-            nms_size=nms_size,
-            split=splits[scan_id],
-            network_warning=prediction["network_warning"],
-        )
-        frames.append(frame)
-        flags = [prediction["network_warning"], "" if len(frame) else NO_CANDIDATE_FLAG]
-        rows.append(
-            {
-                "scan": scan_id,
-                "participant_id": participant,
-                "session": session,
-                "split": splits[scan_id],
-                "status": "ok",
-                "predicted_count": float(prediction["predicted_count"]),
-                "n_candidates": len(frame),
-                "n_selected": int(frame["selected"].sum()),
-                "error": "",
-                "warning": prediction["warning"],
-                "network_warning": "; ".join(flag for flag in flags if flag),
-            }
-        )
+            frames.append(frame)
+        rows.append(scan_count_row(scan_id, splits[scan_id], prediction, frame))
     detections = pd.concat(frames, ignore_index=True) if frames else empty_detections()
     return detections, pd.DataFrame(rows, columns=SCAN_COUNT_SCHEMA.names)
