@@ -1,16 +1,20 @@
 """pvsflow: weakly supervised detection of enlarged perivascular spaces (Dubost et al.).
 
 Stages: synthesize_cohort (demo only) -> extract_regions (per shard of scans) -> train (per region;
-midbrain first, the others fine-tuned from it; networks: whether each learnt) -> infer (per shard of scans) -> detect (per shard,
-Parquet) -> region_stats (per region and method) -> compare_methods and attention_figure (per
-region) -> summary (cohort-wide, the paper's tables). `snakemake --report report.html` gathers the
-figures and tables. The target `mnist` runs the MNIST study (workflow/rules/mnist.smk); `mnist_pools`
-scores its trained networks on the extra test pools of `mnist.test_pools`.
+midbrain first, the others fine-tuned from it; networks: whether each learnt) -> infer (per shard
+of scans) -> detect (per shard, Parquet) -> region_stats (per region and method) ->
+compare_methods and attention_figure (per region) -> summary (cohort-wide, the paper's tables).
+From the detections also cohort_tables (cohort-wide: counts, QC, the cohort check's problems) and
+scan_outputs (per shard: PVS maps and QC images in each scan's grid) -> qc_page (the cohort's QC
+page); dataset_description names pvsflow's version, commit and config. `snakemake --report
+report.html` gathers the figures and tables. The target `mnist` runs the MNIST study
+(workflow/rules/mnist.smk); `mnist_pools` scores its trained networks on the extra test pools of
+`mnist.test_pools`.
 """
 
 from snakemake.utils import min_version
 
-from pvsflow.training_check import read_network_messages
+from pvsflow.nets.training_check import read_network_messages
 
 min_version("9.19")
 

@@ -6,23 +6,23 @@ from pathlib import Path
 
 import torch
 
-from pvsflow import cohort
-from pvsflow.attention import Method
-from pvsflow.detection import detect_shard
-from pvsflow.devices import inference_execution
-from pvsflow.evaluation import dots_in_crops, scan_results, scan_table
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.inference import infer_shard
-from pvsflow.layout import CohortLayout, ResultsLayout
-from pvsflow.model_files import ModelCard
-from pvsflow.models import CountNetwork
-from pvsflow.settings import (
+from pvsflow.attention.inference import infer_shard
+from pvsflow.attention.methods import Method
+from pvsflow.cohort.tables import read_counts, read_dots
+from pvsflow.detect.candidates import detect_shard
+from pvsflow.io.layout import CohortLayout, ResultsLayout
+from pvsflow.io.settings import (
     DetectionSettings,
     EvaluationSettings,
     InferenceSettings,
     TrainingCheckSettings,
     from_mapping,
 )
+from pvsflow.nets.devices import inference_execution
+from pvsflow.nets.model_files import ModelCard
+from pvsflow.nets.models import CountNetwork
+from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.stats.evaluation import dots_in_crops, scan_results, scan_table
 
 
 def validation_fauc(
@@ -60,10 +60,10 @@ def validation_fauc(
         nms_size=from_mapping(DetectionSettings, config.get("detection")).nms_size,
         splits=dict.fromkeys(scans, "validation"),
     )
-    counts = cohort.read_counts(ratings.counts)
+    counts = read_counts(ratings.counts)
     counts = counts[counts["region"] == region]
     rated = [scan for scan in scans if scan in set(counts["scan"])]
-    dots, _ = dots_in_crops(cohort.read_dots(ratings.dots, counts), crop_dirs, region, source=ratings.dots)
+    dots, _ = dots_in_crops(read_dots(ratings.dots, counts), crop_dirs, region, source=ratings.dots)
     settings = from_mapping(EvaluationSettings, config.get("evaluation"))
     per_scan = scan_results(
         detections, scan_counts, dots, counts, scan_ids=rated, max_distance=settings.match_distance_voxels

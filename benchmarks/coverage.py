@@ -21,8 +21,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from pvsflow.regions import MIDBRAIN, PAPER_VOXEL_SIZE_MM, RegionSpec, crop_shape_from_mm, extract_region
-from pvsflow.synthetic import SyntheticCohortSpec, generate_subject
+from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject
+from pvsflow.regions.registry import MIDBRAIN, PAPER_VOXEL_SIZE_MM, RegionSpec, crop_shape_from_mm, extract_region
 
 IN_PLANE_MM = (44.0, 44.0)  # the paper's 88 x 88 voxels of 0.5 mm
 HEIGHTS_MM = (8.8, 12.0, 16.0, 20.0, 22.0)  # 8.8: the paper's 11 slices of 0.8 mm

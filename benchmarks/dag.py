@@ -33,9 +33,9 @@ from pathlib import Path
 
 import yaml
 
-from pvsflow.cohort import subject_ids
-from pvsflow.layout import CohortLayout
-from pvsflow.regions import REGIONS
+from pvsflow.cohort.tables import subject_ids
+from pvsflow.io.layout import CohortLayout
+from pvsflow.regions.registry import REGIONS
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_RATED_SCANS = 2202

@@ -7,7 +7,7 @@ A synthetic subject (the demo's generator) is drawn at 0.5 x 0.5 x 0.8 mm, the p
 size, and written as gzipped NIfTI (int16) with its label map, once on the scan's grid and once
 as FreeSurfer gives it (``aseg.mgz`` on a conformed 1 mm grid, resampled by extraction). The
 regions are cut at the paper's crop sizes (88x88x11, 168x128x84, 168x128x84, 250x290x14) by
-:func:`pvsflow.extraction.extract_scan`, crops and records written, as the extraction job does.
+:func:`pvsflow.regions.extraction.extract_scan`, crops and records written, as the extraction job does.
 The baseline, timed alternately with it in the same run, is nibabel alone loading the scan and
 the label map (``get_fdata``). Medians of ``--repeats`` runs. The tests run it once (docs/benchmarks.md,
 "Extraction speed").
@@ -26,9 +26,9 @@ import numpy as np
 from _config import load_config
 from _timing import median_seconds
 
-from pvsflow.extraction import extract_scan
-from pvsflow.regions import REGIONS, RegionSpec
-from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
+from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
+from pvsflow.regions.extraction import extract_scan
+from pvsflow.regions.registry import REGIONS, RegionSpec
 
 PAPER_VOXEL_MM = (0.5, 0.5, 0.8)
 

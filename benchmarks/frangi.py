@@ -8,7 +8,7 @@ validation scan's crop is computed as the inference job computes it (the region'
 network gives the count), its candidates are selected as the detection job selects them, and
 the FAUC over the validation scans is printed, with the rated dots as truth, as the statistics
 job scores the test scans. The scales of the best mean FAUC over regions are pvsflow's
-(:data:`pvsflow.attention.FRANGI_SIGMAS`; docs/method.md, "Attention methods").
+(:data:`pvsflow.attention.methods.FRANGI_SIGMAS`; docs/method.md, "Attention methods").
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from pathlib import Path
 from _config import load_config
 from _validation import validation_fauc
 
-from pvsflow.attention import Method, frangi
-from pvsflow.layout import ResultsLayout
-from pvsflow.methods import METHOD_CATALOGUE
-from pvsflow.model_files import load_model
-from pvsflow.regions import REGIONS
-from pvsflow.settings import EvaluationSettings, from_mapping
+from pvsflow.attention.catalogue import METHOD_CATALOGUE
+from pvsflow.attention.methods import Method, frangi
+from pvsflow.io.layout import ResultsLayout
+from pvsflow.io.settings import EvaluationSettings, from_mapping
+from pvsflow.nets.model_files import load_model
+from pvsflow.regions.registry import REGIONS
 
 
 def frangi_fauc(

@@ -39,8 +39,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from pvsflow.methods import METHOD_CATALOGUE
-from pvsflow.settings import RECIPES
+from pvsflow.attention.catalogue import METHOD_CATALOGUE
+from pvsflow.io.settings import RECIPES
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_STUDY = REPO / "config" / "mnist-cpu.yaml"  # its training block is the fast recipe's study

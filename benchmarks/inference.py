@@ -14,8 +14,8 @@ benchmark existed (contiguous layout, U-Net decoders on an upsampled copy of the
 
 Agreement (``--agreement RESULTS``, a finished run's results directory): every scan of every crop
 set is inferred with each trained network on the baseline and on each other path by
-:func:`pvsflow.inference.infer_shard`, the candidates selected by
-:func:`pvsflow.detection.detect_shard`, and the share of scans whose selected detections (voxels)
+:func:`pvsflow.attention.inference.infer_shard`, the candidates selected by
+:func:`pvsflow.detect.candidates.detect_shard`, and the share of scans whose selected detections (voxels)
 are identical to the baseline's is printed. The tests run it at a quarter of the crop sizes
 (docs/benchmarks.md, "Inference speed").
 """
@@ -38,18 +38,18 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pvsflow import models
-from pvsflow.attention import METHODS, Method, class_activation
-from pvsflow.detection import detect_shard
-from pvsflow.devices import Execution, execution_for, inference_execution, native_bf16, pick_device
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.inference import infer_shard
-from pvsflow.layout import model_file
-from pvsflow.methods import PAPER_METHODS
-from pvsflow.model_files import load_model
-from pvsflow.models import build_model, cat_channels, upsample_to
-from pvsflow.regions import REGIONS
-from pvsflow.settings import DetectionSettings, InferenceSettings, TrainingCheckSettings
+from pvsflow.attention.catalogue import PAPER_METHODS
+from pvsflow.attention.inference import infer_shard
+from pvsflow.attention.methods import METHODS, Method, class_activation
+from pvsflow.detect.candidates import detect_shard
+from pvsflow.io.layout import model_file
+from pvsflow.io.settings import DetectionSettings, InferenceSettings, TrainingCheckSettings
+from pvsflow.nets import models
+from pvsflow.nets.devices import Execution, execution_for, inference_execution, native_bf16, pick_device
+from pvsflow.nets.model_files import load_model
+from pvsflow.nets.models import build_model, cat_channels, upsample_to
+from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.registry import REGIONS
 
 # The paper's crops (0.5 x 0.5 x 0.8 mm voxels); the hippocampi and basal ganglia share a size.
 PAPER_REGIONS = {name: region.paper_crop_shape for name, region in REGIONS.items()}
@@ -60,7 +60,7 @@ class Variant:
     """An inference path: ``execution``, with ``threads`` threads, ``batch`` scans per call,
     ``compiled`` (``torch.compile`` of a class-activation method's computation; the first call,
     printed, includes compiling), ``upsampled_copy``: the U-Nets' decoders convolve an upsampled
-    copy of the coarse maps, as before :func:`pvsflow.models.conv_relu_of_upsampled`."""
+    copy of the coarse maps, as before :func:`pvsflow.nets.models.conv_relu_of_upsampled`."""
 
     name: str
     execution: Execution

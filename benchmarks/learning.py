@@ -27,19 +27,29 @@ import pandas as pd
 import torch
 from _config import load_config
 
-from pvsflow import cohort, mnist, mnist_study
-from pvsflow.attention import METHODS
-from pvsflow.datasets import region_datasets
-from pvsflow.devices import seed_everything
-from pvsflow.evaluation import scan_table
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.froc import summarise
-from pvsflow.layout import CohortLayout, ResultsLayout
-from pvsflow.model_files import ModelCard, load_model, save_model
-from pvsflow.models import build_model
-from pvsflow.regions import BASE_REGION
-from pvsflow.settings import MnistEvaluationSettings, QcSettings, TrainingSettings
-from pvsflow.training import train
+from pvsflow.attention.methods import METHODS
+from pvsflow.cohort.tables import read_counts
+from pvsflow.io.layout import CohortLayout, ResultsLayout
+from pvsflow.io.settings import MnistEvaluationSettings, QcSettings, TrainingSettings
+from pvsflow.mnist.grids import DIGIT_SIZE, GridDataset, read_pool, study_datasets
+from pvsflow.mnist.study import (
+    CANDIDATE_KINDS,
+    INK,
+    candidate_kinds,
+    evaluate_method,
+    one_candidate_per_cell,
+    pooled_fauc,
+    tensor_dataset,
+)
+from pvsflow.nets.datasets import region_datasets
+from pvsflow.nets.devices import seed_everything
+from pvsflow.nets.model_files import ModelCard, load_model, save_model
+from pvsflow.nets.models import build_model
+from pvsflow.nets.training import train
+from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.registry import BASE_REGION
+from pvsflow.stats.evaluation import scan_table
+from pvsflow.stats.froc import summarise
 
 
 def main() -> None:
@@ -144,15 +154,15 @@ def region_crops(results: Path, bids_dir: Path, region: str) -> dict:
     crop sets under ``results``) with the counts of the cohort at ``bids_dir``."""
     layout = ResultsLayout(results)
     splits = {split: crop_dirs_of(layout.crop_sets_of(split)) for split in ("train", "validation")}
-    counts = cohort.read_counts(CohortLayout(bids_dir).counts)
+    counts = read_counts(CohortLayout(bids_dir).counts)
     return region_datasets(splits, region, counts, qc=QcSettings(), log=print)
 
 
-def study_grids(study: dict, idx: list[str], digit: int) -> dict[str, mnist.GridDataset]:
+def study_grids(study: dict, idx: list[str], digit: int) -> dict[str, GridDataset]:
     """One digit's train, validation and test grids, built as the study's mnist_dataset job
     builds them from a single pool (``study``: the config's mnist block)."""
-    return mnist.study_datasets(
-        mnist.read_pool(*idx),
+    return study_datasets(
+        read_pool(*idx),
         target=digit,
         sizes=study["grids"],
         seed=study["seed"],
@@ -160,10 +170,10 @@ def study_grids(study: dict, idx: list[str], digit: int) -> dict[str, mnist.Grid
     )
 
 
-def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, mnist.GridDataset, int]:
+def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, GridDataset, int]:
     """(train and validation TensorDatasets, test grids, 2): :func:`study_grids`."""
     grids = study_grids(study, idx, digit)
-    return {split: mnist_study.tensor_dataset(grids[split]) for split in ("train", "validation")}, grids["test"], 2
+    return {split: tensor_dataset(grids[split]) for split in ("train", "validation")}, grids["test"], 2
 
 
 def load_for_diagnosis(path: Path, architecture: str, settings: TrainingSettings):  # type: ignore[no-untyped-def]
@@ -177,15 +187,15 @@ def load_for_diagnosis(path: Path, architecture: str, settings: TrainingSettings
     return model
 
 
-def diagnose(model, method, test: mnist.GridDataset, settings: TrainingSettings) -> None:  # type: ignore[no-untyped-def]
+def diagnose(model, method, test: GridDataset, settings: TrainingSettings) -> None:  # type: ignore[no-untyped-def]
     """Print where the network's candidates lie on the test grids, per rank, and its FAUC under
     the study's scoring and under alternatives (0-2 FP; one candidate per grid cell; one score
     threshold over all grids)."""
     scoring = MnistEvaluationSettings()
-    detections, per_image, maps = mnist_study.evaluate_method(
+    detections, per_image, maps = evaluate_method(
         model, method, test, objective=settings.objective, nms_size=scoring.nms_size, device="cpu"
     )
-    detections["kind"] = mnist_study.candidate_kinds(detections, test)
+    detections["kind"] = candidate_kinds(detections, test)
     negative = test.counts == 0
     candidates = detections.groupby("image").size().reindex(range(len(test.counts)), fill_value=0).to_numpy()
     print(
@@ -199,9 +209,7 @@ def diagnose(model, method, test: mnist.GridDataset, settings: TrainingSettings)
     )
     for grids, name in ((~negative, "positive"), (negative, "negative")):
         shown = detections[np.isin(detections["image"], np.flatnonzero(grids)) & (detections["rank"] <= 8)]
-        table = pd.crosstab(shown["rank"], shown["kind"]).reindex(
-            columns=list(mnist_study.CANDIDATE_KINDS), fill_value=0
-        )
+        table = pd.crosstab(shown["rank"], shown["kind"]).reindex(columns=list(CANDIDATE_KINDS), fill_value=0)
         print(f"\ncandidates of the {name} grids by rank:\n{table.to_string()}")
     negatives_top = detections[np.isin(detections["image"], np.flatnonzero(negative)) & (detections["rank"] == 1)]
     hits = detections.loc[detections["kind"] == "hit", "score"]
@@ -216,23 +224,23 @@ def diagnose(model, method, test: mnist.GridDataset, settings: TrainingSettings)
         f"{(negatives_top['score'] > hits.median()).mean():.0%}"
     )
     raw = raw_maps(model, test)
-    ink = test.images > mnist_study.INK
-    targets = np.kron(test.cells == test.digit, np.ones((mnist.DIGIT_SIZE, mnist.DIGIT_SIZE), bool))
+    ink = test.images > INK
+    targets = np.kron(test.cells == test.digit, np.ones((DIGIT_SIZE, DIGIT_SIZE), bool))
     background, strokes = ~ink & ~targets, ink & ~targets
     print(
         f"attention before clipping, mean: background {raw[background].mean():.2f} ({(raw[background] > 0).mean():.0%} "
         f"of its pixels positive), other digits' strokes {raw[strokes].mean():.2f}, target cells "
         f"{raw[targets].mean():.2f}"
     )
-    table, per_cell = scan_table(per_image), mnist_study.one_candidate_per_cell(detections, test)
+    table, per_cell = scan_table(per_image), one_candidate_per_cell(detections, test)
     print(
         f"\nFAUC, the top k of every grid: {table.fauc(5.0):.1f} (0-5 FP, the study's), {table.fauc(2.0):.1f} "
         f"(0-2 FP); one candidate per cell: {scan_table(per_cell).fauc(5.0):.1f} (0-5 FP)"
     )
     print(
-        f"FAUC, one score threshold over all grids: {mnist_study.pooled_fauc(per_image, 5.0):.1f} (0-5 FP), "
-        f"{mnist_study.pooled_fauc(per_image, 2.0):.1f} (0-2 FP); one candidate per cell: "
-        f"{mnist_study.pooled_fauc(per_cell, 5.0):.1f} (0-5 FP)"
+        f"FAUC, one score threshold over all grids: {pooled_fauc(per_image, 5.0):.1f} (0-5 FP), "
+        f"{pooled_fauc(per_image, 2.0):.1f} (0-2 FP); one candidate per cell: "
+        f"{pooled_fauc(per_cell, 5.0):.1f} (0-5 FP)"
     )
     # Every target ranked first, each grid keeping its number of candidates: what the top k allows.
     ideal = per_image.assign(
@@ -241,7 +249,7 @@ def diagnose(model, method, test: mnist.GridDataset, settings: TrainingSettings)
     print(f"FAUC of a perfect ranking of these candidates, the top k of every grid: {scan_table(ideal).fauc(5.0):.1f}")
 
 
-def raw_maps(model, test: mnist.GridDataset) -> np.ndarray:  # type: ignore[no-untyped-def]
+def raw_maps(model, test: GridDataset) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The class-activation maps of the test grids before negative values are clipped."""
     model.eval()
     with torch.no_grad():
@@ -251,10 +259,10 @@ def raw_maps(model, test: mnist.GridDataset) -> np.ndarray:  # type: ignore[no-u
     return torch.cat(maps).float().numpy()
 
 
-def test_fauc(model, method, test: mnist.GridDataset, settings: TrainingSettings) -> float:  # type: ignore[no-untyped-def]
+def test_fauc(model, method, test: GridDataset, settings: TrainingSettings) -> float:  # type: ignore[no-untyped-def]
     """The network's FAUC (0-5 FP per grid) on the test grids, as the study scores it."""
     scoring = MnistEvaluationSettings()
-    _, per_image, _ = mnist_study.evaluate_method(
+    _, per_image, _ = evaluate_method(
         model, method, test, objective=settings.objective, nms_size=scoring.nms_size, device="cpu"
     )
     return summarise([scan_table(per_image)], scoring.statistics)["fauc"]

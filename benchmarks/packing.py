@@ -32,11 +32,11 @@ from torch import nn
 from torch.func import functional_call, stack_module_state
 from training import Case, Variant, seconds_per_update, synchronise
 
-from pvsflow.devices import Execution, execution_for, pick_device
-from pvsflow.models import build_model
-from pvsflow.objectives import objective_loss
-from pvsflow.settings import TrainingSettings
-from pvsflow.training import UpdateStep, make_optimizer
+from pvsflow.io.settings import TrainingSettings
+from pvsflow.nets.devices import Execution, execution_for, pick_device
+from pvsflow.nets.models import build_model
+from pvsflow.nets.objectives import objective_loss
+from pvsflow.nets.training import UpdateStep, make_optimizer
 
 MNIST_GRID = (140, 196)
 

@@ -6,10 +6,10 @@ cohort scale.
 
 QC image: a synthetic subject (the demo's generator and crop sizes) is extracted and its regions'
 crops taken as attention maps (the image does not depend on the method); drawing its QC image
-(:func:`pvsflow.qc_images.draw_qc_image`, written as PNG) is timed against loading the scan
-(:func:`pvsflow.io.load_scan`, which the per-scan job does anyway), alternately, median of
+(:func:`pvsflow.report.qc_images.draw_qc_image`, written as PNG) is timed against loading the scan
+(:func:`pvsflow.io.volumes.load_scan`, which the per-scan job does anyway), alternately, median of
 ``--repeats``. Page: the rows of a cohort of ``--rows`` scans (synthetic tables: counts in four
-regions, a tenth of the scans flagged), written by :func:`pvsflow.qc_page.qc_page_html`; its size,
+regions, a tenth of the scans flagged), written by :func:`pvsflow.report.qc_page.qc_page_html`; its size,
 and, where Chromium is installed, the time from opening the file to its first rows drawn (the
 page's own measure, ``performance.now()``) and the wall time of a headless Chromium that opens
 it, against an empty page (median of three). docs/benchmarks.md, "QC images and the QC page".
@@ -30,15 +30,15 @@ import numpy as np
 import pandas as pd
 from _timing import median_seconds
 
-from pvsflow.crop_records import read_scan_record
-from pvsflow.detection import detect
-from pvsflow.extraction import extract_scan
-from pvsflow.io import load_crop, load_scan, save_volume
-from pvsflow.layout import crop_file
-from pvsflow.qc_images import draw_qc_image
-from pvsflow.qc_page import page_rows, qc_page_html
-from pvsflow.regions import REGIONS, RegionSpec
-from pvsflow.synthetic import SyntheticCohortSpec, generate_subject
+from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject
+from pvsflow.detect.candidates import detect
+from pvsflow.io.layout import crop_file
+from pvsflow.io.volumes import load_crop, load_scan, save_volume
+from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.extraction import extract_scan
+from pvsflow.regions.registry import REGIONS, RegionSpec
+from pvsflow.report.qc_images import draw_qc_image
+from pvsflow.report.qc_page import page_rows, qc_page_html
 
 # The demo's crop sizes (config.yaml) on its 1 x 1 x 1.4 mm scans.
 DEMO_CROPS = {"midbrain": [32, 32, 11], "hippocampi": [52, 36, 12], "basal_ganglia": [44, 28, 12]} | {

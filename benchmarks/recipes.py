@@ -41,17 +41,16 @@ from _config import load_config
 from _validation import validation_fauc
 from learning import region_crops, study_grids
 
-from pvsflow import mnist, mnist_study
-from pvsflow.attention import METHODS
-from pvsflow.augmentation import augment
-from pvsflow.devices import execution_for, pick_device, seed_everything
-from pvsflow.evaluation import scan_table
-from pvsflow.model_files import ModelCard, load_model, save_model
-from pvsflow.models import CountNetwork, build_model
-from pvsflow.objectives import objective_loss
-from pvsflow.regions import BASE_REGION
-from pvsflow.settings import MnistEvaluationSettings, TrainingSettings
-from pvsflow.training import (
+from pvsflow.attention.methods import METHODS
+from pvsflow.io.settings import MnistEvaluationSettings, TrainingSettings
+from pvsflow.mnist.grids import GridDataset
+from pvsflow.mnist.study import evaluate_method, pooled_fauc, tensor_dataset
+from pvsflow.nets.augmentation import augment
+from pvsflow.nets.devices import execution_for, pick_device, seed_everything
+from pvsflow.nets.model_files import ModelCard, load_model, save_model
+from pvsflow.nets.models import CountNetwork, build_model
+from pvsflow.nets.objectives import objective_loss
+from pvsflow.nets.training import (
     EpochRecord,
     UpdateStep,
     batch_indices,
@@ -61,6 +60,8 @@ from pvsflow.training import (
     resident,
     train,
 )
+from pvsflow.regions.registry import BASE_REGION
+from pvsflow.stats.evaluation import scan_table
 
 CALIBRATION_EPOCHS = 2
 
@@ -116,7 +117,7 @@ class TrainingData:
     spatial_dims: int
     datasets: dict
     configured: dict
-    grids: dict[str, mnist.GridDataset] | None
+    grids: dict[str, GridDataset] | None
     init: Path | None = None
     # a finished run's results, cohort and config: scored on its validation scans
     run: tuple[Path, Path, dict] | None = None
@@ -134,7 +135,7 @@ class TrainingData:
                 {"grids": dict(zip(("train", "validation", "test"), args.grids))} if args.grids else {}
             )
             grids = study_grids(study, args.mnist, args.digit)
-            datasets = {split: mnist_study.tensor_dataset(grids[split]) for split in ("train", "validation")}
+            datasets = {split: tensor_dataset(grids[split]) for split in ("train", "validation")}
             title = f"{args.architecture}, MNIST digit {args.digit}"
             return cls(title, args.architecture, 2, datasets, config["mnist"]["training"], grids, args.init)
         results = args.results or Path(config["results"])
@@ -241,13 +242,13 @@ def score(data: TrainingData, model: CountNetwork, history: list[EpochRecord]) -
     return row
 
 
-def grid_fauc(model: CountNetwork, architecture: str, grids: mnist.GridDataset) -> tuple[float, float]:
+def grid_fauc(model: CountNetwork, architecture: str, grids: GridDataset) -> tuple[float, float]:
     """(FAUC by the top k of every grid, by one score threshold), 0-5 FP per grid."""
     scoring = MnistEvaluationSettings()
-    _, per_image, _ = mnist_study.evaluate_method(
+    _, per_image, _ = evaluate_method(
         model, METHODS[architecture], grids, objective="regression", nms_size=scoring.nms_size, device="cpu"
     )
-    return scan_table(per_image).fauc(scoring.fauc_max_fp), mnist_study.pooled_fauc(per_image, scoring.fauc_max_fp)
+    return scan_table(per_image).fauc(scoring.fauc_max_fp), pooled_fauc(per_image, scoring.fauc_max_fp)
 
 
 def range_test(data: TrainingData, settings: TrainingSettings, updates: int) -> None:

@@ -25,12 +25,12 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from pvsflow import froc
-from pvsflow.comparison import compare_methods
-from pvsflow.evaluation import aligned_tables, overall_rows, region_metrics, scan_results
-from pvsflow.methods import PAPER_METHODS
-from pvsflow.regions import REGIONS
-from pvsflow.settings import EvaluationSettings
+from pvsflow.attention.catalogue import PAPER_METHODS
+from pvsflow.io.settings import EvaluationSettings
+from pvsflow.regions.registry import REGIONS
+from pvsflow.stats import froc
+from pvsflow.stats.comparison import compare_methods
+from pvsflow.stats.evaluation import aligned_tables, overall_rows, region_metrics, scan_results
 
 # Mean PVS per scan, region by region (midbrain, hippocampi, basal ganglia, centrum semiovale).
 MEAN_LESIONS = dict(zip(REGIONS, (2.0, 4.0, 5.0, 8.0), strict=True))

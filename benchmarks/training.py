@@ -4,7 +4,7 @@
     python benchmarks/training.py --cases paper        # the paper's 3D crop sizes (minutes per variant)
     python benchmarks/training.py --cases demo --updates 20
 
-Every update is one :class:`pvsflow.training.UpdateStep` (forward, loss, backward, Adadelta step)
+Every update is one :class:`pvsflow.nets.training.UpdateStep` (forward, loss, backward, Adadelta step)
 on data resident on the device, as training runs it. Each execution path is printed as a ratio
 against the plain fp32 baseline measured in the same run (median seconds per update), with the
 achieved GFLOP/s (forward + backward FLOPs counted by ``torch.utils.flop_counter``) against this
@@ -26,12 +26,12 @@ import torch
 from _config import load_config
 from torch.utils.flop_counter import FlopCounterMode
 
-from pvsflow.devices import Execution, execution_for, native_bf16, pick_device
-from pvsflow.models import build_model
-from pvsflow.objectives import objective_loss
-from pvsflow.regions import REGIONS
-from pvsflow.settings import TrainingSettings
-from pvsflow.training import UpdateStep, make_optimizer
+from pvsflow.io.settings import TrainingSettings
+from pvsflow.nets.devices import Execution, execution_for, native_bf16, pick_device
+from pvsflow.nets.models import build_model
+from pvsflow.nets.objectives import objective_loss
+from pvsflow.nets.training import UpdateStep, make_optimizer
+from pvsflow.regions.registry import REGIONS
 
 ARCHITECTURES = ("gp_unet", "gp_unet_no_residual", "gated_attention", "base")
 # The paper's crop shapes, each with the regions cut at it (the hippocampi and basal ganglia share one).

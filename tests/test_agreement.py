@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pvsflow.agreement import bland_altman, count_agreement_metrics, intraclass_correlations
-from pvsflow.settings import EvaluationSettings
+from pvsflow.io.settings import EvaluationSettings
+from pvsflow.stats.agreement import bland_altman, count_agreement_metrics, intraclass_correlations
 
 # Shrout and Fleiss (1979), Table 2: six targets rated by four judges; their Table 4 gives
 # ICC(2,1) = 0.29 and ICC(3,1) = 0.71.

@@ -8,7 +8,8 @@ from scipy import ndimage
 from skimage.filters import frangi as skimage_frangi
 from torch import nn
 
-from pvsflow.attention import (
+from pvsflow.attention.catalogue import PAPER_METHODS
+from pvsflow.attention.methods import (
     FRANGI_SIGMAS,
     METHODS,
     class_activation,
@@ -22,8 +23,7 @@ from pvsflow.attention import (
     iterative_saliency,
     vesselness,
 )
-from pvsflow.methods import PAPER_METHODS
-from pvsflow.models import Base, GPUnet, Wildcat, build_model, max_pool, spatial_mean
+from pvsflow.nets.models import Base, GPUnet, Wildcat, build_model, max_pool, spatial_mean
 
 
 @pytest.fixture

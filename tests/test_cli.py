@@ -17,10 +17,10 @@ from conftest import REPO
 
 from pvsflow import __version__
 from pvsflow.cli import main, parser_for, participant_overlay
-from pvsflow.layout import CohortLayout
-from pvsflow.provenance import config_sha256, workflow_commit
-from pvsflow.settings import LabelMapSettings
-from pvsflow.synthetic import SyntheticCohortSpec, write_cohort
+from pvsflow.cohort.synthetic import SyntheticCohortSpec, write_cohort
+from pvsflow.io.layout import CohortLayout
+from pvsflow.io.provenance import config_sha256, workflow_commit
+from pvsflow.io.settings import LabelMapSettings
 
 REGIONS = list(yaml.safe_load((REPO / "config.yaml").read_text())["regions"])
 

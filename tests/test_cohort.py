@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from pvsflow.cohort import (
+from pvsflow.cohort.check import check_cohort, problem_table
+from pvsflow.cohort.tables import (
     NOT_BIDS,
     CohortError,
     checked_counts,
@@ -16,9 +17,8 @@ from pvsflow.cohort import (
     split_subjects,
     synthetic_scan_ids,
 )
-from pvsflow.cohort_check import check_cohort, problem_table
-from pvsflow.layout import CohortLayout, scan_entities
-from pvsflow.settings import SplitSettings
+from pvsflow.io.layout import CohortLayout, scan_entities
+from pvsflow.io.settings import SplitSettings
 
 SUBJECTS = [f"sub-{i:02d}" for i in range(20)]
 

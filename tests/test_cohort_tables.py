@@ -3,14 +3,14 @@
 import numpy as np
 import pandas as pd
 
-from pvsflow.cohort import Problem
-from pvsflow.cohort_check import problem_table
-from pvsflow.cohort_tables import QC_SCHEMA, excluded_qc_rows, pvs_count_table, qc_table
-from pvsflow.crop_records import LabelFile, LabelSource, RegionRecord, ScanRecord, write_scan_record
-from pvsflow.detection import NO_CANDIDATE_FLAG
-from pvsflow.settings import QcSettings
-from pvsflow.training_check import NOT_LEARNT_FLAG
-from pvsflow.voxel_order import VoxelOrder
+from pvsflow.cohort.check import problem_table
+from pvsflow.cohort.tables import Problem
+from pvsflow.detect.candidates import NO_CANDIDATE_FLAG
+from pvsflow.io.settings import QcSettings
+from pvsflow.io.voxel_order import VoxelOrder
+from pvsflow.nets.training_check import NOT_LEARNT_FLAG
+from pvsflow.regions.crop_records import LabelFile, LabelSource, RegionRecord, ScanRecord, write_scan_record
+from pvsflow.report.cohort_tables import QC_SCHEMA, excluded_qc_rows, pvs_count_table, qc_table
 
 
 def scan_counts(rows):

@@ -2,13 +2,13 @@
 network that did not learn, of constant counts and of empty attention maps."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from pvsflow import freesurfer as fs
-from pvsflow.attention import METHODS
-from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
-from pvsflow.detection import (
+from pvsflow.attention.inference import infer_shard
+from pvsflow.attention.methods import METHODS
+from pvsflow.detect.candidates import (
     DETECTION_SCHEMA,
     NO_CANDIDATE_FLAG,
     SCAN_COUNT_SCHEMA,
@@ -16,17 +16,19 @@ from pvsflow.detection import (
     detect_shard,
     local_maxima,
     operating_count,
+    scan_count_row,
 )
-from pvsflow.devices import inference_execution
-from pvsflow.inference import infer_shard
-from pvsflow.io import save_volume
-from pvsflow.layout import crop_file, label_crop_file
-from pvsflow.model_files import ModelCard
-from pvsflow.models import GPUnet
-from pvsflow.regions import BASAL_GANGLIA, Region, translation
-from pvsflow.settings import DetectionSettings, InferenceSettings, TrainingCheckSettings, TrainingSettings
-from pvsflow.training_check import NOT_LEARNT_FLAG, TrainingVerdict
-from pvsflow.voxel_order import VoxelOrder
+from pvsflow.io import freesurfer as fs
+from pvsflow.io.layout import crop_file, label_crop_file
+from pvsflow.io.settings import DetectionSettings, InferenceSettings, TrainingCheckSettings, TrainingSettings
+from pvsflow.io.volumes import save_volume
+from pvsflow.io.voxel_order import VoxelOrder
+from pvsflow.nets.devices import inference_execution
+from pvsflow.nets.model_files import ModelCard
+from pvsflow.nets.models import GPUnet
+from pvsflow.nets.training_check import NOT_LEARNT_FLAG, TrainingVerdict
+from pvsflow.regions.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.regions.registry import BASAL_GANGLIA, Region, translation
 
 NMS_SIZE = DetectionSettings().nms_size
 
@@ -208,3 +210,23 @@ def test_constant_counts_and_empty_attention_maps_are_flagged_whatever_the_card_
         scan_counts["network_warning"].tolist()
         == [f"predicted count the same for every scan of its inference job; {NO_CANDIDATE_FLAG}"] * 3
     )
+
+
+def test_a_scan_whose_inference_failed_counts_as_failed_with_its_error_alone():
+    prediction = pd.Series(
+        {"status": "failed", "predicted_count": np.nan, "error": "unreadable", "warning": "w", "network_warning": "n"}
+    )
+    row = scan_count_row("sub-01_ses-2", "test", prediction, None)
+    assert list(row) == SCAN_COUNT_SCHEMA.names and np.isnan(row.pop("predicted_count"))
+    assert row == {
+        "scan": "sub-01_ses-2",
+        "participant_id": "sub-01",
+        "session": "ses-2",
+        "split": "test",
+        "status": "failed",
+        "n_candidates": 0,
+        "n_selected": 0,
+        "error": "unreadable",
+        "warning": "",
+        "network_warning": "",
+    }

@@ -4,9 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pvsflow.comparison import compare_methods, intra_rater_agreement, paired_bootstrap_fauc, wilcoxon_p
-from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
-from pvsflow.evaluation import (
+from pvsflow.io.layout import crop_file
+from pvsflow.io.settings import EvaluationSettings
+from pvsflow.io.volumes import save_volume
+from pvsflow.io.voxel_order import VoxelOrder
+from pvsflow.regions.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.stats.comparison import compare_methods, intra_rater_agreement, paired_bootstrap_fauc, wilcoxon_p
+from pvsflow.stats.evaluation import (
     PER_SCAN_COLUMNS,
     aligned_tables,
     dots_in_crops,
@@ -14,12 +18,16 @@ from pvsflow.evaluation import (
     region_metrics,
     scan_results,
 )
-from pvsflow.froc import ScanResult, ScanTable, bootstrap_metrics, bootstrap_rows, froc_area, pooled_froc, summarise
-from pvsflow.io import save_volume
-from pvsflow.layout import crop_file
-from pvsflow.matching import cumulative_hits, hungarian_match
-from pvsflow.settings import EvaluationSettings
-from pvsflow.voxel_order import VoxelOrder
+from pvsflow.stats.froc import (
+    ScanResult,
+    ScanTable,
+    bootstrap_metrics,
+    bootstrap_rows,
+    froc_area,
+    pooled_froc,
+    summarise,
+)
+from pvsflow.stats.matching import cumulative_hits, hungarian_match
 
 MATCH_DISTANCE_VOXELS = EvaluationSettings().match_distance_voxels
 

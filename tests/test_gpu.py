@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from pvsflow.attention import METHODS
-from pvsflow.devices import execution_for
-from pvsflow.methods import PAPER_METHODS
-from pvsflow.models import build_model
-from pvsflow.settings import TrainingSettings
-from pvsflow.training import train
+from pvsflow.attention.catalogue import PAPER_METHODS
+from pvsflow.attention.methods import METHODS
+from pvsflow.io.settings import TrainingSettings
+from pvsflow.nets.devices import execution_for
+from pvsflow.nets.models import build_model
+from pvsflow.nets.training import train
 
 pytestmark = [
     pytest.mark.gpu,

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from conftest import ONE_METHOD, REPO, TINY, apt_install
 
-from pvsflow.layout import ResultsLayout
+from pvsflow.io.layout import ResultsLayout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.image]
 

@@ -7,16 +7,16 @@ import pytest
 import yaml
 from conftest import REPO
 
-from pvsflow import freesurfer as fs
-from pvsflow.crop_records import LabelFile, RegionRecord
-from pvsflow.extraction import extract_scan
-from pvsflow.io import ScanError, Volume, load_crop, load_scan, save_volume
-from pvsflow.label_maps import load_label_map, resample_nearest
-from pvsflow.layout import LABEL_MAP_PRESETS, CohortLayout, crop_file
-from pvsflow.regions import RegionSpec
-from pvsflow.settings import LabelMapSettings
-from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
-from pvsflow.voxel_order import VoxelOrder
+from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
+from pvsflow.io import freesurfer as fs
+from pvsflow.io.layout import LABEL_MAP_PRESETS, CohortLayout, crop_file
+from pvsflow.io.settings import LabelMapSettings
+from pvsflow.io.volumes import ScanError, Volume, load_crop, load_scan, save_volume
+from pvsflow.io.voxel_order import VoxelOrder
+from pvsflow.regions.crop_records import LabelFile, RegionRecord
+from pvsflow.regions.extraction import extract_scan
+from pvsflow.regions.label_maps import load_label_map, resample_nearest
+from pvsflow.regions.registry import RegionSpec
 
 SPECS = [
     RegionSpec("midbrain", (fs.BRAIN_STEM,), (32, 32, 11)),

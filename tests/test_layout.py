@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pvsflow.layout import CohortLayout, ResultsLayout, attention_map, crop_file, input_key
+from pvsflow.io.layout import CohortLayout, ResultsLayout, attention_map, crop_file, input_key
 
 OUT = ResultsLayout(Path("results"))
 

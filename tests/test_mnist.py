@@ -6,11 +6,31 @@ import pytest
 import torch
 from conftest import write_idx
 
-from pvsflow import mnist, mnist_study
-from pvsflow.attention import METHODS
-from pvsflow.mnist import make_grids, read_idx
-from pvsflow.models import build_model
-from pvsflow.settings import EvaluationSettings, TrainingSettings
+from pvsflow.attention.methods import METHODS
+from pvsflow.io.settings import EvaluationSettings, TrainingSettings
+from pvsflow.mnist.grids import (
+    DIGIT_SIZE,
+    GridDataset,
+    check_pool,
+    digit_datasets,
+    load_dataset,
+    make_grids,
+    read_idx,
+    save_datasets,
+    split_pool,
+    study_datasets,
+)
+from pvsflow.mnist.study import (
+    budget_markdown,
+    candidate_kinds,
+    evaluate_method,
+    image_hits,
+    one_candidate_per_cell,
+    study_markdown,
+    summarise_study,
+    training_budget,
+)
+from pvsflow.nets.models import build_model
 
 
 @pytest.fixture
@@ -63,13 +83,13 @@ def test_a_pool_without_the_target_is_an_error(pool):
 
 
 def test_training_and_test_pools_are_disjoint_and_seeded():
-    train, test = mnist.split_pool(100, 0.3, seed=4)
+    train, test = split_pool(100, 0.3, seed=4)
     assert len(test) == 30 and len(train) == 70
     assert not set(train) & set(test) and set(train) | set(test) == set(range(100))
-    again = mnist.split_pool(100, 0.3, seed=4)
+    again = split_pool(100, 0.3, seed=4)
     assert np.array_equal(again[0], train) and np.array_equal(again[1], test)
     with pytest.raises(ValueError, match="empty pool"):
-        mnist.split_pool(3, 0.01, seed=0)
+        split_pool(3, 0.01, seed=0)
 
 
 def test_test_grids_use_only_the_test_pool_and_datasets_round_trip(tmp_path, pool):
@@ -78,7 +98,7 @@ def test_test_grids_use_only_the_test_pool_and_datasets_round_trip(tmp_path, poo
     marked[:, 0, 1] = 0
     marked[::2, 0, 1] = 255  # even indices: training pool
     train_index, test_index = np.arange(0, 60, 2), np.arange(1, 60, 2)
-    datasets = mnist.digit_datasets(
+    datasets = digit_datasets(
         (marked[train_index], labels[train_index]),
         (marked[test_index], labels[test_index]),
         target=5,
@@ -87,25 +107,25 @@ def test_test_grids_use_only_the_test_pool_and_datasets_round_trip(tmp_path, poo
     )
     marks = {split: np.round(data.images[:, ::28, 1::28] * 255) for split, data in datasets.items()}
     assert (marks["train"] == 255).all() and (marks["validation"] == 255).all() and (marks["test"] == 0).all()
-    mnist.save_datasets(tmp_path / "digit-5.npz", datasets)
+    save_datasets(tmp_path / "digit-5.npz", datasets)
     for split, data in datasets.items():
-        loaded = mnist.load_dataset(tmp_path / "digit-5.npz", split)
+        loaded = load_dataset(tmp_path / "digit-5.npz", split)
         assert loaded.digit == 5
         assert np.array_equal(loaded.images, data.images) and np.array_equal(loaded.counts, data.counts)
 
 
 def test_a_study_draws_its_test_grids_from_the_held_out_pool_or_the_separate_one(pool):
     digits, labels = pool
-    train_index, test_index = mnist.split_pool(len(labels), 0.5, seed=2)
+    train_index, test_index = split_pool(len(labels), 0.5, seed=2)
     marked = digits.copy()
     marked[:, 0, 1] = 0
     marked[test_index, 0, 1] = 255  # the held-out digits
     sizes = {"train": 6, "validation": 4, "test": 8}
-    datasets = mnist.study_datasets((marked, labels), target=5, sizes=sizes, seed=2, test_pool_fraction=0.5)
+    datasets = study_datasets((marked, labels), target=5, sizes=sizes, seed=2, test_pool_fraction=0.5)
     marks = {split: np.round(data.images[:, ::28, 1::28] * 255) for split, data in datasets.items()}
     assert (marks["train"] == 0).all() and (marks["validation"] == 0).all() and (marks["test"] == 255).all()
     marked[:, 0, 1] = 255  # now every digit, as the separate pool
-    separate = mnist.study_datasets(
+    separate = study_datasets(
         (digits, labels), target=5, sizes=sizes, seed=2, test_pool_fraction=0.5, test_pool=(marked, labels)
     )
     assert (np.round(separate["test"].images[:, ::28, 1::28] * 255) == 255).all()
@@ -122,8 +142,8 @@ def test_a_detection_is_a_hit_once_inside_a_target_cell():
             [139, 195],
         ]
     )  # cell (4, 6): hit, at the grid's last pixel
-    assert mnist_study.image_hits(pixels, cells, 7).tolist() == [0, 1, 1, 1, 2]
-    assert mnist_study.image_hits(pixels, cells, 3).tolist() == [0, 0, 0, 0, 0]
+    assert image_hits(pixels, cells, 7).tolist() == [0, 1, 1, 1, 2]
+    assert image_hits(pixels, cells, 3).tolist() == [0, 0, 0, 0, 0]
 
 
 def test_study_summary_scores_a_perfect_and_a_useless_detector():
@@ -140,7 +160,7 @@ def test_study_summary_scores_a_perfect_and_a_useless_detector():
         ("regression", 1, "grad"): useless,
         ("regression", 2, "grad"): useless,
     }
-    per_digit, mean = mnist_study.summarise_study(per_image, EvaluationSettings(fauc_max_fp=5, bootstrap_runs=20))
+    per_digit, mean = summarise_study(per_image, EvaluationSettings(fauc_max_fp=5, bootstrap_runs=20))
     assert len(per_digit) == 4 and list(mean["method"]) == ["gp_unet", "grad"]
     assert mean.set_index("method")["fauc"].tolist() == [100.0, 0.0]
     assert mean.set_index("method")["fauc_pooled"].tolist() == [100.0, 0.0]
@@ -148,7 +168,7 @@ def test_study_summary_scores_a_perfect_and_a_useless_detector():
     # Two false positives selected on the first grid, none on the second.
     assert mean.set_index("method").loc["grad", "fp_avg"] == 1.0
     labels = {"gp_unet": "GP-Unet", "grad": "Grad"}
-    markdown = mnist_study.study_markdown(per_digit, mean, labels, 5, "## Training budget (stated here)\n")
+    markdown = study_markdown(per_digit, mean, labels, 5, "## Training budget (stated here)\n")
     assert "| GP-Unet | 100.0 [100.0, 100.0] | 100.0 | 96.0 |" in markdown and "| mean |" in markdown
     assert markdown.index("| GP-Unet | 100.0") < markdown.index("## Training budget (stated here)")
 
@@ -171,7 +191,7 @@ def epoch_table(validation_losses: list[float], updates_per_epoch: int = 7) -> p
 
 def test_the_training_budget_says_what_each_network_got_and_what_stopped_it():
     settings = {"regression": TrainingSettings(max_epochs=6, patience=2, batch_size=64)}
-    budget = mnist_study.training_budget(
+    budget = training_budget(
         {
             ("regression", 1, "gp_unet"): epoch_table([3.0, 2.0, 2.5, 2.6]),  # 2 epochs without improvement
             ("regression", 2, "gp_unet"): epoch_table([3.0, 2.9, 2.8, 2.7, 2.6, 2.5]),  # ran to max_epochs
@@ -181,7 +201,7 @@ def test_the_training_budget_says_what_each_network_got_and_what_stopped_it():
     assert budget["stopped_by"].tolist() == ["patience", "max_epochs"]
     assert budget["epochs"].tolist() == [4, 6] and budget["updates"].tolist() == [28, 42]
     assert budget["best_epoch"].tolist() == [2, 6] and budget["minutes"].tolist() == [2.0, 3.0]
-    markdown = mnist_study.budget_markdown(budget, settings)
+    markdown = budget_markdown(budget, settings)
     assert "| regression | gp_unet | 2 | 4-6 | 28-42 | 2.0-3.0 (5) | 2-6 | patience 1, max_epochs 1 |" in markdown
     assert "per network at most 6 epochs, time cap none, stopping after 2 epochs without improvement" in markdown
 
@@ -191,7 +211,7 @@ def test_evaluating_a_network_ranks_candidates_inside_the_grid(pool):
     data = make_grids(digits, labels, target=4, n_images=4, rng=np.random.default_rng(2))
     torch.manual_seed(0)
     model = build_model("gp_unet", 2, 10.0)
-    detections, per_image, maps = mnist_study.evaluate_method(
+    detections, per_image, maps = evaluate_method(
         model, METHODS["gp_unet"], data, objective="regression", nms_size=6, device="cpu", batch_size=3
     )
     assert maps.shape == (4, 140, 196) and (maps >= 0).all()
@@ -213,9 +233,9 @@ def test_candidates_are_told_apart_as_hits_repeats_other_digits_and_background()
     cells[0, 0, 1] = 5
     images = np.zeros((1, 140, 196), np.float32)
     images[0, 5, 33] = 0.8  # ink of the 5 in cell (0, 1); the 7 in cell (0, 2) has none at (10, 60)
-    grid = mnist.GridDataset(digit=3, images=images, cells=cells, counts=np.array([2]))
+    grid = GridDataset(digit=3, images=images, cells=cells, counts=np.array([2]))
     pixels = np.array([[5, 5], [6, 6], [5, 33], [10, 60]])  # ranked: two in the first 3's cell
-    found = pixels // mnist.DIGIT_SIZE
+    found = pixels // DIGIT_SIZE
     detections = pd.DataFrame(
         {
             "image": 0,
@@ -228,22 +248,22 @@ def test_candidates_are_told_apart_as_hits_repeats_other_digits_and_background()
             "cell_digit": cells[0, found[:, 0], found[:, 1]],
         }
     )
-    assert mnist_study.candidate_kinds(detections, grid).tolist() == [
+    assert candidate_kinds(detections, grid).tolist() == [
         "hit",
         "same target again",
         "other digit",
         "background",
     ]
     # The repeat in the found cell is suppressed: one hit, then two false positives.
-    (per_image,) = mnist_study.one_candidate_per_cell(detections, grid).to_dict("records")
+    (per_image,) = one_candidate_per_cell(detections, grid).to_dict("records")
     assert per_image["hits"] == [0, 1, 1, 1] and per_image["n_lesions"] == 2
     assert per_image["scores"] == [4.0, 2.0, 1.0]
 
 
 def test_bad_digit_pools_are_named(tmp_path):
     with pytest.raises(ValueError, match="imgs: expected unsigned-byte 28 x 28"):
-        mnist.check_pool(np.zeros((3, 20, 20), np.uint8), np.zeros(3, int), "imgs", "labs")
+        check_pool(np.zeros((3, 20, 20), np.uint8), np.zeros(3, int), "imgs", "labs")
     with pytest.raises(ValueError, match="labs: .* labels for 3 images in imgs"):
-        mnist.check_pool(np.zeros((3, 28, 28), np.uint8), np.zeros(4, int), "imgs", "labs")
+        check_pool(np.zeros((3, 28, 28), np.uint8), np.zeros(4, int), "imgs", "labs")
     with pytest.raises(ValueError, match="labs: labels must be digits 0-9"):
-        mnist.check_pool(np.zeros((2, 28, 28), np.uint8), np.array([1, 12]), "imgs", "labs")
+        check_pool(np.zeros((2, 28, 28), np.uint8), np.array([1, 12]), "imgs", "labs")

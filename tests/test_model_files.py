@@ -6,9 +6,10 @@ import json
 import pytest
 import torch
 
-from pvsflow.checkpoints import load_checkpoint, save_checkpoint
-from pvsflow.layout import model_card
-from pvsflow.model_files import (
+from pvsflow.io.layout import model_card
+from pvsflow.io.settings import TrainingSettings
+from pvsflow.nets.checkpoints import load_checkpoint, save_checkpoint
+from pvsflow.nets.model_files import (
     ModelCard,
     ModelFileError,
     card_mismatches,
@@ -17,10 +18,9 @@ from pvsflow.model_files import (
     save_model,
     voxel_size_warning,
 )
-from pvsflow.models import GPUnet
-from pvsflow.regions import RegionSpec
-from pvsflow.settings import TrainingSettings
-from pvsflow.training_check import TrainingVerdict
+from pvsflow.nets.models import GPUnet
+from pvsflow.nets.training_check import TrainingVerdict
+from pvsflow.regions.registry import RegionSpec
 
 SPEC = RegionSpec("midbrain", (16,), (8, 8, 5))
 

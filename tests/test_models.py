@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pvsflow.devices import Execution, inference_execution
-from pvsflow.models import (
+from pvsflow.nets.devices import Execution, inference_execution
+from pvsflow.nets.models import (
     ARCHITECTURES,
     GatedAttention,
     GPUnet,

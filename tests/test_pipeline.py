@@ -15,17 +15,17 @@ import pytest
 import yaml
 from conftest import ONE_METHOD, REPO, planned_jobs, read_dataset, rendered_page, run_directory, snakemake
 
-from pvsflow import freesurfer as fs
-from pvsflow.attention import METHODS
-from pvsflow.cohort import read_counts, read_dots, synthetic_scan_ids
-from pvsflow.crop_records import ScanRecord, read_scan_record
-from pvsflow.detection import DETECTION_SCHEMA
-from pvsflow.layout import CohortLayout, ResultsLayout, scan_entities
-from pvsflow.regions import REGIONS as REGION_REGISTRY
-from pvsflow.settings import LabelMapSettings
-from pvsflow.synthetic import SyntheticCohortSpec, write_label_map
-from pvsflow.training_check import NOT_LEARNT_FLAG
-from pvsflow.voxel_order import ras_to_voxel, voxel_to_ras
+from pvsflow.attention.methods import METHODS
+from pvsflow.cohort.synthetic import SyntheticCohortSpec, write_label_map
+from pvsflow.cohort.tables import read_counts, read_dots, synthetic_scan_ids
+from pvsflow.detect.candidates import DETECTION_SCHEMA
+from pvsflow.io import freesurfer as fs
+from pvsflow.io.layout import CohortLayout, ResultsLayout, scan_entities
+from pvsflow.io.settings import LabelMapSettings
+from pvsflow.io.voxel_order import ras_to_voxel, voxel_to_ras
+from pvsflow.nets.training_check import NOT_LEARNT_FLAG
+from pvsflow.regions.crop_records import ScanRecord, read_scan_record
+from pvsflow.regions.registry import REGIONS as REGION_REGISTRY
 
 pytestmark = pytest.mark.e2e
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from pvsflow.cohort import CohortError, synthetic_scan_ids
-from pvsflow.layout import CohortLayout, ResultsLayout
-from pvsflow.plan import CohortPlan, CohortScans, Run, find_scans
-from pvsflow.settings import SplitSettings, moved_settings
-from pvsflow.synthetic import SyntheticCohortSpec
+from pvsflow.cohort.synthetic import SyntheticCohortSpec
+from pvsflow.cohort.tables import CohortError, synthetic_scan_ids
+from pvsflow.io.layout import CohortLayout, ResultsLayout
+from pvsflow.io.settings import SplitSettings, moved_settings
+from pvsflow.pipeline.plan import CohortPlan, CohortScans, Run, find_scans
 
 SCANS = tuple(synthetic_scan_ids(20))
 

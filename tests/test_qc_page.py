@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from conftest import rendered_page
 
-from pvsflow.qc_page import ROWS_PER_PAGE, page_rows, qc_page_html
+from pvsflow.report.qc_page import ROWS_PER_PAGE, page_rows, qc_page_html
 
 REGIONS = ["midbrain", "hippocampi"]
 

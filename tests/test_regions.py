@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from pvsflow import freesurfer as fs
-from pvsflow.crop_records import read_scan_record
-from pvsflow.extraction import extract_scan
-from pvsflow.io import ScanError, load_crop
-from pvsflow.layout import crop_file
-from pvsflow.regions import (
+from pvsflow.io import freesurfer as fs
+from pvsflow.io.layout import crop_file
+from pvsflow.io.volumes import ScanError, load_crop
+from pvsflow.io.voxel_order import ras_to_voxel, voxel_to_ras
+from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.extraction import extract_scan
+from pvsflow.regions.registry import (
     PAPER_VOXEL_SIZE_MM,
     REGIONS,
     RegionSpec,
@@ -21,7 +22,6 @@ from pvsflow.regions import (
     resolve_crop_sizes,
     soft_mask,
 )
-from pvsflow.voxel_order import ras_to_voxel, voxel_to_ras
 
 
 def test_the_registry_holds_the_papers_regions_crops_and_ratings():

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from pvsflow.reports import AGREEMENT_TABLES, paper_tables_html, paper_tables_markdown, summary_markdown
-from pvsflow.training_check import NETWORK_COLUMNS
+from pvsflow.nets.training_check import NETWORK_COLUMNS
+from pvsflow.report.paper_tables import AGREEMENT_TABLES, paper_tables_html, paper_tables_markdown, summary_markdown
 
 
 def summary():

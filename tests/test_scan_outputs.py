@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pvsflow.crop_records import read_scan_record
-from pvsflow.detection import detect
-from pvsflow.extraction import extract_scan
-from pvsflow.io import load_crop, load_scan, save_volume
-from pvsflow.layout import attention_map, crop_file
-from pvsflow.qc_images import REGION_COLOURS, draw_qc_image
-from pvsflow.regions import REGIONS, RegionSpec
-from pvsflow.scan_maps import LABEL_COLUMNS, write_scan_maps
-from pvsflow.synthetic import StoredAs, SyntheticCohortSpec, generate_subject
-from pvsflow.voxel_order import ras_to_voxel
+from pvsflow.cohort.synthetic import StoredAs, SyntheticCohortSpec, generate_subject
+from pvsflow.detect.candidates import detect
+from pvsflow.io.layout import attention_map, crop_file
+from pvsflow.io.volumes import load_crop, load_scan, save_volume
+from pvsflow.io.voxel_order import ras_to_voxel
+from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.extraction import extract_scan
+from pvsflow.regions.registry import REGIONS, RegionSpec
+from pvsflow.report.qc_images import REGION_COLOURS, draw_qc_image
+from pvsflow.report.scan_maps import LABEL_COLUMNS, write_scan_maps
 
 SPECS = [
     RegionSpec.from_config("midbrain", {"crop_shape": [32, 32, 11]}),

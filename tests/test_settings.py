@@ -10,10 +10,9 @@ import pytest
 import yaml
 from conftest import REPO
 
-from pvsflow.attention import METHODS
-from pvsflow.objectives import OBJECTIVES
-from pvsflow.regions import BASE_REGION, RegionSpec
-from pvsflow.settings import (
+from pvsflow.attention.methods import METHODS
+from pvsflow.cohort.synthetic import SyntheticCohortSpec
+from pvsflow.io.settings import (
     RECIPES,
     DetectionSettings,
     EvaluationSettings,
@@ -29,9 +28,10 @@ from pvsflow.settings import (
     fine_tuning_conflicts,
     from_mapping,
 )
-from pvsflow.synthetic import SyntheticCohortSpec
-from pvsflow.training import NORMALIZATIONS, OPTIMIZERS, SCHEDULES
-from pvsflow.training_check import ACTIONS
+from pvsflow.nets.objectives import OBJECTIVES
+from pvsflow.nets.training import NORMALIZATIONS, OPTIMIZERS, SCHEDULES
+from pvsflow.nets.training_check import ACTIONS
+from pvsflow.regions.registry import BASE_REGION, RegionSpec
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())

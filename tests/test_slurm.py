@@ -108,7 +108,7 @@ def test_a_cancelled_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp
     resumed = log.read_text()
     assert re.search(r"resuming from .* after epoch [2-7]", resumed), resumed
     assert re.search(r"SLURM_JOB_ID=(\d+)", resumed).group(1) != job
-    first = torch.load(reference / model, weights_only=True)  # the weights alone (pvsflow.model_files)
+    first = torch.load(reference / model, weights_only=True)  # the weights alone (pvsflow.nets.model_files)
     second = torch.load(directory / model, weights_only=True)
     for name in first:
         assert torch.equal(first[name], second[name]), name

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import pdist
 
-from pvsflow import freesurfer as fs
-from pvsflow import synthetic
-from pvsflow.cohort import CohortError, read_counts, read_dots
-from pvsflow.layout import CohortLayout
-from pvsflow.regions import RegionSpec, extract_region
-from pvsflow.synthetic import SyntheticCohortSpec, generate_subject, write_cohort
-from pvsflow.voxel_order import voxel_to_ras
+from pvsflow.cohort import synthetic
+from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject, write_cohort
+from pvsflow.cohort.tables import CohortError, read_counts, read_dots
+from pvsflow.io import freesurfer as fs
+from pvsflow.io.layout import CohortLayout
+from pvsflow.io.voxel_order import voxel_to_ras
+from pvsflow.regions.registry import RegionSpec, extract_region
 
 SMALL = SyntheticCohortSpec(n_subjects=3, seed=5)
 

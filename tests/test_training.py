@@ -11,20 +11,20 @@ import pandas as pd
 import pytest
 import torch
 
-from pvsflow.augmentation import augment
-from pvsflow.checkpoints import run_fingerprint
-from pvsflow.crop_records import RegionRecord, ScanRecord, write_scan_record
-from pvsflow.datasets import CropDataset, region_datasets
-from pvsflow.devices import pick_device, seed_everything
-from pvsflow.io import save_volume
-from pvsflow.layout import crop_file
-from pvsflow.model_files import ModelCard, load_model
-from pvsflow.models import Base, GPUnet
-from pvsflow.objectives import objective_loss, predicted_count
-from pvsflow.settings import QcSettings, TrainingCheckSettings, TrainingSettings
-from pvsflow.training import TrainingOutputs, learning_rate_at, stopped_by, train, train_and_save
-from pvsflow.training_check import TrainingCheckError, TrainingVerdict
-from pvsflow.voxel_order import VoxelOrder
+from pvsflow.io.layout import crop_file
+from pvsflow.io.settings import QcSettings, TrainingCheckSettings, TrainingSettings
+from pvsflow.io.volumes import save_volume
+from pvsflow.io.voxel_order import VoxelOrder
+from pvsflow.nets.augmentation import augment
+from pvsflow.nets.checkpoints import run_fingerprint
+from pvsflow.nets.datasets import CropDataset, region_datasets
+from pvsflow.nets.devices import pick_device, seed_everything
+from pvsflow.nets.model_files import ModelCard, load_model
+from pvsflow.nets.models import Base, GPUnet
+from pvsflow.nets.objectives import objective_loss, predicted_count
+from pvsflow.nets.training import TrainingOutputs, learning_rate_at, stopped_by, train, train_and_save
+from pvsflow.nets.training_check import TrainingCheckError, TrainingVerdict
+from pvsflow.regions.crop_records import RegionRecord, ScanRecord, write_scan_record
 
 SETTINGS = TrainingSettings(max_epochs=4, patience=10, threads=1, count_scale=10.0)
 FAST = TrainingSettings.from_config(
@@ -314,7 +314,7 @@ def test_a_network_that_did_not_learn_is_judged_in_its_card_and_log_or_fails_its
     model = fresh_model()
     card = ModelCard.for_training(model, frozen, input_shape=(10, 9, 5), region="midbrain")
     outputs = TrainingOutputs(tmp_path / "model.pt", tmp_path / "epochs.tsv", None)
-    with caplog.at_level(logging.INFO, logger="pvsflow.training"):
+    with caplog.at_level(logging.INFO, logger="pvsflow.nets.training"):
         train_and_save(model, *datasets, settings=frozen, outputs=outputs, card=card, check=TrainingCheckSettings())
     verdict = TrainingVerdict.from_card(load_model(outputs.model)[1].training_check)
     assert not verdict.learnt and (verdict.best_epoch, verdict.epochs_run) == (1, 2)

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pvsflow.settings import TrainingCheckSettings
-from pvsflow.training_check import (
+from pvsflow.io.settings import TrainingCheckSettings
+from pvsflow.nets.training_check import (
     NETWORK_COLUMNS,
     TrainingVerdict,
     constant_outputs,

@@ -7,18 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pvsflow.cohort import checked_counts, checked_dots
-from pvsflow.cohort_check import check_cohort
-from pvsflow.crop_records import read_scan_record
-from pvsflow.detection import detect
-from pvsflow.evaluation import dots_in_crops
-from pvsflow.extraction import extract_scan
-from pvsflow.io import ScanError, load_crop, load_scan, save_volume
-from pvsflow.layout import CohortLayout, crop_file, label_crop_file
-from pvsflow.quality import coverage_warning
-from pvsflow.regions import RegionSpec
-from pvsflow.synthetic import StoredAs, SyntheticCohortSpec, generate_subject
-from pvsflow.voxel_order import VoxelOrder, voxel_to_ras
+from pvsflow.cohort.check import check_cohort
+from pvsflow.cohort.synthetic import StoredAs, SyntheticCohortSpec, generate_subject
+from pvsflow.cohort.tables import checked_counts, checked_dots
+from pvsflow.detect.candidates import detect
+from pvsflow.io.layout import CohortLayout, crop_file, label_crop_file
+from pvsflow.io.volumes import ScanError, load_crop, load_scan, save_volume
+from pvsflow.io.voxel_order import VoxelOrder, voxel_to_ras
+from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.extraction import extract_scan
+from pvsflow.regions.quality import coverage_warning
+from pvsflow.regions.registry import RegionSpec
+from pvsflow.stats.evaluation import dots_in_crops
 
 # Axial (LAS: FSL's, RAS, LPS: DICOM's), sagittal (ASL, PIR), coronal (LIA: FreeSurfer's conformed
 # grid) and one more (SLP).

@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from pvsflow import __version__
-from pvsflow.layout import LABEL_MAP_PRESETS, valid_session, valid_subject
-from pvsflow.methods import METHOD_CATALOGUE
+from pvsflow.attention.catalogue import METHOD_CATALOGUE
+from pvsflow.io.layout import LABEL_MAP_PRESETS, valid_session, valid_subject
 
 
 def workflow_folder(package: Path) -> Path:

@@ -1,6 +1,6 @@
-"""Config validation, the run's plan of the cohort (pvsflow.plan), the params each job depends
-on and the input functions the rules share. Every path comes from pvsflow.layout, every default
-from pvsflow.settings (the schema mirrors it).
+"""Config validation, the run's plan of the cohort (pvsflow.pipeline.plan), the params each job depends
+on and the input functions the rules share. Every path comes from pvsflow.io.layout, every default
+from pvsflow.io.settings (the schema mirrors it).
 """
 
 from pathlib import Path
@@ -8,14 +8,14 @@ from pathlib import Path
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from pvsflow.cohort_check import planning_messages, problem_table
-from pvsflow.layout import input_key, model_card, model_file
-from pvsflow.methods import METHOD_CATALOGUE
-from pvsflow.plan import CohortPlan, Run, find_scans
-from pvsflow.provenance import config_sha256, workflow_commit
-from pvsflow.regions import BASE_REGION
-from pvsflow.settings import JobSettings, SplitSettings, from_mapping
-from pvsflow.settings import fine_tuning_conflicts, moved_settings
+from pvsflow.attention.catalogue import METHOD_CATALOGUE
+from pvsflow.cohort.check import planning_messages, problem_table
+from pvsflow.io.layout import input_key, model_card, model_file
+from pvsflow.io.provenance import config_sha256, workflow_commit
+from pvsflow.io.settings import JobSettings, SplitSettings, from_mapping
+from pvsflow.io.settings import fine_tuning_conflicts, moved_settings
+from pvsflow.pipeline.plan import CohortPlan, Run, find_scans
+from pvsflow.regions.registry import BASE_REGION
 
 # ---------------------------------------------------------------- config ----
 
@@ -65,7 +65,7 @@ wildcard_constraints:
 # ---------------------------------------------------------------- params ----
 # Narrow, named slices of config: Snakemake reruns a job when its params change, so each job
 # sees only what it depends on (one region's settings, never the whole config). Settings not
-# in config take their defaults in the scripts (pvsflow.settings).
+# in config take their defaults in the scripts (pvsflow.io.settings).
 
 
 def extraction_sources(wildcards):

@@ -1,6 +1,6 @@
 """The MNIST study's input functions and narrow params (workflow/rules/mnist.smk)."""
 
-from pvsflow.layout import STUDY_POOL
+from pvsflow.io.layout import STUDY_POOL
 
 
 wildcard_constraints:

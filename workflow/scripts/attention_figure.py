@@ -1,11 +1,11 @@
 """Snakemake entry point: every method's attention map on one test slice of one region."""
 
-from pvsflow import layout
-from pvsflow.cohort import read_dots
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.figures import example_scan, region_attention_figure
-from pvsflow.jobs import log_to
-from pvsflow.methods import METHOD_CATALOGUE
+from pvsflow.attention.catalogue import METHOD_CATALOGUE
+from pvsflow.cohort.tables import read_dots
+from pvsflow.io import layout
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.report.figures import example_scan, region_attention_figure
 
 log = log_to(snakemake.log[0])
 region, methods = snakemake.wildcards.region, snakemake.params.methods

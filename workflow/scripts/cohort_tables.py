@@ -2,14 +2,14 @@
 
 import pandas as pd
 
-from pvsflow.cohort import read_counts
-from pvsflow.cohort_check import PROBLEM_COLUMNS
-from pvsflow.cohort_tables import excluded_qc_rows, pvs_count_table, qc_table
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.io import write_table
-from pvsflow.jobs import log_to
-from pvsflow.layout import input_key, scan_id
-from pvsflow.settings import QcSettings, from_mapping
+from pvsflow.cohort.check import PROBLEM_COLUMNS
+from pvsflow.cohort.tables import read_counts
+from pvsflow.io.layout import input_key, scan_id
+from pvsflow.io.settings import QcSettings, from_mapping
+from pvsflow.io.volumes import write_table
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.report.cohort_tables import excluded_qc_rows, pvs_count_table, qc_table
 
 log = log_to(snakemake.log[0])
 scan_counts = {

@@ -2,15 +2,15 @@
 
 import pandas as pd
 
-from pvsflow import figures
-from pvsflow.cohort import read_dots
-from pvsflow.comparison import compare_methods, intra_rater_agreement
-from pvsflow.evaluation import aligned_tables
-from pvsflow.io import write_table
-from pvsflow.jobs import log_to
-from pvsflow.layout import input_key
-from pvsflow.methods import METHOD_CATALOGUE
-from pvsflow.settings import EvaluationSettings, from_mapping
+from pvsflow.attention.catalogue import METHOD_CATALOGUE
+from pvsflow.cohort.tables import read_dots
+from pvsflow.io.layout import input_key
+from pvsflow.io.settings import EvaluationSettings, from_mapping
+from pvsflow.io.volumes import write_table
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.report import figures
+from pvsflow.stats.comparison import compare_methods, intra_rater_agreement
+from pvsflow.stats.evaluation import aligned_tables
 
 COUNT_COLUMNS = ["predicted_count", "true_count"]
 log = log_to(snakemake.log[0])

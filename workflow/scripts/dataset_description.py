@@ -1,8 +1,8 @@
 """Snakemake entry point: the results' dataset_description.json (a BIDS derivative dataset)."""
 
-from pvsflow.io import write_json
-from pvsflow.jobs import log_to
-from pvsflow.provenance import dataset_description
+from pvsflow.io.provenance import dataset_description
+from pvsflow.io.volumes import write_json
+from pvsflow.pipeline.jobs import log_to
 
 log = log_to(snakemake.log[0])
 description = dataset_description(

@@ -1,10 +1,10 @@
 """Snakemake entry point: ranked PVS candidates of one crop set's scans, written as Parquet."""
 
-from pvsflow.detection import DETECTION_SCHEMA, NO_CANDIDATE_FLAG, SCAN_COUNT_SCHEMA, detect_shard
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.io import write_table
-from pvsflow.jobs import log_to
-from pvsflow.settings import DetectionSettings, from_mapping
+from pvsflow.detect.candidates import DETECTION_SCHEMA, NO_CANDIDATE_FLAG, SCAN_COUNT_SCHEMA, detect_shard
+from pvsflow.io.settings import DetectionSettings, from_mapping
+from pvsflow.io.volumes import write_table
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.regions.extraction import crop_dirs_of
 
 log = log_to(snakemake.log[0])
 settings = from_mapping(DetectionSettings, snakemake.params.detection)

@@ -3,10 +3,10 @@ recorded per scan and region, not raised)."""
 
 from pathlib import Path
 
-from pvsflow.cohort import read_counts
-from pvsflow.extraction import extract_scan
-from pvsflow.jobs import log_to
-from pvsflow.regions import RegionSpec
+from pvsflow.cohort.tables import read_counts
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.regions.extraction import extract_scan
+from pvsflow.regions.registry import RegionSpec
 
 log = log_to(snakemake.log[0])
 specs = [RegionSpec.from_config(name, values) for name, values in snakemake.params.regions.items()]

@@ -2,14 +2,14 @@
 
 import torch
 
-from pvsflow.attention import METHODS
-from pvsflow.devices import inference_execution, pick_device
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.inference import infer_shard
-from pvsflow.jobs import log_allocation, log_to
-from pvsflow.model_files import check_card, load_model
-from pvsflow.regions import RegionSpec
-from pvsflow.settings import InferenceSettings, TrainingCheckSettings, from_mapping
+from pvsflow.attention.inference import infer_shard
+from pvsflow.attention.methods import METHODS
+from pvsflow.io.settings import InferenceSettings, TrainingCheckSettings, from_mapping
+from pvsflow.nets.devices import inference_execution, pick_device
+from pvsflow.nets.model_files import check_card, load_model
+from pvsflow.pipeline.jobs import log_allocation, log_to
+from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.registry import RegionSpec
 
 log = log_to(snakemake.log[0])
 log_allocation(log, snakemake.threads)

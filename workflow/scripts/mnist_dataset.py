@@ -1,19 +1,19 @@
 """Snakemake entry point: one target digit's train, validation and test grids (MNIST study)."""
 
-from pvsflow import mnist
-from pvsflow.jobs import log_allocation, log_to
+from pvsflow.mnist import grids
+from pvsflow.pipeline.jobs import log_allocation, log_to
 
 log = log_to(snakemake.log[0])
 log_allocation(log, snakemake.threads)
 settings = snakemake.params.dataset
 digit = int(snakemake.wildcards.digit)
-pool = mnist.read_pool(snakemake.input.images, snakemake.input.labels)
+pool = grids.read_pool(snakemake.input.images, snakemake.input.labels)
 test_pool = None
 if "test_images" in snakemake.input.keys():
-    test_pool = mnist.read_pool(snakemake.input.test_images, snakemake.input.test_labels)
+    test_pool = grids.read_pool(snakemake.input.test_images, snakemake.input.test_labels)
 held_out = "a separate pool" if test_pool is not None else f"a held-out {settings['test_pool_fraction']:g} of it"
 log.info("digit %d: a pool of %d digits, test grids from %s", digit, len(pool[1]), held_out)
-datasets = mnist.study_datasets(
+datasets = grids.study_datasets(
     pool,
     target=digit,
     sizes=settings["grids"],
@@ -21,7 +21,7 @@ datasets = mnist.study_datasets(
     test_pool_fraction=settings["test_pool_fraction"],
     test_pool=test_pool,
 )
-mnist.save_datasets(snakemake.output[0], datasets)
+grids.save_datasets(snakemake.output[0], datasets)
 for split, data in datasets.items():
     log.info(
         "%s: %d grids, %d with the digit, %d digit cells",

@@ -4,12 +4,12 @@ digit's test grids (MNIST study)."""
 import numpy as np
 import torch
 
-from pvsflow import mnist, mnist_study
-from pvsflow.attention import METHODS
-from pvsflow.devices import pick_device
-from pvsflow.jobs import log_allocation, log_to
-from pvsflow.model_files import load_model
-from pvsflow.settings import MnistEvaluationSettings, from_mapping
+from pvsflow.attention.methods import METHODS
+from pvsflow.io.settings import MnistEvaluationSettings, from_mapping
+from pvsflow.mnist import grids, study
+from pvsflow.nets.devices import pick_device
+from pvsflow.nets.model_files import load_model
+from pvsflow.pipeline.jobs import log_allocation, log_to
 
 log = log_to(snakemake.log[0])
 log_allocation(log, snakemake.threads)
@@ -17,14 +17,14 @@ torch.set_num_threads(snakemake.threads)
 settings = from_mapping(MnistEvaluationSettings, snakemake.params.evaluation)
 device = pick_device("auto")
 model, card = load_model(snakemake.input.model, map_location=device)
-test = mnist.load_dataset(snakemake.input.dataset, "test")
+test = grids.load_dataset(snakemake.input.dataset, "test")
 method = METHODS[snakemake.wildcards.method]
-detections, per_image, maps = mnist_study.evaluate_method(
+detections, per_image, maps = study.evaluate_method(
     model, method, test, objective=card.objective, nms_size=settings.nms_size, device=device
 )
 detections.to_parquet(snakemake.output.detections, index=False)
 per_image.to_parquet(snakemake.output.per_image, index=False)
-shown = mnist.example_images(test, settings.attention_examples)
+shown = grids.example_images(test, settings.attention_examples)
 np.savez_compressed(
     snakemake.output.examples,
     index=shown,

@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pvsflow import figures, mnist, mnist_study
-from pvsflow.jobs import log_to
-from pvsflow.layout import input_key
-from pvsflow.methods import METHOD_CATALOGUE
-from pvsflow.settings import MnistEvaluationSettings, TrainingSettings, from_mapping
+from pvsflow.attention.catalogue import METHOD_CATALOGUE
+from pvsflow.io.layout import input_key
+from pvsflow.io.settings import MnistEvaluationSettings, TrainingSettings, from_mapping
+from pvsflow.mnist import grids, study
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.report import figures
 
 log = log_to(snakemake.log[0])
 params = snakemake.params
@@ -22,7 +23,7 @@ runs = [
     for method in params.methods
 ]
 per_image = {run: pd.read_parquet(snakemake.input[input_key("per_image", *run)]) for run in runs}
-per_digit, mean = mnist_study.summarise_study(per_image, settings)
+per_digit, mean = study.summarise_study(per_image, settings)
 per_digit.to_csv(snakemake.output.per_digit, sep="\t", index=False, float_format="%.4f")
 mean.to_csv(snakemake.output.summary, sep="\t", index=False, float_format="%.4f")
 training = {objective: TrainingSettings.from_config(values) for objective, values in params.training.items()}
@@ -32,19 +33,17 @@ networks = [
     for digit in params.digits
     for architecture in params.architectures
 ]
-budget = mnist_study.training_budget(
+budget = study.training_budget(
     {run: pd.read_csv(snakemake.input[input_key("epochs", *run)], sep="\t") for run in networks}, training
 )
 budget.to_csv(snakemake.output.budget, sep="\t", index=False, float_format="%.4f")
 labels = {name: METHOD_CATALOGUE[name].label for name in params.methods}
 with open(snakemake.output.tables, "w") as handle:
     handle.write(
-        mnist_study.study_markdown(
-            per_digit, mean, labels, settings.fauc_max_fp, mnist_study.budget_markdown(budget, training)
-        )
+        study.study_markdown(per_digit, mean, labels, settings.fauc_max_fp, study.budget_markdown(budget, training))
     )
 
-froc = mnist_study.froc_curves(per_image)
+froc = study.froc_curves(per_image)
 froc.to_csv(snakemake.output.froc, sep="\t", index=False, float_format="%.6g")
 froc_figures = Path(snakemake.output.froc_figures)
 froc_figures.mkdir(parents=True, exist_ok=True)
@@ -70,7 +69,7 @@ measured = {
     for objective in params.objectives
 }
 paper = {
-    objective: {labels[m]: value for m, value in mnist_study.PAPER_FAUC.get(objective, {}).items() if m in labels}
+    objective: {labels[m]: value for m, value in study.PAPER_FAUC.get(objective, {}).items() if m in labels}
     for objective in params.objectives
 }
 figures.fauc_bars(
@@ -82,8 +81,8 @@ figures.fauc_bars(
 
 # Attention examples: the first digit's first test grid holding it, every method, each objective.
 digit = params.digits[0]
-test = mnist.load_dataset(snakemake.input.example_dataset, "test")
-shown = int(mnist.example_images(test, 1)[0])
+test = grids.load_dataset(snakemake.input.example_dataset, "test")
+shown = int(grids.example_images(test, 1)[0])
 rows = {}
 for objective in params.objectives:
     maps = {
@@ -95,7 +94,7 @@ figures.grid_attention_figure(
     snakemake.output.attention,
     rows,
     np.argwhere(test.cells[shown] == digit),
-    mnist.DIGIT_SIZE,
+    grids.DIGIT_SIZE,
     f"MNIST attention maps, target digit {digit} (test grid {shown})",
 )
 log.info("%d runs summarised", len(runs))

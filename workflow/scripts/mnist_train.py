@@ -2,14 +2,15 @@
 
 from pathlib import Path
 
-from pvsflow import figures, mnist, mnist_study
-from pvsflow.checkpoints import run_fingerprint
-from pvsflow.devices import pick_device, seed_everything
-from pvsflow.jobs import log_allocation, log_to
-from pvsflow.model_files import ModelCard
-from pvsflow.models import build_model
-from pvsflow.settings import TrainingCheckSettings, TrainingSettings, from_mapping
-from pvsflow.training import TrainingOutputs, train_and_save
+from pvsflow.io.settings import TrainingCheckSettings, TrainingSettings, from_mapping
+from pvsflow.mnist import grids, study
+from pvsflow.nets.checkpoints import run_fingerprint
+from pvsflow.nets.devices import pick_device, seed_everything
+from pvsflow.nets.model_files import ModelCard
+from pvsflow.nets.models import build_model
+from pvsflow.nets.training import TrainingOutputs, train_and_save
+from pvsflow.pipeline.jobs import log_allocation, log_to
+from pvsflow.report import figures
 
 log = log_to(snakemake.log[0])
 log_allocation(log, snakemake.threads)
@@ -18,7 +19,7 @@ digit, objective, architecture = int(wildcards.digit), wildcards.objective, wild
 settings = TrainingSettings.from_config(snakemake.params.training, snakemake.threads)
 dataset = Path(snakemake.input[0])
 train_set, validation_set = (
-    mnist_study.tensor_dataset(mnist.load_dataset(dataset, split)) for split in ("train", "validation")
+    study.tensor_dataset(grids.load_dataset(dataset, split)) for split in ("train", "validation")
 )
 seed_everything(settings.seed, settings.threads)  # before building: the initial weights are seeded too
 model = build_model(architecture, 2, settings.count_scale)

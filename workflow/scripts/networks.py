@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pvsflow.jobs import log_to
-from pvsflow.layout import input_key
-from pvsflow.model_files import ModelCard
-from pvsflow.settings import TrainingCheckSettings, from_mapping
-from pvsflow.training_check import NETWORK_COLUMNS, TrainingCheckError, network_messages, network_row
+from pvsflow.io.layout import input_key
+from pvsflow.io.settings import TrainingCheckSettings, from_mapping
+from pvsflow.nets.model_files import ModelCard
+from pvsflow.nets.training_check import NETWORK_COLUMNS, TrainingCheckError, network_messages, network_row
+from pvsflow.pipeline.jobs import log_to
 
 log = log_to(snakemake.log[0])
 check = from_mapping(TrainingCheckSettings, snakemake.params.training_check)

@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pvsflow.jobs import log_to
-from pvsflow.methods import METHOD_CATALOGUE
-from pvsflow.qc_page import page_rows, qc_page_html
-from pvsflow.training_check import read_network_messages
+from pvsflow.attention.catalogue import METHOD_CATALOGUE
+from pvsflow.nets.training_check import read_network_messages
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.report.qc_page import page_rows, qc_page_html
 
 log = log_to(snakemake.log[0])
 page = Path(snakemake.output[0])

@@ -2,14 +2,14 @@
 
 import pandas as pd
 
-from pvsflow import figures
-from pvsflow.chance import chance_fauc
-from pvsflow.cohort import read_counts, read_dots
-from pvsflow.evaluation import dots_in_crops, froc_table, region_metrics, scan_results, scan_table
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.io import write_table
-from pvsflow.jobs import log_to
-from pvsflow.settings import DetectionSettings, EvaluationSettings, from_mapping
+from pvsflow.cohort.tables import read_counts, read_dots
+from pvsflow.io.settings import DetectionSettings, EvaluationSettings, from_mapping
+from pvsflow.io.volumes import write_table
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.report import figures
+from pvsflow.stats.chance import chance_fauc
+from pvsflow.stats.evaluation import dots_in_crops, froc_table, region_metrics, scan_results, scan_table
 
 log = log_to(snakemake.log[0])
 region, method = snakemake.wildcards.region, snakemake.wildcards.method

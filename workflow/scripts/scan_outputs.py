@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pvsflow.cohort import read_counts
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.jobs import log_to
-from pvsflow.layout import ResultsLayout, input_key
-from pvsflow.scan_outputs import scan_outputs
+from pvsflow.cohort.tables import read_counts
+from pvsflow.io.layout import ResultsLayout, input_key
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.report.scan_outputs import scan_outputs
 
 log = log_to(snakemake.log[0])
 methods = snakemake.params.methods

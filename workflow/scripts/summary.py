@@ -2,14 +2,20 @@
 
 import pandas as pd
 
-from pvsflow.evaluation import overall_rows
-from pvsflow.io import write_table
-from pvsflow.jobs import log_to
-from pvsflow.layout import input_key
-from pvsflow.methods import METHOD_CATALOGUE
-from pvsflow.reports import AGREEMENT_TABLES, PAPER_TABLES, paper_tables_html, paper_tables_markdown, summary_markdown
-from pvsflow.settings import EvaluationSettings, from_mapping
-from pvsflow.training_check import read_networks
+from pvsflow.attention.catalogue import METHOD_CATALOGUE
+from pvsflow.io.layout import input_key
+from pvsflow.io.settings import EvaluationSettings, from_mapping
+from pvsflow.io.volumes import write_table
+from pvsflow.nets.training_check import read_networks
+from pvsflow.pipeline.jobs import log_to
+from pvsflow.report.paper_tables import (
+    AGREEMENT_TABLES,
+    PAPER_TABLES,
+    paper_tables_html,
+    paper_tables_markdown,
+    summary_markdown,
+)
+from pvsflow.stats.evaluation import overall_rows
 
 TABLES = PAPER_TABLES + AGREEMENT_TABLES
 log = log_to(snakemake.log[0])

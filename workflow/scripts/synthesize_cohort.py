@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from pvsflow.jobs import log_to
-from pvsflow.layout import CohortLayout
-from pvsflow.settings import LabelMapSettings, from_mapping
-from pvsflow.synthetic import spec_from_mapping, write_cohort
+from pvsflow.cohort.synthetic import spec_from_mapping, write_cohort
+from pvsflow.io.layout import CohortLayout
+from pvsflow.io.settings import LabelMapSettings, from_mapping
+from pvsflow.pipeline.jobs import log_to
 
 log = log_to(snakemake.log[0])
 spec = spec_from_mapping(snakemake.params.spec)
-root = Path(snakemake.output.participants).parent  # the dataset's root (pvsflow.layout.CohortLayout)
+root = Path(snakemake.output.participants).parent  # the dataset's root (pvsflow.io.layout.CohortLayout)
 cohort = CohortLayout.from_settings(root, from_mapping(LabelMapSettings, snakemake.params.label_maps))
 write_cohort(cohort, spec)
 log.info("wrote %d synthetic subjects to %s (label maps: %s)", spec.n_subjects, cohort.root, cohort.label_map_template)

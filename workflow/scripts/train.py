@@ -2,19 +2,19 @@
 
 from pathlib import Path
 
-from pvsflow import figures
-from pvsflow.checkpoints import run_fingerprint
-from pvsflow.cohort import read_counts
-from pvsflow.datasets import crop_geometry, region_datasets
-from pvsflow.devices import pick_device, seed_everything
-from pvsflow.extraction import crop_dirs_of
-from pvsflow.io import file_sha256
-from pvsflow.jobs import log_allocation, log_to
-from pvsflow.model_files import ModelCard, load_model
-from pvsflow.models import build_model
-from pvsflow.regions import RegionSpec
-from pvsflow.settings import QcSettings, TrainingCheckSettings, TrainingSettings, from_mapping
-from pvsflow.training import TrainingOutputs, train_and_save
+from pvsflow.cohort.tables import read_counts
+from pvsflow.io.settings import QcSettings, TrainingCheckSettings, TrainingSettings, from_mapping
+from pvsflow.io.volumes import file_sha256
+from pvsflow.nets.checkpoints import run_fingerprint
+from pvsflow.nets.datasets import crop_geometry, region_datasets
+from pvsflow.nets.devices import pick_device, seed_everything
+from pvsflow.nets.model_files import ModelCard, load_model
+from pvsflow.nets.models import build_model
+from pvsflow.nets.training import TrainingOutputs, train_and_save
+from pvsflow.pipeline.jobs import log_allocation, log_to
+from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.registry import RegionSpec
+from pvsflow.report import figures
 
 log = log_to(snakemake.log[0])
 log_allocation(log, snakemake.threads)

@@ -1,0 +1,1 @@
+"""Attention methods: the torch-free catalogue, how each method computes its maps, the per-shard inference."""

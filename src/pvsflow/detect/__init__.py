@@ -1,0 +1,1 @@
+"""Detection: from attention maps to ranked PVS candidates."""

@@ -1,0 +1,1 @@
+"""The networks: architectures, model files and cards, objectives, devices, datasets and training."""

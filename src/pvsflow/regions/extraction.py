@@ -1,0 +1,112 @@
+"""Per-scan stage: read a scan once and write every region's crop plus its metadata.
+
+A scan or region that cannot be processed does not fail the job: the problem is recorded in the
+scan's ``regions.json`` (``status: failed`` and the reason) and later stages leave it out, so one
+bad scan cannot stop or corrupt a cohort.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from nibabel.affines import voxel_sizes
+
+from pvsflow.io.layout import crop_file, label_crop_file
+from pvsflow.io.volumes import ScanError, load_scan, save_volume
+from pvsflow.regions.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.regions.label_maps import MIN_REGION_COVERAGE, load_label_map
+from pvsflow.regions.registry import RegionSpec, extract_region
+
+log = logging.getLogger(__name__)
+
+
+def crop_dirs_of(crop_sets: Sequence[Path | str], scans: Sequence[str] | None = None) -> list[Path]:
+    """The scans' crop directories in crop set directories
+    (:meth:`pvsflow.io.layout.ResultsLayout.crop_set`): every scan's, sorted by scan ID, or those of
+    ``scans`` in their order."""
+    found = {path.name: path for crop_set in crop_sets for path in Path(crop_set).iterdir() if path.is_dir()}
+    return [found[scan] for scan in (sorted(found) if scans is None else scans)]
+
+
+def extract_scan(
+    scan_id: str,
+    *,
+    scan: Path | str,
+    label_map: Path | str,
+    substructures: Path | str | None = None,
+    specs: Sequence[RegionSpec],
+    rated_slices: Mapping[str, int | None],
+    out_dir: Path | str,
+) -> ScanRecord:
+    """Write every region's crop that works and the scan's extraction record, always, into
+    ``out_dir`` (names: :func:`pvsflow.io.layout.crop_file`, :func:`pvsflow.io.layout.crop_metadata`).
+
+    ``scan``: a 3D NIfTI volume in any voxel order (brought to canonical order first,
+    :mod:`pvsflow.io.voxel_order`); ``label_map`` (and the optional ``substructures`` map): NIfTI or
+    MGZ on any grid in the same scanner space (:func:`pvsflow.regions.label_maps.load_label_map`);
+    ``specs``: the regions to cut; ``rated_slices``: the rated slice per slice-rated region, as
+    the scan stores it (an index along its voxel axis closest to superior-inferior; None if not
+    rated). Returns the record written (:class:`pvsflow.regions.crop_records.ScanRecord`); beside each
+    crop, the label map cut to the same box. A region of which less than
+    :data:`pvsflow.regions.label_maps.MIN_REGION_COVERAGE` lies inside the scan fails.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        volume = load_scan(scan, scan_id)
+        labels = load_label_map(label_map, scan_id, volume, substructures=substructures)
+    except ScanError as error:
+        log.error("%s", error)
+        failed = ScanRecord(scan_id, {spec.name: RegionRecord.failed(str(error)) for spec in specs})
+        write_scan_record(out_dir, failed)
+        return failed
+    warnings = volume.warnings + labels.warnings
+    for warning in warnings:
+        log.warning("%s: %s", scan_id, warning)
+    regions = {}
+    for spec in specs:
+        try:
+            coverage = labels.coverage(spec.preferred_labels) if spec.preferred_labels else None
+            coverage = labels.coverage(spec.labels) if coverage is None else coverage
+            if coverage is not None and coverage < MIN_REGION_COVERAGE:
+                inside = f"only {100 * coverage:.0f}% of the region's labels lie inside the scan's field of view"
+                raise ScanError(scan_id, f"{spec.name}: {inside}")
+            crop = extract_region(
+                volume.data,
+                labels.labels,
+                volume.affine,
+                spec,
+                scan_id=scan_id,
+                rated_slice=rated_slices.get(spec.name),
+                voxel_order=volume.voxel_order,
+                boxes=labels.boxes,
+            )
+        except ScanError as error:
+            log.error("%s", error)
+            regions[spec.name] = RegionRecord.failed(str(error))
+            continue
+        save_volume(crop_file(out_dir, spec.name), crop.image, crop.affine)
+        save_volume(label_crop_file(out_dir, spec.name), crop.labels, crop.affine, np.int32)
+        regions[spec.name] = RegionRecord(
+            "ok",
+            origin=crop.origin,
+            affine=tuple(tuple(float(v) for v in row) for row in crop.affine),
+            labels=tuple(crop.label_ids),
+            height_range_mm=crop.height_range_mm,
+            rated_slice=crop.rated_slice,
+            midline_ras_x=crop.midline_ras_x,
+            coverage=round(crop.coverage, 4),
+        )
+    record = ScanRecord(
+        scan_id,
+        regions,
+        voxel_order=volume.voxel_order,
+        voxel_size_mm=tuple(round(float(v), 4) for v in voxel_sizes(volume.affine)),  # type: ignore[arg-type]
+        label_source=labels.source,
+        warnings=warnings,
+    )
+    write_scan_record(out_dir, record)
+    return record

@@ -1,0 +1,185 @@
+"""One QC image per scan (PNG), to check a scan at a glance: where each region was cut, and per
+region the slice a rater looks at with the PVS found, the predicted and rated counts, or why the
+region failed. Drawn with Pillow on the scan's voxels (no plotting library): a few hundredths of
+a second per scan (``benchmarks/qc.py``).
+
+Views are in the scan's canonical order (:mod:`pvsflow.io.voxel_order`) and shown as seen from the
+front and from above with the subject's right on the image's left (radiological convention, as
+FSLeyes and most PACS show them), letters marking the sides.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw, ImageFont
+
+from pvsflow.io.volumes import Volume, replace_atomically
+from pvsflow.regions.crop_records import ScanRecord
+from pvsflow.regions.registry import REGIONS
+
+VIEW_PIXELS = 220  # the longer side of each view
+PANEL_PIXELS = 180
+MARGIN = 6
+TEXT = (235, 235, 235)
+BACKGROUND = (20, 20, 20)
+# One colour per region of the registry, in its order.
+REGION_COLOURS = dict(zip(REGIONS, [(255, 80, 80), (80, 200, 255), (255, 200, 60), (140, 255, 120)], strict=True))
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _grey(values: np.ndarray, ceiling: float) -> Image.Image:
+    """A 2D slice (x, y: image columns, rows from the bottom) as an 8-bit RGB image."""
+    scaled = np.clip(np.asarray(values, dtype=np.float32) / max(ceiling, 1e-6), 0.0, 1.0) * 255
+    return Image.fromarray(np.ascontiguousarray(scaled.T[::-1].astype(np.uint8))).convert("RGB")
+
+
+def _view(
+    values: np.ndarray, spacing: tuple[float, float], ceiling: float, pixels: int
+) -> tuple[Image.Image, tuple[float, float]]:
+    """A slice resized to physical proportions, mirrored left-right (radiological); returns the
+    image and its pixels per voxel along the slice's two axes."""
+    extent = np.array(values.shape) * np.array(spacing)
+    scale = pixels / extent.max()
+    size = (max(int(round(extent[0] * scale)), 1), max(int(round(extent[1] * scale)), 1))
+    image = _grey(values, ceiling).transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize(size, Image.Resampling.BILINEAR)
+    return image, (size[0] / values.shape[0], size[1] / values.shape[1])
+
+
+def _to_pixel(u: float, v: float, shape: tuple[int, int], per_voxel: tuple[float, float]) -> tuple[float, float]:
+    """Voxel (u, v) of a slice to the pixel of its radiological view (u mirrored, v upwards)."""
+    return (shape[0] - u) * per_voxel[0], (shape[1] - v) * per_voxel[1]
+
+
+def _box_in_view(
+    draw: ImageDraw.ImageDraw,
+    low: np.ndarray,
+    high: np.ndarray,
+    shape: tuple[int, int],
+    per_voxel: tuple[float, float],
+    colour: tuple[int, int, int],
+) -> None:
+    x0, y1 = _to_pixel(low[0], low[1], shape, per_voxel)
+    x1, y0 = _to_pixel(high[0], high[1], shape, per_voxel)
+    draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=colour, width=2)
+
+
+def _count(value: float | None, digits: int) -> str:
+    return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _panel_slice(region: str, crop_rated: int | None, pvs: np.ndarray, origin: np.ndarray, depth: int) -> int:
+    """The canonical z shown for a region: its rated slice, else the slice with most of its PVS,
+    else the crop's middle."""
+    if REGIONS[region].slice_rated and crop_rated is not None:
+        return int(origin[2] + crop_rated)
+    if len(pvs):
+        slices, counts = np.unique(pvs[:, 2], return_counts=True)
+        return int(slices[np.argmax(counts)])
+    return int(origin[2] + depth // 2)
+
+
+def draw_qc_image(
+    path: Path | str,
+    scan: Volume,
+    record: ScanRecord,
+    crop_shapes: Mapping[str, tuple[int, int, int]],
+    selected: pd.DataFrame,
+    predicted: Mapping[str, float | None],
+    rated: Mapping[str, float | None],
+    title: str,
+) -> None:
+    """Write the QC image of one scan. ``scan``: its volume (canonical order, as extraction read
+    it); ``crop_shapes``: each region's crop in voxels; ``selected``: the scan's selected PVS of
+    one method (location-table rows: ``region`` and the scan's own ``voxel_*``); ``predicted``
+    and ``rated``: each region's counts (None where there is none); ``title``: the first line."""
+    data = scan.data
+    spacing = np.sqrt((scan.affine[:3, :3] ** 2).sum(axis=0))
+    ceiling = float(np.percentile(data[data > 0], 99)) if (data > 0).any() else 1.0
+    boxes = {
+        region: (np.asarray(record.region(region).origin), np.asarray(record.region(region).origin) + shape)
+        for region, shape in crop_shapes.items()
+        if record.region(region).ok
+    }
+    centre = (
+        np.mean([(low + high) / 2 for low, high in boxes.values()], axis=0) if boxes else np.array(data.shape) / 2
+    ).astype(int)
+    centre = np.clip(centre, 0, np.array(data.shape) - 1)
+    views = [  # (label, slice, its two axes)
+        ("axial", data[:, :, centre[2]], (0, 1)),
+        ("coronal", data[:, centre[1], :], (0, 2)),
+        ("sagittal", data[centre[0], :, :], (1, 2)),
+    ]
+    regions = list(crop_shapes)
+    headings = {
+        region: f"{region}: {_count(predicted.get(region), 1)} (rated {_count(rated.get(region), 0)})"
+        for region in regions
+    }
+    columns = max(3, len(regions))
+    width = columns * (PANEL_PIXELS + MARGIN) + MARGIN
+    width = max(width, 3 * (VIEW_PIXELS + MARGIN) + MARGIN)
+    # A long last heading widens the image rather than running off its edge.
+    width = max(
+        [width]
+        + [
+            int(column * (PANEL_PIXELS + MARGIN) + _font(12).getlength(headings[r])) + 2 * MARGIN
+            for column, r in enumerate(regions)
+        ]
+    )
+    top = 30 + VIEW_PIXELS + 40  # below the views' names, room for the regions' headings
+    height = top + PANEL_PIXELS + 18
+    canvas = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((MARGIN, 6), title, fill=TEXT, font=_font(14))
+    x = MARGIN
+    for label, values, axes in views:
+        image, per_voxel = _view(values, (spacing[axes[0]], spacing[axes[1]]), ceiling, VIEW_PIXELS)
+        view_draw = ImageDraw.Draw(image)
+        for region, (low, high) in boxes.items():
+            _box_in_view(view_draw, low[list(axes)], high[list(axes)], values.shape, per_voxel, REGION_COLOURS[region])
+        sides = ("R", "L") if axes[0] == 0 else ("A", "P")
+        view_draw.text((3, image.height // 2), sides[0], fill=TEXT, font=_font(12))
+        view_draw.text((image.width - 10, image.height // 2), sides[1], fill=TEXT, font=_font(12))
+        canvas.paste(image, (x, 30))
+        draw.text((x, 30 + image.height + 1), label, fill=TEXT, font=_font(11))
+        x += VIEW_PIXELS + MARGIN
+    pvs_by_region = {
+        region: scan.voxel_order.to_canonical(rows[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(int))
+        for region, rows in selected.groupby("region")
+    }
+    for column, region in enumerate(regions):
+        left = MARGIN + column * (PANEL_PIXELS + MARGIN)
+        crop = record.region(region)
+        colour = REGION_COLOURS[region]
+        draw.text((left, top - 14), headings[region], fill=colour, font=_font(12))
+        if not crop.ok:
+            reason = crop.error.partition(": ")[2] or crop.error
+            draw.rectangle([left, top, left + PANEL_PIXELS, top + PANEL_PIXELS], outline=(120, 120, 120))
+            wrapped = "\n".join(textwrap.wrap(f"failed: {reason}", 30)[:9])
+            draw.multiline_text((left + 4, top + 4), wrapped, fill=TEXT, font=_font(11))
+            continue
+        low, high = boxes[region]
+        pvs = pvs_by_region.get(region, np.zeros((0, 3), dtype=int))
+        z = int(np.clip(_panel_slice(region, crop.rated_slice, pvs, low, crop_shapes[region][2]), 0, data.shape[2] - 1))
+        lo = np.maximum(low[:2], 0)
+        hi = np.minimum(high[:2], data.shape[:2])
+        window = data[lo[0] : hi[0], lo[1] : hi[1], z]
+        image, per_voxel = _view(window, (spacing[0], spacing[1]), ceiling, PANEL_PIXELS)
+        panel_draw = ImageDraw.Draw(image)
+        near = pvs[np.abs(pvs[:, 2] - z) <= 1] if len(pvs) else pvs
+        for u, v, _ in near:
+            px, py = _to_pixel(u - lo[0] + 0.5, v - lo[1] + 0.5, window.shape, per_voxel)
+            radius = max(4.0, 1.5 * per_voxel[0])
+            panel_draw.ellipse([px - radius, py - radius, px + radius, py + radius], outline=colour, width=2)
+        canvas.paste(image, (left, top))
+        stored = scan.voxel_order.canonical_slice(z)
+        caption = f"slice {stored} ({scan.voxel_order.stored_axes}), {len(near)} of {len(pvs)} PVS"
+        draw.text((left, top + image.height + 2), caption, fill=TEXT, font=_font(10))
+    replace_atomically(path, lambda tmp: canvas.save(tmp, format="PNG", optimize=False))

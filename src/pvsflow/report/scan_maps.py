@@ -1,0 +1,119 @@
+"""A scan's PVS in its own grid, to open over the T2 in any viewer (FSLeyes, ITK-SNAP, Freeview):
+every region's attention map pasted back into the scan, and the selected PVS as a label map with
+a table of what each label is (docs/outputs.md, "Per scan, in the scan's own grid").
+
+Both files have the scan's header (shape, voxel order, qform and sform), so their voxels are the
+scan's voxels. Crops and attention maps are in canonical voxel order (:mod:`pvsflow.io.voxel_order`);
+they are pasted into a canonical array and stored back in the scan's own order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from pvsflow.io.volumes import load_crop, replace_atomically
+from pvsflow.regions.crop_records import ScanRecord
+
+# Columns of the label table; ``index`` and ``name`` as BIDS asks of a ``dseg.tsv``.
+LABEL_COLUMNS = [
+    "index",
+    "name",
+    "region",
+    "rank",
+    "score",
+    "voxel_x",
+    "voxel_y",
+    "voxel_z",
+    "ras_x",
+    "ras_y",
+    "ras_z",
+    "structure",
+    "hemisphere",
+    "network_warning",
+]
+# Each PVS is drawn as the 3x3x3 voxels around its centre (the centre always its own label).
+BLOB_RADIUS_VOXELS = 1
+
+
+def pasted_attention(record: ScanRecord, maps: Mapping[str, Path]) -> np.ndarray:
+    """The attention maps (``maps``: region -> its map on the crop grid) pasted into the scan's
+    grid, in the scan's stored voxel order (float32, 0 outside the crops; where two regions'
+    crops overlap, the larger value)."""
+    order = record.voxel_order
+    canvas = np.zeros(order.canonical_shape, dtype=np.float32)
+    for region, path in maps.items():
+        crop = record.region(region)
+        if not crop.ok:
+            continue
+        attention, _ = load_crop(path)
+        origin = np.asarray(crop.origin)
+        scan_box = tuple(
+            slice(max(o, 0), min(o + n, size)) for o, n, size in zip(origin, attention.shape, canvas.shape)
+        )
+        crop_box = tuple(slice(s.start - o, s.stop - o) for s, o in zip(scan_box, origin))
+        np.maximum(canvas[scan_box], attention[crop_box], out=canvas[scan_box])
+    return np.ascontiguousarray(order.stored(canvas))
+
+
+def pvs_labels(shape: tuple[int, ...], selected: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """The ``selected`` PVS (location-table rows of one scan, voxels as stored) as a label map of
+    ``shape`` (int16; PVS k is value k, in region then rank order) and its table
+    (:data:`LABEL_COLUMNS`). A PVS is its centre voxel and, where no other PVS is, the voxels
+    around it."""
+    table = selected.sort_values(["region_order", "rank"]).reset_index(drop=True)
+    table.insert(0, "index", np.arange(1, len(table) + 1))
+    table["name"] = [f"{region} PVS {rank}" for region, rank in zip(table["region"], table["rank"])]
+    labels = np.zeros(shape, dtype=np.int16)
+    centres = table[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(int)
+    reach = BLOB_RADIUS_VOXELS
+    for index, centre in zip(table["index"], centres):
+        box = tuple(slice(max(c - reach, 0), min(c + reach + 1, n)) for c, n in zip(centre, shape))
+        around = labels[box]
+        around[around == 0] = index
+    for index, centre in zip(table["index"], centres):
+        labels[tuple(centre)] = index
+    return labels, table[LABEL_COLUMNS]
+
+
+def save_in_scan_grid(path: Path | str, data: np.ndarray, scan: nib.Nifti1Image, dtype: type) -> None:
+    """``data`` (the scan's shape, stored order) written with the scan's header: its qform,
+    sform and voxel sizes, so that a viewer lays it exactly over the scan."""
+    header = scan.header.copy()
+    header.set_data_dtype(dtype)
+    image = nib.Nifti1Image(np.asarray(data, dtype=dtype), None, header=header)
+    image.header.set_slope_inter(1.0, 0.0)
+    replace_atomically(path, lambda tmp: nib.save(image, tmp))
+
+
+def write_scan_maps(
+    record: ScanRecord,
+    scan: nib.Nifti1Image,
+    maps: Mapping[str, Path],
+    detections: pd.DataFrame,
+    *,
+    map_path: Path,
+    labels_path: Path,
+    table_path: Path,
+) -> int:
+    """Write one method's attention map (``maps``: region -> the scan's map on its crop grid),
+    the selected PVS of ``detections`` (the scan's location-table rows of that method, every
+    region) as a label map, and the label table, in the grid of ``scan`` (its NIfTI image).
+    Returns the number of PVS written."""
+    shape = tuple(int(n) for n in scan.shape[:3])
+    if shape != record.voxel_order.stored_shape:
+        raise ValueError(
+            f"{record.scan}: the scan's shape {shape} is not the extracted {record.voxel_order.stored_shape}"
+        )
+    save_in_scan_grid(map_path, pasted_attention(record, maps), scan, np.float32)
+    selected = detections[detections["selected"]].assign(region_order=lambda t: t["region"].map(list(maps).index))
+    labels, table = pvs_labels(shape, selected)
+    save_in_scan_grid(labels_path, labels, scan, np.int16)
+    replace_atomically(
+        table_path, lambda tmp: table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+    )
+    return len(table)

@@ -1,0 +1,1 @@
+"""Statistics: matching detections to dots, FROC, agreement with the rater, chance levels, paired comparisons."""
