@@ -12,10 +12,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 # One virtual environment for pvsflow and everything it runs; first on the PATH, so Snakemake's
-# jobs find it too. HOME and the caches point at /tmp: the container runs as any user.
+# jobs find it too. HOME and the caches point at /tmp, and USER names a user for Snakemake's log
+# (a user ID from `docker run --user` has no entry in /etc/passwd): the container runs as any user.
 ENV VIRTUAL_ENV=/opt/pvsflow \
     PATH=/opt/pvsflow/bin:$PATH \
     HOME=/tmp \
+    USER=pvsflow \
     XDG_CACHE_HOME=/tmp/.cache \
     MPLCONFIGDIR=/tmp/matplotlib \
     PYTHONDONTWRITEBYTECODE=1

@@ -170,6 +170,7 @@ def test_learning_trains_on_a_finished_runs_crops(tiny_run):
 
 
 @pytest.mark.e2e
+@pytest.mark.e2e  # its MNIST studies are Snakemake runs
 def test_the_gpu_proof_runs_every_step_at_a_tiny_size(tmp_path):
     rng = np.random.default_rng(0)
     write_idx(tmp_path / "images-idx3-ubyte", (rng.random((120, 28, 28)) * 255).astype(np.uint8))

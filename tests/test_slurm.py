@@ -45,13 +45,11 @@ def slurm_cluster():
 
 def test_the_demo_runs_through_the_slurm_profile_with_gpus(slurm_cluster, tiny_run, tmp_path):
     directory = run_directory(tmp_path / "slurm")
-    fewer_shards = tmp_path / "shards.yaml"  # fewer, larger GPU jobs; the tables do not depend on it
-    fewer_shards.write_text("jobs:\n  scans_per_shard: 6\n")
     # The same synthetic input as the local run (generating it is not what is tested here).
     shutil.copytree(tiny_run / "results" / "cohort", directory / "results" / "cohort", copy_function=shutil.copy2)
     # Training with one thread as in the local run (with two, its float sums, and so the tables,
     # could differ); inference keeps the profile's two.
-    snakemake(directory, *CLUSTER_FLAGS, "--set-threads", "train=1", configs=(ONE_METHOD, fewer_shards))
+    snakemake(directory, *CLUSTER_FLAGS, "--set-threads", "train=1", configs=(ONE_METHOD,))
     assert not (logs := directory / "results" / "logs").joinpath("synthesize_cohort.log").exists()
     gpu_logs = list((logs / "train").rglob("*.log")) + list((logs / "infer").rglob("*.log"))
     # GP-Unet x regions; gp_unet x regions x 3 crop sets (training, validation, test)
