@@ -1,26 +1,27 @@
 """The container image (Dockerfile), built with Podman on a Debian base made here with debootstrap
-(no image registry is needed): its ``pvsflow`` answers, and it runs a tiny cohort end to end as an
-ordinary user. Podman cannot start containers on every machine (cgroups), so the commands run in
-the image's own file system, with its environment, by chroot: what `docker run` or `apptainer
-run` would run. Needs root (apt, debootstrap, mounts)."""
+(no image registry is needed): its ``pvsflow`` answers, and as a BIDS App it runs a tiny cohort
+mounted read-only, end to end, as an ordinary user. Podman cannot start containers on every
+machine (cgroups), so the commands run in the image's own file system, with its environment, by
+chroot: what `docker run` or `apptainer run` would run. Needs root (apt, debootstrap, mounts)."""
 
 import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from conftest import ONE_METHOD, REPO, TINY, apt_install
 
-from pvsflow.io.layout import ResultsLayout
+from pvsflow.cohort.synthetic import SyntheticCohortSpec, write_cohort
+from pvsflow.io.layout import CohortLayout, ResultsLayout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.image]
 
-BASE = "debian:bookworm-slim"  # the Dockerfile's FROM
+BASE = "localhost/pvsflow-test-base:bookworm"  # stands in for the Dockerfile's FROM (debian:bookworm-slim)
 IMAGE = "localhost/pvsflow-test"
 USER = "1000:1000"  # not root, as `docker run --user` or Apptainer run it
 
@@ -60,24 +61,26 @@ def image(tmp_path_factory) -> Iterator[str]:
         subprocess.run(["podman", "import", "-", BASE], stdin=archive.stdout, check=True, capture_output=True)
         archive.wait()
         shutil.rmtree(rootfs)
-    podman("build", "--isolation", "chroot", *package_index_mounts(scratch), "-t", IMAGE, str(REPO))
+    podman("build", "--isolation", "chroot", "--from", BASE, *package_index_mounts(scratch), "-t", IMAGE, str(REPO))
     yield IMAGE
     podman("rmi", "--force", IMAGE)
 
 
 @contextmanager
-def image_root(image: str, work: Path) -> Iterator[Path]:
-    """The image's file system, with /proc and ``work`` mounted at its /tmp (HOME and caches)."""
-    root = Path(podman("image", "mount", image).strip())
-    mounts = [root / "proc", root / "tmp"]
-    subprocess.run(["mount", "-t", "proc", "proc", str(mounts[0])], check=True)
-    subprocess.run(["mount", "--bind", str(work), str(mounts[1])], check=True)
-    try:
+def image_root(image: str, work: Path, bids: Path) -> Iterator[Path]:
+    """The image's file system, with /proc, ``work`` at its /tmp (HOME) and ``bids`` read-only at
+    its /mnt; everything unmounted again, whatever happens."""
+    with ExitStack() as mounted:
+        root = Path(podman("image", "mount", image).strip())
+        mounted.callback(subprocess.run, ["podman", "image", "unmount", image])
+        for command, target in (
+            (["mount", "-t", "proc", "proc"], root / "proc"),
+            (["mount", "--bind", str(work)], root / "tmp"),
+            (["mount", "--bind", "-o", "ro", str(bids)], root / "mnt"),
+        ):
+            subprocess.run([*command, str(target)], check=True)
+            mounted.callback(subprocess.run, ["umount", "--lazy", str(target)])
         yield root
-    finally:
-        for mount in reversed(mounts):
-            subprocess.run(["umount", str(mount)], check=True)
-        podman("image", "unmount", image)
 
 
 def run_in(image: str, root: Path, *command: str) -> subprocess.CompletedProcess:
@@ -88,18 +91,20 @@ def run_in(image: str, root: Path, *command: str) -> subprocess.CompletedProcess
     )
 
 
-def test_the_image_runs_pvsflow_and_a_tiny_cohort_as_an_ordinary_user(image, tmp_path):
+def test_the_image_runs_pvsflow_as_a_bids_app_on_a_read_only_cohort_as_an_ordinary_user(image, tmp_path):
     entry = json.loads(podman("image", "inspect", "--format", "{{json .Config.Entrypoint}}", image))
     assert entry == ["pvsflow"]
+    bids = tmp_path / "bids"
+    write_cohort(CohortLayout(bids), SyntheticCohortSpec(n_subjects=14))
     work = tmp_path / "work"
-    work.mkdir(mode=0o777)
+    work.mkdir()
     work.chmod(0o777)  # the image's user writes here
     for layer in (TINY, ONE_METHOD):
         shutil.copy(layer, work / layer.name)
-    with image_root(image, work) as root:
+    with image_root(image, work, bids) as root:
         version = run_in(image, root, "pvsflow", "--version")
         assert version.returncode == 0 and version.stdout.startswith("pvsflow "), version.stderr
-        ran = run_in(image, root, "pvsflow", "demo", "/tmp/out", "--config", "/tmp/tiny.yaml",
+        ran = run_in(image, root, "pvsflow", "/mnt", "/tmp/out", "participant", "--config", "/tmp/tiny.yaml",
                      "--config", "/tmp/one-method.yaml", "--cores", "2")  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-5000:]
     results = ResultsLayout(work / "out")
@@ -108,4 +113,5 @@ def test_the_image_runs_pvsflow_and_a_tiny_cohort_as_an_ordinary_user(image, tmp
     assert results.model(architecture="gp_unet", region="midbrain").is_file()
     description = json.loads((work / "out" / "dataset_description.json").read_text())
     assert description["GeneratedBy"][0]["Name"] == "pvsflow"
+    assert description["SourceDatasets"] == [{"URL": "file:///mnt"}]
     assert all(path.stat().st_uid == 1000 for path in (work / "out").rglob("*"))

@@ -38,7 +38,7 @@ def workflow_commit(workflow_dir: Path | str) -> str | None:
     top = git("rev-parse", "--show-toplevel")
     if top is None or Path(top).resolve() != Path(workflow_dir).resolve():
         return None
-    return git("describe", "--always", "--dirty", "--abbrev=40")
+    return git("describe", "--always", "--dirty", "--abbrev=40", "--exclude=*")  # the commit, never a tag
 
 
 def dataset_description(*, config_digest: str, commit: str | None, source: Path | str) -> dict[str, Any]:
