@@ -105,7 +105,7 @@ def parser_for(command: str) -> argparse.ArgumentParser:
         parser = argparse.ArgumentParser(
             prog="pvsflow demo",
             description="Generate the synthetic demo cohort into OUTPUT_DIR/sourcedata/synthetic and run the "
-            "whole pipeline on it: training, inference, detection, statistics, per-scan outputs (about 45 minutes "
+            "whole pipeline on it: training, inference, detection, statistics, per-scan outputs (about 35 minutes "
             "on 2 CPU cores).",
         )
         parser.add_argument("output_dir", type=Path, help="where the demo's cohort and results go")
