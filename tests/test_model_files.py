@@ -26,7 +26,7 @@ SPEC = RegionSpec("midbrain", (16,), (8, 8, 5))
 
 
 def card_for(model, **fields):
-    values = {"input_shape": (8, 8, 5), "region": "midbrain", "orientation": "RAS", "preprocessing": SPEC.as_config()}
+    values = {"input_shape": (8, 8, 5), "region": "midbrain", "orientation": "RAS", "preprocessing": SPEC}
     values |= fields
     return ModelCard.for_training(model, TrainingSettings(count_scale=7.0), **values)
 
@@ -90,12 +90,12 @@ def test_missing_card_and_foreign_weights_are_named(tmp_path):
 
 def test_card_mismatches_name_both_values_and_ignore_label_ids():
     card = card_for(GPUnet(3))
-    run = {"architecture": "gp_unet", "region": "midbrain", "preprocessing": SPEC.as_config()}
+    run = {"architecture": "gp_unet", "spec": SPEC}
     assert card_mismatches(card, **run) == []
-    relabelled = dataclasses.replace(SPEC, labels=(173,)).as_config()
-    assert card_mismatches(card, **(run | {"preprocessing": relabelled})) == []
-    other = dataclasses.replace(SPEC, crop_shape=(16, 16, 5), intensity_trim_percent=2.0).as_config()
-    problems = card_mismatches(card, **(run | {"preprocessing": other, "architecture": "base"}))
+    relabelled = dataclasses.replace(SPEC, labels=(173,))
+    assert card_mismatches(card, **(run | {"spec": relabelled})) == []
+    other = dataclasses.replace(SPEC, crop_shape=(16, 16, 5), intensity_trim_percent=2.0)
+    problems = card_mismatches(card, **(run | {"spec": other, "architecture": "base"}))
     assert problems == [
         "architecture: the model was trained with 'gp_unet', this run uses 'base'",
         "preprocessing.crop_shape: the model was trained with [8, 8, 5], this run uses [16, 16, 5]",

@@ -19,7 +19,7 @@ from pvsflow.regions.registry import (
     cut_box,
     extract_region,
     region_mask,
-    resolve_crop_sizes,
+    region_specs,
     soft_mask,
 )
 
@@ -64,20 +64,21 @@ def test_crop_sizes_in_millimetres_replace_the_voxel_shape_with_the_cohorts_voxe
         "hippocampi": {"crop_shape": [52, 36, 12]},
         "basal_ganglia": {"crop_shape": [44, 28, 12], "crop_size_mm": None},  # an overlay's null: voxels
     }
-    resolved = resolve_crop_sizes(blocks, PAPER_VOXEL_SIZE_MM)
-    assert resolved == {
-        "midbrain": {"crop_shape": [88, 88, 11], "top_mm": 20.0},
-        "hippocampi": {"crop_shape": [52, 36, 12]},
-        "basal_ganglia": {"crop_shape": [44, 28, 12]},
+    specs = region_specs(blocks, PAPER_VOXEL_SIZE_MM)
+    assert {name: (spec.crop_shape, spec.top_mm) for name, spec in specs.items()} == {
+        "midbrain": ((88, 88, 11), 20.0),
+        "hippocampi": ((52, 36, 12), None),
+        "basal_ganglia": ((44, 28, 12), None),
     }
+    assert specs["hippocampi"] == RegionSpec.from_config("hippocampi", blocks["hippocampi"])
     assert blocks["midbrain"]["crop_shape"] == [32, 32, 11]  # the config is not modified
     with pytest.raises(ValueError, match=r"regions.midbrain.preprocessing.crop_size_mm needs cohort.voxel_size_mm"):
-        resolve_crop_sizes(blocks, None)
-    assert resolve_crop_sizes({"hippocampi": blocks["hippocampi"]}, None) == {"hippocampi": blocks["hippocampi"]}
+        region_specs(blocks, None)
+    assert region_specs({"hippocampi": blocks["hippocampi"]}, None) == {"hippocampi": specs["hippocampi"]}
     with pytest.raises(
         ValueError, match=r"regions.hippocampi.preprocessing: set crop_shape \(voxels\) or crop_size_mm"
     ):
-        resolve_crop_sizes({"hippocampi": {"top_mm": 5.0}}, PAPER_VOXEL_SIZE_MM)
+        region_specs({"hippocampi": {"top_mm": 5.0}}, PAPER_VOXEL_SIZE_MM)
 
 
 def test_cut_box_zero_pads_outside_the_volume():

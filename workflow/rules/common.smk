@@ -32,7 +32,6 @@ OUT, COHORT, MODELS = RUN.results, RUN.cohort, RUN.models
 MNIST = OUT.mnist
 SYNTHETIC = RUN.synthetic is not None
 REGION_NAMES = list(config["regions"])
-PREPROCESSING = RUN.preprocessing  # crop sizes in voxels
 # Networks from elsewhere: no training, ratings optional (docs/usage.md, "Applying trained models").
 TRAINED_MODELS = RUN.trained_models
 ENV = "../../envs/pvsflow.yaml"
@@ -73,7 +72,7 @@ def extraction_sources(wildcards):
 
 
 def region_preprocessing(wildcards):
-    return PREPROCESSING[wildcards.region]
+    return RUN.region_specs[wildcards.region].as_config()
 
 
 def region_training(wildcards):

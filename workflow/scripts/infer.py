@@ -22,8 +22,7 @@ check_card(
     card,
     snakemake.input.model,
     architecture=method.architecture,
-    region=region,
-    preprocessing=RegionSpec.from_config(region, snakemake.params.preprocessing).as_config(),
+    spec=RegionSpec.from_config(region, snakemake.params.preprocessing),
 )
 table = infer_shard(
     model,

@@ -27,6 +27,7 @@ from pvsflow.io.settings import TrainingSettings
 from pvsflow.io.volumes import replace_atomically
 from pvsflow.io.voxel_order import CANONICAL_AXES
 from pvsflow.nets.models import CountNetwork, architecture_of, build_model
+from pvsflow.regions.registry import RegionSpec
 
 CARD_FORMAT = "pvsflow-model-card/1"
 
@@ -41,8 +42,9 @@ class ModelCard:
 
     ``input_shape``: the crop (or MNIST grid) shape in voxels; ``voxel_size_mm`` and
     ``orientation`` (nibabel axis codes, ``"RAS"`` for crops in canonical voxel order): the
-    training crops' median voxel size and their voxel order (None for the MNIST grids); ``preprocessing``: the region's
-    :class:`pvsflow.regions.registry.RegionSpec` fields other than its name; ``training``: the
+    training crops' median voxel size and their voxel order (None for the MNIST grids); ``preprocessing``: how the
+    region was cut (:class:`pvsflow.regions.registry.RegionSpec`, stored without its name; None for
+    the MNIST grids); ``training``: the
     :class:`pvsflow.io.settings.TrainingSettings`; ``training_fingerprint``: identifies the training
     data and settings (:func:`pvsflow.nets.checkpoints.run_fingerprint`); ``initial_weights_sha256``:
     the weights a fine-tuned network started from; ``training_check``: whether it learnt
@@ -59,7 +61,7 @@ class ModelCard:
     digit: int | None = None
     voxel_size_mm: tuple[float, ...] | None = None
     orientation: str | None = None
-    preprocessing: Mapping[str, Any] = field(default_factory=dict)
+    preprocessing: RegionSpec | None = None
     training: Mapping[str, Any] = field(default_factory=dict)
     n_train: int = 0
     n_validation: int = 0
@@ -87,7 +89,9 @@ class ModelCard:
         )
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+        values = dataclasses.asdict(self)
+        values["preprocessing"] = {} if self.preprocessing is None else self.preprocessing.as_config()
+        return json.dumps(values, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str, source: Path | str) -> ModelCard:
@@ -105,8 +109,11 @@ class ModelCard:
             if values.get(name) is not None:
                 values[name] = tuple(values[name])
         try:
+            preprocessing = values.pop("preprocessing", None)
+            if preprocessing:
+                values["preprocessing"] = RegionSpec.from_config(values["region"], preprocessing)
             return cls(**values)
-        except TypeError as error:
+        except (TypeError, KeyError) as error:
             raise ModelFileError(f"model card {source}: {error}") from error
 
 
@@ -150,19 +157,19 @@ def load_model(path: Path | str, map_location: str | torch.device = "cpu") -> tu
     return model.to(map_location), card
 
 
-def card_mismatches(card: ModelCard, *, architecture: str, region: str, preprocessing: Mapping[str, Any]) -> list[str]:
+def card_mismatches(card: ModelCard, *, architecture: str, spec: RegionSpec) -> list[str]:
     """Differences between a card and the run that would give wrong results, one message each
     naming both values: the architecture, the region, the crops' voxel order (``orientation``:
     this pvsflow cuts every crop in :data:`pvsflow.io.voxel_order.CANONICAL_AXES` order) and every
-    preprocessing setting except the label IDs (label maps from other tools may number the same
-    structures differently)."""
-    label_ids = {"labels", "preferred_labels"}
-    expected = {"architecture": architecture, "region": region, "orientation": CANONICAL_AXES}
+    preprocessing setting of ``spec`` except the label IDs (label maps from other tools may number
+    the same structures differently)."""
+    expected = {"architecture": architecture, "region": spec.name, "orientation": CANONICAL_AXES}
     found = {"architecture": card.architecture, "region": card.region, "orientation": card.orientation}
-    for key, value in preprocessing.items():
-        if key not in label_ids:
-            expected[f"preprocessing.{key}"] = _plain(value)
-            found[f"preprocessing.{key}"] = _plain(card.preprocessing.get(key))
+    trained = {} if card.preprocessing is None else card.preprocessing.as_config()
+    for key, value in spec.as_config().items():
+        if key not in ("labels", "preferred_labels"):
+            expected[f"preprocessing.{key}"] = value
+            found[f"preprocessing.{key}"] = trained.get(key)
     return [
         f"{key}: the model was trained with {found[key]!r}, this run uses {expected[key]!r}"
         for key in expected
@@ -170,9 +177,9 @@ def card_mismatches(card: ModelCard, *, architecture: str, region: str, preproce
     ]
 
 
-def check_card(card: ModelCard, source: Path | str, **run: Any) -> None:
+def check_card(card: ModelCard, source: Path | str, *, architecture: str, spec: RegionSpec) -> None:
     """Raise :class:`ModelFileError` naming ``source`` if :func:`card_mismatches` finds any."""
-    problems = card_mismatches(card, **run)
+    problems = card_mismatches(card, architecture=architecture, spec=spec)
     if problems:
         raise ModelFileError(f"model {source} does not fit this run: " + "; ".join(problems))
 
@@ -193,8 +200,3 @@ def voxel_size_warning(card: ModelCard, voxel_size_mm: tuple[float, ...], tolera
 
 def _mm(size: tuple[float, ...]) -> str:
     return " x ".join(f"{v:.2f}" for v in size)
-
-
-def _plain(value: Any) -> Any:
-    """JSON's view of a value (tuples become lists), so config and card values compare equal."""
-    return json.loads(json.dumps(value))

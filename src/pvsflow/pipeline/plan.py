@@ -19,20 +19,20 @@ from pvsflow.cohort.synthetic import SyntheticCohortSpec, refuse_foreign_directo
 from pvsflow.cohort.tables import Problem, Split, shards, split_subjects, synthetic_scan_ids
 from pvsflow.io.layout import CohortLayout, ResultsLayout
 from pvsflow.io.settings import InferenceSettings, LabelMapSettings, ScanOutputSettings, SplitSettings, from_mapping
-from pvsflow.regions.registry import resolve_crop_sizes
+from pvsflow.regions.registry import RegionSpec, region_specs
 
 
 @dataclass(frozen=True)
 class Run:
     """What a (validated) config makes of a run: where its results go, the cohort and where its
     label maps are, the synthetic cohort's spec for the demo (None for a real cohort), every
-    region's preprocessing with its crop size in voxels, and the networks from elsewhere
+    region's spec with its crop size in voxels, and the networks from elsewhere
     (``inference.trained_models``) when none are trained."""
 
     results: ResultsLayout
     cohort: CohortLayout
     synthetic: SyntheticCohortSpec | None
-    preprocessing: dict[str, dict[str, Any]]
+    region_specs: dict[str, RegionSpec]
     trained_models: Path | None
     # Region -> its methods, and those of them whose PVS are written in each scan's grid
     # (``scan_outputs.methods`` that the region runs).
@@ -55,7 +55,7 @@ class Run:
         synthetic = spec_from_mapping(synthetic_block) if synthetic_block.get("enabled", False) else None
         voxel_size = cohort_block.get("voxel_size_mm") or (list(synthetic.voxel_size_mm) if synthetic else None)
         regions = config["regions"]
-        preprocessing = resolve_crop_sizes({name: regions[name]["preprocessing"] for name in regions}, voxel_size)
+        specs = region_specs({name: regions[name]["preprocessing"] for name in regions}, voxel_size)
         trained = from_mapping(InferenceSettings, config["inference"]).trained_models
         if trained and Path(trained).resolve() == results.models.resolve():
             raise ValueError(f"inference.trained_models is this run's own {results.models}; point it at a copy")
@@ -67,7 +67,7 @@ class Run:
             results,
             cohort,
             synthetic,
-            preprocessing,
+            specs,
             Path(trained) if trained else None,
             methods,
             written,

@@ -126,19 +126,19 @@ def crop_shape_from_mm(size_mm: Sequence[float], voxel_size_mm: Sequence[float])
     return x, y, z
 
 
-def resolve_crop_sizes(
+def region_specs(
     preprocessing: Mapping[str, Mapping[str, Any]], voxel_size_mm: Sequence[float] | None
-) -> dict[str, dict[str, Any]]:
-    """Every region's ``preprocessing:`` block with crop sizes in voxels: where a block sets
-    ``crop_size_mm`` (not null), it replaces ``crop_shape`` by the shape it gives at the cohort's
-    ``voxel_size_mm`` (:func:`crop_shape_from_mm`); other blocks pass unchanged.
+) -> dict[str, RegionSpec]:
+    """Every region's spec from its ``preprocessing:`` block, crop sizes in voxels: where a block
+    sets ``crop_size_mm`` (not null), it replaces ``crop_shape`` by the shape it gives at the
+    cohort's ``voxel_size_mm`` (:func:`crop_shape_from_mm`).
 
     A network takes one crop shape, so the millimetres are resolved once per run, with the
     cohort's nominal voxel size, not per scan (docs/method.md, "Regions and preprocessing").
     Raises ValueError naming the config key when a block has neither size, or millimetres
     without a voxel size to resolve them with.
     """
-    resolved = {}
+    specs = {}
     for name, block in preprocessing.items():
         block = dict(block)
         size_mm = block.pop("crop_size_mm", None)
@@ -151,8 +151,8 @@ def resolve_crop_sizes(
             block["crop_shape"] = list(crop_shape_from_mm(size_mm, voxel_size_mm))
         elif block.get("crop_shape") is None:
             raise ValueError(f"regions.{name}.preprocessing: set crop_shape (voxels) or crop_size_mm (mm)")
-        resolved[name] = block
-    return resolved
+        specs[name] = RegionSpec.from_config(name, block)
+    return specs
 
 
 @dataclass
