@@ -46,12 +46,12 @@ from pvsflow.io.settings import MnistEvaluationSettings, TrainingSettings
 from pvsflow.mnist.grids import GridDataset
 from pvsflow.mnist.study import evaluate_method, pooled_fauc, tensor_dataset
 from pvsflow.nets.augmentation import augment
+from pvsflow.nets.checkpoints import EpochRecord
 from pvsflow.nets.devices import execution_for, pick_device, seed_everything
 from pvsflow.nets.model_files import ModelCard, load_model, save_model
 from pvsflow.nets.models import CountNetwork, build_model
 from pvsflow.nets.objectives import objective_loss
 from pvsflow.nets.training import (
-    EpochRecord,
     UpdateStep,
     batch_indices,
     evaluate_loss,

@@ -8,7 +8,8 @@ import torch
 
 from pvsflow.io.layout import model_card
 from pvsflow.io.settings import TrainingSettings
-from pvsflow.nets.checkpoints import load_checkpoint, save_checkpoint
+from pvsflow.io.volumes import replace_atomically
+from pvsflow.nets.checkpoints import EpochRecord, TrainingState, load_checkpoint, save_checkpoint
 from pvsflow.nets.model_files import (
     ModelCard,
     ModelFileError,
@@ -122,11 +123,16 @@ def test_voxel_size_beyond_the_tolerance_warns():
 
 def test_checkpoints_are_loaded_weights_only(tmp_path):
     path = tmp_path / "last.pt"
-    save_checkpoint(
-        path, {"fingerprint": "f", "history": [{"epoch": 1}], "payload": RunsCodeWhenUnpickled(tmp_path / "x")}
+    record = EpochRecord(1, 2.0, 1.5, 1.5, True, 0.1, 7)
+    weights = {"w": torch.ones(2)}
+    state = TrainingState("f", weights, {}, {}, torch.ones(3), torch.zeros(2), [record], 1.5, weights)
+    replace_atomically(
+        path, lambda tmp: torch.save(state.as_saved() | {"payload": RunsCodeWhenUnpickled(tmp_path / "x")}, tmp)
     )
     with pytest.raises(Exception, match="Weights only load failed"):
         load_checkpoint(path, torch.device("cpu"), "f")
     assert not (tmp_path / "x").exists()
-    save_checkpoint(path, {"fingerprint": "f", "history": [{"epoch": 1}], "best_loss": 0.5})
-    assert load_checkpoint(path, torch.device("cpu"), "f")["history"] == [{"epoch": 1}]
+    save_checkpoint(path, state)
+    loaded = load_checkpoint(path, torch.device("cpu"), "f")
+    assert loaded.history == [record] and loaded.best_loss == 1.5 and torch.equal(loaded.generator, state.generator)
+    assert load_checkpoint(path, torch.device("cpu"), "another run") is None

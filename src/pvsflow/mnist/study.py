@@ -15,10 +15,11 @@ from pvsflow.attention.methods import Method
 from pvsflow.detect.candidates import local_maxima, operating_count
 from pvsflow.io.settings import EvaluationSettings, TrainingSettings
 from pvsflow.mnist.grids import DIGIT_SIZE, GridDataset
+from pvsflow.nets.checkpoints import EpochRecord
 from pvsflow.nets.devices import Execution
 from pvsflow.nets.models import CountNetwork
 from pvsflow.nets.objectives import predicted_count
-from pvsflow.nets.training import EpochRecord, stopped_by
+from pvsflow.nets.training import stopped_by
 from pvsflow.report.paper_tables import paper_tables_markdown, with_interval
 from pvsflow.stats.evaluation import froc_table, scan_table
 from pvsflow.stats.froc import froc_area, pooled_froc, summarise

@@ -19,7 +19,7 @@ from torch import nn
 
 from pvsflow.io.settings import TrainingCheckSettings, TrainingSettings
 from pvsflow.nets.augmentation import augment
-from pvsflow.nets.checkpoints import load_checkpoint, save_checkpoint
+from pvsflow.nets.checkpoints import EpochRecord, TrainingState, load_checkpoint, save_checkpoint
 from pvsflow.nets.devices import Execution, execution_for, pick_device, seed_everything
 from pvsflow.nets.model_files import ModelCard, save_model
 from pvsflow.nets.models import CountNetwork
@@ -66,17 +66,6 @@ def learning_rate_at(update: int, updates_per_epoch: int, settings: TrainingSett
         return settings.learning_rate * (update + 1) / warmup
     progress = min((update - warmup) / max(total - warmup, 1), 1.0)
     return settings.learning_rate * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-@dataclass
-class EpochRecord:
-    epoch: int
-    train_loss: float
-    validation_loss: float
-    best_validation_loss: float
-    improved: bool
-    seconds: float
-    updates: int  # optimiser updates since the start of training, this epoch's included
 
 
 @dataclass(frozen=True)
@@ -211,7 +200,7 @@ def train(
     With ``normalization: batch`` the network trains with batch normalisation, which starts as
     the identity on the training images when ``fine_tuning`` (``model`` arrived trained) and is
     folded into the convolutions at the end. The model ends with its best-validation weights. If
-    ``checkpoint`` is given, the full state (weights, optimiser, random generators, history) is
+    ``checkpoint`` is given, the full state (:class:`pvsflow.nets.checkpoints.TrainingState`) is
     saved there after every epoch and training resumes from it when it exists and was written for
     the same ``fingerprint`` (settings, data, starting weights), so an interrupted job loses at
     most one epoch and reaches the same final model as an uninterrupted one. The checkpoint is
@@ -222,78 +211,104 @@ def train(
     execution = execution_for(
         pick_device(settings.device), mixed_precision=settings.mixed_precision, compile=settings.compile
     )
-    train_images, train_targets = resident(train_set, execution)
+    train_data = resident(train_set, execution)
     validation = resident(validation_set, execution)
     if settings.normalization not in NORMALIZATIONS:
         raise ValueError(f"unknown normalization {settings.normalization!r}; choose from {NORMALIZATIONS}")
     if settings.normalization == "batch":
-        model.to(execution.device).add_normalization(preserving=train_images if fine_tuning else None)
+        model.to(execution.device).add_normalization(preserving=train_data[0] if fine_tuning else None)
     forward = execution.prepare(model, model.spatial_dims)
-    optimizer = make_optimizer(model, settings)
-    step = UpdateStep(forward, optimizer, loss_fn, execution)
-    history: list[EpochRecord] = []
-    best_loss, best_state = math.inf, _copy_state(model)
-    state = load_checkpoint(checkpoint, execution.device, fingerprint)
-    if state is not None:
-        log.info("resuming from %s after epoch %d", checkpoint, len(state["history"]))
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        step.scaler.load_state_dict(state["scaler"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        history = [EpochRecord(**r) for r in state["history"]]
-        best_loss, best_state = state["best_loss"], state["best_state"]
-    while stopped_by(history, settings) is None:
-        epoch = len(history) + 1
+    step = UpdateStep(forward, make_optimizer(model, settings), loss_fn, execution)
+    state = resume(checkpoint, fingerprint, model, step, generator)
+    while stopped_by(state.history, settings) is None:
         started = time.perf_counter()
-        forward.train()
-        total = torch.zeros((), device=execution.device)
-        batches = batch_indices(len(train_targets), settings.batch_size, generator)
-        done = history[-1].updates if history else 0
-        for update, index in enumerate(batches, start=done):
-            images = train_images[index]
-            if settings.augment:
-                images = augment(images, settings, generator)
-            rate = learning_rate_at(update, len(batches), settings)
-            total += step(images, train_targets[index], rate) * len(index)
+        done = state.history[-1].updates if state.history else 0
+        train_loss, updates = train_epoch(step, train_data, settings, generator, done)
         if model.normalized:
-            recalibrate_normalization(forward, model, (train_images, train_targets), execution, settings.batch_size)
+            recalibrate_normalization(forward, model, train_data, execution, settings.batch_size)
         validation_loss = evaluate_loss(forward, validation, loss_fn, execution, settings.batch_size)
-        improved = validation_loss < best_loss
+        improved = validation_loss < state.best_loss
         if improved:
-            best_loss, best_state = validation_loss, _copy_state(model)
+            state.best_loss, state.best_state = validation_loss, _copy_state(model)
         record = EpochRecord(
-            epoch,
-            float(total) / max(len(train_targets), 1),
+            len(state.history) + 1,
+            train_loss,
             validation_loss,
-            best_loss,
+            state.best_loss,
             improved,
             time.perf_counter() - started,
-            done + len(batches),
+            done + updates,
         )
-        history.append(record)
+        state.history.append(record)
         if checkpoint is not None:
-            save_checkpoint(
-                checkpoint,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scaler": step.scaler.state_dict(),
-                    "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "history": [asdict(r) for r in history],
-                    "best_loss": best_loss,
-                    "best_state": best_state,
-                    "fingerprint": fingerprint,
-                },
-            )
+            save_checkpoint(checkpoint, snapshot(state, model, step, generator))
         if on_epoch is not None:
             on_epoch(record)
-    model.load_state_dict(best_state)
+    model.load_state_dict(state.best_state)
     model.fold_normalization()
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
-    return history
+    return state.history
+
+
+def resume(
+    checkpoint: Path | None, fingerprint: str, model: nn.Module, step: UpdateStep, generator: torch.Generator
+) -> TrainingState:
+    """The run's state: restored from ``checkpoint`` into the model, optimiser, loss scaler and
+    random generators when it holds this run's, else a fresh start (no epochs, the initial
+    weights as the best so far)."""
+    state = load_checkpoint(checkpoint, step.execution.device, fingerprint)
+    if state is None:
+        return TrainingState(
+            fingerprint,
+            model.state_dict(),
+            step.optimizer.state_dict(),
+            step.scaler.state_dict(),
+            generator.get_state(),
+            torch.get_rng_state(),
+            history=[],
+            best_loss=math.inf,
+            best_state=_copy_state(model),
+        )
+    log.info("resuming from %s after epoch %d", checkpoint, len(state.history))
+    model.load_state_dict(state.model)
+    step.optimizer.load_state_dict(state.optimizer)
+    step.scaler.load_state_dict(state.scaler)
+    generator.set_state(state.generator)
+    torch.set_rng_state(state.torch_rng)
+    return state
+
+
+def snapshot(state: TrainingState, model: nn.Module, step: UpdateStep, generator: torch.Generator) -> TrainingState:
+    """``state`` with the model's, optimiser's, loss scaler's and random generators' state now."""
+    return replace(
+        state,
+        model=model.state_dict(),
+        optimizer=step.optimizer.state_dict(),
+        scaler=step.scaler.state_dict(),
+        generator=generator.get_state(),
+        torch_rng=torch.get_rng_state(),
+    )
+
+
+def train_epoch(
+    step: UpdateStep,
+    data: tuple[torch.Tensor, torch.Tensor],
+    settings: TrainingSettings,
+    generator: torch.Generator,
+    done: int,
+) -> tuple[float, int]:
+    """One pass over resident training ``data`` in batches drawn from ``generator``, augmented
+    if the settings say so, the learning rate following the schedule from update ``done`` on.
+    Returns the mean training loss and the number of updates."""
+    images, targets = data
+    step.forward.train()
+    total = torch.zeros((), device=step.execution.device)
+    batches = batch_indices(len(targets), settings.batch_size, generator)
+    for update, index in enumerate(batches, start=done):
+        batch = augment(images[index], settings, generator) if settings.augment else images[index]
+        total += step(batch, targets[index], learning_rate_at(update, len(batches), settings)) * len(index)
+    return float(total) / max(len(targets), 1), len(batches)
 
 
 def stopped_by(history: Sequence[EpochRecord], settings: TrainingSettings) -> str | None:
