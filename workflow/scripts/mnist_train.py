@@ -40,9 +40,6 @@ card = ModelCard.for_training(
     settings,
     input_shape=tuple(train_set[0][0].shape[1:]),
     digit=digit,
-    n_train=len(train_set),
-    n_validation=len(validation_set),
-    training_fingerprint=fingerprint,
 )
 epochs = train_and_save(
     model,

@@ -45,9 +45,6 @@ card = ModelCard.for_training(
     voxel_size_mm=voxel_size,
     orientation=orientation,
     preprocessing=spec,
-    n_train=len(datasets["train"]),
-    n_validation=len(datasets["validation"]),
-    training_fingerprint=fingerprint,
     initial_weights_sha256=file_sha256(init) if init is not None else None,
 )
 outputs = TrainingOutputs.for_job(snakemake.output, snakemake.params.checkpoint)

@@ -77,8 +77,8 @@ class ModelCard:
     @classmethod
     def for_training(cls, model: CountNetwork, settings: TrainingSettings, **fields: Any) -> ModelCard:
         """The card of ``model`` about to be trained with ``settings``; ``fields``: the rest
-        (input_shape, data description, fingerprint). :func:`pvsflow.nets.training.train_and_save`
-        adds the outcome."""
+        (input_shape, what the data are). :func:`pvsflow.nets.training.train_and_save`
+        adds the data's sizes, the run's fingerprint and the outcome."""
         return cls(
             architecture=architecture_of(model),
             spatial_dims=model.spatial_dims,

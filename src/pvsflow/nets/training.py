@@ -335,11 +335,12 @@ def train_and_save(
     fingerprint: str = "",
     fine_tuning: bool = False,
 ) -> pd.DataFrame:
-    """:func:`train`, then save the best model with ``card`` completed by the run (best epoch and
-    validation loss, epochs run, whether the network learnt: :func:`pvsflow.nets.training_check.judge_training`
-    on the validation set) and the epoch table, which it returns; every epoch is logged. The
-    epoch table fills as training goes, so progress can be watched; it is rewritten whole at the
-    end (after a resume it then also holds the epochs run before the interruption).
+    """:func:`train`, then save the best model with ``card`` completed by the run (the data's
+    sizes and ``fingerprint``, best epoch and validation loss, epochs run, whether the network
+    learnt: :func:`pvsflow.nets.training_check.judge_training` on the validation set) and the
+    epoch table, which it returns; every epoch is logged. The epoch table fills as training goes,
+    so progress can be watched; it is rewritten whole at the end (after a resume it then also
+    holds the epochs run before the interruption).
 
     A network that did not learn is a warning in the log, or with ``check.action: fail``, after
     it is saved, a :class:`pvsflow.nets.training_check.TrainingCheckError` with the same message.
@@ -377,6 +378,9 @@ def train_and_save(
     )
     card = replace(
         card,
+        n_train=len(train_set),
+        n_validation=len(validation_set),
+        training_fingerprint=fingerprint,
         best_epoch=verdict.best_epoch,
         best_validation_loss=verdict.best_validation_loss,
         epochs_run=verdict.epochs_run,
