@@ -30,7 +30,7 @@ from _config import load_config
 from pvsflow.attention.methods import METHODS
 from pvsflow.cohort.tables import read_counts
 from pvsflow.io.layout import CohortLayout, ResultsLayout
-from pvsflow.io.settings import MnistEvaluationSettings, QcSettings, TrainingSettings
+from pvsflow.io.settings import MnistEvaluationSettings, MnistGridSettings, QcSettings, TrainingSettings, from_mapping
 from pvsflow.mnist.grids import DIGIT_SIZE, GridDataset, read_pool, study_datasets
 from pvsflow.mnist.study import (
     CANDIDATE_KINDS,
@@ -161,13 +161,7 @@ def region_crops(results: Path, bids_dir: Path, region: str) -> dict:
 def study_grids(study: dict, idx: list[str], digit: int) -> dict[str, GridDataset]:
     """One digit's train, validation and test grids, built as the study's mnist_dataset job
     builds them from a single pool (``study``: the config's mnist block)."""
-    return study_datasets(
-        read_pool(*idx),
-        target=digit,
-        sizes=study["grids"],
-        seed=study["seed"],
-        test_pool_fraction=study["test_pool_fraction"],
-    )
+    return study_datasets(read_pool(*idx), target=digit, settings=from_mapping(MnistGridSettings, study["grids"]))
 
 
 def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, GridDataset, int]:

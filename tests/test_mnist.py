@@ -7,7 +7,7 @@ import torch
 from conftest import write_idx
 
 from pvsflow.attention.methods import METHODS
-from pvsflow.io.settings import EvaluationSettings, TrainingSettings
+from pvsflow.io.settings import EvaluationSettings, MnistGridSettings, TrainingSettings
 from pvsflow.mnist.grids import (
     DIGIT_SIZE,
     GridDataset,
@@ -120,14 +120,12 @@ def test_a_study_draws_its_test_grids_from_the_held_out_pool_or_the_separate_one
     marked = digits.copy()
     marked[:, 0, 1] = 0
     marked[test_index, 0, 1] = 255  # the held-out digits
-    sizes = {"train": 6, "validation": 4, "test": 8}
-    datasets = study_datasets((marked, labels), target=5, sizes=sizes, seed=2, test_pool_fraction=0.5)
+    settings = MnistGridSettings(train=6, validation=4, test=8, seed=2, test_pool_fraction=0.5)
+    datasets = study_datasets((marked, labels), target=5, settings=settings)
     marks = {split: np.round(data.images[:, ::28, 1::28] * 255) for split, data in datasets.items()}
     assert (marks["train"] == 0).all() and (marks["validation"] == 0).all() and (marks["test"] == 255).all()
     marked[:, 0, 1] = 255  # now every digit, as the separate pool
-    separate = study_datasets(
-        (digits, labels), target=5, sizes=sizes, seed=2, test_pool_fraction=0.5, test_pool=(marked, labels)
-    )
+    separate = study_datasets((digits, labels), target=5, settings=settings, test_pool=(marked, labels))
     assert (np.round(separate["test"].images[:, ::28, 1::28] * 255) == 255).all()
 
 

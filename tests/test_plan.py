@@ -85,6 +85,9 @@ def test_settings_that_moved_are_named_with_their_new_place():
         "inference.scans_per_shard has moved to jobs.scans_per_shard (it sizes extraction, inference and detection "
         "jobs alike): write it as `jobs: {scans_per_shard: 50}`"
     ]
+    assert moved_settings({"mnist": {"seed": 3}}) == [
+        "mnist.seed has moved to mnist.grids.seed (it seeds the grids): write it as `mnist: {grids: {seed: 3}}`"
+    ]
 
 
 def test_the_networks_of_a_run_are_one_per_region_and_architecture_with_the_methods_using_them(tmp_path):

@@ -20,6 +20,7 @@ from pvsflow.io.settings import (
     JobSettings,
     LabelMapSettings,
     MnistEvaluationSettings,
+    MnistGridSettings,
     QcSettings,
     ScanOutputSettings,
     SplitSettings,
@@ -52,6 +53,7 @@ MIRRORED = [
     (REGION["detection"], DetectionSettings, ()),
     (REGION["preprocessing"], RegionSpec, ("name",)),
     (SCHEMA["properties"]["mnist"]["properties"]["evaluation"], MnistEvaluationSettings, ()),
+    (SCHEMA["properties"]["mnist"]["properties"]["grids"], MnistGridSettings, ()),
 ]
 JSON_TYPES = {int: "integer", float: "number", bool: "boolean", str: "string", tuple: "array"}
 
@@ -130,6 +132,7 @@ def config_blocks(config: dict) -> list[tuple[str, dict, object]]:
         ("training_check", config.get("training_check", {}), TrainingCheckSettings()),
         ("mnist.training", config["mnist"].get("training", {}), recipe_defaults(config["mnist"].get("training"))),
         ("mnist.evaluation", config["mnist"].get("evaluation", {}), MnistEvaluationSettings()),
+        ("mnist.grids", config["mnist"].get("grids", {}), MnistGridSettings()),
         ("cohort.synthetic", config["cohort"].get("synthetic", {}), SyntheticCohortSpec()),
     ]
     for name, region in config["regions"].items():

@@ -22,7 +22,7 @@ rule mnist_dataset:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=mnist_dataset_params,
+        grids=mnist_dataset_params,
     script:
         "../scripts/mnist_dataset.py"
 
@@ -43,7 +43,7 @@ rule mnist_pool_dataset:
         mem_mb=2000,
         runtime=10,
     params:
-        dataset=mnist_pool_dataset_params,
+        grids=mnist_pool_dataset_params,
     script:
         "../scripts/mnist_pool_dataset.py"
 

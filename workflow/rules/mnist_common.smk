@@ -1,6 +1,7 @@
 """The MNIST study's input functions and narrow params (workflow/rules/mnist.smk)."""
 
 from pvsflow.io.layout import STUDY_POOL
+from pvsflow.io.settings import MnistGridSettings, from_mapping
 
 
 wildcard_constraints:
@@ -25,9 +26,7 @@ def mnist_idx_files(wildcards):
 
 
 def mnist_dataset_params(wildcards):
-    return {
-        key: config["mnist"][key] for key in ("grids", "test_pool_fraction", "seed")
-    }
+    return config["mnist"]["grids"]
 
 
 def mnist_training_settings(objective):
@@ -48,10 +47,9 @@ def mnist_pool_idx_files(wildcards):
 
 
 def mnist_pool_dataset_params(wildcards):
-    return {
-        "test_grids": config["mnist"]["grids"]["test"],
-        "seed": config["mnist"]["seed"],
-    }
+    """Only what an extra pool's test grids depend on."""
+    grids = from_mapping(MnistGridSettings, config["mnist"]["grids"])
+    return {"test": grids.test, "seed": grids.seed}
 
 
 def mnist_test_grids_file(pool, digit):

@@ -163,18 +163,27 @@ class JobSettings:
     scans_per_shard: int = 100
 
 
-# Settings that moved: where an old config has them -> where they are now.
-MOVED_SETTINGS = {("inference", "scans_per_shard"): ("jobs", "scans_per_shard")}
+# Settings that moved: where an old config has them -> where they are now, and why.
+MOVED_SETTINGS = {
+    ("inference", "scans_per_shard"): (
+        ("jobs", "scans_per_shard"),
+        "it sizes extraction, inference and detection jobs alike",
+    ),
+    ("mnist", "seed"): (("mnist", "grids", "seed"), "it seeds the grids"),
+    ("mnist", "test_pool_fraction"): (("mnist", "grids", "test_pool_fraction"), "it splits the grids' pool"),
+}
 
 
 def moved_settings(config: Mapping[str, Any]) -> list[str]:
     """One message per setting of ``config`` that has moved (:data:`MOVED_SETTINGS`), naming both places."""
-    return [
-        f"{'.'.join(old)} has moved to {'.'.join(new)} (it sizes extraction, inference and detection jobs "
-        f"alike): write it as `{new[0]}: {{{new[1]}: {config[old[0]][old[1]]}}}`"
-        for old, new in MOVED_SETTINGS.items()
-        if old[1] in (config.get(old[0]) or {})
-    ]
+    messages = []
+    for (block, key), (new, why) in MOVED_SETTINGS.items():
+        if key in (config.get(block) or {}):
+            written = str(config[block][key])
+            for level in reversed(new[1:]):
+                written = f"{{{level}: {written}}}"
+            messages.append(f"{block}.{key} has moved to {'.'.join(new)} ({why}): write it as `{new[0]}: {written}`")
+    return messages
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,23 @@ class EvaluationSettings:
     fauc_max_fp: float = 15.0  # FROC area from 0 to this many false positives per scan [brain: 15]
     bootstrap_runs: int = 1000
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class MnistGridSettings:
+    """The MNIST study's grids (``mnist.grids``): how many of each split per digit, the seed of
+    every draw, and the share of the pool held out for the test grids when no separate test pool
+    is given (docs/method.md, "MNIST study")."""
+
+    train: int = 400  # [paper]
+    validation: int = 100  # [paper]
+    test: int = 500  # [paper]
+    seed: int = 0
+    test_pool_fraction: float = 0.5
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {"train": self.train, "validation": self.validation, "test": self.test}
 
 
 @dataclass(frozen=True)

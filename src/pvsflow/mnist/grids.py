@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pvsflow.io.settings import MnistGridSettings
+
 GRID_ROWS, GRID_COLUMNS, DIGIT_SIZE = 5, 7, 28
 
 
@@ -141,18 +143,17 @@ def study_datasets(
     pool: tuple[np.ndarray, np.ndarray],
     *,
     target: int,
-    sizes: Mapping[str, int],
-    seed: int,
-    test_pool_fraction: float,
+    settings: MnistGridSettings,
     test_pool: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, GridDataset]:
     """A study's grids for ``target`` (:func:`digit_datasets`): the test grids from ``test_pool``
     when there is one (MNIST's own test set), otherwise from a seeded ``test_pool_fraction`` of
     ``pool`` that the training and validation grids never draw from (:func:`split_pool`)."""
+    seed = settings.seed
     if test_pool is None:
-        train_index, test_index = split_pool(len(pool[1]), test_pool_fraction, seed)
+        train_index, test_index = split_pool(len(pool[1]), settings.test_pool_fraction, seed)
         pool, test_pool = (pool[0][train_index], pool[1][train_index]), (pool[0][test_index], pool[1][test_index])
-    return digit_datasets(pool, test_pool, target=target, sizes=sizes, seed=seed)
+    return digit_datasets(pool, test_pool, target=target, sizes=settings.sizes, seed=seed)
 
 
 def pool_test_grids(pool: tuple[np.ndarray, np.ndarray], *, target: int, n_images: int, seed: int) -> GridDataset:
