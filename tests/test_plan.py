@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from pvsflow.cohort.check import ScanFiles
 from pvsflow.cohort.synthetic import SyntheticCohortSpec
 from pvsflow.cohort.tables import CohortError, synthetic_scan_ids
 from pvsflow.io.layout import CohortLayout, ResultsLayout
@@ -62,11 +63,8 @@ def test_the_synthetic_cohort_is_known_by_its_spec_and_its_files_by_the_layout(t
     sources = chosen.sources("shard-000")
     assert list(sources) == list(chosen.crop_sets["shard-000"])
     scan = next(iter(sources))
-    assert sources[scan] == {
-        "scan": str(cohort.scan(scan)),
-        "label_map": str(cohort.label_map(scan)),
-        "substructures": None,
-    }
+    assert sources[scan] == ScanFiles(cohort.scan(scan), cohort.label_map(scan), None)
+    assert chosen.source_files("shard-000")[:2] == [str(cohort.scan(scan)), str(cohort.label_map(scan))]
 
 
 def test_a_real_cohort_is_checked_and_results_inside_it_are_refused(tmp_path):

@@ -19,9 +19,9 @@ out_dir = Path(snakemake.output.crops)
 for scan_id, files in snakemake.params.sources.items():
     record = extract_scan(
         scan_id,
-        scan=files["scan"],
-        label_map=files["label_map"],
-        substructures=files["substructures"],
+        scan=files.scan,
+        label_map=files.label_map,
+        substructures=files.substructures,
         specs=specs,
         rated_slices=rated_slices.get(scan_id, {}),
         out_dir=out_dir / scan_id,

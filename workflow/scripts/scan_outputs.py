@@ -17,7 +17,7 @@ detections = [pd.read_parquet(snakemake.input[input_key("detections", *pair)]) f
 manifest = scan_outputs(
     ResultsLayout(Path(snakemake.config["results"])),
     crop_dirs_of([snakemake.input.crops]),
-    {scan: Path(files["scan"]) for scan, files in snakemake.params.sources.items()},
+    {scan: files.scan for scan, files in snakemake.params.sources.items()},
     methods=methods,
     attention={pair: Path(snakemake.input[input_key("maps", *pair)]) for pair in pairs},
     detections=pd.concat([d.assign(region=r, method=m) for d, (r, m) in zip(detections, pairs)], ignore_index=True)

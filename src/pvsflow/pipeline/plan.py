@@ -210,17 +210,17 @@ class CohortPlan:
         return ScanFiles(self.cohort.scan(scan), self.cohort.label_map(scan), substructures)
 
     @functools.cache  # noqa: B019 (one plan per workflow)
-    def sources(self, crop_set: str) -> dict[str, dict[str, str | None]]:
-        """scan -> its files as paths (scan, label_map, substructures or None) for every scan of a
-        crop set: what its extraction job reads, built once per crop set (both the job's params
-        and its inputs read it; thousands of paths in a large cohort)."""
-        sources = {}
-        for scan in self.crop_sets[crop_set]:
-            files = self.files(scan)
-            substructures = None if files.substructures is None else str(files.substructures)
-            sources[scan] = {"scan": str(files.scan), "label_map": str(files.label_map), "substructures": substructures}
-        return sources
+    def sources(self, crop_set: str) -> dict[str, ScanFiles]:
+        """scan -> its files for every scan of a crop set: what its extraction job reads, built
+        once per crop set (both the job's params and its inputs read it; thousands of paths in a
+        large cohort)."""
+        return {scan: self.files(scan) for scan in self.crop_sets[crop_set]}
 
     def source_files(self, crop_set: str) -> list[str]:
         """Every file the crop set's extraction job reads (:meth:`sources`)."""
-        return [path for files in self.sources(crop_set).values() for path in files.values() if path is not None]
+        return [
+            str(path)
+            for files in self.sources(crop_set).values()
+            for path in (files.scan, files.label_map, files.substructures)
+            if path is not None
+        ]
