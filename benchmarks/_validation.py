@@ -21,7 +21,7 @@ from pvsflow.io.settings import (
 from pvsflow.nets.devices import inference_execution
 from pvsflow.nets.model_files import ModelCard
 from pvsflow.nets.models import CountNetwork
-from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.crops import scan_crops_in
 from pvsflow.stats.evaluation import dots_in_crops, scan_results, scan_table
 
 
@@ -39,12 +39,12 @@ def validation_fauc(
     pipeline scores the test scans, with ``config``'s detection and evaluation settings; the
     attention maps go under ``scratch``."""
     layout, ratings = ResultsLayout(results), CohortLayout(bids_dir)
-    crop_dirs = crop_dirs_of(layout.crop_sets_of("validation"))
+    scan_crops = scan_crops_in(layout.crop_sets_of("validation"))
     model, card = network
     infer_shard(
         model,
         method,
-        crop_dirs,
+        scan_crops,
         region=region,
         out_dir=scratch,
         execution=inference_execution(torch.device("cpu"), mixed_precision=False),
@@ -52,10 +52,10 @@ def validation_fauc(
         voxel_size_tolerance=InferenceSettings().voxel_size_tolerance,
         constant_tolerance=TrainingCheckSettings().constant_tolerance,
     )
-    scans = [crop_dir.name for crop_dir in crop_dirs]
+    scans = [crops.scan for crops in scan_crops]
     detections, scan_counts = detect_shard(
         scratch,
-        crop_dirs,
+        scan_crops,
         region=region,
         nms_size=from_mapping(DetectionSettings, config.get("detection")).nms_size,
         splits=dict.fromkeys(scans, "validation"),
@@ -63,7 +63,7 @@ def validation_fauc(
     counts = read_counts(ratings.counts)
     counts = counts[counts["region"] == region]
     rated = [scan for scan in scans if scan in set(counts["scan"])]
-    dots, _ = dots_in_crops(read_dots(ratings.dots, counts), crop_dirs, region, source=ratings.dots)
+    dots, _ = dots_in_crops(read_dots(ratings.dots, counts), scan_crops, region, source=ratings.dots)
     settings = from_mapping(EvaluationSettings, config.get("evaluation"))
     per_scan = scan_results(
         detections, scan_counts, dots, counts, scan_ids=rated, max_distance=settings.match_distance_voxels

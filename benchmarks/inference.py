@@ -48,7 +48,7 @@ from pvsflow.nets import models
 from pvsflow.nets.devices import Execution, execution_for, inference_execution, native_bf16, pick_device
 from pvsflow.nets.model_files import load_model
 from pvsflow.nets.models import build_model, cat_channels, upsample_to
-from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.crops import scan_crops_in
 from pvsflow.regions.registry import REGIONS
 
 # The paper's crops (0.5 x 0.5 x 0.8 mm voxels); the hippocampi and basal ganglia share a size.
@@ -169,12 +169,12 @@ def selected_voxels(detections: pd.DataFrame) -> dict[str, frozenset]:
 
 def agreement(results: Path, methods: list[str], chosen: list[Variant]) -> None:
     """Print, per method and path, the share of scans whose selected detections equal fp32's."""
-    crop_dirs = crop_dirs_of(sorted(p for p in (results / "crops").iterdir() if p.is_dir()))
+    scan_crops = scan_crops_in(sorted(p for p in (results / "crops").iterdir() if p.is_dir()))
     nms_size = DetectionSettings().nms_size
     tolerance = InferenceSettings().voxel_size_tolerance
     baseline, others = chosen[0], [v for v in chosen[1:] if v.batch == 1 and not v.compiled]
-    unsplit = dict.fromkeys((d.name for d in crop_dirs), "")  # the agreement does not depend on the split
-    print(f"\n{len(crop_dirs)} scans of {results}; selected detections identical to {baseline.name}:\n")
+    unsplit = dict.fromkeys((crops.scan for crops in scan_crops), "")  # the agreement does not depend on the split
+    print(f"\n{len(scan_crops)} scans of {results}; selected detections identical to {baseline.name}:\n")
     print("| method | path | scan-regions | identical | same selected count | largest count difference |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as scratch:
@@ -193,7 +193,7 @@ def agreement(results: Path, methods: list[str], chosen: list[Variant]) -> None:
                         infer_shard(
                             model,
                             method,
-                            crop_dirs,
+                            scan_crops,
                             region=region,
                             out_dir=out_dir,
                             execution=variant.execution,
@@ -202,7 +202,7 @@ def agreement(results: Path, methods: list[str], chosen: list[Variant]) -> None:
                             constant_tolerance=TrainingCheckSettings().constant_tolerance,
                         )
                     outcome.setdefault(variant.name, []).append(
-                        detect_shard(out_dir, crop_dirs, region=region, nms_size=nms_size, splits=unsplit)
+                        detect_shard(out_dir, scan_crops, region=region, nms_size=nms_size, splits=unsplit)
                     )
             if not outcome:
                 continue

@@ -46,7 +46,7 @@ from pvsflow.nets.devices import seed_everything
 from pvsflow.nets.model_files import ModelCard, load_model, save_model
 from pvsflow.nets.models import build_model
 from pvsflow.nets.training import train
-from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.crops import scan_crops_in
 from pvsflow.regions.registry import BASE_REGION
 from pvsflow.stats.evaluation import scan_table
 from pvsflow.stats.froc import summarise
@@ -153,7 +153,7 @@ def region_crops(results: Path, bids_dir: Path, region: str) -> dict:
     """A finished run's training and validation crops of ``region`` (its training and validation
     crop sets under ``results``) with the counts of the cohort at ``bids_dir``."""
     layout = ResultsLayout(results)
-    splits = {split: crop_dirs_of(layout.crop_sets_of(split)) for split in ("train", "validation")}
+    splits = {split: scan_crops_in(layout.crop_sets_of(split)) for split in ("train", "validation")}
     counts = read_counts(CohortLayout(bids_dir).counts)
     return region_datasets(splits, region, counts, qc=QcSettings(), log=print)
 

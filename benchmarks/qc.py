@@ -32,9 +32,8 @@ from _timing import median_seconds
 
 from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject
 from pvsflow.detect.candidates import detect
-from pvsflow.io.layout import crop_file
-from pvsflow.io.volumes import load_crop, load_scan, save_volume
-from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.io.volumes import load_scan, save_volume
+from pvsflow.regions.crops import ScanCrops
 from pvsflow.regions.extraction import extract_scan
 from pvsflow.regions.registry import REGIONS, RegionSpec
 from pvsflow.report.qc_images import draw_qc_image
@@ -58,10 +57,10 @@ def qc_image_seconds(directory: Path, repeats: int) -> tuple[float, float]:
         "sub-0001", scan=directory / "t2w.nii.gz", label_map=directory / "aseg.nii.gz", specs=specs,
         rated_slices=truth.rated_slices, out_dir=crops,
     )  # fmt: skip
-    record = read_scan_record(crops)
+    record = ScanCrops(crops).record()
     frames = []
     for spec in specs:
-        crop, _ = load_crop(crop_file(crops, spec.name))
+        crop, _ = ScanCrops(crops).image(spec.name)
         found = detect(
             crop, np.zeros(crop.shape, np.int32), 3.0, record.region(spec.name), record.voxel_order,
             region=spec.region, scan_id="sub-0001", nms_size=6,

@@ -9,7 +9,7 @@ from pvsflow.detect.candidates import NO_CANDIDATE_FLAG
 from pvsflow.io.settings import QcSettings
 from pvsflow.io.voxel_order import VoxelOrder
 from pvsflow.nets.training_check import NOT_LEARNT_FLAG
-from pvsflow.regions.crop_records import LabelFile, LabelSource, RegionRecord, ScanRecord, write_scan_record
+from pvsflow.regions.crops import LabelFile, LabelSource, RegionRecord, ScanCrops, ScanRecord
 from pvsflow.report.cohort_tables import QC_SCHEMA, excluded_qc_rows, pvs_count_table, qc_table
 
 
@@ -110,8 +110,8 @@ def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_an
         ),
     ]
     for record in records:
-        write_scan_record(tmp_path / record.scan, record)
-    qc = qc_table([tmp_path / record.scan for record in records], COUNTS, QcSettings())
+        ScanCrops(tmp_path / record.scan).write_record(record)
+    qc = qc_table([ScanCrops(tmp_path / record.scan) for record in records], COUNTS, QcSettings())
     assert qc.columns.tolist() == QC_SCHEMA.names
     assert qc[["participant_id", "region", "status"]].values.tolist()[:4] == [
         ["sub-03", "midbrain", "failed"],
@@ -135,7 +135,9 @@ def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_an
     )
     # The cohort's median is 0.5 x 0.5 x 0.85 mm: 1.25 mm slices are 1.47x, kept; at a ratio of 1.4, flagged.
     assert not qc["voxel_size_outlier"].fillna(False).any()
-    strict = qc_table([tmp_path / record.scan for record in records], COUNTS, QcSettings(voxel_size_outlier_ratio=1.4))
+    strict = qc_table(
+        [ScanCrops(tmp_path / record.scan) for record in records], COUNTS, QcSettings(voxel_size_outlier_ratio=1.4)
+    )
     flagged = strict[strict["voxel_size_outlier"].fillna(False).astype(bool)]
     assert flagged["participant_id"].unique().tolist() == ["sub-07"]
     assert flagged["warning"].iloc[0] == (

@@ -27,7 +27,7 @@ from pvsflow.nets.devices import inference_execution
 from pvsflow.nets.model_files import ModelCard
 from pvsflow.nets.models import GPUnet
 from pvsflow.nets.training_check import NOT_LEARNT_FLAG, TrainingVerdict
-from pvsflow.regions.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.regions.crops import RegionRecord, ScanCrops, ScanRecord
 from pvsflow.regions.registry import BASAL_GANGLIA, Region, translation
 
 NMS_SIZE = DetectionSettings().nms_size
@@ -134,22 +134,22 @@ def crop_set(root, scans, shape=(8, 8, 5)):
         save_volume(crop_file(root / scan, "midbrain"), rng.random(shape).astype(np.float32), affine)
         save_volume(label_crop_file(root / scan, "midbrain"), np.full(shape, fs.MIDBRAIN, np.int32), affine)
         crop = RegionRecord("ok", affine=tuple(map(tuple, affine)), labels=(fs.MIDBRAIN,), height_range_mm=(0.0, 5.6))
-        write_scan_record(
-            root / scan, ScanRecord(scan, {"midbrain": crop}, VoxelOrder("RAS", (20, 20, 10)), (1, 1, 1.4))
+        ScanCrops(root / scan).write_record(
+            ScanRecord(scan, {"midbrain": crop}, VoxelOrder("RAS", (20, 20, 10)), (1, 1, 1.4))
         )
-    return [root / scan for scan in scans]
+    return [ScanCrops(root / scan) for scan in scans]
 
 
 def inferred_and_detected(tmp_path, model, card, scans=("sub-01", "sub-02", "sub-03")):
     """scan_counts and detections of ``model`` (GP-Unet) applied to a crop set of ``scans``."""
-    crop_dirs = crop_set(tmp_path / "crops", scans)
+    scan_crops = crop_set(tmp_path / "crops", scans)
     out_dir = tmp_path / "maps"
     check = TrainingCheckSettings()
     execution = inference_execution(torch.device("cpu"), mixed_precision=False)
     infer_shard(
         model,
         METHODS["gp_unet"],
-        crop_dirs,
+        scan_crops,
         region="midbrain",
         out_dir=out_dir,
         execution=execution,
@@ -158,7 +158,7 @@ def inferred_and_detected(tmp_path, model, card, scans=("sub-01", "sub-02", "sub
         constant_tolerance=check.constant_tolerance,
     )
     detections, scan_counts = detect_shard(
-        out_dir, crop_dirs, region="midbrain", nms_size=NMS_SIZE, splits=dict.fromkeys(scans, "test")
+        out_dir, scan_crops, region="midbrain", nms_size=NMS_SIZE, splits=dict.fromkeys(scans, "test")
     )
     return scan_counts, detections
 

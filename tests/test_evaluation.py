@@ -8,7 +8,7 @@ from pvsflow.io.layout import crop_file
 from pvsflow.io.settings import EvaluationSettings
 from pvsflow.io.volumes import save_volume
 from pvsflow.io.voxel_order import VoxelOrder
-from pvsflow.regions.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.regions.crops import RegionRecord, ScanCrops, ScanRecord
 from pvsflow.stats.comparison import compare_methods, intra_rater_agreement, paired_bootstrap_fauc, wilcoxon_p
 from pvsflow.stats.evaluation import (
     PER_SCAN_COLUMNS,
@@ -289,9 +289,11 @@ def test_dots_outside_their_crop_are_left_out_with_their_line(tmp_path):
     found: it is left out with a problem naming the dots file's line; a failed region's dots stay.
     Dots are stored voxels (here LAS: stored x = 39 - canonical x), crops canonical."""
     crop = RegionRecord("ok", origin=(10, 20, 5), affine=tuple(map(tuple, np.eye(4))))
-    write_scan_record(tmp_path / "sub-01", ScanRecord("sub-01", {"midbrain": crop}, VoxelOrder("LAS", (40, 40, 20))))
-    write_scan_record(
-        tmp_path / "sub-02", ScanRecord("sub-02", {"midbrain": RegionRecord.failed("sub-02: unreadable")})
+    ScanCrops(tmp_path / "sub-01").write_record(
+        ScanRecord("sub-01", {"midbrain": crop}, VoxelOrder("LAS", (40, 40, 20)))
+    )
+    ScanCrops(tmp_path / "sub-02").write_record(
+        ScanRecord("sub-02", {"midbrain": RegionRecord.failed("sub-02: unreadable")})
     )
     save_volume(crop_file(tmp_path / "sub-01", "midbrain"), np.zeros((8, 6, 4), np.float32), np.eye(4))
     # Canonical (10, 20, 5) and (17, 25, 8) are the box's corners; (18, 25, 8) and (9, 21, 6) are outside.
@@ -300,7 +302,9 @@ def test_dots_outside_their_crop_are_left_out_with_their_line(tmp_path):
         + [("sub-02", 0, 0, 0, 6)],
         columns=["scan", "x", "y", "z", "line"],
     )
-    kept, problems = dots_in_crops(dots, [tmp_path / "sub-01", tmp_path / "sub-02"], "midbrain", source="d/dots.tsv")
+    kept, problems = dots_in_crops(
+        dots, [ScanCrops(tmp_path / "sub-01"), ScanCrops(tmp_path / "sub-02")], "midbrain", source="d/dots.tsv"
+    )
     assert kept["line"].tolist() == [2, 3, 6]
     assert [str(p) for p in problems] == [
         "dots.tsv line 4: sub-01 dot (21, 25, 8) lies outside the midbrain crop; left out",

@@ -13,7 +13,7 @@ from pvsflow.io.layout import LABEL_MAP_PRESETS, CohortLayout, crop_file
 from pvsflow.io.settings import LabelMapSettings
 from pvsflow.io.volumes import ScanError, Volume, load_crop, load_scan, save_volume
 from pvsflow.io.voxel_order import VoxelOrder
-from pvsflow.regions.crop_records import LabelFile, RegionRecord
+from pvsflow.regions.crops import LabelFile, RegionRecord
 from pvsflow.regions.extraction import extract_scan
 from pvsflow.regions.label_maps import load_label_map, resample_nearest
 from pvsflow.regions.registry import RegionSpec

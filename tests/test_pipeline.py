@@ -24,7 +24,7 @@ from pvsflow.io.layout import CohortLayout, ResultsLayout, scan_entities
 from pvsflow.io.settings import LabelMapSettings
 from pvsflow.io.voxel_order import ras_to_voxel, voxel_to_ras
 from pvsflow.nets.training_check import NOT_LEARNT_FLAG
-from pvsflow.regions.crop_records import ScanRecord, read_scan_record
+from pvsflow.regions.crops import ScanCrops, ScanRecord
 from pvsflow.regions.registry import REGIONS as REGION_REGISTRY
 
 pytestmark = pytest.mark.e2e
@@ -437,7 +437,7 @@ def test_trained_models_applied_to_a_cohort_with_sessions_and_without_ratings(ti
 def scan_record(run: Path, scan: str) -> ScanRecord:
     """A scan's extraction record, in whichever crop set it was cut."""
     (crops,) = run.glob(f"crops/*/{scan}")
-    return read_scan_record(crops)
+    return ScanCrops(crops).record()
 
 
 def test_freesurfer_label_maps_give_the_crops_and_detections_of_the_native_grid(tiny_run, tmp_path):

@@ -9,7 +9,7 @@ from pvsflow.io import freesurfer as fs
 from pvsflow.io.layout import crop_file
 from pvsflow.io.volumes import ScanError, load_crop
 from pvsflow.io.voxel_order import ras_to_voxel, voxel_to_ras
-from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.crops import ScanCrops
 from pvsflow.regions.extraction import extract_scan
 from pvsflow.regions.registry import (
     PAPER_VOXEL_SIZE_MM,
@@ -173,7 +173,7 @@ def test_extract_scan_records_failures_and_keeps_good_regions(tmp_path):
     record = extract_into(tmp_path, "sub-01", specs)
     assert record.region("midbrain").ok
     assert not record.region("hippocampi").ok
-    assert read_scan_record(tmp_path / "out") == record
+    assert ScanCrops(tmp_path / "out").record() == record
     data, affine = load_crop(crop_file(tmp_path / "out", "midbrain"))
     assert data.shape == (16, 16, 11)
     assert np.allclose(affine, record.region("midbrain").crop_affine)

@@ -12,7 +12,7 @@ from pvsflow.detect.candidates import detect
 from pvsflow.io.layout import attention_map, crop_file
 from pvsflow.io.volumes import load_crop, load_scan, save_volume
 from pvsflow.io.voxel_order import ras_to_voxel
-from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.crops import ScanCrops
 from pvsflow.regions.extraction import extract_scan
 from pvsflow.regions.registry import REGIONS, RegionSpec
 from pvsflow.report.qc_images import REGION_COLOURS, draw_qc_image
@@ -41,7 +41,7 @@ def scan_with_pvs(request, tmp_path_factory):
         "sub-01", scan=root / "t2w.nii.gz", label_map=root / "aseg.nii.gz", specs=SPECS, rated_slices=rated,
         out_dir=crops,
     )  # fmt: skip
-    record = read_scan_record(crops)
+    record = ScanCrops(crops).record()
     maps, frames = {}, []
     for spec in SPECS:
         crop, crop_affine = load_crop(crop_file(crops, spec.name))

@@ -24,7 +24,7 @@ from pvsflow.nets.models import Base, GPUnet
 from pvsflow.nets.objectives import objective_loss, predicted_count
 from pvsflow.nets.training import TrainingOutputs, learning_rate_at, stopped_by, train, train_and_save
 from pvsflow.nets.training_check import TrainingCheckError, TrainingVerdict
-from pvsflow.regions.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.regions.crops import RegionRecord, ScanCrops, ScanRecord
 
 SETTINGS = TrainingSettings(max_epochs=4, patience=10, threads=1, count_scale=10.0)
 FAST = TrainingSettings.from_config(
@@ -53,9 +53,14 @@ def test_scans_whose_voxel_size_is_far_from_the_median_are_left_out_of_training(
         affine = np.diag([*size, 1.0])
         save_volume(crop_file(tmp_path / scan, "midbrain"), np.zeros((6, 6, 4), np.float32), affine)
         crop = RegionRecord("ok", affine=tuple(map(tuple, affine)))
-        write_scan_record(tmp_path / scan, ScanRecord(scan, {"midbrain": crop}, VoxelOrder("RAS", (20, 20, 10)), size))
+        ScanCrops(tmp_path / scan).write_record(
+            ScanRecord(scan, {"midbrain": crop}, VoxelOrder("RAS", (20, 20, 10)), size)
+        )
     counts = pd.DataFrame({"scan": list(sizes), "region": "midbrain", "pvs_count": [1.0, 2.0, 3.0, 4.0]})
-    splits = {"train": [tmp_path / s for s in ("sub-01", "sub-02", "sub-03")], "validation": [tmp_path / "sub-04"]}
+    splits = {
+        "train": [ScanCrops(tmp_path / s) for s in ("sub-01", "sub-02", "sub-03")],
+        "validation": [ScanCrops(tmp_path / "sub-04")],
+    }
     said: list[str] = []
     datasets = region_datasets(splits, "midbrain", counts, qc=QcSettings(), log=said.append)
     assert [path.parent.name for path in datasets["train"].paths] == ["sub-01", "sub-02"]

@@ -14,7 +14,7 @@ from pvsflow.detect.candidates import detect
 from pvsflow.io.layout import CohortLayout, crop_file, label_crop_file
 from pvsflow.io.volumes import ScanError, load_crop, load_scan, save_volume
 from pvsflow.io.voxel_order import VoxelOrder, voxel_to_ras
-from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.crops import ScanCrops
 from pvsflow.regions.extraction import extract_scan
 from pvsflow.regions.quality import coverage_warning
 from pvsflow.regions.registry import RegionSpec
@@ -77,10 +77,10 @@ def stored_twins(tmp_path_factory):
 
 
 def test_a_scan_in_any_voxel_order_gives_the_crops_of_its_axial_twin(stored_twins):
-    axial = read_scan_record(stored_twins["LAS"][1])
+    axial = ScanCrops(stored_twins["LAS"][1]).record()
     assert axial.voxel_order.stored_axes == "LAS" and all(crop.ok for crop in axial.regions.values())
     for order, (_, crops, _) in stored_twins.items():
-        record = read_scan_record(crops)
+        record = ScanCrops(crops).record()
         assert record.voxel_order.stored_axes == order and not record.warnings
         for spec in SPECS:
             crop, twin = record.region(spec.name), axial.region(spec.name)
@@ -97,7 +97,7 @@ def test_a_scan_in_any_voxel_order_gives_the_detections_of_its_axial_twin_in_its
     stored voxel at that RAS point), and the dots, given in those indices, fall in the same crops."""
     found = {}
     for order, (_, crops, truth) in stored_twins.items():
-        record = read_scan_record(crops)
+        record = ScanCrops(crops).record()
         scan_affine = nib.load(crops.parent / "t2w.nii.gz").affine
         frames = []
         for spec in SPECS:
@@ -114,7 +114,10 @@ def test_a_scan_in_any_voxel_order_gives_the_detections_of_its_axial_twin_in_its
         found[order] = pd.concat(frames, ignore_index=True)
         dots = pd.DataFrame(truth.dots, columns=["region", "x", "y", "z"]).assign(scan="sub-01")
         dots["line"] = range(2, len(dots) + 2)
-        kept = [dots_in_crops(dots[dots["region"] == s.name], [crops], s.name, source="dots.tsv")[0] for s in SPECS]
+        kept = [
+            dots_in_crops(dots[dots["region"] == s.name], [ScanCrops(crops)], s.name, source="dots.tsv")[0]
+            for s in SPECS
+        ]
         assert sum(map(len, kept)) == len(truth.dots) > 0, order  # every dot inside its region's crop
     axial = found["LAS"]
     assert len(axial) > 10

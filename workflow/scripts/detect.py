@@ -4,14 +4,14 @@ from pvsflow.detect.candidates import DETECTION_SCHEMA, NO_CANDIDATE_FLAG, SCAN_
 from pvsflow.io.settings import DetectionSettings, from_mapping
 from pvsflow.io.volumes import write_table
 from pvsflow.pipeline.jobs import log_to
-from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.crops import scan_crops_in
 
 log = log_to(snakemake.log[0])
 settings = from_mapping(DetectionSettings, snakemake.params.detection)
-crop_dirs = crop_dirs_of([snakemake.input.crops])
+scan_crops = scan_crops_in([snakemake.input.crops])
 detections, scan_counts = detect_shard(
     snakemake.input.maps,
-    crop_dirs,
+    scan_crops,
     region=snakemake.wildcards.region,
     nms_size=settings.nms_size,
     splits=snakemake.params.splits,

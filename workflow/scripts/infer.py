@@ -8,7 +8,7 @@ from pvsflow.io.settings import InferenceSettings, TrainingCheckSettings, from_m
 from pvsflow.nets.devices import inference_execution, pick_device
 from pvsflow.nets.model_files import check_card, load_model
 from pvsflow.pipeline.jobs import log_allocation, log_to
-from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.crops import scan_crops_in
 from pvsflow.regions.registry import RegionSpec
 
 log = log_to(snakemake.log[0])
@@ -27,7 +27,7 @@ check_card(
 table = infer_shard(
     model,
     method,
-    crop_dirs_of([snakemake.input.crops]),
+    scan_crops_in([snakemake.input.crops]),
     region=region,
     out_dir=snakemake.output.maps,
     execution=inference_execution(device, mixed_precision=settings.mixed_precision),

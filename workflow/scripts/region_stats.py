@@ -6,7 +6,7 @@ from pvsflow.cohort.tables import read_counts, read_dots
 from pvsflow.io.settings import DetectionSettings, EvaluationSettings, from_mapping
 from pvsflow.io.volumes import write_table
 from pvsflow.pipeline.jobs import log_to
-from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.crops import scan_crops_in
 from pvsflow.report import figures
 from pvsflow.stats.chance import chance_fauc
 from pvsflow.stats.evaluation import dots_in_crops, froc_table, region_metrics, scan_results, scan_table
@@ -24,7 +24,7 @@ for scan_id in sorted(set(snakemake.params.test_scans) - rated):
     log.warning("%s: not evaluated in %s: no usable PVS count", scan_id, region)
 test = [scan_id for scan_id in snakemake.params.test_scans if scan_id in rated]
 dots = read_dots(snakemake.input.dots, counts)
-dots, outside = dots_in_crops(dots, crop_dirs_of(snakemake.input.crops, test), region, source=snakemake.input.dots)
+dots, outside = dots_in_crops(dots, scan_crops_in(snakemake.input.crops, test), region, source=snakemake.input.dots)
 for problem in outside:
     log.warning("%s", problem)
 per_scan = scan_results(
@@ -39,7 +39,7 @@ failed = sorted(set(test) - set(per_scan["scan"]))
 for scan_id in failed:
     log.warning("%s: not evaluated (failed upstream, see scan_counts)", scan_id)
 chance = chance_fauc(
-    crop_dirs_of(snakemake.input.crops, test), region, dots, nms_size=detection.nms_size, settings=settings
+    scan_crops_in(snakemake.input.crops, test), region, dots, nms_size=detection.nms_size, settings=settings
 )
 metrics = region_metrics(per_scan, region=region, method=method, n_failed=len(failed), chance=chance, settings=settings)
 write_table(pd.DataFrame([metrics]), snakemake.output.metrics, tsv=snakemake.output.metrics_tsv)

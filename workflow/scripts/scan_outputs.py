@@ -7,7 +7,7 @@ import pandas as pd
 from pvsflow.cohort.tables import read_counts
 from pvsflow.io.layout import ResultsLayout, input_key
 from pvsflow.pipeline.jobs import log_to
-from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.crops import scan_crops_in
 from pvsflow.report.scan_outputs import scan_outputs
 
 log = log_to(snakemake.log[0])
@@ -16,7 +16,7 @@ pairs = [(region, method) for region, chosen in methods.items() for method in ch
 detections = [pd.read_parquet(snakemake.input[input_key("detections", *pair)]) for pair in pairs]
 manifest = scan_outputs(
     ResultsLayout(Path(snakemake.config["results"])),
-    crop_dirs_of([snakemake.input.crops]),
+    scan_crops_in([snakemake.input.crops]),
     {scan: files.scan for scan, files in snakemake.params.sources.items()},
     methods=methods,
     attention={pair: Path(snakemake.input[input_key("maps", *pair)]) for pair in pairs},

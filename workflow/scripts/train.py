@@ -12,7 +12,7 @@ from pvsflow.nets.model_files import ModelCard, load_model
 from pvsflow.nets.models import build_model
 from pvsflow.nets.training import TrainingOutputs, train_and_save
 from pvsflow.pipeline.jobs import log_allocation, log_to
-from pvsflow.regions.extraction import crop_dirs_of
+from pvsflow.regions.crops import scan_crops_in
 from pvsflow.regions.registry import RegionSpec
 from pvsflow.report import figures
 
@@ -21,7 +21,7 @@ log_allocation(log, snakemake.threads)
 region, architecture = snakemake.wildcards.region, snakemake.wildcards.architecture
 settings = TrainingSettings.from_config(snakemake.params.training, snakemake.threads)
 spec = RegionSpec.from_config(region, snakemake.params.preprocessing)
-splits = {split: crop_dirs_of(snakemake.input[f"{split}_crops"]) for split in ("train", "validation")}
+splits = {split: scan_crops_in(snakemake.input[f"{split}_crops"]) for split in ("train", "validation")}
 qc = from_mapping(QcSettings, snakemake.params.qc)
 datasets = region_datasets(splits, region, read_counts(snakemake.input.counts), qc=qc, log=log.warning)
 for split, dataset in datasets.items():

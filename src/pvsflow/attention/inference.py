@@ -12,13 +12,13 @@ from nibabel.affines import voxel_sizes
 
 from pvsflow.attention.methods import Method
 from pvsflow.io import layout
-from pvsflow.io.volumes import load_crop, save_volume
+from pvsflow.io.volumes import save_volume
 from pvsflow.nets.devices import Execution
 from pvsflow.nets.model_files import ModelCard, voxel_size_warning
 from pvsflow.nets.models import CountNetwork
 from pvsflow.nets.objectives import predicted_count
 from pvsflow.nets.training_check import NOT_LEARNT_FLAG, TrainingVerdict, constant_outputs
-from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.crops import ScanCrops
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def infer_shard(
     model: CountNetwork,
     method: Method,
-    crop_dirs: Sequence[Path | str],
+    scan_crops: Sequence[ScanCrops],
     *,
     region: str,
     out_dir: Path | str,
@@ -39,7 +39,7 @@ def infer_shard(
     and the shard's predictions table (scan, status, predicted_count, error, warning,
     network_warning; :func:`pvsflow.io.layout.shard_predictions`) into ``out_dir``, and return the table.
 
-    ``crop_dirs``: the shard's scans (:meth:`pvsflow.io.layout.ResultsLayout.crops`); each crop is
+    ``scan_crops``: the shard's scans (:meth:`pvsflow.io.layout.ResultsLayout.crops`); each crop is
     given to ``method`` as a ``(1, 1, *crop_shape)`` batch on ``execution``'s path (device,
     autocast precision, layout; :func:`pvsflow.nets.devices.inference_execution`). Scans whose region could not be
     extracted are listed as failed, with the reason. ``card``: the model's; its objective says
@@ -55,14 +55,14 @@ def infer_shard(
     out_dir.mkdir(parents=True, exist_ok=True)
     execution.prepare(model, model.spatial_dims).eval()
     rows, network_outputs = [], []
-    for crop_dir in map(Path, crop_dirs):
-        scan_id = crop_dir.name
-        crop = read_scan_record(crop_dir).region(region)
+    for crops in scan_crops:
+        scan_id = crops.scan
+        crop = crops.record().region(region)
         if not crop.ok:
             rows.append({"scan": scan_id, "status": "failed", "predicted_count": float("nan"), "error": crop.error})
             log.warning("%s: skipped: %s", scan_id, crop.error)
             continue
-        image, affine = load_crop(layout.crop_file(crop_dir, region))
+        image, affine = crops.image(region)
         warning = voxel_size_warning(card, tuple(voxel_sizes(affine)), voxel_size_tolerance) or ""
         if warning:
             log.warning("%s: %s", scan_id, warning)

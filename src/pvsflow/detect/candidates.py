@@ -14,7 +14,7 @@ from pvsflow.io import freesurfer as fs
 from pvsflow.io import layout
 from pvsflow.io.volumes import load_crop
 from pvsflow.io.voxel_order import VoxelOrder, voxel_to_ras
-from pvsflow.regions.crop_records import RegionRecord, read_scan_record
+from pvsflow.regions.crops import RegionRecord, ScanCrops
 from pvsflow.regions.registry import REGIONS, Region
 
 # One row per candidate; region and method are the Parquet dataset's partition keys.
@@ -192,7 +192,7 @@ def scan_count_row(scan_id: str, split: str, prediction: pd.Series, frame: pd.Da
 
 def detect_shard(
     maps_dir: Path | str,
-    crop_dirs: Sequence[Path | str],
+    scan_crops: Sequence[ScanCrops],
     *,
     region: str,
     nms_size: int,
@@ -200,21 +200,21 @@ def detect_shard(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Candidates of every scan of an inference job (:data:`DETECTION_SCHEMA` rows), and one
     status row per scan (:data:`SCAN_COUNT_SCHEMA`). ``maps_dir``: the job's inference output;
-    ``crop_dirs``: the same scans' crop directories; ``splits``: scan -> its set (train,
+    ``scan_crops``: the same scans' crop directories; ``splits``: scan -> its set (train,
     validation, test, unrated). Both carry inference's ``network_warning``; a scan without any
     candidate is also flagged (:data:`NO_CANDIDATE_FLAG`)."""
     predictions = pd.read_csv(
         layout.shard_predictions(maps_dir), sep="\t", dtype={"scan": str}, keep_default_na=False, na_values=["nan"]
     ).set_index("scan")
     frames, rows = [], []
-    for crop_dir in map(Path, crop_dirs):
-        scan_id = crop_dir.name
+    for crops in scan_crops:
+        scan_id = crops.scan
         prediction = predictions.loc[scan_id]
         frame = None
         if prediction["status"] == "ok":
             attention, _ = load_crop(layout.attention_map(maps_dir, scan_id))
-            labels, _ = load_crop(layout.label_crop_file(crop_dir, region))
-            record = read_scan_record(crop_dir)
+            labels = crops.labels(region)
+            record = crops.record()
             frame = detect(
                 attention,
                 labels.astype(np.int32),

@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pvsflow.io import layout
 from pvsflow.io.settings import QcSettings
 from pvsflow.io.volumes import load_crop, volume_geometry
-from pvsflow.regions.crop_records import ScanRecord, read_scan_record
+from pvsflow.regions.crops import ScanCrops, ScanRecord
 from pvsflow.regions.quality import voxel_size_outliers
 
 
@@ -49,7 +48,7 @@ def crop_geometry(paths: Sequence[Path | str]) -> tuple[tuple[int, ...], tuple[f
 
 
 def usable_crops(
-    records: Mapping[Path, ScanRecord],
+    records: Mapping[ScanCrops, ScanRecord],
     region: str,
     counts: dict[str, float],
     *,
@@ -62,7 +61,7 @@ def usable_crops(
     Scans left out are reported through ``log`` with the reason.
     """
     paths, targets = [], []
-    for crop_dir, record in records.items():
+    for crops, record in records.items():
         scan_id = record.scan
         crop = record.region(region)
         if not crop.ok:
@@ -72,20 +71,20 @@ def usable_crops(
         elif scan_id in left_out:
             log(f"{scan_id}: left out of {region} training: {left_out[scan_id]}")
         else:
-            paths.append(layout.crop_file(crop_dir, region))
+            paths.append(crops.image_file(region))
             targets.append(counts[scan_id])
     return paths, targets
 
 
 def region_datasets(
-    crop_dirs: Mapping[str, Sequence[Path | str]],
+    scan_crops: Mapping[str, Sequence[ScanCrops]],
     region: str,
     counts: pd.DataFrame,
     *,
     qc: QcSettings,
     log: Callable[[str], None],
 ) -> dict[str, CropDataset]:
-    """One :class:`CropDataset` of ``region`` per split (``crop_dirs``: split name -> the split's
+    """One :class:`CropDataset` of ``region`` per split (``scan_crops``: split name -> the split's
     crop directories), labelled from the counts table (:func:`pvsflow.cohort.tables.read_counts`).
     Scans whose voxel size is far from the median of all splits' scans are left out unless
     ``qc.train_on_voxel_size_outliers`` (:func:`pvsflow.regions.quality.voxel_size_outliers`).
@@ -93,7 +92,7 @@ def region_datasets(
     Scans left out are reported through ``log``; a split with no usable scan is an error.
     """
     region_counts = counts[counts["region"] == region].set_index("scan")["pvs_count"].to_dict()
-    records = {split: {Path(d): read_scan_record(d) for d in dirs} for split, dirs in crop_dirs.items()}
+    records = {split: {crops: crops.record() for crops in split_crops} for split, split_crops in scan_crops.items()}
     every_scan = {record.scan: record for split in records.values() for record in split.values()}
     left_out = {} if qc.train_on_voxel_size_outliers else voxel_size_outliers(every_scan, qc.voxel_size_outlier_ratio)
     datasets = {}

@@ -14,21 +14,12 @@ from pathlib import Path
 import numpy as np
 from nibabel.affines import voxel_sizes
 
-from pvsflow.io.layout import crop_file, label_crop_file
 from pvsflow.io.volumes import ScanError, load_scan, save_volume
-from pvsflow.regions.crop_records import RegionRecord, ScanRecord, write_scan_record
+from pvsflow.regions.crops import RegionRecord, ScanCrops, ScanRecord
 from pvsflow.regions.label_maps import MIN_REGION_COVERAGE, load_label_map
 from pvsflow.regions.registry import RegionSpec, extract_region
 
 log = logging.getLogger(__name__)
-
-
-def crop_dirs_of(crop_sets: Sequence[Path | str], scans: Sequence[str] | None = None) -> list[Path]:
-    """The scans' crop directories in crop set directories
-    (:meth:`pvsflow.io.layout.ResultsLayout.crop_set`): every scan's, sorted by scan ID, or those of
-    ``scans`` in their order."""
-    found = {path.name: path for crop_set in crop_sets for path in Path(crop_set).iterdir() if path.is_dir()}
-    return [found[scan] for scan in (sorted(found) if scans is None else scans)]
 
 
 def extract_scan(
@@ -42,26 +33,26 @@ def extract_scan(
     out_dir: Path | str,
 ) -> ScanRecord:
     """Write every region's crop that works and the scan's extraction record, always, into
-    ``out_dir`` (names: :func:`pvsflow.io.layout.crop_file`, :func:`pvsflow.io.layout.crop_metadata`).
+    ``out_dir`` (:class:`pvsflow.regions.crops.ScanCrops`).
 
     ``scan``: a 3D NIfTI volume in any voxel order (brought to canonical order first,
     :mod:`pvsflow.io.voxel_order`); ``label_map`` (and the optional ``substructures`` map): NIfTI or
     MGZ on any grid in the same scanner space (:func:`pvsflow.regions.label_maps.load_label_map`);
     ``specs``: the regions to cut; ``rated_slices``: the rated slice per slice-rated region, as
     the scan stores it (an index along its voxel axis closest to superior-inferior; None if not
-    rated). Returns the record written (:class:`pvsflow.regions.crop_records.ScanRecord`); beside each
+    rated). Returns the record written (:class:`pvsflow.regions.crops.ScanRecord`); beside each
     crop, the label map cut to the same box. A region of which less than
     :data:`pvsflow.regions.label_maps.MIN_REGION_COVERAGE` lies inside the scan fails.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    crops = ScanCrops(Path(out_dir))
+    crops.path.mkdir(parents=True, exist_ok=True)
     try:
         volume = load_scan(scan, scan_id)
         labels = load_label_map(label_map, scan_id, volume, substructures=substructures)
     except ScanError as error:
         log.error("%s", error)
         failed = ScanRecord(scan_id, {spec.name: RegionRecord.failed(str(error)) for spec in specs})
-        write_scan_record(out_dir, failed)
+        crops.write_record(failed)
         return failed
     warnings = volume.warnings + labels.warnings
     for warning in warnings:
@@ -88,8 +79,8 @@ def extract_scan(
             log.error("%s", error)
             regions[spec.name] = RegionRecord.failed(str(error))
             continue
-        save_volume(crop_file(out_dir, spec.name), crop.image, crop.affine)
-        save_volume(label_crop_file(out_dir, spec.name), crop.labels, crop.affine, np.int32)
+        save_volume(crops.image_file(spec.name), crop.image, crop.affine)
+        save_volume(crops.labels_file(spec.name), crop.labels, crop.affine, np.int32)
         regions[spec.name] = RegionRecord(
             "ok",
             origin=crop.origin,
@@ -108,5 +99,5 @@ def extract_scan(
         label_source=labels.source,
         warnings=warnings,
     )
-    write_scan_record(out_dir, record)
+    crops.write_record(record)
     return record

@@ -18,7 +18,7 @@ from nibabel.affines import voxel_sizes
 from scipy import ndimage
 
 from pvsflow.io.volumes import ScanError, Volume, load_volume
-from pvsflow.regions.crop_records import LabelFile, LabelSource
+from pvsflow.regions.crops import LabelFile, LabelSource
 
 # Below this share of a region's labelled volume inside the scan, the region is refused.
 MIN_REGION_COVERAGE = 0.8

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from pvsflow.regions.crop_records import RegionRecord, ScanRecord
+from pvsflow.regions.crops import RegionRecord, ScanRecord
 
 
 def _mm(size: tuple[float, ...] | np.ndarray) -> str:

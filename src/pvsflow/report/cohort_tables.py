@@ -4,7 +4,6 @@ region (docs/outputs.md describes every column)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ import pyarrow as pa
 
 from pvsflow.io.layout import scan_entities
 from pvsflow.io.settings import QcSettings
-from pvsflow.regions.crop_records import ScanRecord, read_scan_record
+from pvsflow.regions.crops import ScanCrops, ScanRecord
 from pvsflow.regions.quality import coverage_warning, voxel_size_outliers
 from pvsflow.regions.registry import REGIONS
 
@@ -146,7 +145,7 @@ def qc_rows(
 
 
 def qc_table(
-    crop_dirs: Sequence[Path | str], scan_counts: Mapping[tuple[str, str], pd.DataFrame], qc: QcSettings
+    scan_crops: Sequence[ScanCrops], scan_counts: Mapping[tuple[str, str], pd.DataFrame], qc: QcSettings
 ) -> pd.DataFrame:
     """One row per scan and region (:data:`QC_SCHEMA`): extraction status, reason of a failure,
     voxel size and order, whether the voxel size is far from the cohort's median, the share of
@@ -161,7 +160,7 @@ def qc_table(
         for row in rows.itertuples()
         if row.warning
     }
-    records = {record.scan: record for record in map(read_scan_record, crop_dirs)}
+    records = {record.scan: record for record in (crops.record() for crops in scan_crops)}
     outliers = voxel_size_outliers(records, qc.voxel_size_outlier_ratio)
     rows = [
         row

@@ -14,9 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Circle, Rectangle  # noqa: E402
 
-from pvsflow.io import layout  # noqa: E402
 from pvsflow.io.volumes import load_crop  # noqa: E402
-from pvsflow.regions.crop_records import RegionRecord, read_scan_record  # noqa: E402
+from pvsflow.regions.crops import RegionRecord, ScanCrops  # noqa: E402
 from pvsflow.regions.registry import REGIONS  # noqa: E402
 from pvsflow.stats.agreement import bland_altman  # noqa: E402
 
@@ -220,13 +219,13 @@ def grid_attention_figure(
     plt.close(figure)
 
 
-def example_scan(crop_dirs: Sequence[Path], region: str, dots: pd.DataFrame) -> Path:
-    """The scan (crop directory) with the most annotated PVS in ``region``; ties by name."""
-    usable = [d for d in crop_dirs if read_scan_record(d).region(region).ok]
+def example_scan(scan_crops: Sequence[ScanCrops], region: str, dots: pd.DataFrame) -> ScanCrops:
+    """The scan with the most annotated PVS in ``region``; ties by name."""
+    usable = [crops for crops in scan_crops if crops.record().region(region).ok]
     if not usable:
         raise ValueError(f"{region}: no test scan with a usable crop")
     counts = dots[dots["region"] == region]["scan"].value_counts()
-    return max(sorted(usable, key=lambda d: d.name), key=lambda d: counts.get(d.name, 0))
+    return max(sorted(usable, key=lambda crops: crops.scan), key=lambda crops: counts.get(crops.scan, 0))
 
 
 def example_slice(crop: RegionRecord, region: str, crop_dots: np.ndarray, depth: int) -> int:
@@ -240,14 +239,14 @@ def example_slice(crop: RegionRecord, region: str, crop_dots: np.ndarray, depth:
 
 
 def region_attention_figure(
-    path: Path | str, crop_dir: Path, *, region: str, maps: Mapping[str, Path | str], dots: pd.DataFrame
+    path: Path | str, crops: ScanCrops, *, region: str, maps: Mapping[str, Path | str], dots: pd.DataFrame
 ) -> None:
-    """Write the figure of one scan (its crop directory ``crop_dir``, e.g. :func:`example_scan`):
+    """Write the figure of one scan (its crops, e.g. :func:`example_scan`'s):
     ``maps``: method label -> that method's attention map of the scan; ``dots``: annotations."""
-    scan_id = crop_dir.name
-    record = read_scan_record(crop_dir)
+    scan_id = crops.scan
+    record = crops.record()
     crop = record.region(region)
-    image, _ = load_crop(layout.crop_file(crop_dir, region))
+    image, _ = crops.image(region)
     scan_dots = dots[(dots["region"] == region) & (dots["scan"] == scan_id)]
     crop_dots = record.voxel_order.to_canonical(scan_dots[["x", "y", "z"]].to_numpy(int)) - np.asarray(crop.origin)
     z = example_slice(crop, region, crop_dots, image.shape[2])

@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
 from pvsflow.io.volumes import Volume, replace_atomically
-from pvsflow.regions.crop_records import ScanRecord
+from pvsflow.regions.crops import ScanRecord
 from pvsflow.regions.registry import REGIONS
 
 VIEW_PIXELS = 220  # the longer side of each view

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pvsflow.io.volumes import load_crop, replace_atomically
-from pvsflow.regions.crop_records import ScanRecord
+from pvsflow.regions.crops import ScanRecord
 
 # Columns of the label table; ``index`` and ``name`` as BIDS asks of a ``dseg.tsv``.
 LABEL_COLUMNS = [

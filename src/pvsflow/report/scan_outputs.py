@@ -14,7 +14,7 @@ import pandas as pd
 from pvsflow.attention.catalogue import METHOD_CATALOGUE
 from pvsflow.io.layout import ResultsLayout, attention_map
 from pvsflow.io.volumes import ScanError, load_scan
-from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.crops import ScanCrops
 from pvsflow.report.qc_images import draw_qc_image
 from pvsflow.report.scan_maps import write_scan_maps
 
@@ -25,7 +25,7 @@ MANIFEST_COLUMNS = ["scan", "split", "status", "n_pvs", "qc_image", "pvs_maps", 
 
 def scan_outputs(
     results: ResultsLayout,
-    crop_dirs: Sequence[Path],
+    scan_crops: Sequence[ScanCrops],
     scan_files: Mapping[str, Path],
     *,
     methods: Mapping[str, Sequence[str]],
@@ -45,9 +45,9 @@ def scan_outputs(
     written = sorted({m for chosen in methods.values() for m in chosen}, key=list(METHOD_CATALOGUE).index)
     shown = written[0] if written else None
     rows = []
-    for crop_dir in crop_dirs:
-        scan_id = crop_dir.name
-        record = read_scan_record(crop_dir)
+    for crops in scan_crops:
+        scan_id = crops.scan
+        record = crops.record()
         row = {"scan": scan_id, "split": splits[scan_id], "status": "ok", "n_pvs": 0, "error": ""}
         try:
             volume = load_scan(scan_files[scan_id], scan_id)

@@ -18,10 +18,9 @@ import pandas as pd
 from scipy import stats
 
 from pvsflow.cohort.tables import Problem, where_in
-from pvsflow.io.layout import crop_file
 from pvsflow.io.settings import EvaluationSettings
 from pvsflow.io.volumes import volume_geometry
-from pvsflow.regions.crop_records import read_scan_record
+from pvsflow.regions.crops import ScanCrops
 from pvsflow.stats.agreement import count_agreement_metrics
 from pvsflow.stats.froc import ScanResult, ScanTable, summarise
 from pvsflow.stats.matching import cumulative_hits, hungarian_match
@@ -38,20 +37,20 @@ PER_SCAN_COLUMNS = [
 
 
 def dots_in_crops(
-    dots: pd.DataFrame, crop_dirs: Sequence[Path | str], region: str, *, source: Path | str
+    dots: pd.DataFrame, scan_crops: Sequence[ScanCrops], region: str, *, source: Path | str
 ) -> tuple[pd.DataFrame, list[Problem]]:
     """The dots (scan voxels as stored, :func:`pvsflow.cohort.tables.read_dots`) inside their scan's
     ``region`` crop, and a problem naming each one left out: no detection can reach a dot outside
-    the crop. ``crop_dirs``: the scans' crop directories; dots of scans not among them or whose
+    the crop. ``scan_crops``: the scans' crop directories; dots of scans not among them or whose
     region failed are kept. ``source``: the dots file, named in the problems."""
     boxes = {}
-    for crop_dir in map(Path, crop_dirs):
-        record = read_scan_record(crop_dir)
+    for crops in scan_crops:
+        record = crops.record()
         crop = record.region(region)
         if crop.ok:
             origin = np.array(crop.origin)
-            shape = np.array(volume_geometry(crop_file(crop_dir, region))[0])
-            boxes[crop_dir.name] = (record.voxel_order, origin, origin + shape)
+            shape = np.array(volume_geometry(crops.image_file(region))[0])
+            boxes[crops.scan] = (record.voxel_order, origin, origin + shape)
     outside = np.zeros(len(dots), dtype=bool)
     voxels = dots[["x", "y", "z"]].to_numpy()
     for scan, rows in dots.groupby("scan", sort=False).indices.items():

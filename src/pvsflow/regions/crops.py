@@ -1,20 +1,21 @@
-"""A scan's extraction record (``regions.json`` in its crop directory,
-:func:`pvsflow.io.layout.crop_metadata`): how the scan was stored, what pvsflow cut from it and where,
-and what it noticed. :mod:`pvsflow.regions.extraction` writes it; every later stage reads it through
-:func:`read_scan_record`. Only this module knows its JSON form.
+"""A scan's crop directory (:class:`ScanCrops`): per region the preprocessed crop and the label
+map cut to the same box, and the scan's extraction record (:class:`ScanRecord`, ``regions.json``):
+how the scan was stored, what pvsflow cut from it and where, and what it noticed.
+:mod:`pvsflow.regions.extraction` writes it; every later stage reads it through :class:`ScanCrops`.
+Only this module knows the record's JSON form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pvsflow.io.layout import crop_metadata
-from pvsflow.io.volumes import read_json, write_json
+from pvsflow.io.layout import crop_file, crop_metadata, label_crop_file
+from pvsflow.io.volumes import load_crop, read_json, write_json
 from pvsflow.io.voxel_order import VoxelOrder
 
 RECORD_FORMAT = "pvsflow-extraction-record/2"
@@ -187,11 +188,42 @@ class ScanRecord:
         )
 
 
-def write_scan_record(scan_dir: Path | str, record: ScanRecord) -> None:
-    write_json(crop_metadata(scan_dir), record.as_json())
+@dataclass(frozen=True)
+class ScanCrops:
+    """One scan's crop directory (:meth:`pvsflow.io.layout.ResultsLayout.crops`, named after the
+    scan): what extraction wrote for it and how every later stage reads it."""
+
+    path: Path
+
+    @property
+    def scan(self) -> str:
+        return self.path.name
+
+    def image_file(self, region: str) -> Path:
+        return crop_file(self.path, region)
+
+    def labels_file(self, region: str) -> Path:
+        return label_crop_file(self.path, region)
+
+    def image(self, region: str) -> tuple[np.ndarray, np.ndarray]:
+        """The region's crop: (float32 image ``(x, y, z)`` in [0, 1], crop voxel -> scanner RAS affine)."""
+        return load_crop(self.image_file(region))
+
+    def labels(self, region: str) -> np.ndarray:
+        """The label map in the region's crop box, ``(x, y, z)`` label IDs as float32."""
+        return load_crop(self.labels_file(region))[0]
+
+    def record(self) -> ScanRecord:
+        path = crop_metadata(self.path)
+        return ScanRecord.from_json(read_json(path), path)
+
+    def write_record(self, record: ScanRecord) -> None:
+        write_json(crop_metadata(self.path), record.as_json())
 
 
-def read_scan_record(scan_dir: Path | str) -> ScanRecord:
-    """The record of the scan whose crop directory is ``scan_dir``."""
-    path = crop_metadata(scan_dir)
-    return ScanRecord.from_json(read_json(path), path)
+def scan_crops_in(crop_sets: Sequence[Path | str], scans: Sequence[str] | None = None) -> list[ScanCrops]:
+    """The scans' crop directories in crop set directories
+    (:meth:`pvsflow.io.layout.ResultsLayout.crop_set`): every scan's, sorted by scan ID, or those of
+    ``scans`` in their order."""
+    found = {path.name: path for crop_set in crop_sets for path in Path(crop_set).iterdir() if path.is_dir()}
+    return [ScanCrops(found[scan]) for scan in (sorted(found) if scans is None else scans)]
