@@ -17,7 +17,8 @@ from conftest import REPO
 
 from pvsflow import __version__
 from pvsflow.cli import main, parser_for, participant_overlay
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, write_cohort
+from pvsflow.cohort.synthetic import write_cohort
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.io.layout import CohortLayout
 from pvsflow.io.provenance import config_sha256, workflow_commit
 from pvsflow.io.settings import LabelMapSettings
