@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import pdist
 
+from pvsflow.cli import main
 from pvsflow.cohort.phantom import HIPPOCAMPAL_CYST_SPACING_MM, INTENSITY, Phantom
-from pvsflow.cohort.synthetic import generate_subject, main, write_cohort
+from pvsflow.cohort.synthetic import generate_subject, write_cohort
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.cohort.tables import CohortError, read_counts, read_dots
 from pvsflow.io import freesurfer as fs
@@ -163,7 +164,7 @@ def test_hippocampal_cysts_are_separate_csf_bright_blobs_inside_the_hippocampi()
 
 
 def test_the_command_writes_freesurfer_style_label_maps(tmp_path, capsys):
-    main([str(tmp_path), "--subjects", "1", "--freesurfer"])
+    assert main(["synthetic", str(tmp_path), "--subjects", "1", "--freesurfer"]) == 0
     aseg = nib.load(tmp_path / "derivatives" / "freesurfer" / "sub-0001" / "mri" / "aseg.mgz")
     assert isinstance(aseg, nib.MGHImage) and aseg.shape == (256, 256, 256)
     assert nib.aff2axcodes(aseg.affine) == ("L", "I", "A")

@@ -27,7 +27,6 @@ change when the cohort grows (sessions of one participant are drawn independentl
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,6 @@ from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec, refuse_foreign_di
 from pvsflow.cohort.tables import subject_ids, synthetic_scan_ids
 from pvsflow.io import freesurfer as fs
 from pvsflow.io.layout import CohortLayout, scan_entities
-from pvsflow.io.settings import LabelMapSettings
 from pvsflow.io.volumes import save_volume
 from pvsflow.io.voxel_order import VoxelOrder
 from pvsflow.regions.label_maps import resample_nearest
@@ -229,39 +227,3 @@ def write_label_map(path: Path, labels: np.ndarray, affine: np.ndarray) -> None:
     size = (FREESURFER_CONFORMED_SIZE,) * 3
     path.parent.mkdir(parents=True, exist_ok=True)
     nib.save(nib.MGHImage(resample_nearest(labels.astype(np.int32), affine, size, conformed), conformed), path)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: ``pvsflow-synthetic OUT_DIR --subjects N --seed S``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--subjects", type=int, default=SyntheticCohortSpec.n_subjects)
-    parser.add_argument("--sessions", type=int, default=SyntheticCohortSpec.sessions, help="sessions per subject")
-    parser.add_argument("--seed", type=int, default=SyntheticCohortSpec.seed)
-    parser.add_argument(
-        "--freesurfer",
-        action="store_true",
-        help="label maps as FreeSurfer's aseg.mgz in OUT_DIR/derivatives/freesurfer (a SUBJECTS_DIR)",
-    )
-    parser.add_argument(
-        "--voxel-orders",
-        default=",".join(SyntheticCohortSpec.voxel_orders),
-        help="voxel orders the scans are stored in, scan by scan in turn (e.g. LAS,ASL,PIR: some sagittal)",
-    )
-    args = parser.parse_args(argv)
-    label_maps = (
-        LabelMapSettings(preset="freesurfer", dir=str(args.out_dir / "derivatives" / "freesurfer"))
-        if args.freesurfer
-        else LabelMapSettings()
-    )
-    cohort = CohortLayout.from_settings(args.out_dir, label_maps)
-    orders = tuple(args.voxel_orders.split(","))
-    for order in orders:
-        try:
-            VoxelOrder.storing(order, (1, 1, 1))
-        except ValueError as error:
-            parser.error(f"--voxel-orders: {error}")
-    spec = SyntheticCohortSpec(n_subjects=args.subjects, sessions=args.sessions, seed=args.seed, voxel_orders=orders)
-    write_cohort(cohort, spec)
-    first = synthetic_scan_ids(1, spec.sessions)[0]
-    print(f"wrote {args.subjects} synthetic subjects to {args.out_dir}, label maps at {cohort.label_map(first)}")
