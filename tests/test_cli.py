@@ -176,6 +176,7 @@ def test_a_wheel_carries_the_workflow_and_its_pvsflow_plans_the_demo(tmp_path):
                "workflow/schemas/config.schema.yaml", "workflow/report/workflow.rst", "profiles/local/config.yaml",
                "profiles/slurm/config.yaml", "envs/pvsflow.yaml", "config/mnist-cpu.yaml"]  # fmt: skip
     assert {f"pvsflow/app/{name}" for name in carried} <= names
+    assert "pvsflow/report/templates/qc_page.html" in names  # read with importlib.resources
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
     target = tmp_path / "installed"
     installed = subprocess.run(
@@ -188,6 +189,12 @@ def test_a_wheel_carries_the_workflow_and_its_pvsflow_plans_the_demo(tmp_path):
     found = subprocess.run([sys.executable, "-c", "from pvsflow.cli import WORKFLOW; print(WORKFLOW)"], cwd=tmp_path,
                            capture_output=True, text=True, check=True, env=ahead)  # fmt: skip
     assert Path(found.stdout.strip()) == (target / "pvsflow" / "app").resolve()
+    code = "from pvsflow.report.qc_page import PAGE, qc_page_html; print(PAGE); print(qc_page_html([], [], 'QC')[:15])"
+    page = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                          env=ahead)  # fmt: skip
+    template, start = page.stdout.split("\n")[:2]
+    assert Path(template).resolve() == (target / "pvsflow/report/templates/qc_page.html").resolve()
+    assert start == "<!DOCTYPE html>"
     assert sorted(path.name for path in (target / "bin").iterdir()) == ["pvsflow"]  # one command line
     planned = subprocess.run([target / "bin" / "pvsflow", "demo", str(tmp_path / "demo"), "-n", "--quiet", "rules"],
                              cwd=tmp_path, capture_output=True, text=True, env=ahead)  # fmt: skip
