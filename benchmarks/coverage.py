@@ -21,7 +21,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject
+from pvsflow.cohort.synthetic import generate_subject
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.regions.registry import MIDBRAIN, PAPER_VOXEL_SIZE_MM, RegionSpec, crop_shape_from_mm, extract_region
 
 IN_PLANE_MM = (44.0, 44.0)  # the paper's 88 x 88 voxels of 0.5 mm

@@ -26,7 +26,8 @@ import numpy as np
 from _config import load_config
 from _timing import median_seconds
 
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
+from pvsflow.cohort.synthetic import generate_subject, write_label_map
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.regions.extraction import extract_scan
 from pvsflow.regions.registry import REGIONS, RegionSpec
 

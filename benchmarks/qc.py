@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 from _timing import median_seconds
 
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject
+from pvsflow.cohort.synthetic import generate_subject
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.detect.candidates import detect
 from pvsflow.io.volumes import load_scan, save_volume
 from pvsflow.regions.crops import ScanCrops

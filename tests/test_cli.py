@@ -1,6 +1,7 @@
 """The ``pvsflow`` command: its options become the config overlay it writes into OUTPUT_DIR, it
 selects participants without touching participants.tsv, passes Snakemake's options through, and
-never writes into BIDS_DIR; the results are a BIDS derivative dataset."""
+never writes into BIDS_DIR; the results are a BIDS derivative dataset. ``pvsflow synthetic``
+writes the demo's cohort."""
 
 import hashlib
 import json
@@ -11,13 +12,16 @@ import sys
 import zipfile
 from pathlib import Path
 
+import nibabel as nib
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
 
 from pvsflow import __version__
 from pvsflow.cli import main, parser_for, participant_overlay
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, write_cohort
+from pvsflow.cohort.synthetic import write_cohort
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.io.layout import CohortLayout
 from pvsflow.io.provenance import config_sha256, workflow_commit
 from pvsflow.io.settings import LabelMapSettings
@@ -123,6 +127,35 @@ def test_the_demo_plans_into_its_output_folder(tmp_path):
     assert "synthesize_cohort" in result.stdout
 
 
+def test_the_synthetic_command_writes_a_cohort_and_never_into_other_data(tmp_path):
+    result = pvsflow("synthetic", str(tmp_path / "cohort"), "--subjects", "2", "--sessions", "2",
+                     "--voxel-orders", "LAS,PIR", "--seed", "3")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    cohort = CohortLayout(tmp_path / "cohort")
+    assert (tmp_path / "cohort" / "participants.tsv").read_text().split() == ["participant_id", "sub-0001", "sub-0002"]
+    scans = ["sub-0001_ses-1", "sub-0001_ses-2", "sub-0002_ses-1", "sub-0002_ses-2"]
+    orders = ["".join(nib.aff2axcodes(nib.load(cohort.scan(scan)).affine)) for scan in scans]
+    assert orders == ["LAS", "PIR", "LAS", "PIR"]  # scan by scan in turn
+    assert all(cohort.label_map(scan).is_file() for scan in scans)
+    counts = pd.read_csv(cohort.counts, sep="\t")
+    assert list(counts.columns[:2]) == ["subject", "session"] and counts["session"].nunique() == 2
+    assert cohort.dots.is_file() and cohort.repeat_dots.is_file()
+    assert str(cohort.label_map("sub-0001_ses-1")) in result.stdout
+
+    before = digests(tmp_path / "cohort")
+    again = pvsflow("synthetic", str(tmp_path / "cohort"), "--subjects", "2", "--sessions", "2",
+                    "--voxel-orders", "LAS,PIR", "--seed", "3")  # fmt: skip
+    assert again.returncode == 0 and digests(tmp_path / "cohort") == before  # its own folder: rewritten, the same
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mine.txt").write_text("not the generator's")
+    refused = pvsflow("synthetic", str(tmp_path / "data"), "--subjects", "1")
+    assert refused.returncode != 0 and "holds files the synthetic demo cohort did not write" in refused.stderr
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["mine.txt"]
+    bad = pvsflow("synthetic", str(tmp_path / "other"), "--voxel-orders", "LAS,XYZ")
+    assert bad.returncode == 2 and "--voxel-orders: 'XYZ' is not a voxel order" in bad.stderr
+    assert not (tmp_path / "other").exists()
+
+
 def test_the_commit_is_the_workflow_folders_own_only_at_the_top_of_a_checkout(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", workflow_commit(REPO))
     assert workflow_commit(REPO / "workflow") is None  # e.g. a wheel's workflow in a venv inside a clone
@@ -143,6 +176,7 @@ def test_a_wheel_carries_the_workflow_and_its_pvsflow_plans_the_demo(tmp_path):
                "workflow/schemas/config.schema.yaml", "workflow/report/workflow.rst", "profiles/local/config.yaml",
                "profiles/slurm/config.yaml", "envs/pvsflow.yaml", "config/mnist-cpu.yaml"]  # fmt: skip
     assert {f"pvsflow/app/{name}" for name in carried} <= names
+    assert "pvsflow/report/templates/qc_page.html" in names  # read with importlib.resources
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
     target = tmp_path / "installed"
     installed = subprocess.run(
@@ -155,6 +189,13 @@ def test_a_wheel_carries_the_workflow_and_its_pvsflow_plans_the_demo(tmp_path):
     found = subprocess.run([sys.executable, "-c", "from pvsflow.cli import WORKFLOW; print(WORKFLOW)"], cwd=tmp_path,
                            capture_output=True, text=True, check=True, env=ahead)  # fmt: skip
     assert Path(found.stdout.strip()) == (target / "pvsflow" / "app").resolve()
+    code = "from pvsflow.report.qc_page import PAGE, qc_page_html; print(PAGE); print(qc_page_html([], [], 'QC')[:15])"
+    page = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                          env=ahead)  # fmt: skip
+    template, start = page.stdout.split("\n")[:2]
+    assert Path(template).resolve() == (target / "pvsflow/report/templates/qc_page.html").resolve()
+    assert start == "<!DOCTYPE html>"
+    assert sorted(path.name for path in (target / "bin").iterdir()) == ["pvsflow"]  # one command line
     planned = subprocess.run([target / "bin" / "pvsflow", "demo", str(tmp_path / "demo"), "-n", "--quiet", "rules"],
                              cwd=tmp_path, capture_output=True, text=True, env=ahead)  # fmt: skip
     assert planned.returncode == 0, planned.stderr[-3000:]

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 from conftest import ONE_METHOD, REPO, TINY, apt_install
 
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, write_cohort
+from pvsflow.cohort.synthetic import write_cohort
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.io.layout import CohortLayout, ResultsLayout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.image]

@@ -7,7 +7,8 @@ import pytest
 import yaml
 from conftest import REPO
 
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject, write_label_map
+from pvsflow.cohort.synthetic import generate_subject, write_label_map
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.io import freesurfer as fs
 from pvsflow.io.layout import LABEL_MAP_PRESETS, CohortLayout, crop_file
 from pvsflow.io.settings import LabelMapSettings

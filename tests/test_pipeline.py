@@ -16,7 +16,8 @@ import yaml
 from conftest import ONE_METHOD, REPO, planned_jobs, read_dataset, rendered_page, run_directory, snakemake
 
 from pvsflow.attention.methods import METHODS
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, write_label_map
+from pvsflow.cohort.synthetic import write_label_map
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.cohort.tables import read_counts, read_dots, synthetic_scan_ids
 from pvsflow.detect.candidates import DETECTION_SCHEMA
 from pvsflow.io import freesurfer as fs

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from pvsflow.cohort.check import ScanFiles
-from pvsflow.cohort.synthetic import SyntheticCohortSpec
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.cohort.tables import CohortError, synthetic_scan_ids
 from pvsflow.io.layout import CohortLayout, ResultsLayout
 from pvsflow.io.settings import SplitSettings, moved_settings

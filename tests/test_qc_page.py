@@ -61,6 +61,18 @@ def test_rows_carry_counts_status_and_every_flag():
     assert by_scan["sub-0004"]["midbrain rated"] == 2.0 and by_scan["sub-0004"]["flags"] == ""
 
 
+def test_the_page_is_its_template_filled_in_once():
+    """The template ships with the package; a marker's name in a value (a flag) is data, not a marker."""
+    flag = "odd __ROWS_PER_PAGE__ and __TITLE__"
+    page = qc_page_html(["scan", "flags"], [["sub-0001", flag]], "QC & <more>", ["a notice"])
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</script></body></html>\n")
+    assert page.count("<title>QC &amp; &lt;more&gt;</title>") == 1 and "<h1>QC &amp; &lt;more&gt;</h1>" in page
+    assert '<p class="notice">a notice</p>\n<div id="controls">' in page
+    assert f"const PER_PAGE = {ROWS_PER_PAGE};" in page
+    assert '{"columns":["scan","flags"],"rows":[["sub-0001","odd __ROWS_PER_PAGE__ and __TITLE__"]]}' in page
+    assert re.findall(r"__[A-Z_]+__", page) == ["__ROWS_PER_PAGE__", "__TITLE__"]  # the flag's only
+
+
 def test_the_page_renders_a_page_of_rows_with_links_in_chromium(chromium, tmp_path):
     counts, qc = tables(250)
     qc.loc[qc["participant_id"] == "sub-0007", "warning"] = "odd header </script><b>"  # escaped, not markup

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pvsflow.cohort.synthetic import StoredAs, SyntheticCohortSpec, generate_subject
+from pvsflow.cohort.synthetic import StoredAs, generate_subject
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.detect.candidates import detect
 from pvsflow.io.layout import attention_map, crop_file
 from pvsflow.io.volumes import load_crop, load_scan, save_volume

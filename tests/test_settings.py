@@ -11,7 +11,7 @@ import yaml
 from conftest import REPO
 
 from pvsflow.attention.methods import METHODS
-from pvsflow.cohort.synthetic import SyntheticCohortSpec
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.io.settings import (
     RECIPES,
     DetectionSettings,

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import pdist
 
-from pvsflow.cohort import synthetic
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, generate_subject, write_cohort
+from pvsflow.cli import main
+from pvsflow.cohort.phantom import HIPPOCAMPAL_CYST_SPACING_MM, INTENSITY, Phantom
+from pvsflow.cohort.synthetic import generate_subject, write_cohort
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.cohort.tables import CohortError, read_counts, read_dots
 from pvsflow.io import freesurfer as fs
 from pvsflow.io.layout import CohortLayout
@@ -149,20 +151,20 @@ def test_counts_are_overdispersed_with_zeros():
 def test_hippocampal_cysts_are_separate_csf_bright_blobs_inside_the_hippocampi():
     spec = SyntheticCohortSpec(n_subjects=4)
     for index in range(4):
-        subject = synthetic._Subject(spec, index)
+        subject = Phantom(spec, index)
         labels = subject.label_map()
         image = subject.tissue_image(labels)
         cysts = subject.add_hippocampal_cysts(image, labels)
         assert spec.hippocampal_cysts[0] <= len(cysts) <= spec.hippocampal_cysts[1]
         centres = np.array([centre for centre, _ in cysts])
-        assert pdist(centres).min() >= synthetic.HIPPOCAMPAL_CYST_SPACING_MM
+        assert pdist(centres).min() >= HIPPOCAMPAL_CYST_SPACING_MM
         voxels = tuple(np.round(subject.to_voxels(centres)).astype(int).T)
         assert np.isin(labels[voxels], [fs.LEFT_HIPPOCAMPUS, fs.RIGHT_HIPPOCAMPUS]).all()
-        np.testing.assert_allclose(image[voxels], synthetic.INTENSITY["csf"])
+        np.testing.assert_allclose(image[voxels], INTENSITY["csf"])
 
 
 def test_the_command_writes_freesurfer_style_label_maps(tmp_path, capsys):
-    synthetic.main([str(tmp_path), "--subjects", "1", "--freesurfer"])
+    assert main(["synthetic", str(tmp_path), "--subjects", "1", "--freesurfer"]) == 0
     aseg = nib.load(tmp_path / "derivatives" / "freesurfer" / "sub-0001" / "mri" / "aseg.mgz")
     assert isinstance(aseg, nib.MGHImage) and aseg.shape == (256, 256, 256)
     assert nib.aff2axcodes(aseg.affine) == ("L", "I", "A")

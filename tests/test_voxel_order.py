@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from pvsflow.cohort.check import check_cohort
-from pvsflow.cohort.synthetic import StoredAs, SyntheticCohortSpec, generate_subject
+from pvsflow.cohort.synthetic import StoredAs, generate_subject
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.cohort.tables import checked_counts, checked_dots
 from pvsflow.detect.candidates import detect
 from pvsflow.io.layout import CohortLayout, crop_file, label_crop_file

@@ -2,11 +2,13 @@
 
     pvsflow BIDS_DIR OUTPUT_DIR participant [options] [Snakemake options]
     pvsflow demo OUTPUT_DIR [Snakemake options]
+    pvsflow synthetic OUT_DIR [options]
 
-It turns its options into a config overlay, writes that overlay into OUTPUT_DIR
+The first two turn its options into a config overlay, writes that overlay into OUTPUT_DIR
 (``code/pvsflow/config.yaml``: rerunning Snakemake with it gives the same run) and runs the
 workflow with OUTPUT_DIR as its results, a BIDS derivative dataset. Options it does not know go to
 Snakemake unchanged (``--profile slurm``, ``--cores 8``, ``-n``). Nothing is written into BIDS_DIR.
+``pvsflow synthetic`` writes a synthetic BIDS-style cohort (the demo's) without running the workflow.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import yaml
 
 from pvsflow import __version__
 from pvsflow.attention.catalogue import METHOD_CATALOGUE
-from pvsflow.io.layout import LABEL_MAP_PRESETS, valid_session, valid_subject
+from pvsflow.io.layout import LABEL_MAP_PRESETS, CohortLayout, valid_session, valid_subject
+from pvsflow.io.settings import LabelMapSettings
 
 
 def workflow_folder(package: Path) -> Path:
@@ -111,10 +114,13 @@ def parser_for(command: str) -> argparse.ArgumentParser:
         parser.add_argument("output_dir", type=Path, help="where the demo's cohort and results go")
         parser.add_argument("--config", type=Path, action="append", default=[], metavar="YAML", help="a config overlay")
         return parser
+    if command == "synthetic":
+        return synthetic_parser()
     parser = argparse.ArgumentParser(
         prog="pvsflow",
         usage="pvsflow BIDS_DIR OUTPUT_DIR participant [options] [Snakemake options]\n"
-        "       pvsflow demo OUTPUT_DIR [Snakemake options]",
+        "       pvsflow demo OUTPUT_DIR [Snakemake options]\n"
+        "       pvsflow synthetic OUT_DIR [options]",
         description=DESCRIPTION,
         epilog="Any other option goes to Snakemake: --profile slurm (a SLURM cluster), --cores 8, -n (show the jobs "
         "without running them). Without --profile or --cores the local profile uses every core. The overlay these "
@@ -123,6 +129,73 @@ def parser_for(command: str) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pvsflow {__version__}")
     bids_arguments(parser)
     return parser
+
+
+def synthetic_parser() -> argparse.ArgumentParser:
+    # The generator is imported only for this command: its imports take about a second.
+    from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
+
+    parser = argparse.ArgumentParser(
+        prog="pvsflow synthetic",
+        description="Write a seeded synthetic BIDS-style cohort into OUT_DIR: T2-weighted mini-brains with enlarged "
+        "perivascular spaces (PVS), their label maps and PVS ratings (the demo's cohort). A folder that holds files "
+        "it did not write is refused.",
+    )
+    parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="where the cohort goes")
+    parser.add_argument(
+        "--subjects", type=int, metavar="N", default=SyntheticCohortSpec.n_subjects, help="participants"
+    )
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        metavar="N",
+        default=SyntheticCohortSpec.sessions,
+        help="sessions per subject (0: no session level)",
+    )
+    parser.add_argument(
+        "--seed", type=int, metavar="SEED", default=SyntheticCohortSpec.seed, help="the same seed, the same cohort"
+    )
+    parser.add_argument(
+        "--freesurfer",
+        action="store_true",
+        help="label maps as FreeSurfer's aseg.mgz in OUT_DIR/derivatives/freesurfer (a SUBJECTS_DIR)",
+    )
+    parser.add_argument(
+        "--voxel-orders",
+        metavar="ORDERS",
+        default=",".join(SyntheticCohortSpec.voxel_orders),
+        help="voxel orders the scans are stored in, scan by scan in turn (e.g. LAS,ASL,PIR: some sagittal)",
+    )
+    return parser
+
+
+def write_synthetic(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """``pvsflow synthetic``: write the cohort its options ask for."""
+    from pvsflow.cohort.synthetic import write_cohort  # here, not at the top: see synthetic_parser
+    from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
+    from pvsflow.cohort.tables import CohortError, synthetic_scan_ids
+    from pvsflow.io.voxel_order import VoxelOrder
+
+    orders = tuple(args.voxel_orders.split(","))
+    for order in orders:
+        try:
+            VoxelOrder.storing(order, (1, 1, 1))
+        except ValueError as error:
+            parser.error(f"--voxel-orders: {error}")
+    spec = SyntheticCohortSpec(n_subjects=args.subjects, sessions=args.sessions, seed=args.seed, voxel_orders=orders)
+    label_maps = (
+        LabelMapSettings(preset="freesurfer", dir=str(args.out_dir / "derivatives" / "freesurfer"))
+        if args.freesurfer
+        else LabelMapSettings()
+    )
+    cohort = CohortLayout.from_settings(args.out_dir, label_maps)
+    try:
+        write_cohort(cohort, spec)
+    except CohortError as error:
+        raise SystemExit(f"pvsflow synthetic: {error}") from None
+    first = synthetic_scan_ids(1, spec.sessions)[0]
+    print(f"wrote {args.subjects} synthetic subjects to {args.out_dir}, label maps at {cohort.label_map(first)}")
+    return 0
 
 
 def labels(values: Sequence[str] | None, prefix: str, valid: Any, option: str) -> list[str] | None:
@@ -225,8 +298,10 @@ def snakemake_command(output_dir: Path, overlay: Path, passed: Sequence[str]) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = "demo" if argv[:1] == ["demo"] else "participant"
+    command = argv[0] if argv[:1] in (["demo"], ["synthetic"]) else "participant"
     parser = parser_for(command)
+    if command == "synthetic":
+        return write_synthetic(parser.parse_args(argv[1:]), parser)
     args, passed = parser.parse_known_args(argv[1:] if command == "demo" else argv)
     if not (WORKFLOW / "Snakefile").is_file():
         parser.error(

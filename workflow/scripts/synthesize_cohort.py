@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from pvsflow.cohort.synthetic import spec_from_mapping, write_cohort
+from pvsflow.cohort.synthetic import write_cohort
+from pvsflow.cohort.synthetic_spec import spec_from_mapping
 from pvsflow.io.layout import CohortLayout
 from pvsflow.io.settings import LabelMapSettings, from_mapping
 from pvsflow.pipeline.jobs import log_to

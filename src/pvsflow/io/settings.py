@@ -5,7 +5,7 @@ This is the only place a default is written. The config schema
 defaults of its own), ``config.yaml`` sets only what the demo chooses differently, and
 ``tests/test_settings.py`` fails if the three disagree. Region preprocessing is
 :class:`pvsflow.regions.registry.RegionSpec`; the synthetic cohort is
-:class:`pvsflow.cohort.synthetic.SyntheticCohortSpec`. Bracketed numbers are the paper's
+:class:`pvsflow.cohort.synthetic_spec.SyntheticCohortSpec`. Bracketed numbers are the paper's
 (``docs/method.md``).
 """
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pvsflow.attention.catalogue import METHOD_CATALOGUE
 from pvsflow.cohort.check import CheckedCohort, ScanFiles, check_cohort
-from pvsflow.cohort.synthetic import SyntheticCohortSpec, refuse_foreign_directory, spec_from_mapping
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec, refuse_foreign_directory, spec_from_mapping
 from pvsflow.cohort.tables import Problem, Split, shards, split_subjects, synthetic_scan_ids
 from pvsflow.io.layout import CohortLayout, ResultsLayout
 from pvsflow.io.settings import InferenceSettings, LabelMapSettings, ScanOutputSettings, SplitSettings, from_mapping

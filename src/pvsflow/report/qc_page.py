@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Mapping, Sequence
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,8 @@ from pvsflow.report.cohort_tables import count_column, rated_column
 # A count above this percentile of the cohort's (per region, scans whose region worked) is flagged.
 HIGH_COUNT_PERCENTILE = 99.0
 ROWS_PER_PAGE = 100
+# The page's HTML and script, with __TITLE__, __NOTICES__, __DATA__ and __ROWS_PER_PAGE__ to fill in.
+PAGE = resources.files(__package__) / "templates" / "qc_page.html"
 
 
 def page_rows(
@@ -96,120 +100,7 @@ def qc_page_html(columns: list[str], rows: list[list[object]], title: str, notic
     ``notices`` above them (the networks that did not learn)."""
     data = json.dumps({"columns": columns, "rows": rows}, separators=(",", ":")).replace("</", "<\\/")
     shown = "".join(f'<p class="notice">{html.escape(notice)}</p>\n' for notice in notices)
-    return (
-        PAGE.replace("__TITLE__", html.escape(title))
-        .replace("__NOTICES__", shown)
-        .replace("__DATA__", data)
-        .replace("__ROWS_PER_PAGE__", str(ROWS_PER_PAGE))
-    )
-
-
-PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
-<style>
-body{font:14px system-ui,sans-serif;margin:16px;color:#222}
-h1{font-size:20px;margin:0 0 8px}
-#controls{display:flex;gap:12px;align-items:center;flex-wrap:wrap;margin:8px 0}
-table{border-collapse:collapse;width:100%}
-th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
-th{background:#f3f3f3;cursor:pointer;position:sticky;top:0;user-select:none}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-td.flags{white-space:pre-line;font-size:12px;color:#a33;max-width:360px}
-tr.failed td.status{color:#b00;font-weight:bold}
-tr.excluded td.status{color:#888;font-weight:bold}
-img{width:240px;height:auto;background:#111}
-#pager button{margin:0 4px}
-p.notice{background:#fdecea;border:1px solid #d9534f;padding:6px 10px;margin:6px 0;max-width:1100px}
-</style></head><body>
-<h1>__TITLE__</h1>
-__NOTICES__<div id="controls">
-<input id="search" type="search" placeholder="scan or flag contains..." size="32">
-<label>show <select id="which"><option value="all">all scans</option><option value="flagged">flagged</option>
-<option value="failed">failed or excluded</option></select></label>
-<span id="count"></span>
-<span id="pager"><button id="previous">&lsaquo; previous</button><span id="page"></span>
-<button id="next">next &rsaquo;</button></span>
-</div>
-<table><thead><tr id="head"></tr></thead><tbody id="body"></tbody></table>
-<script id="data" type="application/json">__DATA__</script>
-<script>
-"use strict";
-const DATA = JSON.parse(document.getElementById("data").textContent);
-const PER_PAGE = __ROWS_PER_PAGE__;
-const COLUMNS = DATA.columns, ROWS = DATA.rows;
-const FLAGS = COLUMNS.indexOf("flags"), IMAGE = COLUMNS.indexOf("image"), STATUS = COLUMNS.indexOf("status");
-let shown = ROWS, page = 0, sortColumn = 0, ascending = true;
-function text(value) { return value === null ? "n/a" : String(value); }
-function compare(a, b) {
-  const x = a[sortColumn], y = b[sortColumn];
-  if (x === y) return 0;
-  if (x === null || x === "") return 1;
-  if (y === null || y === "") return -1;
-  const order = (typeof x === "number" && typeof y === "number") ? x - y : String(x).localeCompare(String(y));
-  return ascending ? order : -order;
-}
-function filter() {
-  const term = document.getElementById("search").value.toLowerCase();
-  const which = document.getElementById("which").value;
-  shown = ROWS.filter(row => {
-    if (which === "flagged" && !row[FLAGS]) return false;
-    if (which === "failed" && row[STATUS] === "ok") return false;
-    return !term || String(row[0]).toLowerCase().includes(term) || String(row[FLAGS]).toLowerCase().includes(term);
-  });
-  shown.sort(compare);
-  page = 0;
-  render();
-}
-function render() {
-  const pages = Math.max(1, Math.ceil(shown.length / PER_PAGE));
-  page = Math.min(page, pages - 1);
-  document.getElementById("count").textContent = shown.length + " of " + ROWS.length + " scans";
-  document.getElementById("page").textContent = "page " + (page + 1) + " of " + pages;
-  const body = document.getElementById("body");
-  const rows = [];
-  for (const row of shown.slice(page * PER_PAGE, (page + 1) * PER_PAGE)) {
-    const tr = document.createElement("tr");
-    if (row[STATUS] === "excluded") tr.className = "excluded"; else if (row[STATUS] !== "ok") tr.className = "failed";
-    row.forEach((value, i) => {
-      const td = document.createElement("td");
-      if (i === IMAGE) {
-        if (value) {
-          const link = document.createElement("a");
-          link.href = value;
-          const image = document.createElement("img");
-          image.loading = "lazy"; image.src = value; image.alt = "QC image of " + row[0];
-          link.appendChild(image); td.appendChild(link);
-        }
-      } else {
-        td.textContent = text(value);
-        if (i === FLAGS) td.className = "flags";
-        else if (i === STATUS) td.className = "status";
-        else if (typeof value === "number" || value === null) td.className = "n";
-      }
-      tr.appendChild(td);
-    });
-    rows.push(tr);
-  }
-  body.replaceChildren(...rows);
-  document.title = document.title.split(" (")[0] + " (" + shown.length + " rows, rendered)";
-}
-const head = document.getElementById("head");
-COLUMNS.forEach((name, i) => {
-  const th = document.createElement("th");
-  th.textContent = name.replaceAll("_", " ");
-  th.addEventListener("click", () => {
-    ascending = sortColumn === i ? !ascending : true;
-    sortColumn = i;
-    shown.sort(compare);
-    render();
-  });
-  head.appendChild(th);
-});
-document.getElementById("search").addEventListener("input", filter);
-document.getElementById("which").addEventListener("change", filter);
-document.getElementById("previous").addEventListener("click", () => { page = Math.max(0, page - 1); render(); });
-document.getElementById("next").addEventListener("click", () => { page += 1; render(); });
-filter();
-document.documentElement.dataset.renderedMs = Math.round(performance.now());  // load to first rows
-</script></body></html>
-"""
+    values = {"TITLE": html.escape(title), "NOTICES": shown, "DATA": data, "ROWS_PER_PAGE": str(ROWS_PER_PAGE)}
+    # One pass, so that a marker inside a value (a flag's text) is left as it is.
+    markers = "__({})__".format("|".join(values))
+    return re.sub(markers, lambda marker: values[marker[1]], PAGE.read_text(encoding="utf-8"))
