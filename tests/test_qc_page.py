@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import rendered_page
 
 from pvsflow.report.qc_page import ROWS_PER_PAGE, page_rows, qc_page_html
@@ -61,6 +62,7 @@ def test_rows_carry_counts_status_and_every_flag():
     assert by_scan["sub-0004"]["midbrain rated"] == 2.0 and by_scan["sub-0004"]["flags"] == ""
 
 
+@pytest.mark.browser
 def test_the_page_renders_a_page_of_rows_with_links_in_chromium(chromium, tmp_path):
     counts, qc = tables(250)
     qc.loc[qc["participant_id"] == "sub-0007", "warning"] = "odd header </script><b>"  # escaped, not markup
