@@ -1,15 +1,22 @@
 """pvsflow: weakly supervised detection of enlarged perivascular spaces (Dubost et al.).
 
-Stages: synthesize_cohort (demo only) -> extract_regions (per shard of scans) -> train (per region;
-midbrain first, the others fine-tuned from it; networks: whether each learnt) -> infer (per shard
-of scans) -> detect (per shard, Parquet) -> region_stats (per region and method) ->
-compare_methods and attention_figure (per region) -> summary (cohort-wide, the paper's tables).
-From the detections also cohort_tables (cohort-wide: counts, QC, the cohort check's problems) and
-scan_outputs (per shard: PVS maps and QC images in each scan's grid) -> qc_page (the cohort's QC
-page); dataset_description names pvsflow's version, commit and config. `snakemake --report
-report.html` gathers the figures and tables. The target `mnist` runs the MNIST study
-(workflow/rules/mnist.smk); `mnist_pools` scores its trained networks on the extra test pools of
-`mnist.test_pools`.
+Stages (workflow/rules/*.smk):
+- synthesize_cohort (demo only) -> extract_regions (per crop set: training, validation, inference
+  shards) -> train (per architecture and region; midbrain first, the others fine-tuned from it;
+  absent when inference.trained_models names networks) -> infer (per crop set) -> detect (per crop
+  set, Parquet);
+- where the cohort has rated test scans and dots: region_stats (per region and method) ->
+  compare_methods and attention_figure (per region) -> summary (cohort-wide, the paper's tables);
+- cohort_tables (cohort-wide, from the scan counts: counts per scan, QC of each scan and region,
+  the cohort check's problems);
+- networks (the networks table: each network applied and whether it learnt);
+- scan_outputs (per crop set: PVS maps and QC images in each scan's grid) -> qc_page (the cohort's
+  QC page, also from the cohort tables and the networks table);
+- dataset_description (pvsflow's version, commit and config).
+The default target `all` asks for all of these. `snakemake --report report.html` gathers the
+figures and tables. The target `mnist` runs the MNIST study (mnist.smk: mnist_dataset ->
+mnist_train -> mnist_evaluate -> mnist_summary); `mnist_pools` scores its trained networks on the
+extra test pools of `mnist.test_pools` (mnist_pool_dataset).
 """
 
 from snakemake.utils import min_version

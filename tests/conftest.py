@@ -109,9 +109,11 @@ def apt_install(*packages: str, why: str) -> None:
 
 @pytest.fixture(scope="session")
 def chromium(tmp_path_factory) -> list[str]:
-    """The command that runs a real headless Chromium (Debian's, installed with apt when missing:
-    needs root, as the SLURM tests do), with a profile of its own."""
+    """The command that runs a real headless Chromium (Debian's, installed with apt when missing
+    and run as root; otherwise the test is skipped), with a profile of its own."""
     if shutil.which("chromium") is None:
+        if os.geteuid() != 0:
+            pytest.skip("needs Chromium: install Debian's chromium, or run as root to have it installed")
         apt_install("chromium", why="the QC page tests open it in Chromium")
     profile = tmp_path_factory.mktemp("chromium-profile")
     return ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}"]

@@ -31,6 +31,7 @@ from pvsflow.regions.registry import REGIONS as REGION_REGISTRY
 pytestmark = pytest.mark.e2e
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 REGIONS = set(REGION_REGISTRY)
+SCANS = [f"sub-{i:04d}" for i in range(1, 15)]  # the tiny cohort's
 TINY_METHODS = {
     "midbrain": set(METHODS),
     "hippocampi": {"gp_unet", "grad"},
@@ -96,7 +97,7 @@ def test_detection_coordinates_map_through_the_scan_affine(tiny_run):
 def test_cohort_tables_have_a_row_per_scan_and_per_scan_region(tiny_run):
     tables = tiny_run / "results" / "tables"
     counts = pd.read_parquet(tables / "pvs_counts.parquet")
-    assert counts["participant_id"].tolist() == [f"sub-{i:04d}" for i in range(1, 15)]
+    assert counts["participant_id"].tolist() == SCANS
     scan_counts = read_dataset(tiny_run / "results", "scan_counts")
     assert set(scan_counts["scan"]) == set(counts["participant_id"])  # every scan is inferred
     splits = scan_counts.drop_duplicates("scan").set_index("scan")["split"]
@@ -113,16 +114,14 @@ def test_cohort_tables_have_a_row_per_scan_and_per_scan_region(tiny_run):
     assert qc["label_map"].str.endswith("_desc-aseg_dseg.nii.gz").all() and not qc["label_map_resampled"].any()
 
 
-def test_every_scan_has_its_pvs_in_its_own_grid_a_qc_image_and_a_row_of_the_qc_page(tiny_run, chromium):
+def test_every_scan_has_its_pvs_in_its_own_grid_and_a_qc_image(tiny_run):
     """GP-Unet's attention map and selected PVS, in the scan's grid: the same shape and affine as
-    the scan, each selected PVS of the location table on its own label there; a QC image per
-    scan, and a QC page that Chromium draws with a row and a working link per scan."""
+    the scan, each selected PVS of the location table on its own label there; a QC image per scan."""
     results = ResultsLayout(tiny_run / "results")
     cohort = CohortLayout(results.root / "cohort")
     selected = read_dataset(results.root, methods=("gp_unet",))
     selected = selected[selected["selected"]]
-    scans = [f"sub-{i:04d}" for i in range(1, 15)]
-    for scan in scans:
+    for scan in SCANS:
         image = nib.load(cohort.scan(scan))
         files = results.pvs_map(scan=scan, method="gp_unet"), results.pvs_labels(scan=scan, method="gp_unet")
         for path in files:
@@ -136,10 +135,15 @@ def test_every_scan_has_its_pvs_in_its_own_grid_a_qc_image_and_a_row_of_the_qc_p
             voxel = np.rint(ras_to_voxel(image.affine, [[row.ras_x, row.ras_y, row.ras_z]])[0]).astype(int)
             assert labels[tuple(voxel)] == row.index, (scan, row.region, row.rank)
         assert results.qc_image(scan).stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_the_qc_page_draws_a_row_and_a_working_link_per_scan_in_chromium(tiny_run, chromium):
+    results = ResultsLayout(tiny_run / "results")
     dom = rendered_page(chromium, results.qc_page)
     assert "14 of 14 scans" in dom and "(14 rows, rendered)" in dom
     links = re.findall(r'<a href="([^"]+)"><img', dom)
-    assert [Path(link).name for link in links] == [results.qc_image(scan).name for scan in scans]
+    assert [Path(link).name for link in links] == [results.qc_image(scan).name for scan in SCANS]
     assert all((results.root / link).is_file() for link in links)
 
 
@@ -396,7 +400,7 @@ def test_trained_models_applied_to_a_cohort_with_sessions_and_without_ratings(ti
     participants with sessions and without any rating (another site's cohort), give one row per
     session and the same detections, and nothing is trained or written there."""
     inferred = tiny_test_scans(tiny_run)
-    trained_on = sorted({f"sub-{i:04d}" for i in range(1, 15)} - set(inferred))
+    trained_on = sorted(set(SCANS) - set(inferred))
     test_scans = inferred[:3]
     originals = [*test_scans, *trained_on[:2]]
     scans = {f"sub-site{i // 2}_ses-{i % 2 + 1}": original for i, original in enumerate(originals)}

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import rendered_page
 
 from pvsflow.report.qc_page import ROWS_PER_PAGE, page_rows, qc_page_html
@@ -73,6 +74,7 @@ def test_the_page_is_its_template_filled_in_once():
     assert re.findall(r"__[A-Z_]+__", page) == ["__ROWS_PER_PAGE__", "__TITLE__"]  # the flag's only
 
 
+@pytest.mark.browser
 def test_the_page_renders_a_page_of_rows_with_links_in_chromium(chromium, tmp_path):
     counts, qc = tables(250)
     qc.loc[qc["participant_id"] == "sub-0007", "warning"] = "odd header </script><b>"  # escaped, not markup

@@ -1,5 +1,8 @@
 """Per-scan outputs in the scan's own grid: the attention maps pasted back and the selected PVS as
-labels lie on the scan's voxels whatever its voxel order; the QC image draws every region."""
+labels lie on the scan's voxels whatever its voxel order; the QC image draws every region; the
+per-scan job writes both for each scan of a crop set and a row per scan."""
+
+import shutil
 
 import nibabel as nib
 import numpy as np
@@ -10,7 +13,7 @@ from PIL import Image
 from pvsflow.cohort.synthetic import StoredAs, generate_subject
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.detect.candidates import detect
-from pvsflow.io.layout import attention_map, crop_file
+from pvsflow.io.layout import ResultsLayout, attention_map, crop_file
 from pvsflow.io.volumes import load_crop, load_scan, save_volume
 from pvsflow.io.voxel_order import ras_to_voxel
 from pvsflow.regions.crops import ScanCrops
@@ -18,6 +21,7 @@ from pvsflow.regions.extraction import extract_scan
 from pvsflow.regions.registry import REGIONS, RegionSpec
 from pvsflow.report.qc_images import REGION_COLOURS, draw_qc_image
 from pvsflow.report.scan_maps import LABEL_COLUMNS, write_scan_maps
+from pvsflow.report.scan_outputs import MANIFEST_COLUMNS, scan_outputs
 
 SPECS = [
     RegionSpec.from_config("midbrain", {"crop_shape": [32, 32, 11]}),
@@ -105,3 +109,34 @@ def test_the_qc_image_draws_every_region_and_a_failed_ones_reason(scan_with_pvs,
         axis=2
     ).sum()  # no box and no circles for it, only its heading
     assert set(REGION_COLOURS) == set(REGIONS)
+
+
+def test_the_per_scan_job_writes_each_readable_scans_outputs_and_a_row_per_scan(scan_with_pvs, tmp_path):
+    """Every chosen method's PVS maps (in the catalogue's order) and one QC image per scan; a scan
+    that cannot be read is a failed row with the reason, and the job goes on."""
+    root, _, _, detections = scan_with_pvs
+    shutil.copytree(root / "crops" / "sub-01", tmp_path / "crops" / "sub-02")
+    methods = {spec.name: ["gp_unet"] for spec in SPECS} | {"midbrain": ["grad", "gp_unet"]}
+    midbrain = detections[detections["region"] == "midbrain"]
+    results = ResultsLayout(tmp_path / "results")
+    manifest = scan_outputs(
+        results,
+        [ScanCrops(root / "crops" / "sub-01"), ScanCrops(tmp_path / "crops" / "sub-02")],
+        {"sub-01": root / "t2w.nii.gz", "sub-02": tmp_path / "missing.nii.gz"},
+        methods=methods,
+        attention={(region, method): root / "attention" / region for region in methods for method in methods[region]},
+        detections=pd.concat([detections, midbrain.assign(method="grad")], ignore_index=True),
+        ratings=pd.DataFrame({"scan": ["sub-01"], "region": ["midbrain"], "pvs_count": [3.0]}),
+        crop_shapes={spec.name: spec.crop_shape for spec in SPECS},
+        splits={"sub-01": "test", "sub-02": "validation"},
+    )
+    assert manifest.columns.tolist() == MANIFEST_COLUMNS and manifest["scan"].tolist() == ["sub-01", "sub-02"]
+    ok, failed = (row._asdict() for row in manifest.itertuples(index=False))
+    maps = [results.pvs_map(scan="sub-01", method=method) for method in ("gp_unet", "grad")]
+    assert ok["pvs_maps"] == ";".join(str(path.relative_to(results.root)) for path in maps)
+    assert all(path.exists() for path in maps) and ok["status"] == "ok" and ok["error"] == ""
+    assert ok["n_pvs"] == 12 + 3  # 3 per region of gp_unet, 3 in the midbrain of grad
+    assert results.root / ok["qc_image"] == results.qc_image("sub-01") and results.qc_image("sub-01").exists()
+    assert failed["status"] == "failed" and failed["split"] == "validation" and failed["n_pvs"] == 0
+    assert "T2w scan not found" in failed["error"] and failed["qc_image"] == failed["pvs_maps"] == ""
+    assert not results.qc_image("sub-02").exists()
