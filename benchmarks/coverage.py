@@ -23,7 +23,8 @@ import numpy as np
 
 from pvsflow.cohort.synthetic import generate_subject
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
-from pvsflow.regions.registry import MIDBRAIN, PAPER_VOXEL_SIZE_MM, RegionSpec, crop_shape_from_mm, extract_region
+from pvsflow.regions.cropping import extract_region
+from pvsflow.regions.registry import MIDBRAIN, PAPER_VOXEL_SIZE_MM, RegionSpec, crop_shape_from_mm
 
 IN_PLANE_MM = (44.0, 44.0)  # the paper's 88 x 88 voxels of 0.5 mm
 HEIGHTS_MM = (8.8, 12.0, 16.0, 20.0, 22.0)  # 8.8: the paper's 11 slices of 0.8 mm

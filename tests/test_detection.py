@@ -27,8 +27,9 @@ from pvsflow.nets.devices import inference_execution
 from pvsflow.nets.model_files import ModelCard
 from pvsflow.nets.models import GPUnet
 from pvsflow.nets.training_check import NOT_LEARNT_FLAG, TrainingVerdict
+from pvsflow.regions.cropping import translation
 from pvsflow.regions.crops import RegionRecord, ScanCrops, ScanRecord
-from pvsflow.regions.registry import BASAL_GANGLIA, Region, translation
+from pvsflow.regions.registry import BASAL_GANGLIA, Region
 
 NMS_SIZE = DetectionSettings().nms_size
 

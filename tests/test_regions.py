@@ -9,19 +9,10 @@ from pvsflow.io import freesurfer as fs
 from pvsflow.io.layout import crop_file
 from pvsflow.io.volumes import ScanError, load_crop
 from pvsflow.io.voxel_order import ras_to_voxel, voxel_to_ras
+from pvsflow.regions.cropping import cut_box, extract_region, region_mask, soft_mask
 from pvsflow.regions.crops import ScanCrops
 from pvsflow.regions.extraction import extract_scan
-from pvsflow.regions.registry import (
-    PAPER_VOXEL_SIZE_MM,
-    REGIONS,
-    RegionSpec,
-    crop_shape_from_mm,
-    cut_box,
-    extract_region,
-    region_mask,
-    region_specs,
-    soft_mask,
-)
+from pvsflow.regions.registry import PAPER_VOXEL_SIZE_MM, REGIONS, RegionSpec, crop_shape_from_mm, region_specs
 
 
 def test_the_registry_holds_the_papers_regions_crops_and_ratings():

@@ -16,7 +16,8 @@ from pvsflow.cohort.tables import CohortError, read_counts, read_dots
 from pvsflow.io import freesurfer as fs
 from pvsflow.io.layout import CohortLayout
 from pvsflow.io.voxel_order import voxel_to_ras
-from pvsflow.regions.registry import RegionSpec, extract_region
+from pvsflow.regions.cropping import extract_region
+from pvsflow.regions.registry import RegionSpec
 
 SMALL = SyntheticCohortSpec(n_subjects=3, seed=5)
 

@@ -15,9 +15,10 @@ import numpy as np
 from nibabel.affines import voxel_sizes
 
 from pvsflow.io.volumes import ScanError, load_scan, save_volume
+from pvsflow.regions.cropping import extract_region
 from pvsflow.regions.crops import RegionRecord, ScanCrops, ScanRecord
 from pvsflow.regions.label_maps import MIN_REGION_COVERAGE, load_label_map
-from pvsflow.regions.registry import RegionSpec, extract_region
+from pvsflow.regions.registry import RegionSpec
 
 log = logging.getLogger(__name__)
 
