@@ -48,13 +48,14 @@ from pvsflow.mnist.study import evaluate_method, pooled_fauc, tensor_dataset
 from pvsflow.nets.augmentation import augment
 from pvsflow.nets.checkpoints import EpochRecord
 from pvsflow.nets.devices import execution_for, pick_device, seed_everything
-from pvsflow.nets.model_files import ModelCard, load_model, save_model
-from pvsflow.nets.models import CountNetwork, build_model
+from pvsflow.nets.model_files import ModelCard, save_model
+from pvsflow.nets.models import CountNetwork
 from pvsflow.nets.objectives import objective_loss
 from pvsflow.nets.training import (
     UpdateStep,
     batch_indices,
     evaluate_loss,
+    initial_model,
     make_optimizer,
     recalibrate_normalization,
     resident,
@@ -156,10 +157,7 @@ class TrainingData:
 
     def fresh_model(self, settings: TrainingSettings) -> CountNetwork:
         """The starting network: ``init``'s weights, or seeded initial weights (the same for every variant)."""
-        seed_everything(settings.seed, settings.threads)
-        if self.init is not None:
-            return load_model(self.init)[0]
-        return build_model(self.architecture, self.spatial_dims, settings.count_scale)  # type: ignore[arg-type]
+        return initial_model(self.architecture, self.spatial_dims, settings, self.init)
 
     def train(self, model: CountNetwork, settings: TrainingSettings, **hooks) -> list[EpochRecord]:  # type: ignore[no-untyped-def]
         return train(

@@ -5,10 +5,9 @@ from pathlib import Path
 from pvsflow.io.settings import TrainingCheckSettings, TrainingSettings, from_mapping
 from pvsflow.mnist import grids, study
 from pvsflow.nets.checkpoints import run_fingerprint
-from pvsflow.nets.devices import pick_device, seed_everything
+from pvsflow.nets.devices import pick_device
 from pvsflow.nets.model_files import ModelCard
-from pvsflow.nets.models import build_model
-from pvsflow.nets.training import TrainingOutputs, train_and_save
+from pvsflow.nets.training import TrainingOutputs, initial_model, train_and_save
 from pvsflow.pipeline.jobs import log_allocation, log_to
 from pvsflow.report import figures
 
@@ -21,8 +20,7 @@ dataset = Path(snakemake.input[0])
 train_set, validation_set = (
     study.tensor_dataset(grids.load_dataset(dataset, split)) for split in ("train", "validation")
 )
-seed_everything(settings.seed, settings.threads)  # before building: the initial weights are seeded too
-model = build_model(architecture, 2, settings.count_scale)
+model = initial_model(architecture, 2, settings)
 log.info(
     "digit %d, %s, %s: %d train, %d validation grids; device %s, %s",
     digit,

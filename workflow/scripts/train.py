@@ -7,10 +7,9 @@ from pvsflow.io.settings import QcSettings, TrainingCheckSettings, TrainingSetti
 from pvsflow.io.volumes import file_sha256
 from pvsflow.nets.checkpoints import run_fingerprint
 from pvsflow.nets.datasets import crop_geometry, region_datasets
-from pvsflow.nets.devices import pick_device, seed_everything
-from pvsflow.nets.model_files import ModelCard, load_model
-from pvsflow.nets.models import build_model
-from pvsflow.nets.training import TrainingOutputs, train_and_save
+from pvsflow.nets.devices import pick_device
+from pvsflow.nets.model_files import ModelCard
+from pvsflow.nets.training import TrainingOutputs, initial_model, train_and_save
 from pvsflow.pipeline.jobs import log_allocation, log_to
 from pvsflow.regions.crops import scan_crops_in
 from pvsflow.regions.registry import RegionSpec
@@ -27,13 +26,10 @@ datasets = region_datasets(splits, region, read_counts(snakemake.input.counts), 
 for split, dataset in datasets.items():
     log.info("%s: %d %s scans", region, len(dataset), split)
 
-seed_everything(settings.seed, settings.threads)  # before building: the initial weights are seeded too
 init = Path(snakemake.input.init) if "init" in snakemake.input.keys() else None
+model = initial_model(architecture, 3, settings, init)
 if init is not None:
-    model, _ = load_model(init)  # keeps the base region's count_scale (config may not set another)
     log.info("fine-tuning from %s", init)
-else:
-    model = build_model(architecture, 3, settings.count_scale)
 fingerprint = run_fingerprint(settings, datasets["train"].paths, datasets["validation"].paths, init=init)
 log.info("device %s, %s", pick_device(settings.device), settings)
 input_shape, voxel_size, orientation = crop_geometry(datasets["train"].paths)

@@ -21,8 +21,8 @@ from pvsflow.io.settings import TrainingCheckSettings, TrainingSettings
 from pvsflow.nets.augmentation import augment
 from pvsflow.nets.checkpoints import EpochRecord, TrainingState, load_checkpoint, save_checkpoint
 from pvsflow.nets.devices import Execution, execution_for, pick_device, seed_everything
-from pvsflow.nets.model_files import ModelCard, save_model
-from pvsflow.nets.models import CountNetwork
+from pvsflow.nets.model_files import ModelCard, load_model, save_model
+from pvsflow.nets.models import CountNetwork, build_model
 from pvsflow.nets.objectives import objective_loss, predicted_count
 from pvsflow.nets.training_check import (
     TrainingCheckError,
@@ -38,6 +38,18 @@ log = logging.getLogger(__name__)
 OPTIMIZERS = ("adadelta", "adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 NORMALIZATIONS = ("none", "batch")
+
+
+def initial_model(
+    architecture: str, spatial_dims: int, settings: TrainingSettings, init: Path | None = None
+) -> CountNetwork:
+    """The network a training job starts from: ``init``'s weights to fine-tune (with its
+    ``count_scale``: a fine-tuned region may not set another), else fresh weights drawn after
+    seeding with ``settings.seed``, so that they too are the same on every run."""
+    seed_everything(settings.seed, settings.threads)
+    if init is not None:
+        return load_model(init)[0]
+    return build_model(architecture, spatial_dims, settings.count_scale)  # type: ignore[arg-type]
 
 
 def make_optimizer(model: nn.Module, settings: TrainingSettings) -> torch.optim.Optimizer:
