@@ -108,6 +108,63 @@ def draw_qc_image(
         for region, shape in crop_shapes.items()
         if record.region(region).ok
     }
+    regions = list(crop_shapes)
+    headings = {
+        region: f"{region}: {_count(predicted.get(region), 1)} (rated {_count(rated.get(region), 0)})"
+        for region in regions
+    }
+    top = 30 + VIEW_PIXELS + 40  # below the views' names, room for the regions' headings
+    canvas = Image.new("RGB", (_image_width(headings), top + PANEL_PIXELS + 18), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((MARGIN, 6), title, fill=TEXT, font=_font(14))
+    _draw_views(canvas, draw, data, spacing, ceiling, boxes)
+    pvs_by_region = {
+        region: scan.voxel_order.to_canonical(rows[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(int))
+        for region, rows in selected.groupby("region")
+    }
+    for column, region in enumerate(regions):
+        corner = (MARGIN + column * (PANEL_PIXELS + MARGIN), top)
+        draw.text((corner[0], top - 14), headings[region], fill=REGION_COLOURS[region], font=_font(12))
+        crop = record.region(region)
+        if not crop.ok:
+            _draw_failed_panel(draw, corner, crop.error)
+            continue
+        pvs = pvs_by_region.get(region, np.zeros((0, 3), dtype=int))
+        z = int(
+            np.clip(
+                _panel_slice(region, crop.rated_slice, pvs, boxes[region][0], crop_shapes[region][2]),
+                0,
+                data.shape[2] - 1,
+            )
+        )
+        _draw_region_panel(canvas, draw, corner, scan, boxes[region], z, pvs, REGION_COLOURS[region], ceiling)
+    replace_atomically(path, lambda tmp: canvas.save(tmp, format="PNG", optimize=False))
+
+
+def _image_width(headings: Mapping[str, str]) -> int:
+    """Wide enough for the three views, a panel per region and each region's heading: a long
+    last heading widens the image rather than running off its edge."""
+    width = max(3, len(headings)) * (PANEL_PIXELS + MARGIN) + MARGIN
+    width = max(width, 3 * (VIEW_PIXELS + MARGIN) + MARGIN)
+    return max(
+        [width]
+        + [
+            int(column * (PANEL_PIXELS + MARGIN) + _font(12).getlength(heading)) + 2 * MARGIN
+            for column, heading in enumerate(headings.values())
+        ]
+    )
+
+
+def _draw_views(
+    canvas: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    data: np.ndarray,
+    spacing: np.ndarray,
+    ceiling: float,
+    boxes: Mapping[str, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """The axial, coronal and sagittal views through the crops' centre (the scan's without
+    any), each crop box outlined in its region's colour."""
     centre = (
         np.mean([(low + high) / 2 for low, high in boxes.values()], axis=0) if boxes else np.array(data.shape) / 2
     ).astype(int)
@@ -117,27 +174,6 @@ def draw_qc_image(
         ("coronal", data[:, centre[1], :], (0, 2)),
         ("sagittal", data[centre[0], :, :], (1, 2)),
     ]
-    regions = list(crop_shapes)
-    headings = {
-        region: f"{region}: {_count(predicted.get(region), 1)} (rated {_count(rated.get(region), 0)})"
-        for region in regions
-    }
-    columns = max(3, len(regions))
-    width = columns * (PANEL_PIXELS + MARGIN) + MARGIN
-    width = max(width, 3 * (VIEW_PIXELS + MARGIN) + MARGIN)
-    # A long last heading widens the image rather than running off its edge.
-    width = max(
-        [width]
-        + [
-            int(column * (PANEL_PIXELS + MARGIN) + _font(12).getlength(headings[r])) + 2 * MARGIN
-            for column, r in enumerate(regions)
-        ]
-    )
-    top = 30 + VIEW_PIXELS + 40  # below the views' names, room for the regions' headings
-    height = top + PANEL_PIXELS + 18
-    canvas = Image.new("RGB", (width, height), BACKGROUND)
-    draw = ImageDraw.Draw(canvas)
-    draw.text((MARGIN, 6), title, fill=TEXT, font=_font(14))
     x = MARGIN
     for label, values, axes in views:
         image, per_voxel = _view(values, (spacing[axes[0]], spacing[axes[1]]), ceiling, VIEW_PIXELS)
@@ -150,36 +186,43 @@ def draw_qc_image(
         canvas.paste(image, (x, 30))
         draw.text((x, 30 + image.height + 1), label, fill=TEXT, font=_font(11))
         x += VIEW_PIXELS + MARGIN
-    pvs_by_region = {
-        region: scan.voxel_order.to_canonical(rows[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(int))
-        for region, rows in selected.groupby("region")
-    }
-    for column, region in enumerate(regions):
-        left = MARGIN + column * (PANEL_PIXELS + MARGIN)
-        crop = record.region(region)
-        colour = REGION_COLOURS[region]
-        draw.text((left, top - 14), headings[region], fill=colour, font=_font(12))
-        if not crop.ok:
-            reason = crop.error.partition(": ")[2] or crop.error
-            draw.rectangle([left, top, left + PANEL_PIXELS, top + PANEL_PIXELS], outline=(120, 120, 120))
-            wrapped = "\n".join(textwrap.wrap(f"failed: {reason}", 30)[:9])
-            draw.multiline_text((left + 4, top + 4), wrapped, fill=TEXT, font=_font(11))
-            continue
-        low, high = boxes[region]
-        pvs = pvs_by_region.get(region, np.zeros((0, 3), dtype=int))
-        z = int(np.clip(_panel_slice(region, crop.rated_slice, pvs, low, crop_shapes[region][2]), 0, data.shape[2] - 1))
-        lo = np.maximum(low[:2], 0)
-        hi = np.minimum(high[:2], data.shape[:2])
-        window = data[lo[0] : hi[0], lo[1] : hi[1], z]
-        image, per_voxel = _view(window, (spacing[0], spacing[1]), ceiling, PANEL_PIXELS)
-        panel_draw = ImageDraw.Draw(image)
-        near = pvs[np.abs(pvs[:, 2] - z) <= 1] if len(pvs) else pvs
-        for u, v, _ in near:
-            px, py = _to_pixel(u - lo[0] + 0.5, v - lo[1] + 0.5, window.shape, per_voxel)
-            radius = max(4.0, 1.5 * per_voxel[0])
-            panel_draw.ellipse([px - radius, py - radius, px + radius, py + radius], outline=colour, width=2)
-        canvas.paste(image, (left, top))
-        stored = scan.voxel_order.canonical_slice(z)
-        caption = f"slice {stored} ({scan.voxel_order.stored_axes}), {len(near)} of {len(pvs)} PVS"
-        draw.text((left, top + image.height + 2), caption, fill=TEXT, font=_font(10))
-    replace_atomically(path, lambda tmp: canvas.save(tmp, format="PNG", optimize=False))
+
+
+def _draw_failed_panel(draw: ImageDraw.ImageDraw, corner: tuple[int, int], error: str) -> None:
+    """An empty panel with why the region failed (the error without its scan ID)."""
+    left, top = corner
+    reason = error.partition(": ")[2] or error
+    draw.rectangle([left, top, left + PANEL_PIXELS, top + PANEL_PIXELS], outline=(120, 120, 120))
+    wrapped = "\n".join(textwrap.wrap(f"failed: {reason}", 30)[:9])
+    draw.multiline_text((left + 4, top + 4), wrapped, fill=TEXT, font=_font(11))
+
+
+def _draw_region_panel(
+    canvas: Image.Image,
+    draw: ImageDraw.ImageDraw,
+    corner: tuple[int, int],
+    scan: Volume,
+    box: tuple[np.ndarray, np.ndarray],
+    z: int,
+    pvs: np.ndarray,
+    colour: tuple[int, int, int],
+    ceiling: float,
+) -> None:
+    """Slice ``z`` of the region's crop box, its selected ``pvs`` (canonical voxels) within a
+    slice of it circled, and a caption naming the slice as the scan stores it."""
+    data, (low, high), (left, top) = scan.data, box, corner
+    spacing = np.sqrt((scan.affine[:3, :3] ** 2).sum(axis=0))
+    lo = np.maximum(low[:2], 0)
+    hi = np.minimum(high[:2], data.shape[:2])
+    window = data[lo[0] : hi[0], lo[1] : hi[1], z]
+    image, per_voxel = _view(window, (spacing[0], spacing[1]), ceiling, PANEL_PIXELS)
+    panel_draw = ImageDraw.Draw(image)
+    near = pvs[np.abs(pvs[:, 2] - z) <= 1] if len(pvs) else pvs
+    for u, v, _ in near:
+        px, py = _to_pixel(u - lo[0] + 0.5, v - lo[1] + 0.5, window.shape, per_voxel)
+        radius = max(4.0, 1.5 * per_voxel[0])
+        panel_draw.ellipse([px - radius, py - radius, px + radius, py + radius], outline=colour, width=2)
+    canvas.paste(image, (left, top))
+    stored = scan.voxel_order.canonical_slice(z)
+    caption = f"slice {stored} ({scan.voxel_order.stored_axes}), {len(near)} of {len(pvs)} PVS"
+    draw.text((left, top + image.height + 2), caption, fill=TEXT, font=_font(10))
