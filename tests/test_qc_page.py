@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 from conftest import rendered_page
 
-from pvsflow.report.qc_page import ROWS_PER_PAGE, page_rows, qc_page_html
+from pvsflow.report.qc_page import ROWS_PER_PAGE, manifest_images, page_rows, qc_page_html
+from pvsflow.report.scan_outputs import MANIFEST_COLUMNS
 
 REGIONS = ["midbrain", "hippocampi"]
 
@@ -59,6 +60,18 @@ def test_rows_carry_counts_status_and_every_flag():
     assert by_scan["sub-0020"]["flags"].startswith("midbrain: count 5.0 above the cohort's 99th percentile")
     assert [scan for scan, row in by_scan.items() if "hippocampi: count" in row["flags"]] == []
     assert by_scan["sub-0004"]["midbrain rated"] == 2.0 and by_scan["sub-0004"]["flags"] == ""
+
+
+def test_the_qc_images_come_from_every_crop_sets_manifest(tmp_path):
+    rows = [
+        ("sub-0001", "test", "ok", 3, "sub-0001/figures/qc.png", "", ""),
+        ("sub-0002", "test", "failed", 0, "", "", "sub-0002: no T2w scan"),
+        ("sub-0003", "unrated", "ok", 0, "sub-0003/figures/qc.png", "", ""),
+    ]
+    paths = [tmp_path / "first.tsv", tmp_path / "second.tsv"]
+    for path, part in zip(paths, (rows[:2], rows[2:])):
+        pd.DataFrame(part, columns=MANIFEST_COLUMNS).to_csv(path, sep="\t", index=False)
+    assert manifest_images(paths) == {"sub-0001": "sub-0001/figures/qc.png", "sub-0003": "sub-0003/figures/qc.png"}
 
 
 def test_the_page_renders_a_page_of_rows_with_links_in_chromium(chromium, tmp_path):

@@ -6,17 +6,14 @@ from pvsflow.cohort.check import PROBLEM_COLUMNS
 from pvsflow.cohort.tables import read_counts
 from pvsflow.io.layout import input_key, scan_id
 from pvsflow.io.settings import QcSettings, from_mapping
-from pvsflow.io.volumes import write_table
+from pvsflow.io.volumes import read_tables, write_table
 from pvsflow.pipeline.jobs import log_to
 from pvsflow.regions.extraction import crop_dirs_of
 from pvsflow.report.cohort_tables import excluded_qc_rows, pvs_count_table, qc_table
 
 log = log_to(snakemake.log[0])
 scan_counts = {
-    (region, method): pd.concat(
-        [pd.read_parquet(path) for path in snakemake.input[input_key("scan_counts", region, method)]],
-        ignore_index=True,
-    )
+    (region, method): read_tables(snakemake.input[input_key("scan_counts", region, method)])
     for region, method in snakemake.params.region_methods
 }
 ratings = read_counts(snakemake.input.counts) if "counts" in snakemake.input.keys() else None

@@ -5,7 +5,7 @@ import pandas as pd
 from pvsflow.attention.catalogue import METHOD_CATALOGUE
 from pvsflow.io.layout import input_key
 from pvsflow.io.settings import EvaluationSettings, from_mapping
-from pvsflow.io.volumes import write_table
+from pvsflow.io.volumes import read_tables, write_table
 from pvsflow.nets.training_check import read_networks
 from pvsflow.pipeline.jobs import log_to
 from pvsflow.report.paper_tables import (
@@ -21,7 +21,7 @@ TABLES = PAPER_TABLES + AGREEMENT_TABLES
 log = log_to(snakemake.log[0])
 settings = from_mapping(EvaluationSettings, snakemake.params.evaluation)
 runs = [tuple(run) for run in snakemake.params.region_methods]
-metrics = pd.concat([pd.read_parquet(snakemake.input[input_key("metrics", *run)]) for run in runs], ignore_index=True)
+metrics = read_tables(snakemake.input[input_key("metrics", *run)] for run in runs)
 per_scan = {run: pd.read_parquet(snakemake.input[input_key("per_scan", *run)]) for run in runs}
 summary = pd.concat([metrics, overall_rows(metrics, per_scan, settings)], ignore_index=True)
 write_table(summary, snakemake.output.table, tsv=snakemake.output.tsv)
