@@ -11,6 +11,7 @@ from pvsflow.cohort.tables import (
     checked_counts,
     checked_dots,
     checked_participants,
+    rated_slices,
     read_counts,
     read_dots,
     shards,
@@ -190,6 +191,17 @@ def test_a_scan_rated_twice_is_taken_once_or_left_out_when_the_ratings_differ(tm
         "c.tsv lines 2, 3: sub-01 midbrain is listed 2 times; taken once",
         "c.tsv lines 4, 5: sub-02 midbrain is listed 2 times; their values differ: left out",
     ]
+
+
+def test_rated_slices_are_looked_up_by_scan_and_region(tmp_path):
+    rows = [
+        "sub-01	midbrain	3	4",
+        "sub-01	hippocampi	2	n/a",
+        "sub-02	midbrain	0	7",
+        "sub-02	hippocampi	1	2",
+    ]
+    counts = read_counts(table(tmp_path / "c.tsv", COUNT_HEADER, *rows))
+    assert rated_slices(counts) == {"sub-01": {"midbrain": 4}, "sub-02": {"midbrain": 7, "hippocampi": 2}}
 
 
 def test_dots_need_integer_voxels_and_a_rated_scan_and_region(tmp_path):

@@ -144,6 +144,19 @@ def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_an
         "voxel size 0.50 x 0.50 x 1.25 mm is 1.5x the cohort's median 0.50 x 0.50 x 0.85 mm on an axis (over "
         "qc.voxel_size_outlier_ratio 1.4): its crops cover another extent"
     )
+    # The cohort check's problems: a participant left out follows, one row per region; a usable one does not.
+    problems = problem_table(
+        [Problem("sub-09", "no T2w scan; left out", "sub-09"), Problem("sub-05", "listed twice; taken once", "sub-05")]
+    )
+    with_excluded = qc_table([ScanCrops(tmp_path / record.scan) for record in records], COUNTS, QcSettings(), problems)
+    assert with_excluded[["participant_id", "region", "status"]].values.tolist()[len(qc) - 1 :] == [
+        ["sub-07", "basal_ganglia", "ok"],
+        ["sub-09", "midbrain", "excluded"],
+        ["sub-09", "basal_ganglia", "excluded"],
+    ]
+    assert qc_table(
+        [ScanCrops(tmp_path / record.scan) for record in records], COUNTS, QcSettings(), problems[1:]
+    ).equals(qc)
 
 
 def test_subjects_the_cohort_check_left_out_get_excluded_qc_rows():

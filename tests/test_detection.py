@@ -3,6 +3,7 @@ network that did not learn, of constant counts and of empty attention maps."""
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import torch
 
@@ -12,6 +13,7 @@ from pvsflow.detect.candidates import (
     DETECTION_SCHEMA,
     NO_CANDIDATE_FLAG,
     SCAN_COUNT_SCHEMA,
+    combined_detections,
     detect,
     detect_shard,
     local_maxima,
@@ -21,7 +23,7 @@ from pvsflow.detect.candidates import (
 from pvsflow.io import freesurfer as fs
 from pvsflow.io.layout import crop_file, label_crop_file
 from pvsflow.io.settings import DetectionSettings, InferenceSettings, TrainingCheckSettings, TrainingSettings
-from pvsflow.io.volumes import save_volume
+from pvsflow.io.volumes import read_tables, save_volume, write_table
 from pvsflow.io.voxel_order import VoxelOrder
 from pvsflow.nets.devices import inference_execution
 from pvsflow.nets.model_files import ModelCard
@@ -211,6 +213,29 @@ def test_constant_counts_and_empty_attention_maps_are_flagged_whatever_the_card_
         scan_counts["network_warning"].tolist()
         == [f"predicted count the same for every scan of its inference job; {NO_CANDIDATE_FLAG}"] * 3
     )
+
+
+def detection_table(scans: list[str]) -> pd.DataFrame:
+    """Detections of one candidate per scan, every other column its type's zero."""
+    zero = {pa.string(): "", pa.int32(): 0, pa.float32(): 0.0, pa.float64(): 0.0, pa.bool_(): False}
+    return pd.DataFrame({field.name: [zero[field.type]] * len(scans) for field in DETECTION_SCHEMA}).assign(scan=scans)
+
+
+def test_shards_are_read_as_one_table_and_regions_and_methods_combined_in_order(tmp_path):
+    paths = [tmp_path / "shard-1.parquet", tmp_path / "shard-2.parquet"]
+    write_table(detection_table(["sub-01", "sub-02"]), paths[0], DETECTION_SCHEMA)
+    write_table(detection_table(["sub-03"]), paths[1], DETECTION_SCHEMA)
+    shards = read_tables(paths)
+    assert shards["scan"].tolist() == ["sub-01", "sub-02", "sub-03"] and shards.index.tolist() == [0, 1, 2]
+    combined = combined_detections({("midbrain", "gp_unet"): shards, ("hippocampi", "grad"): shards[:1]})
+    assert combined[["scan", "region", "method"]].values.tolist() == [
+        ["sub-01", "midbrain", "gp_unet"],
+        ["sub-02", "midbrain", "gp_unet"],
+        ["sub-03", "midbrain", "gp_unet"],
+        ["sub-01", "hippocampi", "grad"],
+    ]
+    for table in (combined, combined_detections({})):
+        assert list(table.columns) == [*DETECTION_SCHEMA.names, "region", "method"]
 
 
 def test_a_scan_whose_inference_failed_counts_as_failed_with_its_error_alone():

@@ -9,7 +9,15 @@ from pvsflow.io.settings import EvaluationSettings
 from pvsflow.io.volumes import save_volume
 from pvsflow.io.voxel_order import VoxelOrder
 from pvsflow.regions.crops import RegionRecord, ScanCrops, ScanRecord
-from pvsflow.stats.comparison import compare_methods, intra_rater_agreement, paired_bootstrap_fauc, wilcoxon_p
+from pvsflow.report import figures
+from pvsflow.stats.comparison import (
+    PAIRWISE_COLUMNS,
+    RATER_COLUMNS,
+    compare_methods,
+    intra_rater_agreement,
+    paired_bootstrap_fauc,
+    wilcoxon_p,
+)
 from pvsflow.stats.evaluation import (
     PER_SCAN_COLUMNS,
     aligned_tables,
@@ -187,6 +195,7 @@ def test_compare_methods_lists_every_pair_once():
     rng = np.random.default_rng(1)
     tables = {m: scans_with_hits(rng, 10, p) for m, p in [("a", 0.9), ("b", 0.5), ("c", 0.1)]}
     pairs = compare_methods(tables, EvaluationSettings(bootstrap_runs=20))
+    assert list(pairs.columns) == list(PAIRWISE_COLUMNS)
     assert list(zip(pairs["method"], pairs["other_method"])) == [("a", "b"), ("a", "c"), ("b", "c")]
     assert pairs[["p_fauc", "p_sensitivity", "p_fp_avg", "p_fn_avg"]].notna().all().all()
 
@@ -194,10 +203,27 @@ def test_compare_methods_lists_every_pair_once():
 def test_intra_rater_agreement_by_hand():
     first = pd.DataFrame({"scan": ["s1"] * 3 + ["s2"], "x": [0, 20, 40, 5], "y": 0, "z": 0})
     second = pd.DataFrame({"scan": ["s1", "s1", "s2"], "x": [1, 60, 5], "y": [1, 0, 0], "z": 0})
-    agreement = intra_rater_agreement(first, second, scan_ids=["s1", "s2"], max_distance=6.0).set_index("reference")
+    rater = intra_rater_agreement(first, second, scan_ids=["s1", "s2"], max_distance=6.0)
+    assert list(rater.columns) == list(RATER_COLUMNS)
+    agreement = rater.set_index("reference")
     # first as reference: 2 of 4 dots found, 1 extra dot in s1.
     assert agreement.loc["first"].to_dict() == pytest.approx({"sensitivity": 0.5, "fp_avg": 0.5, "fn_avg": 1.0})
     assert agreement.loc["second"].to_dict() == pytest.approx({"sensitivity": 2 / 3, "fp_avg": 1.0, "fn_avg": 0.5})
+    assert figures.rater_points(rater) == pytest.approx(
+        {"intra-rater (first pass as reference)": (0.5, 0.5), "intra-rater (second pass as reference)": (1.0, 2 / 3)}
+    )
+    assert figures.rater_points(pd.DataFrame(columns=list(RATER_COLUMNS))) == {}
+
+
+def test_the_froc_figure_names_each_method_with_its_fauc_and_dots_its_operating_point(monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(figures, "froc_plot", lambda *args: drawn.update(args=args))
+    frocs = {"GP-Unet": pd.DataFrame({"fp_avg": [0.5, 1.0], "sensitivity": [0.4, 0.8]})}
+    metrics = {"GP-Unet": pd.Series({"fauc": 71.04, "fp_avg": 0.5, "sensitivity": 0.4})}
+    figures.methods_froc_plot("froc.png", frocs, metrics, 5.0, "midbrain", {"rater": (1.0, 0.9)})
+    path, curves, max_fp, title, operating, rater = drawn["args"]
+    assert list(curves) == ["GP-Unet (71.0)"] and curves["GP-Unet (71.0)"][1].tolist() == [0.4, 0.8]
+    assert operating == {"GP-Unet (71.0)": (0.5, 0.4)} and rater == {"rater": (1.0, 0.9)}
 
 
 def detection_rows(scan, voxels):

@@ -21,11 +21,17 @@ from pvsflow.mnist.grids import (
     study_datasets,
 )
 from pvsflow.mnist.study import (
+    attention_example,
     budget_markdown,
     candidate_kinds,
+    digit_froc_panels,
     evaluate_method,
+    fauc_bar_values,
+    first_example_map,
+    froc_curves,
     image_hits,
     one_candidate_per_cell,
+    save_attention_examples,
     study_markdown,
     summarise_study,
     training_budget,
@@ -144,7 +150,8 @@ def test_a_detection_is_a_hit_once_inside_a_target_cell():
     assert image_hits(pixels, cells, 3).tolist() == [0, 0, 0, 0, 0]
 
 
-def test_study_summary_scores_a_perfect_and_a_useless_detector():
+def perfect_and_useless() -> dict[tuple[str, int, str], pd.DataFrame]:
+    """Per-image results of two digits: gp_unet finds every target first, grad none."""
     # Two grids: two 7s in the first, none (and no candidate) in the second.
     perfect = pd.DataFrame(
         {"hits": [[0, 1, 2, 2], [0]], "scores": [[3.0, 2.0, 1.0], []], "n_lesions": [2, 0], "n_selected": [2, 0]}
@@ -152,13 +159,16 @@ def test_study_summary_scores_a_perfect_and_a_useless_detector():
     useless = pd.DataFrame(
         {"hits": [[0] * 8, [0]], "scores": [list(range(7, 0, -1)), []], "n_lesions": [2, 0], "n_selected": [2, 0]}
     )
-    per_image = {
+    return {
         ("regression", 1, "gp_unet"): perfect,
         ("regression", 2, "gp_unet"): perfect,
         ("regression", 1, "grad"): useless,
         ("regression", 2, "grad"): useless,
     }
-    per_digit, mean = summarise_study(per_image, EvaluationSettings(fauc_max_fp=5, bootstrap_runs=20))
+
+
+def test_study_summary_scores_a_perfect_and_a_useless_detector():
+    per_digit, mean = summarise_study(perfect_and_useless(), EvaluationSettings(fauc_max_fp=5, bootstrap_runs=20))
     assert len(per_digit) == 4 and list(mean["method"]) == ["gp_unet", "grad"]
     assert mean.set_index("method")["fauc"].tolist() == [100.0, 0.0]
     assert mean.set_index("method")["fauc_pooled"].tolist() == [100.0, 0.0]
@@ -169,6 +179,36 @@ def test_study_summary_scores_a_perfect_and_a_useless_detector():
     markdown = study_markdown(per_digit, mean, labels, 5, "## Training budget (stated here)\n")
     assert "| GP-Unet | 100.0 [100.0, 100.0] | 100.0 | 96.0 |" in markdown and "| mean |" in markdown
     assert markdown.index("| GP-Unet | 100.0") < markdown.index("## Training budget (stated here)")
+
+
+def test_the_study_figures_get_a_froc_panel_per_digit_and_the_papers_fauc_beside_the_measured():
+    per_image = perfect_and_useless()
+    labels = {"gp_unet": "GP-Unet", "grad": "Grad"}
+    panels = digit_froc_panels(froc_curves(per_image), labels)
+    assert list(panels) == ["regression"] and list(panels["regression"]) == ["digit 1", "digit 2"]
+    curves = panels["regression"]["digit 2"]
+    assert list(curves) == ["GP-Unet", "Grad"]
+    assert curves["GP-Unet"][1].tolist() == [0.0, 0.5, 1.0, 1.0] and curves["Grad"][1].max() == 0.0
+    _, mean = summarise_study(per_image, EvaluationSettings(fauc_max_fp=5, bootstrap_runs=20))
+    measured, paper = fauc_bar_values(mean, labels, ["regression", "classification"])
+    assert measured == {"regression": {"GP-Unet": (100.0, 100.0, 100.0), "Grad": (0.0, 0.0, 0.0)}, "classification": {}}
+    assert paper == {"regression": {"GP-Unet": 96.0, "Grad": 75.9}, "classification": {"GP-Unet": 72.4, "Grad": 42.7}}
+
+
+def test_the_attention_example_is_the_first_grid_holding_the_digit_as_saved(tmp_path, pool):
+    digits, labels = pool
+    data = make_grids(digits, labels, target=3, n_images=6, rng=np.random.default_rng(0))  # the last 3 hold a 3
+    maps = np.random.default_rng(1).random((6, 140, 196)).astype(np.float32)
+    save_attention_examples(tmp_path / "examples.npz", data, maps, np.arange(6.0), 2)
+    with np.load(tmp_path / "examples.npz") as saved:
+        assert saved["index"].tolist() == [3, 4] and saved["predicted_count"].tolist() == [3.0, 4.0]
+    first = first_example_map(tmp_path / "examples.npz")
+    assert first.dtype == np.float16 and np.array_equal(first, maps[3].astype(np.float16))
+    example = attention_example(data, {"regression": {"GP-Unet": first}, "classification": {"Grad": first}})
+    assert example.grid == 3 and list(example.rows) == ["regression", "classification"]
+    image, shown = example.rows["classification"]
+    assert np.array_equal(image, data.images[3]) and shown["Grad"].dtype == np.float32
+    assert example.target_cells.tolist() == np.argwhere(data.cells[3] == 3).tolist() and len(example.target_cells)
 
 
 def epoch_table(validation_losses: list[float], updates_per_epoch: int = 7) -> pd.DataFrame:

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from conftest import rendered_page
 
-from pvsflow.report.qc_page import ROWS_PER_PAGE, page_rows, qc_page_html
+from pvsflow.report.qc_page import ROWS_PER_PAGE, manifest_images, page_rows, qc_page_html
+from pvsflow.report.scan_outputs import MANIFEST_COLUMNS
 
 REGIONS = ["midbrain", "hippocampi"]
 
@@ -72,6 +73,18 @@ def test_the_page_is_its_template_filled_in_once():
     assert f"const PER_PAGE = {ROWS_PER_PAGE};" in page
     assert '{"columns":["scan","flags"],"rows":[["sub-0001","odd __ROWS_PER_PAGE__ and __TITLE__"]]}' in page
     assert re.findall(r"__[A-Z_]+__", page) == ["__ROWS_PER_PAGE__", "__TITLE__"]  # the flag's only
+
+
+def test_the_qc_images_come_from_every_crop_sets_manifest(tmp_path):
+    rows = [
+        ("sub-0001", "test", "ok", 3, "sub-0001/figures/qc.png", "", ""),
+        ("sub-0002", "test", "failed", 0, "", "", "sub-0002: no T2w scan"),
+        ("sub-0003", "unrated", "ok", 0, "sub-0003/figures/qc.png", "", ""),
+    ]
+    paths = [tmp_path / "first.tsv", tmp_path / "second.tsv"]
+    for path, part in zip(paths, (rows[:2], rows[2:])):
+        pd.DataFrame(part, columns=MANIFEST_COLUMNS).to_csv(path, sep="\t", index=False)
+    assert manifest_images(paths) == {"sub-0001": "sub-0001/figures/qc.png", "sub-0003": "sub-0003/figures/qc.png"}
 
 
 @pytest.mark.browser

@@ -9,10 +9,9 @@ from pvsflow.io.settings import EvaluationSettings, from_mapping
 from pvsflow.io.volumes import write_table
 from pvsflow.pipeline.jobs import log_to
 from pvsflow.report import figures
-from pvsflow.stats.comparison import compare_methods, intra_rater_agreement
-from pvsflow.stats.evaluation import aligned_tables
+from pvsflow.stats.comparison import RATER_COLUMNS, compare_methods, intra_rater_agreement
+from pvsflow.stats.evaluation import COUNT_COLUMNS, aligned_tables
 
-COUNT_COLUMNS = ["predicted_count", "true_count"]
 log = log_to(snakemake.log[0])
 region, methods = snakemake.wildcards.region, snakemake.params.methods
 settings = from_mapping(EvaluationSettings, snakemake.params.evaluation)
@@ -20,8 +19,7 @@ tables = aligned_tables({m: pd.read_parquet(snakemake.input[input_key("per_scan"
 pairwise = compare_methods(tables, settings).assign(region=region)
 write_table(pairwise, snakemake.output.pairwise, tsv=snakemake.output.pairwise_tsv)
 
-rater_points = {}
-rater = pd.DataFrame(columns=["reference", "sensitivity", "fp_avg", "fn_avg"])
+rater = pd.DataFrame(columns=list(RATER_COLUMNS))
 if "repeat_dots" in snakemake.input.keys():
     dots = read_dots(snakemake.input.dots)
     repeat = read_dots(snakemake.input.repeat_dots)
@@ -31,24 +29,19 @@ if "repeat_dots" in snakemake.input.keys():
         scan_ids=list(snakemake.params.test_scans),
         max_distance=settings.match_distance_voxels,
     )
-    rater_points = {
-        f"intra-rater ({row.reference} pass as reference)": (row.fp_avg, row.sensitivity) for row in rater.itertuples()
-    }
 rater.assign(region=region).to_csv(snakemake.output.rater, sep="\t", index=False, float_format="%.6g")
 
-curves, operating = {}, {}
-for method in methods:
-    froc = pd.read_csv(snakemake.input[input_key("froc", method)], sep="\t")
-    metrics = pd.read_parquet(snakemake.input[input_key("metrics", method)]).iloc[0]
-    label = f"{METHOD_CATALOGUE[method].label} ({metrics['fauc']:.1f})"
-    curves[label] = (froc["fp_avg"].to_numpy(), froc["sensitivity"].to_numpy())
-    operating[label] = (metrics["fp_avg"], metrics["sensitivity"])
-figures.froc_plot(
-    snakemake.output.froc, curves, settings.fauc_max_fp, f"{region} (FAUC in brackets)", operating, rater_points
+labels = {m: METHOD_CATALOGUE[m].label for m in methods}
+figures.methods_froc_plot(
+    snakemake.output.froc,
+    {labels[m]: pd.read_csv(snakemake.input[input_key("froc", m)], sep="\t") for m in methods},
+    {labels[m]: pd.read_parquet(snakemake.input[input_key("metrics", m)]).iloc[0] for m in methods},
+    settings.fauc_max_fp,
+    f"{region} (FAUC in brackets)",
+    figures.rater_points(rater),
 )
 counts = {
-    METHOD_CATALOGUE[m].label: pd.read_parquet(snakemake.input[input_key("per_scan", m)], columns=COUNT_COLUMNS)
-    for m in methods
+    labels[m]: pd.read_parquet(snakemake.input[input_key("per_scan", m)], columns=list(COUNT_COLUMNS)) for m in methods
 }
 figures.count_agreement_figure(
     snakemake.output.counts, counts, f"{region}: predicted and rated PVS counts (test scans)"

@@ -3,18 +3,15 @@ recorded per scan and region, not raised)."""
 
 from pathlib import Path
 
-from pvsflow.cohort.tables import read_counts
+from pvsflow.cohort.tables import rated_slices, read_counts
 from pvsflow.pipeline.jobs import log_to
 from pvsflow.regions.extraction import extract_scan
 from pvsflow.regions.registry import RegionSpec
 
 log = log_to(snakemake.log[0])
 specs = [RegionSpec.from_config(name, values) for name, values in snakemake.params.regions.items()]
-rated_slices: dict[str, dict[str, int]] = {}
-if "counts" in snakemake.input.keys():  # a cohort without ratings has no rated slices
-    counts = read_counts(snakemake.input.counts)
-    for row in counts[counts["rated_slice"].notna()].itertuples():
-        rated_slices.setdefault(row.scan, {})[row.region] = int(row.rated_slice)
+# A cohort without ratings has no rated slices.
+slices = rated_slices(read_counts(snakemake.input.counts)) if "counts" in snakemake.input.keys() else {}
 out_dir = Path(snakemake.output.crops)
 for scan_id, files in snakemake.params.sources.items():
     record = extract_scan(
@@ -23,7 +20,7 @@ for scan_id, files in snakemake.params.sources.items():
         label_map=files.label_map,
         substructures=files.substructures,
         specs=specs,
-        rated_slices=rated_slices.get(scan_id, {}),
+        rated_slices=slices.get(scan_id, {}),
         out_dir=out_dir / scan_id,
     )
     if record.voxel_order is not None:

@@ -1,7 +1,6 @@
 """Snakemake entry point: attention maps, detections and per-image scoring of one method on one
 digit's test grids (MNIST study)."""
 
-import numpy as np
 import torch
 
 from pvsflow.attention.methods import METHODS
@@ -24,11 +23,7 @@ detections, per_image, maps = study.evaluate_method(
 )
 detections.to_parquet(snakemake.output.detections, index=False)
 per_image.to_parquet(snakemake.output.per_image, index=False)
-shown = grids.example_images(test, settings.attention_examples)
-np.savez_compressed(
-    snakemake.output.examples,
-    index=shown,
-    maps=maps[shown].astype(np.float16),
-    predicted_count=per_image["predicted_count"].to_numpy()[shown],
+study.save_attention_examples(
+    snakemake.output.examples, test, maps, per_image["predicted_count"].to_numpy(), settings.attention_examples
 )
 log.info("%s, digit %d: %d test grids, %d candidates", method.label, test.digit, len(per_image), len(detections))

@@ -7,17 +7,14 @@ import pandas as pd
 from pvsflow.attention.catalogue import METHOD_CATALOGUE
 from pvsflow.nets.training_check import read_network_messages
 from pvsflow.pipeline.jobs import log_to
-from pvsflow.report.qc_page import page_rows, qc_page_html
+from pvsflow.report.qc_page import manifest_images, page_rows, qc_page_html
 
 log = log_to(snakemake.log[0])
 page = Path(snakemake.output[0])
 counts = pd.read_parquet(snakemake.input.counts)
 qc = pd.read_csv(snakemake.input.qc, sep="\t", dtype={"warning": str, "reason": str}, keep_default_na=False)
-manifests = pd.concat([pd.read_csv(p, sep="\t", keep_default_na=False) for p in snakemake.input.manifests])
-written = manifests[manifests["qc_image"] != ""]
-# The images' paths relative to the page, which lies in the results' root as the manifests' paths do.
-images = dict(zip(written["scan"], written["qc_image"]))
 method = snakemake.params.method
+images = manifest_images(snakemake.input.manifests)
 columns, rows = page_rows(counts, qc, images, regions=snakemake.params.regions, method=method)
 label = METHOD_CATALOGUE[method].label if method else "no method"
 notices = read_network_messages(snakemake.input.networks)

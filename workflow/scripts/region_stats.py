@@ -4,7 +4,7 @@ import pandas as pd
 
 from pvsflow.cohort.tables import read_counts, read_dots
 from pvsflow.io.settings import DetectionSettings, EvaluationSettings, from_mapping
-from pvsflow.io.volumes import write_table
+from pvsflow.io.volumes import read_tables, write_table
 from pvsflow.pipeline.jobs import log_to
 from pvsflow.regions.crops import scan_crops_in
 from pvsflow.report import figures
@@ -15,8 +15,8 @@ log = log_to(snakemake.log[0])
 region, method = snakemake.wildcards.region, snakemake.wildcards.method
 settings = from_mapping(EvaluationSettings, snakemake.params.evaluation)
 detection = from_mapping(DetectionSettings, snakemake.params.detection)
-detections = pd.concat([pd.read_parquet(p) for p in snakemake.input.detections], ignore_index=True)
-scan_counts = pd.concat([pd.read_parquet(p) for p in snakemake.input.scan_counts], ignore_index=True)
+detections = read_tables(snakemake.input.detections)
+scan_counts = read_tables(snakemake.input.scan_counts)
 counts = read_counts(snakemake.input.counts)
 counts = counts[counts["region"] == region]
 rated = set(counts["scan"])

@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from pvsflow.cohort.tables import read_counts
+from pvsflow.detect.candidates import combined_detections
 from pvsflow.io.layout import ResultsLayout, input_key
 from pvsflow.pipeline.jobs import log_to
 from pvsflow.regions.crops import scan_crops_in
@@ -13,16 +14,14 @@ from pvsflow.report.scan_outputs import scan_outputs
 log = log_to(snakemake.log[0])
 methods = snakemake.params.methods
 pairs = [(region, method) for region, chosen in methods.items() for method in chosen]
-detections = [pd.read_parquet(snakemake.input[input_key("detections", *pair)]) for pair in pairs]
+detections = {pair: pd.read_parquet(snakemake.input[input_key("detections", *pair)]) for pair in pairs}
 manifest = scan_outputs(
     ResultsLayout(Path(snakemake.config["results"])),
     scan_crops_in([snakemake.input.crops]),
     {scan: files.scan for scan, files in snakemake.params.sources.items()},
     methods=methods,
     attention={pair: Path(snakemake.input[input_key("maps", *pair)]) for pair in pairs},
-    detections=pd.concat([d.assign(region=r, method=m) for d, (r, m) in zip(detections, pairs)], ignore_index=True)
-    if detections
-    else pd.DataFrame(columns=["scan", "region", "method", "selected", "predicted_count"]),
+    detections=combined_detections(detections),
     ratings=read_counts(snakemake.input.counts) if "counts" in snakemake.input.keys() else None,
     crop_shapes={region: tuple(shape) for region, shape in snakemake.params.crop_shapes.items()},
     splits=snakemake.params.splits,

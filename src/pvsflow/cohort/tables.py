@@ -194,6 +194,14 @@ def read_counts(path: Path | str) -> pd.DataFrame:
     return checked_counts(path)[0]
 
 
+def rated_slices(counts: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Scan -> region -> its rated slice, from :func:`read_counts`' rows that have one."""
+    slices: dict[str, dict[str, int]] = {}
+    for row in counts[counts["rated_slice"].notna()].itertuples():
+        slices.setdefault(row.scan, {})[row.region] = int(row.rated_slice)
+    return slices
+
+
 def checked_dots(
     path: Path | str, counts: pd.DataFrame | None = None, grids: ScanGrids | None = None
 ) -> tuple[pd.DataFrame, list[Problem]]:

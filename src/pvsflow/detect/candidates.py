@@ -150,6 +150,16 @@ def empty_detections() -> pd.DataFrame:
     return DETECTION_SCHEMA.empty_table().to_pandas()
 
 
+def combined_detections(tables: Mapping[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """The detection tables of several regions and methods (``tables[(region, method)]``) as one,
+    each row with its ``region`` and ``method``."""
+    if not tables:
+        return empty_detections().assign(region=pd.Series(dtype=object), method=pd.Series(dtype=object))
+    return pd.concat(
+        [table.assign(region=region, method=method) for (region, method), table in tables.items()], ignore_index=True
+    )
+
+
 SCAN_COUNT_SCHEMA = pa.schema(
     [
         ("scan", pa.string()),

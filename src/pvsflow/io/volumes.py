@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,3 +193,11 @@ def write_table(
     pq.write_table(table, parquet)
     if tsv is not None:
         frame.to_csv(tsv, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+
+
+def read_tables(
+    paths: Iterable[Path | str], read: Callable[[Path | str], pd.DataFrame] = pd.read_parquet
+) -> pd.DataFrame:
+    """Tables written in parts (one per shard or run, Parquet unless ``read`` says otherwise) as one,
+    their rows in the order of ``paths``."""
+    return pd.concat([read(path) for path in paths], ignore_index=True)

@@ -1,11 +1,13 @@
 """MNIST study scoring (docs/method.md, "MNIST study"): a trained network's attention maps on a
 digit's test grids, their detections and hits (a detection inside a target cell, each cell
-once), and the study's tables beside the paper's.
+once), the study's tables beside the paper's, and what its figures draw.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ import torch
 from pvsflow.attention.methods import Method
 from pvsflow.detect.candidates import local_maxima, operating_count
 from pvsflow.io.settings import EvaluationSettings, TrainingSettings
-from pvsflow.mnist.grids import DIGIT_SIZE, GridDataset
+from pvsflow.mnist.grids import DIGIT_SIZE, GridDataset, example_images
 from pvsflow.nets.checkpoints import EpochRecord
 from pvsflow.nets.devices import Execution
 from pvsflow.nets.models import CountNetwork
@@ -327,3 +329,77 @@ def study_markdown(
             )
         )
     return "\n".join(lines)
+
+
+Curves = dict[str, tuple[pd.Series, pd.Series]]  # label -> (FPavg, sensitivity)
+
+
+def digit_froc_panels(froc: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, dict[str, Curves]]:
+    """Per objective, :func:`froc_curves`' rows as :func:`pvsflow.report.figures.froc_panels` draws
+    them: a panel per digit, a curve per method (by its label)."""
+    return {
+        objective: {
+            f"digit {digit}": {
+                labels[method]: (curve["fp_avg"], curve["sensitivity"])
+                for method, curve in by_digit.groupby("method", sort=False)
+            }
+            for digit, by_digit in curves.groupby("digit", sort=False)
+        }
+        for objective, curves in froc.groupby("objective", sort=False)
+    }
+
+
+def fauc_bar_values(
+    mean: pd.DataFrame, labels: Mapping[str, str], objectives: Sequence[str]
+) -> tuple[dict[str, dict[str, tuple[float, float, float]]], dict[str, dict[str, float]]]:
+    """What :func:`pvsflow.report.figures.fauc_bars` draws, per objective and method label: the
+    mean FAUC over digits with its interval (``mean`` of :func:`summarise_study`), and the paper's
+    (:data:`PAPER_FAUC`) for the methods shown."""
+    measured = {
+        objective: {
+            labels[row.method]: (row.fauc, row.fauc_ci_low, row.fauc_ci_high)
+            for row in mean[mean["objective"] == objective].itertuples()
+        }
+        for objective in objectives
+    }
+    paper = {
+        objective: {labels[m]: value for m, value in PAPER_FAUC.get(objective, {}).items() if m in labels}
+        for objective in objectives
+    }
+    return measured, paper
+
+
+@dataclass(frozen=True)
+class AttentionExample:
+    """One test grid's attention maps, as :func:`pvsflow.report.figures.grid_attention_figure`
+    draws them: ``rows[objective]`` = (the grid's image, {method label: map}); the digit's cells."""
+
+    grid: int  # index among the test grids
+    rows: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]
+    target_cells: np.ndarray  # (n, 2) grid row, column
+
+
+def save_attention_examples(
+    path: Path | str, data: GridDataset, maps: np.ndarray, predicted_count: np.ndarray, n: int
+) -> None:
+    """The first ``n`` grids of ``data`` holding its digit (:func:`pvsflow.mnist.grids.example_images`):
+    their indices, attention maps (of :func:`evaluate_method`, stored as float16) and predicted counts."""
+    shown = example_images(data, n)
+    np.savez_compressed(path, index=shown, maps=maps[shown].astype(np.float16), predicted_count=predicted_count[shown])
+
+
+def first_example_map(path: Path | str) -> np.ndarray:
+    """The first grid's map of :func:`save_attention_examples`."""
+    with np.load(path) as saved:
+        return saved["maps"][0]
+
+
+def attention_example(data: GridDataset, maps: Mapping[str, Mapping[str, np.ndarray]]) -> AttentionExample:
+    """The first test grid of ``data`` holding its digit, with ``maps[objective][label]``: that
+    grid's map of each method (:func:`first_example_map`)."""
+    grid = int(example_images(data, 1)[0])
+    rows = {
+        objective: (data.images[grid], {label: values.astype(np.float32) for label, values in by_label.items()})
+        for objective, by_label in maps.items()
+    }
+    return AttentionExample(grid, rows, np.argwhere(data.cells[grid] == data.digit))

@@ -145,14 +145,18 @@ def qc_rows(
 
 
 def qc_table(
-    scan_crops: Sequence[ScanCrops], scan_counts: Mapping[tuple[str, str], pd.DataFrame], qc: QcSettings
+    scan_crops: Sequence[ScanCrops],
+    scan_counts: Mapping[tuple[str, str], pd.DataFrame],
+    qc: QcSettings,
+    problems: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per scan and region (:data:`QC_SCHEMA`): extraction status, reason of a failure,
     voxel size and order, whether the voxel size is far from the cohort's median, the share of
     the region inside its crop, which label map was used and whether it was resampled into the
     scan's grid, and the warnings: the headers', a voxel-size outlier, a crop missing part of
     its region, inference's (a voxel size unlike the training scans'). ``scan_counts``: as for
-    :func:`pvs_count_table`; its regions are the table's."""
+    :func:`pvs_count_table`; its regions are the table's. ``problems``: the cohort check's, whose
+    participants and sessions left out as a whole follow (:func:`excluded_qc_rows`)."""
     regions = list(dict.fromkeys(region for region, _ in scan_counts))
     warnings = {
         (row.scan, region): row.warning
@@ -167,7 +171,12 @@ def qc_table(
         for record in records.values()
         for row in qc_rows(record, regions, warnings, voxel_size_outlier=outliers.get(record.scan, ""), qc=qc)
     ]
-    return pd.DataFrame(rows, columns=QC_SCHEMA.names)
+    table = pd.DataFrame(rows, columns=QC_SCHEMA.names)
+    if problems is None:
+        return table
+    excluded = excluded_qc_rows(problems, list(records), regions)
+    # An empty frame would turn every column to object, and the floats' format with it.
+    return pd.concat([table, excluded], ignore_index=True) if len(excluded) else table
 
 
 def excluded_qc_rows(problems: pd.DataFrame, scans: Sequence[str], regions: Sequence[str]) -> pd.DataFrame:

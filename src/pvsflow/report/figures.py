@@ -76,6 +76,33 @@ def froc_plot(
     plt.close(figure)
 
 
+def methods_froc_plot(
+    path: Path | str,
+    frocs: Mapping[str, pd.DataFrame],
+    metrics: Mapping[str, Mapping[str, float]],
+    max_fp: float,
+    title: str,
+    rater_points: Mapping[str, tuple[float, float]] | None = None,
+) -> None:
+    """Several methods' FROC curves in one region (:func:`froc_plot`; ``frocs``: label -> its
+    :func:`pvsflow.stats.evaluation.froc_table`), each named with its FAUC and dotted at its
+    operating point (``metrics``: label -> its metrics row)."""
+    names = {label: f"{label} ({metrics[label]['fauc']:.1f})" for label in frocs}
+    curves = {
+        names[label]: (froc["fp_avg"].to_numpy(), froc["sensitivity"].to_numpy()) for label, froc in frocs.items()
+    }
+    operating = {names[label]: (metrics[label]["fp_avg"], metrics[label]["sensitivity"]) for label in frocs}
+    froc_plot(path, curves, max_fp, title, operating, rater_points)
+
+
+def rater_points(rater: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """Intra-rater agreement (:func:`pvsflow.stats.comparison.intra_rater_agreement`) as points
+    (FPavg, sensitivity) for :func:`froc_plot`."""
+    return {
+        f"intra-rater ({row.reference} pass as reference)": (row.fp_avg, row.sensitivity) for row in rater.itertuples()
+    }
+
+
 def count_agreement_figure(path: Path | str, counts: Mapping[str, pd.DataFrame], title: str) -> None:
     """Per method (``counts``: label -> its test scans' ``predicted_count`` and ``true_count``),
     predicted against rated counts above the identity line, and below the Bland-Altman plot:

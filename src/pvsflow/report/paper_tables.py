@@ -91,6 +91,8 @@ AGREEMENT_TABLES = (
         BLAND_ALTMAN_LIMITS,
     ),
 )
+# The run's tables (stats/tables.md and tables.html).
+RUN_TABLES = PAPER_TABLES + AGREEMENT_TABLES
 
 
 def metric_table(summary: pd.DataFrame, spec: MetricTable) -> pd.DataFrame:

@@ -9,13 +9,16 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pvsflow.io.layout import scan_id
+from pvsflow.io.volumes import read_tables
 from pvsflow.report.cohort_tables import count_column, rated_column
 
 # A count above this percentile of the cohort's (per region, scans whose region worked) is flagged.
@@ -84,6 +87,14 @@ def page_rows(
         cells.append("\n".join(flags[scan]))
         rows.append(cells)
     return columns, rows
+
+
+def manifest_images(paths: Iterable[Path | str]) -> dict[str, str]:
+    """Scan -> its QC image, from the crop sets' manifests (:func:`pvsflow.report.scan_outputs.scan_outputs`);
+    scans without one are left out. The paths are relative to the results' root, where the page lies."""
+    manifests = read_tables(paths, partial(pd.read_csv, sep="\t", keep_default_na=False))
+    written = manifests[manifests["qc_image"] != ""]
+    return dict(zip(written["scan"], written["qc_image"]))
 
 
 def _scan(participant: str, session: object) -> str:

@@ -13,6 +13,20 @@ from pvsflow.io.settings import EvaluationSettings
 from pvsflow.stats.froc import OPERATING_METRICS, ScanTable, bootstrap_metrics, percentile_interval
 from pvsflow.stats.matching import hungarian_match
 
+# One row per pair of methods (:func:`compare_methods`).
+PAIRWISE_COLUMNS: tuple[str, ...] = (
+    "method",
+    "other_method",
+    "n_scans",
+    "fauc_difference",
+    "fauc_difference_ci_low",
+    "fauc_difference_ci_high",
+    "p_fauc",
+    *(f"p_{name}" for name in OPERATING_METRICS),
+)
+# One row per annotation series taken as the reference (:func:`intra_rater_agreement`).
+RATER_COLUMNS: tuple[str, ...] = ("reference", *OPERATING_METRICS)
+
 
 def paired_bootstrap_fauc(
     first: ScanTable,
@@ -74,17 +88,7 @@ def compare_methods(tables: Mapping[str, ScanTable], settings: EvaluationSetting
                     **{f"p_{name}": wilcoxon_p(a[name], b[name]) for name in OPERATING_METRICS},
                 }
             )
-    columns = [
-        "method",
-        "other_method",
-        "n_scans",
-        "fauc_difference",
-        "fauc_difference_ci_low",
-        "fauc_difference_ci_high",
-        "p_fauc",
-        *(f"p_{name}" for name in OPERATING_METRICS),
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=list(PAIRWISE_COLUMNS))
 
 
 def rater_agreement(
@@ -113,4 +117,4 @@ def intra_rater_agreement(
         {"reference": "first", **rater_agreement(first, second, scan_ids=scan_ids, max_distance=max_distance)},
         {"reference": "second", **rater_agreement(second, first, scan_ids=scan_ids, max_distance=max_distance)},
     ]
-    return pd.DataFrame(rows, columns=["reference", *OPERATING_METRICS])
+    return pd.DataFrame(rows, columns=list(RATER_COLUMNS))

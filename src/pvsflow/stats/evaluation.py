@@ -25,15 +25,9 @@ from pvsflow.stats.agreement import count_agreement_metrics
 from pvsflow.stats.froc import ScanResult, ScanTable, summarise
 from pvsflow.stats.matching import cumulative_hits, hungarian_match
 
-PER_SCAN_COLUMNS = [
-    "scan",
-    "hits",
-    "n_lesions",
-    "n_selected",
-    "predicted_count",
-    "true_count",
-    "matched_distance_voxels",
-]
+# A scan's predicted and rated PVS count, which the count agreement compares.
+COUNT_COLUMNS: tuple[str, str] = ("predicted_count", "true_count")
+PER_SCAN_COLUMNS = ["scan", "hits", "n_lesions", "n_selected", *COUNT_COLUMNS, "matched_distance_voxels"]
 
 
 def dots_in_crops(
