@@ -18,6 +18,7 @@ the plateau at the count variance", and docs/mnist.md quote what it printed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -41,11 +42,12 @@ from pvsflow.mnist.study import (
     pooled_fauc,
     tensor_dataset,
 )
+from pvsflow.nets.checkpoints import TrainingState
 from pvsflow.nets.datasets import region_datasets
 from pvsflow.nets.devices import seed_everything
 from pvsflow.nets.model_files import ModelCard, load_model, save_model
 from pvsflow.nets.models import build_model
-from pvsflow.nets.training import train
+from pvsflow.nets.training import initial_model, train
 from pvsflow.regions.crops import scan_crops_in
 from pvsflow.regions.registry import BASE_REGION
 from pvsflow.stats.evaluation import scan_table
@@ -83,10 +85,7 @@ def main() -> None:
 
     config = load_config()
     if args.mnist:
-        study = config["mnist"] | (
-            {"grids": dict(zip(("train", "validation", "test"), args.grids))} if args.grids else {}
-        )
-        datasets, test, spatial_dims = mnist_grids(study, args.mnist, args.digit)
+        datasets, test, spatial_dims = mnist_grids(config["mnist"], args.mnist, args.digit, args.grids)
         overrides = {**config["mnist"]["training"], **json.loads(args.settings)}
         title = f"{args.architecture} MNIST digit {args.digit}"
     else:
@@ -106,12 +105,12 @@ def main() -> None:
     print(f"{title}: {settings}, FC bias at the mean count: {args.bias_at_mean}")
     print(f"validation MSE of the training mean (the plateau): {plateau:.2f}\n")
     print("| epoch | train loss | validation loss | seconds | test FAUC |\n| ---: | ---: | ---: | ---: | ---: |")
-    seed_everything(settings.seed, settings.threads)
     if args.load:
+        seed_everything(settings.seed, settings.threads)
         model = load_for_diagnosis(args.load, args.architecture, settings)
         diagnose(model, METHODS[args.method or args.architecture], test, settings)
         return
-    model = build_model(args.architecture, spatial_dims, settings.count_scale)
+    model = initial_model(args.architecture, spatial_dims, settings)
     if args.bias_at_mean:
         model.fc.bias.data.fill_(mean / settings.count_scale)
     left = []
@@ -158,15 +157,21 @@ def region_crops(results: Path, bids_dir: Path, region: str) -> dict:
     return region_datasets(splits, region, counts, qc=QcSettings(), log=print)
 
 
-def study_grids(study: dict, idx: list[str], digit: int) -> dict[str, GridDataset]:
+def study_grids(study: dict, idx: list[str], digit: int, sizes: list[int] | None = None) -> dict[str, GridDataset]:
     """One digit's train, validation and test grids, built as the study's mnist_dataset job
-    builds them from a single pool (``study``: the config's mnist block)."""
-    return study_datasets(read_pool(*idx), target=digit, settings=from_mapping(MnistGridSettings, study["grids"]))
+    builds them from a single pool (``study``: the config's mnist block; ``sizes``: other numbers
+    of train, validation and test grids)."""
+    settings = from_mapping(MnistGridSettings, study["grids"])
+    if sizes:
+        settings = dataclasses.replace(settings, **dict(zip(("train", "validation", "test"), sizes, strict=True)))
+    return study_datasets(read_pool(*idx), target=digit, settings=settings)
 
 
-def mnist_grids(study: dict, idx: list[str], digit: int) -> tuple[dict, GridDataset, int]:
+def mnist_grids(
+    study: dict, idx: list[str], digit: int, sizes: list[int] | None = None
+) -> tuple[dict, GridDataset, int]:
     """(train and validation TensorDatasets, test grids, 2): :func:`study_grids`."""
-    grids = study_grids(study, idx, digit)
+    grids = study_grids(study, idx, digit, sizes)
     return {split: tensor_dataset(grids[split]) for split in ("train", "validation")}, grids["test"], 2
 
 
@@ -174,9 +179,9 @@ def load_for_diagnosis(path: Path, architecture: str, settings: TrainingSettings
     """A saved network, or the best weights so far in a running job's checkpoint (``.checkpoint``)."""
     if path.suffix != ".checkpoint":
         return load_model(path)[0]
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = TrainingState.from_saved(torch.load(path, map_location="cpu", weights_only=True))
     model = build_model(architecture, 2, settings.count_scale)
-    model.load_state_dict(state["best_state"])
+    model.load_state_dict(state.best_state)
     print(f"best weights of {path} after {len(state['history'])} epochs (validation loss {state['best_loss']:.2f})")
     return model
 

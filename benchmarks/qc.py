@@ -58,10 +58,11 @@ def qc_image_seconds(directory: Path, repeats: int) -> tuple[float, float]:
         "sub-0001", scan=directory / "t2w.nii.gz", label_map=directory / "aseg.nii.gz", specs=specs,
         rated_slices=truth.rated_slices, out_dir=crops,
     )  # fmt: skip
-    record = ScanCrops(crops).record()
+    scan_crops = ScanCrops(crops)
+    record = scan_crops.record()
     frames = []
     for spec in specs:
-        crop, _ = ScanCrops(crops).image(spec.name)
+        crop, _ = scan_crops.image(spec.name)
         found = detect(
             crop, np.zeros(crop.shape, np.int32), 3.0, record.region(spec.name), record.voxel_order,
             region=spec.region, scan_id="sub-0001", nms_size=6,

@@ -132,10 +132,7 @@ class TrainingData:
     def load(cls, args: argparse.Namespace) -> TrainingData:
         config = load_config()
         if args.mnist:
-            study = config["mnist"] | (
-                {"grids": dict(zip(("train", "validation", "test"), args.grids))} if args.grids else {}
-            )
-            grids = study_grids(study, args.mnist, args.digit)
+            grids = study_grids(config["mnist"], args.mnist, args.digit, args.grids)
             datasets = {split: tensor_dataset(grids[split]) for split in ("train", "validation")}
             title = f"{args.architecture}, MNIST digit {args.digit}"
             return cls(title, args.architecture, 2, datasets, config["mnist"]["training"], grids, args.init)

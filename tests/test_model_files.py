@@ -56,6 +56,18 @@ def test_saved_model_round_trips_with_its_card(tmp_path):
     assert set(torch.load(tmp_path / "model.pt", weights_only=True)) == set(model.state_dict())
 
 
+def test_a_card_missing_a_preprocessing_setting_is_refused_not_completed_with_todays_default(tmp_path):
+    written = json.loads(card_for(GPUnet(3)).to_json())
+    del written["preprocessing"]["intensity_floor_percent"]
+    with pytest.raises(
+        ModelFileError, match=r"m\.json was written by another pvsflow: preprocessing lacks \['intensity_floor"
+    ):
+        ModelCard.from_json(json.dumps(written), "m.json")
+    written["region"] = "cerebellum"
+    with pytest.raises(ModelFileError, match="unknown region 'cerebellum'"):
+        ModelCard.from_json(json.dumps(written), "m.json")
+
+
 def test_a_card_written_before_networks_were_judged_loads_as_not_judged(tmp_path):
     model = GPUnet(3, count_scale=7.0)
     save_model(tmp_path / "model.pt", model, card_for(model))

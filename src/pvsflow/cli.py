@@ -4,8 +4,8 @@
     pvsflow demo OUTPUT_DIR [Snakemake options]
     pvsflow synthetic OUT_DIR [options]
 
-The first two turn its options into a config overlay, writes that overlay into OUTPUT_DIR
-(``code/pvsflow/config.yaml``: rerunning Snakemake with it gives the same run) and runs the
+The first two turn their options into a config overlay, write that overlay into OUTPUT_DIR
+(``code/pvsflow/config.yaml``: rerunning Snakemake with it gives the same run) and run the
 workflow with OUTPUT_DIR as its results, a BIDS derivative dataset. Options it does not know go to
 Snakemake unchanged (``--profile slurm``, ``--cores 8``, ``-n``). Nothing is written into BIDS_DIR.
 ``pvsflow synthetic`` writes a synthetic BIDS-style cohort (the demo's) without running the workflow.
@@ -132,7 +132,8 @@ def parser_for(command: str) -> argparse.ArgumentParser:
 
 
 def synthetic_parser() -> argparse.ArgumentParser:
-    # The generator is imported only for this command: its imports take about a second.
+    # Imported only for this command, the generator only when it runs (write_synthetic): its imports
+    # take about a second, which every other command would pay.
     from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 
     parser = argparse.ArgumentParser(

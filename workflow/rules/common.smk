@@ -64,15 +64,21 @@ wildcard_constraints:
 # ---------------------------------------------------------------- params ----
 # Narrow, named slices of config: Snakemake reruns a job when its params change, so each job
 # sees only what it depends on (one region's settings, never the whole config). Settings not
-# in config take their defaults in the scripts (pvsflow.io.settings).
+# in config take their defaults in the scripts (pvsflow.io.settings), region preprocessing at
+# planning (pvsflow.regions.registry.RegionSpec).
 
 
 def extraction_sources(wildcards):
     return PLAN.sources(wildcards.crop_set)
 
 
+def preprocessing_block(region):
+    """A region's spec as a ``preprocessing:`` block, every setting given, crop size in voxels."""
+    return RUN.region_specs[region].as_config()
+
+
 def region_preprocessing(wildcards):
-    return RUN.region_specs[wildcards.region].as_config()
+    return preprocessing_block(wildcards.region)
 
 
 def region_training(wildcards):

@@ -18,7 +18,7 @@ rule extract_regions:
         mem_mb=4000,
         runtime=60,
     params:
-        regions={name: spec.as_config() for name, spec in RUN.region_specs.items()},
+        regions={region: preprocessing_block(region) for region in REGION_NAMES},
         sources=extraction_sources,
     script:
         "../scripts/extract_regions.py"

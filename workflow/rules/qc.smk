@@ -20,7 +20,7 @@ rule scan_outputs:
         runtime=60,
     params:
         methods=RUN.scan_output_methods,
-        crop_shapes={r: RUN.region_specs[r].crop_shape for r in REGION_NAMES},
+        crop_shapes={r: list(RUN.region_specs[r].crop_shape) for r in REGION_NAMES},
         splits=crop_set_splits,
         sources=extraction_sources,
     script:

@@ -227,7 +227,7 @@ def detect_shard(
             record = crops.record()
             frame = detect(
                 attention,
-                labels.astype(np.int32),
+                labels,
                 float(prediction["predicted_count"]),
                 record.region(region),
                 record.voxel_order,

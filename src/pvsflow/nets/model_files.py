@@ -27,7 +27,7 @@ from pvsflow.io.settings import TrainingSettings
 from pvsflow.io.volumes import replace_atomically
 from pvsflow.io.voxel_order import CANONICAL_AXES
 from pvsflow.nets.models import CountNetwork, architecture_of, build_model
-from pvsflow.regions.registry import RegionSpec
+from pvsflow.regions.registry import REGIONS, RegionSpec
 
 CARD_FORMAT = "pvsflow-model-card/1"
 
@@ -108,13 +108,28 @@ class ModelCard:
         for name in ("input_shape", "voxel_size_mm"):
             if values.get(name) is not None:
                 values[name] = tuple(values[name])
+        preprocessing = values.pop("preprocessing", None)
+        if preprocessing:
+            values["preprocessing"] = _region_spec(values.get("region"), preprocessing, source)
         try:
-            preprocessing = values.pop("preprocessing", None)
-            if preprocessing:
-                values["preprocessing"] = RegionSpec.from_config(values["region"], preprocessing)
             return cls(**values)
-        except (TypeError, KeyError) as error:
+        except TypeError as error:
             raise ModelFileError(f"model card {source}: {error}") from error
+
+
+def _region_spec(region: Any, preprocessing: Mapping[str, Any], source: Path | str) -> RegionSpec:
+    """A card's region spec, every setting given: a card that lacks one (written by another
+    pvsflow) is refused, never completed with today's defaults."""
+    if region not in REGIONS:
+        raise ModelFileError(f"model card {source}: unknown region {region!r}")
+    expected = {field.name for field in dataclasses.fields(RegionSpec)} - {"name"}
+    missing, unknown = sorted(expected - set(preprocessing)), sorted(set(preprocessing) - expected)
+    if missing or unknown:
+        raise ModelFileError(
+            f"model card {source} was written by another pvsflow: preprocessing lacks {missing} and has unknown "
+            f"{unknown}; train the network again with this version"
+        )
+    return RegionSpec.from_config(region, preprocessing)
 
 
 def save_model(path: Path | str, model: CountNetwork, card: ModelCard) -> None:

@@ -268,7 +268,8 @@ def resume(
 ) -> TrainingState:
     """The run's state: restored from ``checkpoint`` into the model, optimiser, loss scaler and
     random generators when it holds this run's, else a fresh start (no epochs, the initial
-    weights as the best so far)."""
+    weights as the best so far). The loop keeps its epochs and best weights up to date; the
+    live objects' states in it are those of the start until :func:`snapshot` takes them again."""
     state = load_checkpoint(checkpoint, step.execution.device, fingerprint)
     if state is None:
         return TrainingState(

@@ -210,8 +210,8 @@ class ScanCrops:
         return load_crop(self.image_file(region))
 
     def labels(self, region: str) -> np.ndarray:
-        """The label map in the region's crop box, ``(x, y, z)`` label IDs as float32."""
-        return load_crop(self.labels_file(region))[0]
+        """The label map in the region's crop box: ``(x, y, z)`` int32 label IDs."""
+        return load_crop(self.labels_file(region))[0].astype(np.int32)
 
     def record(self) -> ScanRecord:
         path = crop_metadata(self.path)

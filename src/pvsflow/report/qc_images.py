@@ -137,7 +137,7 @@ def draw_qc_image(
                 data.shape[2] - 1,
             )
         )
-        _draw_region_panel(canvas, draw, corner, scan, boxes[region], z, pvs, REGION_COLOURS[region], ceiling)
+        _draw_region_panel(canvas, draw, corner, scan, spacing, boxes[region], z, pvs, REGION_COLOURS[region], ceiling)
     replace_atomically(path, lambda tmp: canvas.save(tmp, format="PNG", optimize=False))
 
 
@@ -202,6 +202,7 @@ def _draw_region_panel(
     draw: ImageDraw.ImageDraw,
     corner: tuple[int, int],
     scan: Volume,
+    spacing: np.ndarray,
     box: tuple[np.ndarray, np.ndarray],
     z: int,
     pvs: np.ndarray,
@@ -211,7 +212,6 @@ def _draw_region_panel(
     """Slice ``z`` of the region's crop box, its selected ``pvs`` (canonical voxels) within a
     slice of it circled, and a caption naming the slice as the scan stores it."""
     data, (low, high), (left, top) = scan.data, box, corner
-    spacing = np.sqrt((scan.affine[:3, :3] ** 2).sum(axis=0))
     lo = np.maximum(low[:2], 0)
     hi = np.minimum(high[:2], data.shape[:2])
     window = data[lo[0] : hi[0], lo[1] : hi[1], z]
