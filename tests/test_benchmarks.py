@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import REPO, write_idx
+from conftest import REPO, TINY, write_idx
 
 BENCHMARKS = REPO / "benchmarks"
 
@@ -212,6 +212,23 @@ def test_frangi_scales_are_scored_on_a_finished_runs_validation_scans(tiny_run):
     rows = table_rows(output)
     assert [row[0] for row in rows[1:]] == ["1", "0.5, 2"]
     assert all(0 <= float(cell) <= 100 for row in rows[1:] for cell in row[1:])
+
+
+@pytest.mark.e2e
+def test_validation_scores_every_method_of_a_finished_run_on_its_validation_scans(tiny_run):
+    results = tiny_run / "results"
+    output = run(
+        "validation.py", "--results", str(results), "--cohort", str(results / "cohort"),
+        "--config", str(TINY), str(tiny_run / "paths.yaml"),
+    )  # fmt: skip
+    config = yaml.safe_load(TINY.read_text())["regions"]
+    header, *rows = table_rows(output)
+    assert [row[0] for row in rows] == [*config, "mean over regions"]
+    for region, row in zip(config, rows, strict=False):
+        scored = [cell for cell in row[1:] if cell]
+        assert len(scored) == len(config[region]["methods"]) and all(0 <= float(c) <= 100 for c in scored)
+    assert header[1:3] == ["GP-Unet", "GP-Unet no residual"]
+    assert re.search(r"^midbrain: GP-Unet [\d.]+ is (at or above|below) Intensity [\d.]+$", output, re.M)
 
 
 @pytest.mark.e2e
