@@ -66,7 +66,7 @@ def test_dag_plans_a_small_cohort_beside_plain_snakemake():
 
 
 def test_extraction_times_one_scan_against_loading_it():
-    output = run("extraction.py", "--repeats", "1")
+    output = run("extraction.py", "--repeats", "1", "--extents", "0.5")
     assert re.search(r"scan grid \(NIfTI\).*\d+\.\d+x", output), output
     assert re.search(r"FreeSurfer 1 mm \(MGZ\).*\d+\.\d+x", output), output
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import yaml
 from conftest import REPO
+from scipy import ndimage
 
 from pvsflow.cohort.synthetic import generate_subject, write_label_map
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
@@ -16,7 +17,7 @@ from pvsflow.io.volumes import ScanError, Volume, load_crop, load_scan, save_vol
 from pvsflow.io.voxel_order import VoxelOrder
 from pvsflow.regions.crops import LabelFile, RegionRecord
 from pvsflow.regions.extraction import extract_scan
-from pvsflow.regions.label_maps import load_label_map, resample_nearest
+from pvsflow.regions.label_maps import label_boxes, load_label_map, resample_nearest, upper_percentile
 from pvsflow.regions.registry import RegionSpec
 
 SPECS = [
@@ -173,3 +174,33 @@ def test_label_map_presets():
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
     presets = schema["properties"]["cohort"]["properties"]["label_maps"]["properties"]["preset"]["enum"]
     assert sorted(presets) == sorted(LABEL_MAP_PRESETS)
+
+
+@pytest.mark.parametrize("stored", ["LAS", "PIR", "RAS", "ASL"])
+def test_label_boxes_are_find_objects_whatever_the_memory_order(stored):
+    """The boxes computed along memory are scipy's, for arrays laid out as any voxel order and
+    file order leaves them (Fortran-ordered, flipped, permuted)."""
+    rng = np.random.default_rng(3)
+    canonical = np.zeros((23, 19, 17), dtype=np.int16)
+    for label in (1, 2, 5, 9):
+        corner = rng.integers(0, 10, 3)
+        canonical[tuple(slice(c, c + int(w)) for c, w in zip(corner, rng.integers(1, 8, 3)))] = label
+    order = VoxelOrder.storing(stored, canonical.shape)
+    as_loaded = np.asfortranarray(order.stored(canonical))
+    labels = order.canonical(as_loaded)  # a view of the Fortran array, as load_volume gives it
+    assert label_boxes(labels) == ndimage.find_objects(labels) and len(label_boxes(labels)) == 9
+
+
+def test_the_upper_percentile_is_numpys_to_the_last_bit():
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        n = int(rng.integers(1000, 100_000))
+        values = [
+            rng.normal(300, 50, n),
+            np.round(rng.gamma(2.0, 100.0, n)),  # integer intensities: many ties
+            np.abs(rng.normal(0, 1, n)) * rng.uniform(0.1, 1000.0),
+        ][trial % 3].astype(np.float32)
+        q = [99.0, 99.5, 95.0][trial % 3]
+        assert upper_percentile(values, q) == float(np.percentile(values, q))
+    constant = np.ones(5000, np.float32)  # the sample's bound is the maximum itself
+    assert upper_percentile(constant, 99) == 1.0

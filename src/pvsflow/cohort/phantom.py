@@ -126,6 +126,20 @@ class Phantom:
         ras = np.atleast_2d(template_points) * self.scale + self.head_offset
         return ras @ self.inverse_affine[:3, :3].T + self.inverse_affine[:3, 3]
 
+    def voxel_box(self, centre: np.ndarray | tuple[float, ...], semi_axes: tuple[float, ...]) -> tuple[slice, ...]:
+        """The box of the scan's voxels holding an axis-aligned ellipsoid of template mm (a voxel's
+        margin on every side), clipped to the scan."""
+        semi_axes_in_voxels = self.inverse_affine[:3, :3] @ np.diag(self.scale) @ np.diag(semi_axes)
+        reach = np.sqrt((semi_axes_in_voxels**2).sum(axis=1)) + 1.0
+        middle = self.to_voxels(np.asarray(centre, dtype=float))[0]
+        low = np.maximum(np.floor(middle - reach), 0).astype(int)
+        high = np.minimum(np.ceil(middle + reach) + 1, self.spec.shape).astype(int)
+        return tuple(slice(a, max(a, b)) for a, b in zip(low, high))
+
+    def points_in(self, box: tuple[slice, ...]) -> np.ndarray:
+        """The template points (mm) of the voxels in ``box``, (N, 3) in C order."""
+        return self.template_points.reshape(*self.spec.shape, 3)[box].reshape(-1, 3)
+
     def label_map(self) -> np.ndarray:
         points = self.template_points
         labels = np.zeros(len(points), dtype=np.int16)
@@ -138,14 +152,16 @@ class Phantom:
         wm = inner.contains(points)
         labels[wm] = np.where(right[wm], fs.RIGHT_CEREBRAL_WHITE_MATTER, fs.LEFT_CEREBRAL_WHITE_MATTER)
         labels[brain & ~wm & self._sulci(points)] = fs.CSF
+        labels = labels.reshape(self.spec.shape)
+        right = right.reshape(self.spec.shape)
         for structure, right_label, left_label in DEEP_STRUCTURES:
-            inside = structure.contains(points)
-            if left_label is not None:
-                inside |= structure.mirrored().contains(points)
-                labels[inside] = np.where(right[inside], right_label, left_label)
-            else:
-                labels[inside] = right_label
-        return labels.reshape(self.spec.shape)
+            for part in (structure,) if left_label is None else (structure, structure.mirrored()):
+                # Within the part's voxel box only: no voxel outside it is inside the part.
+                box = self.voxel_box(part.center, part.semi_axes)
+                inside = part.contains(self.points_in(box)).reshape(labels[box].shape)
+                chosen = np.where(right[box], right_label, right_label if left_label is None else left_label)
+                labels[box][inside] = chosen[inside]
+        return labels
 
     def brainstem_parts(self, labels: np.ndarray) -> np.ndarray:
         """The Brain-Stem of ``labels`` split as FreeSurfer's brainstem substructures do:
@@ -196,9 +212,11 @@ class Phantom:
             if spacing_mm > 0:
                 free &= np.linalg.norm(centres - centre, axis=1) >= spacing_mm
             radius = self.rng.uniform(*radius_mm)
-            distance = np.linalg.norm(self.template_points - centre, axis=1).reshape(image.shape)
+            # Drawn within the blob's voxel box: outside it the weight is 0 and the image unchanged.
+            box = self.voxel_box(centre, (radius + 0.5,) * 3)
+            distance = np.linalg.norm(self.points_in(box) - centre, axis=1).reshape(image[box].shape)
             weight = np.clip(radius + 0.5 - distance, 0.0, 1.0)
-            image[:] = image * (1 - weight) + weight * self.rng.uniform(*intensity)
+            image[box] = image[box] * (1 - weight) + weight * self.rng.uniform(*intensity)
             blobs.append((centre, radius))
         return blobs
 

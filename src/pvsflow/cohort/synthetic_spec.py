@@ -4,12 +4,17 @@ all that planning a run needs of the demo cohort, without the generator's anatom
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pvsflow.cohort.tables import CohortError
 from pvsflow.io.layout import CohortLayout
 from pvsflow.io.settings import from_mapping
-from pvsflow.regions.registry import BASAL_GANGLIA, CENTRUM_SEMIOVALE, HIPPOCAMPI, MIDBRAIN
+from pvsflow.regions.registry import BASAL_GANGLIA, CENTRUM_SEMIOVALE, HIPPOCAMPI, MIDBRAIN, PAPER_VOXEL_SIZE_MM
+
+# A whole head's field of view: this many times the mini-brain's (mm). At the paper's voxel size
+# that is 416 x 499 x 291 voxels, 60 million, about as many as the paper's whole-head scans
+# (around 512 x 512 x 190, 50 million).
+WHOLE_HEAD_EXTENT = 2.6
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,15 @@ class SyntheticCohortSpec:
     # turn: the generator draws every scan axially (LAS) and re-stores it, ratings included, as a
     # scanner or converter would, e.g. [LAS, ASL, PIR] for sagittally stored scans among axial ones.
     voxel_orders: tuple[str, ...] = ("LAS",)
+
+
+def at_paper_voxel_size(spec: SyntheticCohortSpec, extent: float = WHOLE_HEAD_EXTENT) -> SyntheticCohortSpec:
+    """``spec`` drawn at the paper's voxel size (0.5 x 0.5 x 0.8 mm) over ``extent`` times its field
+    of view: the same mini-brain in a scan with a real scan's voxel count, so that every per-scan
+    stage costs what it would on a real scan (docs/benchmarks.md, "Real-size scans")."""
+    extent_mm = [n * size * extent for n, size in zip(spec.shape, spec.voxel_size_mm)]
+    shape = tuple(int(round(mm / size)) for mm, size in zip(extent_mm, PAPER_VOXEL_SIZE_MM))
+    return replace(spec, shape=shape, voxel_size_mm=PAPER_VOXEL_SIZE_MM)  # type: ignore[arg-type]
 
 
 def spec_from_mapping(values: Mapping[str, object]) -> SyntheticCohortSpec:

@@ -88,7 +88,7 @@ def header_transforms(
 def load_volume(path: Path | str, scan_id: str, what: str, *, integers: bool = False) -> Volume:
     """Load a 3D NIfTI or MGZ volume in canonical voxel order (float32 data), checking it is usable.
     ``integers``: a volume stored as unscaled integers that fit int32 (a label map, usually) is
-    read as int32 instead, without a float copy."""
+    read as those integers instead (their stored type, native byte order), without a float copy."""
     path = Path(path)
     if not path.exists():
         raise ScanError(scan_id, f"{what} not found at {path}")
@@ -97,14 +97,15 @@ def load_volume(path: Path | str, scan_id: str, what: str, *, integers: bool = F
         stored = image.get_data_dtype()
         scaled = getattr(image.dataobj, "slope", 1.0) != 1.0 or getattr(image.dataobj, "inter", 0.0) != 0.0
         as_integers = integers and np.issubdtype(stored, np.integer) and np.can_cast(stored, np.int32) and not scaled
-        data = np.asarray(image.dataobj, dtype=np.int32 if as_integers else np.float32)
+        data = np.asarray(image.dataobj, dtype=stored.newbyteorder("=") if as_integers else np.float32)
     except Exception as error:  # nibabel raises many types for corrupt files
         raise ScanError(scan_id, f"{what} at {path} could not be read: {error}") from error
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
         raise ScanError(scan_id, f"{what} at {path} has shape {data.shape}, expected a 3D volume")
-    if not as_integers and not np.all(np.isfinite(data)):
+    # NaN and infinities show in the minimum or maximum: two passes without a boolean copy.
+    if not as_integers and not (np.isfinite(data.min()) and np.isfinite(data.max())):
         raise ScanError(scan_id, f"{what} at {path} contains NaN or infinite values")
     warnings, unused = header_transforms(image, data.shape, scan_id, what, path)
     affine = np.asarray(image.affine, dtype=np.float64)

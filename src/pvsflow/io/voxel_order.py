@@ -139,3 +139,37 @@ def voxel_to_ras(affine: np.ndarray, voxels: np.ndarray) -> np.ndarray:
 
 def ras_to_voxel(affine: np.ndarray, ras: np.ndarray) -> np.ndarray:
     return voxel_to_ras(np.linalg.inv(affine), ras)
+
+
+@dataclass(frozen=True)
+class MemoryOrder:
+    """How memory holds an array's voxels: its axes from slowest to fastest (``axes``) and those
+    stored reversed (``flipped``, of the permuted axes). Whole-volume passes that do not care about
+    voxel order (counts, percentiles, label boxes) run several times faster along memory than
+    across it: NIfTI files load in Fortran order, and canonical voxel order flips some axes."""
+
+    axes: tuple[int, ...]
+    flipped: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> MemoryOrder:
+        axes = tuple(sorted(range(array.ndim), key=lambda axis: -abs(array.strides[axis])))
+        return cls(axes, tuple(array.strides[axis] < 0 for axis in axes))
+
+    def view(self, array: np.ndarray) -> np.ndarray:
+        """``array`` (any array of the same shape) laid out along this order: a view, C-contiguous
+        for the array this order was taken of when its memory is contiguous."""
+        permuted = array.transpose(self.axes)
+        return permuted[tuple(slice(None, None, -1) if flip else slice(None) for flip in self.flipped)]
+
+    def flat(self, array: np.ndarray) -> np.ndarray:
+        """:meth:`view` as one dimension (a view where the memory allows, else a copy)."""
+        return self.view(array).reshape(-1)
+
+    def box_of_view(self, box: tuple[slice, ...], shape: tuple[int, ...]) -> tuple[slice, ...]:
+        """A box of :meth:`view`'s array (slices with steps of 1) as a box of the array of ``shape``."""
+        found: list[slice] = [slice(0)] * len(shape)
+        for part, axis, flip in zip(box, self.axes, self.flipped):
+            n = shape[axis]
+            found[axis] = slice(n - part.stop, n - part.start) if flip else part
+        return tuple(found)

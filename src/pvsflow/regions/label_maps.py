@@ -10,7 +10,7 @@ scanner space (co-registered), which :func:`load_label_map` checks. A second map
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from nibabel.affines import voxel_sizes
 from scipy import ndimage
 
 from pvsflow.io.volumes import ScanError, Volume, load_volume
+from pvsflow.io.voxel_order import MemoryOrder
 from pvsflow.regions.crops import LabelFile, LabelSource
 
 # Below this share of a region's labelled volume inside the scan, the region is refused.
@@ -33,32 +34,42 @@ class LabelMap:
     """Integer labels on the scan's grid, and how they got there.
 
     ``source``: what the scan's extraction record keeps (files, whether and from which grid the
-    labels were resampled, the share on tissue); ``volumes_mm3``: each label's volume in its own grid, so that
-    :meth:`coverage` can tell how much of a region landed inside the scan.
+    labels were resampled, the share on tissue); ``volumes_mm3``: where the labels were resampled,
+    each label's volume in its own grid, so that :meth:`coverage` can tell how much of a region
+    landed inside the scan (None: the map is on the scan's grid, so all of every label is inside).
     """
 
-    labels: np.ndarray  # (x, y, z) int32, the scan's shape
+    labels: np.ndarray  # (x, y, z) integers (as stored, else int32), the scan's shape
     scan_voxel_mm3: float
     source: LabelSource
-    volumes_mm3: dict[int, float] = field(default_factory=dict)
+    volumes_mm3: dict[int, float] | None = None
     warnings: tuple[str, ...] = ()  # the label maps' header warnings
 
     def __post_init__(self) -> None:
-        # One pass each over the scan grid, instead of one per region: voxels per label ID, and
-        # each label's bounding box (ndimage.find_objects; regions are cut within them).
-        labels = non_negative(self.labels)
-        self.voxel_counts = np.bincount(labels.ravel(order="K"))  # K: no copy of a Fortran-ordered map
-        self.boxes = ndimage.find_objects(labels)
+        # One pass over the scan grid instead of one per region: each label's bounding box
+        # (regions are cut and counted within them).
+        self.boxes = label_boxes(non_negative(self.labels))
 
     def coverage(self, label_ids: Iterable[int]) -> float | None:
         """Share of the labels' own volume found inside the scan's grid (1.0: all of it; about 1
         after resampling), or None when the label map has none of them."""
         ids = [i for i in label_ids if i > 0]
+        present = [i for i in ids if i <= len(self.boxes) and self.boxes[i - 1] is not None]
+        if self.volumes_mm3 is None:
+            return 1.0 if present else None
         original = sum(self.volumes_mm3.get(i, 0.0) for i in ids)
         if original == 0:
             return None
-        found = sum(int(self.voxel_counts[i]) for i in ids if i < len(self.voxel_counts))
+        found = sum(int(np.count_nonzero(self.labels[self.boxes[i - 1]] == i)) for i in present)
         return found * self.scan_voxel_mm3 / original
+
+
+def label_boxes(labels: np.ndarray) -> list[tuple[slice, ...] | None]:
+    """:func:`scipy.ndimage.find_objects` of ``labels`` (non-negative integers), computed along
+    memory (:class:`pvsflow.io.voxel_order.MemoryOrder`): the same boxes, several times faster."""
+    order = MemoryOrder.of(labels)
+    found = ndimage.find_objects(order.view(labels))
+    return [None if box is None else order.box_of_view(box, labels.shape) for box in found]
 
 
 def non_negative(labels: np.ndarray) -> np.ndarray:
@@ -67,9 +78,10 @@ def non_negative(labels: np.ndarray) -> np.ndarray:
 
 
 def integer_labels(values: np.ndarray, path: Path | str, scan_id: str) -> np.ndarray:
-    """The label IDs as int32; a map with non-integer values is refused (rounding would invent IDs)."""
+    """The label IDs as integers (int32 unless stored as integers); a map with non-integer values
+    is refused (rounding would invent IDs)."""
     if np.issubdtype(values.dtype, np.integer):
-        return values.astype(np.int32, copy=False)
+        return values
     rounded = np.rint(values)
     if not np.array_equal(rounded, values):
         example = float(values[rounded != values].flat[0])
@@ -89,16 +101,21 @@ def resample_nearest(
 
 
 def _on_scan_grid(
-    path: Path | str, scan_id: str, what: str, shape: tuple[int, ...], scan_affine: np.ndarray
-) -> tuple[np.ndarray, LabelFile, dict[int, float], tuple[str, ...]]:
+    path: Path | str, scan_id: str, what: str, shape: tuple[int, ...], scan_affine: np.ndarray, *, merged: bool
+) -> tuple[np.ndarray, LabelFile, dict[int, float] | None, tuple[str, ...]]:
     """The labels at ``path`` on the scan's grid (canonical voxel order), where they came from,
-    each label's volume on its own grid and the file's header warnings."""
+    each label's volume on its own grid and the file's header warnings. The volumes are counted
+    where the labels were resampled or will be ``merged`` with another map; otherwise they are
+    None: a map on the scan's grid lies wholly inside it."""
     volume = load_volume(path, scan_id, what, integers=True)
     labels = integer_labels(volume.data, path, scan_id)
-    counts = np.bincount(non_negative(labels).ravel(order="K"))
-    voxel_mm3 = float(np.prod(voxel_sizes(volume.affine)))
-    volumes = {int(i): float(counts[i]) * voxel_mm3 for i in np.flatnonzero(counts[1:]) + 1}
-    if labels.shape == shape and np.allclose(volume.affine, scan_affine, atol=1e-3):
+    on_grid = labels.shape == shape and np.allclose(volume.affine, scan_affine, atol=1e-3)
+    volumes = None
+    if merged or not on_grid:
+        counts = np.bincount(non_negative(labels).ravel(order="K"))
+        voxel_mm3 = float(np.prod(voxel_sizes(volume.affine)))
+        volumes = {int(i): float(counts[i]) * voxel_mm3 for i in np.flatnonzero(counts[1:]) + 1}
+    if on_grid:
         return labels, LabelFile(str(path), resampled=False), volumes, volume.warnings
     grid_size = tuple(round(float(v), 4) for v in voxel_sizes(volume.affine))
     source = LabelFile(str(path), True, volume.voxel_order.stored_shape, grid_size)
@@ -106,10 +123,42 @@ def _on_scan_grid(
 
 
 def on_tissue_share(image: np.ndarray, labelled: np.ndarray) -> float:
-    """Share of the ``labelled`` voxels (bool) on tissue in ``image``: above
-    :data:`TISSUE_THRESHOLD` of its 99th intensity percentile."""
-    threshold = TISSUE_THRESHOLD * float(np.percentile(image, 99))
-    return float((image[labelled] > threshold).mean())
+    """Share of the ``labelled`` voxels (bool, ``image``'s shape) on tissue in ``image``: above
+    :data:`TISSUE_THRESHOLD` of its 99th intensity percentile. Voxel order does not matter: the
+    callers pass both along the scan's memory (:meth:`pvsflow.io.voxel_order.MemoryOrder.flat`),
+    where the passes are fastest."""
+    threshold = TISSUE_THRESHOLD * upper_percentile(image, 99)
+    on_labels = image[labelled]
+    return float(np.count_nonzero(on_labels > threshold) / on_labels.size)
+
+
+def labelled_along_memory(scan: Volume, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scan's intensities and whether each voxel is labelled (``labels`` > 0), as two aligned
+    1D arrays in the order of the scan's memory (the intensities a view, no copy)."""
+    order = MemoryOrder.of(scan.data)
+    return order.flat(scan.data), order.flat(labels) > 0
+
+
+def upper_percentile(values: np.ndarray, q: float) -> float:
+    """``np.percentile(values, q)`` (float values, linear interpolation), the same number, for a q
+    near 100 without partitioning a copy of the whole volume: the two order statistics it
+    interpolates are looked for among the values above a bound taken from a sample, and
+    interpolated as numpy does (a test holds the two equal)."""
+    n = values.size
+    virtual = (n - 1) * (q / 100)
+    previous = int(np.floor(virtual))
+    following = min(previous + 1, n - 1)
+    gamma = virtual - previous
+    sample = values.reshape(-1)[:: max(n // 1_000_000, 1)]
+    above = values >= np.percentile(sample, max(q - 1.0, 0.0))
+    below = n - int(np.count_nonzero(above))
+    if below > previous:  # the sample's bound is too high: the order statistic lies below it
+        return float(np.percentile(values, q))
+    top = values[above]
+    top.partition((previous - below, following - below))
+    low, high = top[previous - below], top[following - below]
+    difference = high - low
+    return float(high - difference * (1 - gamma)) if gamma >= 0.5 else float(low + difference * gamma)
 
 
 def _header_hint(path: Path | str, scan_id: str, scan: Volume) -> str:
@@ -117,9 +166,9 @@ def _header_hint(path: Path | str, scan_id: str, scan: Volume) -> str:
     used, so that a wrong header is not taken for a failed registration."""
     if scan.unused_affine is None:
         return ""
-    labels, *_ = _on_scan_grid(path, scan_id, "label map", scan.data.shape, scan.unused_affine)
-    labelled = labels > 0
-    other = on_tissue_share(scan.data, labelled) if labelled.any() else 0.0
+    labels, *_ = _on_scan_grid(path, scan_id, "label map", scan.data.shape, scan.unused_affine, merged=False)
+    image, labelled = labelled_along_memory(scan, labels)
+    other = on_tissue_share(image, labelled) if labelled.any() else 0.0
     if other < MIN_TISSUE_FRACTION:
         return f" (the scan's qform and sform disagree; with its qform, {100 * other:.0f}% would: neither fits)"
     return (
@@ -144,23 +193,24 @@ def load_label_map(
     scan's qform and sform disagree, the message says what the other would give).
     """
     shape = scan.data.shape
-    labels, source, volumes, warnings = _on_scan_grid(path, scan_id, "label map", shape, scan.affine)
+    merged = substructures is not None
+    labels, source, volumes, warnings = _on_scan_grid(path, scan_id, "label map", shape, scan.affine, merged=merged)
     part_source = None
     if substructures is not None:
         parts, part_source, part_volumes, part_warnings = _on_scan_grid(
-            substructures, scan_id, "substructure label map", shape, scan.affine
+            substructures, scan_id, "substructure label map", shape, scan.affine, merged=True
         )
         labels = np.where(parts > 0, parts, labels)
-        volumes |= part_volumes
+        volumes = (volumes or {}) | (part_volumes or {})
         warnings += part_warnings
-    labelled = labels > 0
+    image, labelled = labelled_along_memory(scan, labels)
     if not labelled.any():
         raise ScanError(
             scan_id,
             f"no label of {path} falls inside the scan's field of view: the label map and the scan are not in "
             "the same scanner space (co-register them)" + _header_hint(path, scan_id, scan),
         )
-    on_tissue = on_tissue_share(scan.data, labelled)
+    on_tissue = on_tissue_share(image, labelled)
     if on_tissue < MIN_TISSUE_FRACTION:
         raise ScanError(
             scan_id,
