@@ -158,6 +158,32 @@ def test_nearest_neighbour_resampling_through_the_affines():
     assert np.array_equal(resample_nearest(labels, flipped, (2, 2, 2), np.eye(4)), labels[::-1])
 
 
+def test_resampling_looks_up_only_near_the_labels_and_gives_scipys_labels():
+    """Within the labels' box or not, every scan voxel gets what scipy's nearest-neighbour
+    resampling of the whole grid gives: oblique and axis-aligned grids (ties at half voxels),
+    labels touching the map's edge, scans reaching beyond the map."""
+    rng = np.random.default_rng(4)
+    labels = np.zeros((30, 34, 28), dtype=np.int16)
+    labels[8:20, 5:30, 10:28] = rng.integers(0, 40, (12, 25, 18))
+    for trial in range(24):
+        label_affine = np.eye(4)
+        if trial % 2:  # axis-aligned, half-voxel offsets
+            label_affine[:3, :3] = np.diag(rng.choice([1.0, 2.0, -1.0], 3))[rng.permutation(3)]
+            label_affine[:3, 3] = rng.choice([-3.5, 0.0, 0.5, 4.25], 3)
+        else:
+            label_affine[:3, :3] = np.diag(rng.uniform(0.8, 1.6, 3)) + rng.normal(0, 0.08, (3, 3))
+            label_affine[:3, 3] = rng.uniform(-6, 6, 3)
+        scan_affine = np.diag([0.5, 0.5, 0.8, 1.0])
+        shape = (70, 76, 45)
+        scan_to_label = np.linalg.inv(label_affine) @ scan_affine
+        whole = ndimage.affine_transform(
+            labels, scan_to_label[:3, :3], offset=scan_to_label[:3, 3], output_shape=shape, order=0, cval=0
+        )
+        resampled = resample_nearest(labels, label_affine, shape, scan_affine)
+        assert resampled.dtype == np.int32 and np.array_equal(resampled, whole), trial
+    assert not resample_nearest(np.zeros((4, 4, 4), np.int16), np.eye(4), (5, 5, 5), np.eye(4)).any()
+
+
 def test_label_map_presets():
     settings = LabelMapSettings(preset="freesurfer", dir="/data/fs")
     cohort = CohortLayout.from_settings("/data/bids", settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -93,11 +94,32 @@ def resample_nearest(
     labels: np.ndarray, label_affine: np.ndarray, shape: tuple[int, ...], scan_affine: np.ndarray
 ) -> np.ndarray:
     """``labels`` seen from every voxel centre of the scan grid (``shape``, ``scan_affine``):
-    nearest neighbour, 0 outside the label map."""
+    nearest neighbour, 0 outside the label map (int32). Only the scan voxels that can see a label
+    are looked up: those in the box of the map's labels (a voxel wider on every side) carried into
+    the scan's grid; every other voxel's nearest label voxel is 0."""
+    resampled = np.zeros(shape, dtype=np.int32)
+    labelled = labels != 0
+    extent = [np.flatnonzero(labelled.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    if not len(extent[0]):
+        return resampled
+    corners = np.array(list(product(*[(e[0] - 1, e[-1] + 1) for e in extent])), dtype=float)
+    label_to_scan = np.linalg.inv(scan_affine) @ label_affine
+    seen = corners @ label_to_scan[:3, :3].T + label_to_scan[:3, 3]
+    low = np.maximum(np.floor(seen.min(axis=0)) - 1, 0).astype(int)
+    high = np.minimum(np.ceil(seen.max(axis=0)) + 2, shape).astype(int)
+    if np.any(high <= low):
+        return resampled
     scan_to_label = np.linalg.inv(label_affine) @ scan_affine
-    return ndimage.affine_transform(
-        labels, scan_to_label[:3, :3], offset=scan_to_label[:3, 3], output_shape=shape, order=0, cval=0
-    ).astype(np.int32)
+    box = tuple(slice(a, b) for a, b in zip(low, high))
+    resampled[box] = ndimage.affine_transform(
+        labels,
+        scan_to_label[:3, :3],
+        offset=scan_to_label[:3, :3] @ low + scan_to_label[:3, 3],
+        output_shape=tuple(high - low),
+        order=0,
+        cval=0,
+    )
+    return resampled
 
 
 def _on_scan_grid(
