@@ -71,6 +71,26 @@ def test_extraction_times_one_scan_against_loading_it():
     assert re.search(r"FreeSurfer 1 mm \(MGZ\).*\d+\.\d+x", output), output
 
 
+def test_cohort_times_the_per_scan_chain_and_plans_a_cohort():
+    output = run(
+        "cohort.py", "--scans", "1", "--extent", "1", "--crop-scale", "0.25", "--methods", "gp_unet,grad",
+        "--plan", "1000", "--cores", "4", "--gpus", "1", "--scans-per-shard", "100",
+    )  # fmt: skip
+    chain = output[: output.index("## Inference per scan")]
+    stages = {row[0].split(",")[0].split(":")[0]: row for row in table_rows(chain)}
+    assert {"extraction", "inference", "detection", "per-scan outputs"} <= set(stages)
+    assert re.search(r"^\| extraction, 4 regions \| [\d.]+ \| [\d.]+x \| 1 \| \d+ \| [\d.]+ \|$", output, re.MULTILINE)
+    assert stages["inference"][3] == stages["detection"][3] == "8"  # 2 methods x 4 regions, a job each
+    assert all(100 < float(row[4]) < 8000 for name, row in stages.items() if name != "stage")  # MiB per job
+    assert re.search(r"^\| gp_unet( \| [\d.]+ \([\d.]+\)){4} \| [\d.]+ \| \d+ \| counted \|$", output, re.MULTILINE)
+    assert re.search(r"^\| grad( \| [\d.]+ \([\d.]+\)){4} \| [\d.]+ \| \d+ \| the forward", output, re.MULTILINE)
+    plan = output[output.index("## 1,000 scans") :]
+    assert "estimated" in plan  # no GPU here: the GPU's inference is an estimate, said so
+    total = re.search(r"\*\*total, stages overlapping across shards\*\* \(bound: ([^)]+)\).*\*\*([\d.]+)\*\*", plan)
+    after = re.search(r"total, one stage after another[ |]+([\d.]+) \|", plan)
+    assert total and after and 0 < float(total.group(2)) <= float(after.group(1))
+
+
 def test_inference_times_every_path_at_a_small_scale():
     variants = "fp32 before (decoder on an upsampled copy),default"
     output = run(

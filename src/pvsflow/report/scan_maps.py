@@ -45,7 +45,10 @@ def pasted_attention(record: ScanRecord, maps: Mapping[str, Path]) -> np.ndarray
     grid, in the scan's stored voxel order (float32, 0 outside the crops; where two regions'
     crops overlap, the larger value)."""
     order = record.voxel_order
-    canvas = np.zeros(order.canonical_shape, dtype=np.float32)
+    # Allocated as NIfTI stores it (stored order, Fortran layout) and pasted into through a
+    # canonical view: written without a reordered copy of the whole grid.
+    pasted = np.zeros(order.stored_shape, dtype=np.float32, order="F")
+    canvas = order.canonical(pasted)
     for region, path in maps.items():
         crop = record.region(region)
         if not crop.ok:
@@ -57,7 +60,7 @@ def pasted_attention(record: ScanRecord, maps: Mapping[str, Path]) -> np.ndarray
         )
         crop_box = tuple(slice(s.start - o, s.stop - o) for s, o in zip(scan_box, origin))
         np.maximum(canvas[scan_box], attention[crop_box], out=canvas[scan_box])
-    return np.ascontiguousarray(order.stored(canvas))
+    return pasted
 
 
 def pvs_labels(shape: tuple[int, ...], selected: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -68,7 +71,7 @@ def pvs_labels(shape: tuple[int, ...], selected: pd.DataFrame) -> tuple[np.ndarr
     table = selected.sort_values(["region_order", "rank"]).reset_index(drop=True)
     table.insert(0, "index", np.arange(1, len(table) + 1))
     table["name"] = [f"{region} PVS {rank}" for region, rank in zip(table["region"], table["rank"])]
-    labels = np.zeros(shape, dtype=np.int16)
+    labels = np.zeros(shape, dtype=np.int16, order="F")  # as NIfTI stores it
     centres = table[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(int)
     reach = BLOB_RADIUS_VOXELS
     for index, centre in zip(table["index"], centres):
