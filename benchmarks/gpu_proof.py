@@ -12,7 +12,9 @@ Steps, each written under ``--out``:
    architecture and path at the paper's crop sizes);
 3. ``packing.md``: ``benchmarks/packing.py`` on the device, ``--networks-per-gpu`` GP-Unets on
    MNIST grids side by side as processes and batched into one module, against one after another;
-4. ``mnist-<recipe>/``: the MNIST study (config.yaml's: ten digits, both objectives, six methods,
+4. ``cohort.md``: ``benchmarks/cohort.py`` on one whole-head scan, inference on the device: each
+   per-scan stage and the plan for 50,000 and 20,000 scans, with GPU inference measured;
+5. ``mnist-<recipe>/``: the MNIST study (config.yaml's: ten digits, both objectives, six methods,
    80 networks) as the Snakemake target ``mnist`` runs it, once per training recipe
    (``--recipes``), ``--networks-per-gpu`` networks training side by side on the one GPU (each
    ``mnist_train`` job asks for one unit of the ``gpu`` resource). Under ``paper`` every network
@@ -20,7 +22,7 @@ Steps, each written under ``--out``:
    within its share of the budget; under ``fast`` with the CPU study's training block
    (config/mnist-cpu.yaml: its epochs, no flips) under the same kind of cap. The tables say what
    each network got (``mnist-<recipe>/mnist/stats/test/tables.md``, ``training_budget.tsv``);
-5. ``summary.md``: the device, each step's wall time and exit status, each study's table.
+6. ``summary.md``: the device, each step's wall time and exit status, each study's table.
 
 ``--tiny`` shrinks every step (the demo's crop sizes, one digit, one method, tiny grids, one
 epoch), for the tests on CPU. The exit status is non-zero when a step failed.
@@ -131,6 +133,18 @@ def main() -> None:
             "packing networks",
             [sys.executable, str(REPO / "benchmarks" / "packing.py"), *packing],
             args.out / "packing.md",
+            summary,
+        )
+    )
+    real_size = ["--scans", "1", "--plan", "50000", "20000"]
+    if args.tiny:
+        real_size = ["--scans", "1", "--extent", "1", "--crop-scale", "0.25", "--methods", "gp_unet", "--plan", "1000"]
+    statuses.append(
+        run_step(
+            "real-size scans, a cohort's plan",
+            [sys.executable, str(REPO / "benchmarks" / "cohort.py"), *real_size]
+            + ["--device", "cuda" if torch.cuda.is_available() else "cpu"],
+            args.out / "cohort.md",
             summary,
         )
     )

@@ -209,7 +209,7 @@ def test_the_gpu_proof_runs_every_step_at_a_tiny_size(tmp_path):
     )  # fmt: skip
     steps = {row[0].split(" (")[0]: row for row in table_rows(output) if row[0] != "step"}
     studies = ["MNIST study, paper recipe", "MNIST study, fast recipe"]
-    names = ["CUDA tests", "training speed", "packing networks", *studies]
+    names = ["CUDA tests", "training speed", "packing networks", "real-size scans, a cohort's plan", *studies]
     assert list(steps)[: len(names)] == names  # then the studies' tables
     assert all(steps[name][2] == "0" for name in names)
     outcome = (out / "gpu-tests.txt").read_text().strip().splitlines()[-1]  # "17 passed, 380 deselected in 9s"
@@ -217,6 +217,8 @@ def test_the_gpu_proof_runs_every_step_at_a_tiny_size(tmp_path):
     assert re.search(rf"\d+ {ran}", outcome) and not_ran not in outcome and "failed" not in outcome, outcome
     assert "| gp_unet | default |" in (out / "training.md").read_text()
     assert "| 2 batched |" in (out / "packing.md").read_text()
+    plan = (out / "cohort.md").read_text()
+    assert "## 1,000 scans on one node" in plan and ("measured" if torch.cuda.is_available() else "estimated") in plan
     studies_text = (out / "summary.md").read_text().split("## MNIST study, ")[1:]
     assert len(studies_text) == 2 and all("| GP-Unet |" in text for text in studies_text)  # beside the paper's
     for recipe in ("paper", "fast"):
