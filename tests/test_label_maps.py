@@ -13,11 +13,11 @@ from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.io import freesurfer as fs
 from pvsflow.io.layout import LABEL_MAP_PRESETS, CohortLayout, crop_file
 from pvsflow.io.settings import LabelMapSettings
-from pvsflow.io.volumes import ScanError, Volume, load_crop, load_scan, save_volume
+from pvsflow.io.volumes import ScanError, Volume, load_crop, load_scan, save_volume, upper_percentile
 from pvsflow.io.voxel_order import VoxelOrder
 from pvsflow.regions.crops import LabelFile, RegionRecord
 from pvsflow.regions.extraction import extract_scan
-from pvsflow.regions.label_maps import label_boxes, load_label_map, resample_nearest, upper_percentile
+from pvsflow.regions.label_maps import label_boxes, load_label_map, resample_nearest
 from pvsflow.regions.registry import RegionSpec
 
 SPECS = [
@@ -228,5 +228,10 @@ def test_the_upper_percentile_is_numpys_to_the_last_bit():
         ][trial % 3].astype(np.float32)
         q = [99.0, 99.5, 95.0][trial % 3]
         assert upper_percentile(values, q) == float(np.percentile(values, q))
+        values[rng.random(n) < 0.4] = 0  # a scan's background
+        positive = values[values > 0]
+        assert upper_percentile(values, q, above=0.0) == float(np.percentile(positive, q))
     constant = np.ones(5000, np.float32)  # the sample's bound is the maximum itself
     assert upper_percentile(constant, 99) == 1.0
+    with pytest.raises(ValueError):
+        upper_percentile(np.zeros(10, np.float32), 99, above=0.0)

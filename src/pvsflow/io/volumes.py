@@ -124,6 +124,34 @@ def load_scan(path: Path | str, scan_id: str) -> Volume:
     return volume
 
 
+def upper_percentile(values: np.ndarray, q: float, *, above: float | None = None) -> float:
+    """``np.percentile(values, q)`` (float values, linear interpolation), or of the values greater
+    than ``above`` when given, the same number, for a q near 100 without partitioning a copy of the
+    whole volume: the two order statistics it interpolates are looked for among the values above a
+    bound taken from a sample, and interpolated as numpy does (a test holds the two equal). Raises
+    ValueError when no value is greater than ``above``."""
+    n = values.size
+    counted = n if above is None else int(np.count_nonzero(values > above))
+    if counted == 0:
+        raise ValueError(f"no value is greater than {above}")
+    virtual = (counted - 1) * (q / 100)
+    gamma = virtual - int(virtual)  # a Python float, as numpy's own (it keeps float32 arithmetic float32)
+    # Order statistics of the whole array: the counted values are its largest.
+    previous = n - counted + int(virtual)
+    following = min(previous + 1, n - 1)
+    sample = values.reshape(-1)[:: max(n // 1_000_000, 1)]
+    sample = sample if above is None else sample[sample > above]
+    top_mask = values >= np.percentile(sample, max(q - 1.0, 0.0)) if sample.size else np.ones(values.shape, bool)
+    below = n - int(np.count_nonzero(top_mask))
+    if below > previous:  # the sample's bound is too high: the order statistic lies below it
+        return float(np.percentile(values if above is None else values[values > above], q))
+    top = values[top_mask]
+    top.partition((previous - below, following - below))
+    low, high = top[previous - below], top[following - below]
+    difference = high - low
+    return float(high - difference * (1 - gamma)) if gamma >= 0.5 else float(low + difference * gamma)
+
+
 def save_volume(path: Path | str, data: np.ndarray, affine: np.ndarray, dtype: type = np.float32) -> None:
     """Write a NIfTI (float32, or ``dtype``: np.int32 for labels) with the affine as both qform
     and sform (scanner RAS, mm)."""

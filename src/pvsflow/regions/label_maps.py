@@ -18,7 +18,7 @@ import numpy as np
 from nibabel.affines import voxel_sizes
 from scipy import ndimage
 
-from pvsflow.io.volumes import ScanError, Volume, load_volume
+from pvsflow.io.volumes import ScanError, Volume, load_volume, upper_percentile
 from pvsflow.io.voxel_order import MemoryOrder
 from pvsflow.regions.crops import LabelFile, LabelSource
 
@@ -159,28 +159,6 @@ def labelled_along_memory(scan: Volume, labels: np.ndarray) -> tuple[np.ndarray,
     1D arrays in the order of the scan's memory (the intensities a view, no copy)."""
     order = MemoryOrder.of(scan.data)
     return order.flat(scan.data), order.flat(labels) > 0
-
-
-def upper_percentile(values: np.ndarray, q: float) -> float:
-    """``np.percentile(values, q)`` (float values, linear interpolation), the same number, for a q
-    near 100 without partitioning a copy of the whole volume: the two order statistics it
-    interpolates are looked for among the values above a bound taken from a sample, and
-    interpolated as numpy does (a test holds the two equal)."""
-    n = values.size
-    virtual = (n - 1) * (q / 100)
-    previous = int(np.floor(virtual))
-    following = min(previous + 1, n - 1)
-    gamma = virtual - previous
-    sample = values.reshape(-1)[:: max(n // 1_000_000, 1)]
-    above = values >= np.percentile(sample, max(q - 1.0, 0.0))
-    below = n - int(np.count_nonzero(above))
-    if below > previous:  # the sample's bound is too high: the order statistic lies below it
-        return float(np.percentile(values, q))
-    top = values[above]
-    top.partition((previous - below, following - below))
-    low, high = top[previous - below], top[following - below]
-    difference = high - low
-    return float(high - difference * (1 - gamma)) if gamma >= 0.5 else float(low + difference * gamma)
 
 
 def _header_hint(path: Path | str, scan_id: str, scan: Volume) -> str:

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
 
-from pvsflow.io.volumes import Volume, replace_atomically
+from pvsflow.io.volumes import Volume, replace_atomically, upper_percentile
+from pvsflow.io.voxel_order import MemoryOrder
 from pvsflow.regions.crops import ScanRecord
 from pvsflow.regions.registry import REGIONS
 
@@ -102,7 +103,10 @@ def draw_qc_image(
     and ``rated``: each region's counts (None where there is none); ``title``: the first line."""
     data = scan.data
     spacing = np.sqrt((scan.affine[:3, :3] ** 2).sum(axis=0))
-    ceiling = float(np.percentile(data[data > 0], 99)) if (data > 0).any() else 1.0
+    try:  # along memory: the order does not matter to a percentile
+        ceiling = upper_percentile(MemoryOrder.of(data).flat(data), 99, above=0.0)
+    except ValueError:  # no positive intensity
+        ceiling = 1.0
     boxes = {
         region: (np.asarray(record.region(region).origin), np.asarray(record.region(region).origin) + shape)
         for region, shape in crop_shapes.items()
