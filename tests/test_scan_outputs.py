@@ -2,7 +2,9 @@
 labels lie on the scan's voxels whatever its voxel order; the QC image draws every region; the
 per-scan job writes both for each scan of a crop set and a row per scan."""
 
+import gzip
 import shutil
+import subprocess
 
 import nibabel as nib
 import numpy as np
@@ -20,7 +22,7 @@ from pvsflow.regions.crops import ScanCrops
 from pvsflow.regions.extraction import extract_scan
 from pvsflow.regions.registry import REGIONS, RegionSpec
 from pvsflow.report.qc_images import REGION_COLOURS, draw_qc_image
-from pvsflow.report.scan_maps import LABEL_COLUMNS, write_scan_maps
+from pvsflow.report.scan_maps import LABEL_COLUMNS, save_in_scan_grid, write_scan_maps
 from pvsflow.report.scan_outputs import MANIFEST_COLUMNS, scan_outputs
 
 SPECS = [
@@ -140,3 +142,23 @@ def test_the_per_scan_job_writes_each_readable_scans_outputs_and_a_row_per_scan(
     assert failed["status"] == "failed" and failed["split"] == "validation" and failed["n_pvs"] == 0
     assert "T2w scan not found" in failed["error"] and failed["qc_image"] == failed["pvs_maps"] == ""
     assert not results.qc_image("sub-02").exists()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_maps_are_gzipped_slice_by_slice_into_the_bytes_nibabel_writes(tmp_path, dtype):
+    """A map written as gzip members (zero slices reusing one) decompresses to exactly the file
+    nibabel writes, for Python's gzip and the system's gunzip alike."""
+    scan = nib.Nifti1Image(np.zeros((20, 24, 16), np.int16), np.diag([0.5, 0.5, 0.8, 1.0]))
+    data = np.zeros(scan.shape, dtype=dtype, order="F")
+    data[3:9, 5:20, 6:10] = np.random.default_rng(0).random((6, 15, 4)) * 100
+    save_in_scan_grid(tmp_path / "members.nii.gz", data, scan, dtype)
+    header = scan.header.copy()
+    header.set_data_dtype(dtype)
+    reference = nib.Nifti1Image(data, None, header=header)
+    reference.header.set_slope_inter(1.0, 0.0)
+    nib.save(reference, tmp_path / "nibabel.nii.gz")
+    expected = gzip.decompress((tmp_path / "nibabel.nii.gz").read_bytes())
+    assert gzip.decompress((tmp_path / "members.nii.gz").read_bytes()) == expected
+    gunzip = subprocess.run(["gzip", "-dc", str(tmp_path / "members.nii.gz")], capture_output=True, check=True)
+    assert gunzip.stdout == expected
+    assert np.array_equal(np.asarray(nib.load(tmp_path / "members.nii.gz").dataobj), data)

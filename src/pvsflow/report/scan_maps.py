@@ -9,6 +9,8 @@ they are pasted into a canonical array and stored back in the scan's own order.
 
 from __future__ import annotations
 
+import gzip
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -83,14 +85,66 @@ def pvs_labels(shape: tuple[int, ...], selected: pd.DataFrame) -> tuple[np.ndarr
     return labels, table[LABEL_COLUMNS]
 
 
+class GzipMembers(io.RawIOBase):
+    """A write-only file for nibabel that gzips each write as a gzip member of its own. A file of
+    several members is one gzip file (RFC 1952): Python's gzip, zlib's gzread (FSL, ITK-SNAP,
+    Freeview) and nibabel read it as the bytes written. NIfTI writes its data one slice at a
+    time, so the all-zero slices of a sparse map reuse one member compressed once: writing the
+    map costs what its non-zero slices cost."""
+
+    def __init__(self, raw: io.BufferedIOBase) -> None:
+        self.raw = raw
+        self.position = 0
+        self.zero_members: dict[int, bytes] = {}
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        size = len(memoryview(data).cast("B"))
+        if not size:
+            return 0
+        if np.frombuffer(data, dtype=np.uint8).any():
+            member = gzip.compress(data, compresslevel=1, mtime=0)
+        else:
+            if size not in self.zero_members:
+                self.zero_members[size] = gzip.compress(bytes(size), compresslevel=1, mtime=0)
+            member = self.zero_members[size]
+        self.raw.write(member)
+        self.position += size
+        return size
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Only forward (nibabel seeks to where the data start): the gap is written as zeros."""
+        target = offset if whence == io.SEEK_SET else self.position + offset
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self.position:
+            raise io.UnsupportedOperation("a gzip stream is written forward only")
+        self.write(bytes(target - self.position))
+        return self.position
+
+
 def save_in_scan_grid(path: Path | str, data: np.ndarray, scan: nib.Nifti1Image, dtype: type) -> None:
     """``data`` (the scan's shape, stored order) written with the scan's header: its qform,
-    sform and voxel sizes, so that a viewer lays it exactly over the scan."""
+    sform and voxel sizes, so that a viewer lays it exactly over the scan. A ``.nii.gz`` is
+    written as :class:`GzipMembers`."""
     header = scan.header.copy()
     header.set_data_dtype(dtype)
     image = nib.Nifti1Image(np.asarray(data, dtype=dtype), None, header=header)
     image.header.set_slope_inter(1.0, 0.0)
-    replace_atomically(path, lambda tmp: nib.save(image, tmp))
+
+    def write(tmp: Path) -> None:
+        if not tmp.name.endswith(".gz"):
+            nib.save(image, tmp)
+            return
+        with tmp.open("wb") as raw:
+            members = GzipMembers(raw)
+            holder = nib.FileHolder(filename=str(tmp), fileobj=members)
+            image.to_file_map({"image": holder, "header": holder})
+
+    replace_atomically(path, write)
 
 
 def write_scan_maps(
