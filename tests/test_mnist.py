@@ -37,6 +37,7 @@ from pvsflow.mnist.study import (
     training_budget,
 )
 from pvsflow.nets.models import build_model
+from pvsflow.nets.training_check import TrainingVerdict
 
 
 @pytest.fixture
@@ -227,6 +228,11 @@ def epoch_table(validation_losses: list[float], updates_per_epoch: int = 7) -> p
     )
 
 
+def verdict(learnt: bool) -> dict:
+    """A card's training check."""
+    return TrainingVerdict(3.4, 2.0 if learnt else 3.3, 0.6 if learnt else 0.97, 0.8, 2, 4, learnt).as_card()
+
+
 def test_the_training_budget_says_what_each_network_got_and_what_stopped_it():
     settings = {"regression": TrainingSettings(max_epochs=6, patience=2, batch_size=64)}
     budget = training_budget(
@@ -235,13 +241,22 @@ def test_the_training_budget_says_what_each_network_got_and_what_stopped_it():
             ("regression", 2, "gp_unet"): epoch_table([3.0, 2.9, 2.8, 2.7, 2.6, 2.5]),  # ran to max_epochs
         },
         settings,
+        {("regression", 1, "gp_unet"): verdict(True), ("regression", 2, "gp_unet"): verdict(False)},
     )
     assert budget["stopped_by"].tolist() == ["patience", "max_epochs"]
     assert budget["epochs"].tolist() == [4, 6] and budget["updates"].tolist() == [28, 42]
     assert budget["best_epoch"].tolist() == [2, 6] and budget["minutes"].tolist() == [2.0, 3.0]
+    assert budget["learnt"].tolist() == [True, False]
     markdown = budget_markdown(budget, settings)
-    assert "| regression | gp_unet | 2 | 4-6 | 28-42 | 2.0-3.0 (5) | 2-6 | patience 1, max_epochs 1 |" in markdown
+    row = "| regression | gp_unet | 2 | 4-6 | 28-42 | 2.0-3.0 (5) | 2-6 | patience 1, max_epochs 1 | 1 of 2 |"
+    assert row in markdown
     assert "per network at most 6 epochs, time cap none, stopping after 2 epochs without improvement" in markdown
+    # A network that did not learn is named above the table, never only counted in it.
+    assert "**1 of 2 networks did not learn**" in markdown and "regression gp_unet, digit 2)" in markdown
+    learnt = training_budget(
+        {("regression", 1, "gp_unet"): epoch_table([3.0, 2.0])}, settings, {("regression", 1, "gp_unet"): None}
+    )
+    assert "did not learn" not in budget_markdown(learnt, settings) and "| n/a |" in budget_markdown(learnt, settings)
 
 
 def test_evaluating_a_network_ranks_candidates_inside_the_grid(pool):

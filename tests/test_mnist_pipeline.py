@@ -91,6 +91,9 @@ def test_every_result_table_states_the_training_budget(mnist_run):
     assert mean_table < budget_section < tables.index("## Regression")
     assert "per network at most 1 epochs, time cap none" in tables
     assert "| regression | gp_unet | 1 | 1 | 1 |" in tables
+    # One epoch on 8 grids teaches nothing, and the tables say so, network by network.
+    assert budget["learnt"].notna().all()
+    assert f"**{int((~budget['learnt']).sum())} of 4 networks did not learn**" in tables
 
 
 def test_trained_networks_are_scored_on_another_pool_without_retraining(mnist_run):

@@ -146,7 +146,7 @@ rule mnist_summary:
     input:
         unpack(mnist_runs("per_image")),
         unpack(mnist_runs("examples")),
-        unpack(mnist_epoch_tables),
+        unpack(mnist_network_files),
         example_dataset=mnist_example_grids,
     output:
         per_digit=MNIST.stats(pool="{pool}", name="per_digit.tsv"),

@@ -113,12 +113,14 @@ def mnist_runs(kind):
     return files
 
 
-def mnist_epoch_tables(wildcards):
-    """Every study network's epoch table, keyed input_key("epochs", objective, digit, architecture)."""
+def mnist_network_files(wildcards):
+    """Every study network's epoch table and model card, keyed input_key("epochs" or "card",
+    objective, digit, architecture)."""
     return {
-        input_key("epochs", objective, digit, architecture): MNIST.model(
-            objective=objective, digit=digit, architecture=architecture, suffix=".tsv"
+        input_key(kind, objective, digit, architecture): MNIST.model(
+            objective=objective, digit=digit, architecture=architecture, suffix=suffix
         )
+        for kind, suffix in (("epochs", ".tsv"), ("card", ".json"))
         for objective in config["mnist"]["objectives"]
         for digit in config["mnist"]["digits"]
         for architecture in mnist_architectures()

@@ -10,6 +10,7 @@ from pvsflow.attention.catalogue import METHOD_CATALOGUE
 from pvsflow.io.layout import input_key
 from pvsflow.io.settings import MnistEvaluationSettings, TrainingSettings, from_mapping
 from pvsflow.mnist import grids, study
+from pvsflow.nets.model_files import ModelCard
 from pvsflow.pipeline.jobs import log_to
 from pvsflow.report import figures
 
@@ -22,9 +23,12 @@ per_digit, mean = study.summarise_study(per_image, settings)
 per_digit.to_csv(snakemake.output.per_digit, sep="\t", index=False, float_format="%.4f")
 mean.to_csv(snakemake.output.summary, sep="\t", index=False, float_format="%.4f")
 training = {objective: TrainingSettings.from_config(values) for objective, values in params.training.items()}
-networks = product(params.objectives, params.digits, params.architectures)
+networks = list(product(params.objectives, params.digits, params.architectures))
+cards = {run: snakemake.input[input_key("card", *run)] for run in networks}
 budget = study.training_budget(
-    {run: pd.read_csv(snakemake.input[input_key("epochs", *run)], sep="\t") for run in networks}, training
+    {run: pd.read_csv(snakemake.input[input_key("epochs", *run)], sep="\t") for run in networks},
+    training,
+    {run: ModelCard.from_json(Path(card).read_text(), card).training_check for run, card in cards.items()},
 )
 budget.to_csv(snakemake.output.budget, sep="\t", index=False, float_format="%.4f")
 labels = {name: METHOD_CATALOGUE[name].label for name in params.methods}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from pvsflow.nets.devices import Execution
 from pvsflow.nets.models import CountNetwork
 from pvsflow.nets.objectives import predicted_count
 from pvsflow.nets.training import stopped_by
+from pvsflow.nets.training_check import TrainingVerdict
 from pvsflow.report.paper_tables import paper_tables_markdown, with_interval
 from pvsflow.stats.evaluation import froc_table, scan_table
 from pvsflow.stats.froc import froc_area, pooled_froc, summarise
@@ -227,13 +229,19 @@ def froc_curves(per_image: Mapping[tuple[str, int, str], pd.DataFrame]) -> pd.Da
 
 
 def training_budget(
-    epoch_tables: Mapping[tuple[str, int, str], pd.DataFrame], settings: Mapping[str, TrainingSettings]
+    epoch_tables: Mapping[tuple[str, int, str], pd.DataFrame],
+    settings: Mapping[str, TrainingSettings],
+    checks: Mapping[tuple[str, int, str], Mapping[str, Any] | None],
 ) -> pd.DataFrame:
-    """What each network was given: one row per (objective, digit, architecture) with epochs,
-    updates, training minutes, the best epoch and what stopped it (:func:`pvsflow.nets.training.stopped_by`).
-    ``epoch_tables`` as the training jobs write them; ``settings`` per objective."""
+    """What each network was given and whether it learnt: one row per (objective, digit,
+    architecture) with epochs, updates, training minutes, the best epoch, what stopped it
+    (:func:`pvsflow.nets.training.stopped_by`) and ``learnt`` (its card's training check,
+    :class:`pvsflow.nets.training_check.TrainingVerdict`; None where the card has none).
+    ``epoch_tables`` as the training jobs write them; ``settings`` per objective; ``checks``:
+    each network's card's ``training_check``."""
     rows = []
     for (objective, digit, architecture), table in epoch_tables.items():
+        verdict = TrainingVerdict.from_card(checks[(objective, digit, architecture)])
         history = [EpochRecord(**record) for record in table.to_dict("records")]
         best = min(history, key=lambda record: record.validation_loss)
         rows.append(
@@ -247,6 +255,7 @@ def training_budget(
                 "best_epoch": best.epoch,
                 "best_validation_loss": best.validation_loss,
                 "stopped_by": stopped_by(history, settings[objective]),
+                "learnt": None if verdict is None else verdict.learnt,
             }
         )
     return pd.DataFrame(rows)
@@ -263,10 +272,22 @@ def budget_markdown(budget: pd.DataFrame, settings: Mapping[str, TrainingSetting
             f"{limits.max_epochs} epochs, time cap {cap}, stopping after {limits.patience} epochs without improvement "
             "(the paper: 100, no cap)"
         )
+    not_learnt = budget[budget["learnt"].eq(False)]
+    if len(not_learnt):
+        which = "; ".join(
+            f"{objective} {architecture}, digit{'s' if len(rows) > 1 else ''} {', '.join(str(d) for d in rows['digit'])}"
+            for (objective, architecture), rows in not_learnt.groupby(["objective", "architecture"], sort=False)
+        )
+        lines += [
+            "",
+            f"**{len(not_learnt)} of {len(budget)} networks did not learn** (their best validation loss stayed above "
+            f"half the plateau of predicting the mean, or their predictions did not vary: {which}). The methods "
+            "that read them are scored on untrained networks.",
+        ]
     lines += [
         "",
-        "| objective | network | digits | epochs | updates | minutes (total) | best epoch | stopped by |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| objective | network | digits | epochs | updates | minutes (total) | best epoch | stopped by | learnt |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
 
     def span(values: pd.Series, digits: int = 0) -> str:
@@ -277,9 +298,16 @@ def budget_markdown(budget: pd.DataFrame, settings: Mapping[str, TrainingSetting
         stops = ", ".join(f"{reason} {n}" for reason, n in rows["stopped_by"].value_counts().items())
         lines.append(
             f"| {objective} | {architecture} | {len(rows)} | {span(rows['epochs'])} | {span(rows['updates'])} | "
-            f"{span(rows['minutes'], 1)} ({rows['minutes'].sum():.0f}) | {span(rows['best_epoch'])} | {stops} |"
+            f"{span(rows['minutes'], 1)} ({rows['minutes'].sum():.0f}) | {span(rows['best_epoch'])} | {stops} | "
+            f"{learnt_count(rows['learnt'])} |"
         )
     return "\n".join([*lines, ""])
+
+
+def learnt_count(learnt: pd.Series) -> str:
+    """How many of the networks learnt ("2 of 3"), "n/a" where no card judged them."""
+    judged = learnt.dropna()
+    return "n/a" if judged.empty else f"{int(judged.astype(bool).sum())} of {len(learnt)}"
 
 
 def study_markdown(
