@@ -274,9 +274,10 @@ def budget_markdown(budget: pd.DataFrame, settings: Mapping[str, TrainingSetting
         )
     not_learnt = budget[budget["learnt"].eq(False)]
     if len(not_learnt):
+        groups = not_learnt.groupby(["objective", "architecture"], sort=False)["digit"]
         which = "; ".join(
-            f"{objective} {architecture}, digit{'s' if len(rows) > 1 else ''} {', '.join(str(d) for d in rows['digit'])}"
-            for (objective, architecture), rows in not_learnt.groupby(["objective", "architecture"], sort=False)
+            f"{objective} {architecture}, digit{'s' if len(digits) > 1 else ''} {', '.join(map(str, digits))}"
+            for (objective, architecture), digits in groups
         )
         lines += [
             "",
