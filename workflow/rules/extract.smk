@@ -15,7 +15,7 @@ rule extract_regions:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,  # 611 MiB at a real scan's size (docs/benchmarks.md, "Real-size scans")
         runtime=60,
     params:
         regions={region: preprocessing_block(region) for region in REGION_NAMES},

@@ -16,7 +16,7 @@ rule scan_outputs:
         ENV
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,  # 522 MiB at a real scan's size (docs/benchmarks.md, "Real-size scans")
         runtime=60,
     params:
         methods=RUN.scan_output_methods,
