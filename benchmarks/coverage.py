@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 
 from pvsflow.cohort.synthetic import generate_subject
-from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
+from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec, at_paper_voxel_size
 from pvsflow.regions.cropping import extract_region
 from pvsflow.regions.registry import MIDBRAIN, PAPER_VOXEL_SIZE_MM, RegionSpec, crop_shape_from_mm
 
@@ -30,17 +30,9 @@ IN_PLANE_MM = (44.0, 44.0)  # the paper's 88 x 88 voxels of 0.5 mm
 HEIGHTS_MM = (8.8, 12.0, 16.0, 20.0, 22.0)  # 8.8: the paper's 11 slices of 0.8 mm
 
 
-def paper_resolution_spec(n_subjects: int) -> SyntheticCohortSpec:
-    """The demo's cohort drawn at the paper's voxel size (the same anatomy in millimetres)."""
-    base = SyntheticCohortSpec()
-    extent_mm = np.array(base.shape) * np.array(base.voxel_size_mm)
-    shape = tuple(int(n) for n in np.round(extent_mm / np.array(PAPER_VOXEL_SIZE_MM)))
-    return replace(base, shape=shape, voxel_size_mm=PAPER_VOXEL_SIZE_MM, n_subjects=n_subjects)
-
-
 def measure(n_subjects: int, heights_mm: tuple[float, ...]) -> list[dict[str, float]]:
     """One row per height: slices, median and smallest coverage, dots inside and in all."""
-    spec = paper_resolution_spec(n_subjects)
+    spec = replace(at_paper_voxel_size(SyntheticCohortSpec(), extent=1.0), n_subjects=n_subjects)  # the same anatomy
     crops = {h: crop_shape_from_mm((*IN_PLANE_MM, h), PAPER_VOXEL_SIZE_MM) for h in heights_mm}
     coverage: dict[float, list[float]] = {h: [] for h in heights_mm}
     inside = dict.fromkeys(heights_mm, 0)
