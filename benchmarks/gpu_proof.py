@@ -58,23 +58,24 @@ def run_step(name: str, command: list[str], output: Path, summary: list[str]) ->
     return status
 
 
-def recipe_training(recipe: str) -> dict:
-    """The study's training block under ``recipe``: ``paper`` is config.yaml's (the paper's
-    rule), ``fast`` the CPU study's (its epochs and augmentation)."""
+def recipe_blocks(recipe: str) -> dict:
+    """The study's training blocks under ``recipe`` (``training``, ``architectures``): ``paper`` is
+    config.yaml's (the paper's rule), ``fast`` the CPU study's (its epochs and augmentation)."""
     if recipe == "paper":
-        return {"recipe": "paper"}
-    training = yaml.safe_load(CPU_STUDY.read_text())["mnist"]["training"]
-    return {key: value for key, value in training.items() if key != "max_minutes"} | {"recipe": recipe}
+        return {"training": {"recipe": "paper"}, "architectures": {}}
+    study = yaml.safe_load(CPU_STUDY.read_text())["mnist"]
+    training = {key: value for key, value in study["training"].items() if key != "max_minutes"}
+    return {"training": training | {"recipe": recipe}, "architectures": study.get("architectures", {})}
 
 
 def study_overlay(out: Path, idx: list[Path], recipe: str, cap_minutes: float, tiny: bool) -> dict:
     """The config overlay of one recipe's study: results under ``out/mnist-<recipe>``, the IDX
-    pool, the recipe's training block and the cap per network."""
+    pool, the recipe's training blocks and the cap per network."""
     mnist: dict = {
         "idx_images": str(idx[0].resolve()),
         "idx_labels": str(idx[1].resolve()),
-        "training": recipe_training(recipe) | {"max_minutes": round(cap_minutes, 2)},
-    }
+    } | recipe_blocks(recipe)
+    mnist["training"] |= {"max_minutes": round(cap_minutes, 2)}
     if tiny:
         mnist |= {
             "digits": [3],
@@ -83,6 +84,7 @@ def study_overlay(out: Path, idx: list[Path], recipe: str, cap_minutes: float, t
             "evaluation": {"bootstrap_runs": 20, "attention_examples": 1},
         }
         mnist["training"] |= {"max_epochs": 1, "patience": 1, "max_minutes": None}
+        mnist["architectures"] = {}
     return {"results": str((out / f"mnist-{recipe}").resolve()), "mnist": mnist}
 
 

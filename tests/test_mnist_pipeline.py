@@ -142,6 +142,10 @@ def test_a_change_reruns_only_what_it_touches(mnist_run):
         ("mnist", None),
     }
     assert len([rule for rule, _ in jobs if rule == "mnist_train"]) == 2  # GP-Unet and the Base network
+    base_network = overlay(mnist_run, "base_network", "mnist:\n  architectures:\n    base: {max_epochs: 3}\n")
+    jobs = planned_jobs(mnist_run, base, base_network, target="mnist")
+    assert {(rule, w.get("architecture")) for rule, w in jobs if rule == "mnist_train"} == {("mnist_train", "base")}
+    assert len([rule for rule, _ in jobs if rule == "mnist_train"]) == 2  # one per objective
     digit = overlay(mnist_run, "digit", "mnist:\n  digits: [3, 5]\n")
     jobs = planned_jobs(mnist_run, base, digit, target="mnist")
     assert {w.get("digit") for rule, w in jobs if rule.startswith("mnist_") and rule != "mnist_summary"} == {"5"}

@@ -143,6 +143,8 @@ def config_blocks(config: dict) -> list[tuple[str, dict, object]]:
         ]
     for objective, overrides in config["mnist"]["objectives"].items():
         blocks.append((f"mnist.objectives.{objective}", overrides or {}, mnist_training))
+    for architecture, overrides in config["mnist"].get("architectures", {}).items():
+        blocks.append((f"mnist.architectures.{architecture}", overrides, mnist_training))
     return blocks
 
 

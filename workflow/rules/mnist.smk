@@ -195,7 +195,10 @@ rule mnist_summary:
         architectures=mnist_architectures(),
         evaluation=config["mnist"]["evaluation"],
         training={
-            objective: mnist_training_settings(objective)
+            objective: {
+                architecture: mnist_training_settings(objective, architecture)
+                for architecture in mnist_architectures()
+            }
             for objective in config["mnist"]["objectives"]
         },
     script:

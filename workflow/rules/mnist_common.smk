@@ -11,7 +11,7 @@ wildcard_constraints:
 
 
 # The MNIST study's inputs and narrow params: one digit's dataset depends only on the IDX files
-# and the dataset settings; one network only on its objective's training settings.
+# and the dataset settings; one network only on its objective's and architecture's training settings.
 
 
 def mnist_idx_files(wildcards):
@@ -29,17 +29,18 @@ def mnist_dataset_params(wildcards):
     return config["mnist"]["grids"]
 
 
-def mnist_training_settings(objective):
-    """The study's training settings overridden by the objective's own."""
+def mnist_training_settings(objective, architecture):
+    """The study's training settings overridden by the objective's own, then the architecture's."""
     return {
         **config["mnist"]["training"],
         **(config["mnist"]["objectives"][objective] or {}),
+        **config["mnist"]["architectures"].get(architecture, {}),
         "objective": objective,
     }
 
 
 def mnist_training(wildcards):
-    return mnist_training_settings(wildcards.objective)
+    return mnist_training_settings(wildcards.objective, wildcards.architecture)
 
 
 def mnist_pool_idx_files(wildcards):

@@ -22,7 +22,11 @@ per_image = {run: pd.read_parquet(snakemake.input[input_key("per_image", *run)])
 per_digit, mean = study.summarise_study(per_image, settings)
 per_digit.to_csv(snakemake.output.per_digit, sep="\t", index=False, float_format="%.4f")
 mean.to_csv(snakemake.output.summary, sep="\t", index=False, float_format="%.4f")
-training = {objective: TrainingSettings.from_config(values) for objective, values in params.training.items()}
+training = {
+    (objective, architecture): TrainingSettings.from_config(values)
+    for objective, per_architecture in params.training.items()
+    for architecture, values in per_architecture.items()
+}
 networks = list(product(params.objectives, params.digits, params.architectures))
 cards = {run: snakemake.input[input_key("card", *run)] for run in networks}
 budget = study.training_budget(

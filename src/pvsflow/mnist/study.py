@@ -230,14 +230,14 @@ def froc_curves(per_image: Mapping[tuple[str, int, str], pd.DataFrame]) -> pd.Da
 
 def training_budget(
     epoch_tables: Mapping[tuple[str, int, str], pd.DataFrame],
-    settings: Mapping[str, TrainingSettings],
+    settings: Mapping[tuple[str, str], TrainingSettings],
     checks: Mapping[tuple[str, int, str], Mapping[str, Any] | None],
 ) -> pd.DataFrame:
     """What each network was given and whether it learnt: one row per (objective, digit,
     architecture) with epochs, updates, training minutes, the best epoch, what stopped it
     (:func:`pvsflow.nets.training.stopped_by`) and ``learnt`` (its card's training check,
     :class:`pvsflow.nets.training_check.TrainingVerdict`; None where the card has none).
-    ``epoch_tables`` as the training jobs write them; ``settings`` per objective; ``checks``:
+    ``epoch_tables`` as the training jobs write them; ``settings`` per (objective, architecture); ``checks``:
     each network's card's ``training_check``."""
     rows = []
     for (objective, digit, architecture), table in epoch_tables.items():
@@ -254,21 +254,21 @@ def training_budget(
                 "minutes": sum(record.seconds for record in history) / 60,
                 "best_epoch": best.epoch,
                 "best_validation_loss": best.validation_loss,
-                "stopped_by": stopped_by(history, settings[objective]),
+                "stopped_by": stopped_by(history, settings[(objective, architecture)]),
                 "learnt": None if verdict is None else verdict.learnt,
             }
         )
     return pd.DataFrame(rows)
 
 
-def budget_markdown(budget: pd.DataFrame, settings: Mapping[str, TrainingSettings]) -> str:
-    """The training budget beside the results: per objective its limits, per architecture the
+def budget_markdown(budget: pd.DataFrame, settings: Mapping[tuple[str, str], TrainingSettings]) -> str:
+    """The training budget beside the results: per objective and architecture its limits and the
     range over digits of epochs, updates and minutes, and what stopped the networks."""
     lines = ["## Training budget (every network of the table above)", ""]
-    for objective, limits in settings.items():
+    for (objective, architecture), limits in settings.items():
         cap = "none" if limits.max_minutes is None else f"{limits.max_minutes:g} min"
         lines.append(
-            f"- {objective}: {limits.optimizer}, batch {limits.batch_size}; per network at most "
+            f"- {objective}, {architecture}: {limits.optimizer}, batch {limits.batch_size}; per network at most "
             f"{limits.max_epochs} epochs, time cap {cap}, stopping after {limits.patience} epochs without improvement "
             "(the paper: 100, no cap)"
         )
