@@ -253,7 +253,8 @@ def test_the_training_budget_says_what_each_network_got_and_what_stopped_it():
     markdown = budget_markdown(budget, settings)
     row = "| regression | gp_unet | 2 | 4-6 | 28-42 | 2.0-3.0 (5) | 2-6 | patience 1, max_epochs 1 | 1 of 2 |"
     assert row in markdown
-    assert "- regression, gp_unet: adadelta, batch 64; per network at most 6 epochs, time cap none, stopping after 2" in markdown
+    limits = "- regression, gp_unet: adadelta, batch 64; per network at most 6 epochs, time cap none, stopping after 2"
+    assert limits in markdown
     assert "- regression, base: adadelta, batch 64; per network at most 9 epochs" in markdown
     # A network that did not learn is named above the table, never only counted in it.
     assert "**1 of 2 networks did not learn**" in markdown and "regression gp_unet, digit 2)" in markdown
