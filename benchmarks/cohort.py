@@ -4,6 +4,8 @@ wall time of N scans on one node of C cores and G GPUs.
     python benchmarks/cohort.py                                  # 2 whole-head scans, the paper's 7 methods
     python benchmarks/cohort.py --plan 50000 20000 --cores 16 --gpus 1 --scans-per-shard 500
     python benchmarks/cohort.py --device cuda                    # inference measured on the GPU
+    python benchmarks/cohort.py --save chain.json                # the measurements, for other plans:
+    python benchmarks/cohort.py --measured chain.json --plan 50000 --jobs-per-gpu 1 3
     python benchmarks/cohort.py --scans 1 --extent 1 --crop-scale 0.25 --methods gp_unet     # quick
 
 ``--scans`` synthetic subjects are drawn at the paper's voxel size over a whole head's field of view
@@ -26,7 +28,10 @@ for a cohort of each ``--plan`` size on ``--cores`` cores and ``--gpus`` GPUs, e
 wall time, the job starts (a job's Python and torch imports, measured) and the total: with stages
 overlapping across shards (the slowest resource bounds it) and one after another. GPU inference is
 measured with ``--device cuda``; otherwise it is estimated from the FLOPs at ``--gpu-tflops`` plus
-the job's reading and writing measured on the CPU, and the table says so.
+the job's reading and writing measured on the CPU, and the table says so. With ``--jobs-per-gpu``
+K, K inference jobs share each GPU (``--resources gpu=K`` on one node; the SLURM profile gives each
+job a GPU of its own): their reading and writing overlap while the GPU computes for one of them,
+and each holds its ``--threads`` cores, which the CPU stages then lack.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parent
 STAGE_RESULT = "stage result: "  # the line a stage process reports on
 REGIONS = ("midbrain", "hippocampi", "basal_ganglia", "centrum_semiovale")
+STAGE_PAIRS = ("infer", "detect")  # the stages run once per region and method
 
 
 def timed(work: Callable[..., object], *args: object, **kwargs: object) -> float:
@@ -299,6 +305,9 @@ def main() -> None:
     parser.add_argument("--plan", type=int, nargs="+", default=[50_000], help="cohort sizes to plan for")
     parser.add_argument("--cores", type=int, default=16, help="the node's CPU cores")
     parser.add_argument("--gpus", type=int, default=1, help="the node's GPUs (0: inference on the CPU cores)")
+    parser.add_argument(
+        "--jobs-per-gpu", type=int, nargs="+", default=[1], help="inference jobs sharing a GPU, one plan each"
+    )
     parser.add_argument("--scans-per-shard", type=int, default=500, help="jobs.scans_per_shard")
     parser.add_argument(
         "--gpu-tflops",
@@ -307,6 +316,8 @@ def main() -> None:
         help="sustained TFLOP/s assumed for GPU inference when it is not measured (an H100's dense TF32 peak is "
         "about 490; 3D convolutions with few channels reach a fraction of it)",
     )
+    parser.add_argument("--save", type=Path, help="write the measurements to this JSON file")
+    parser.add_argument("--measured", type=Path, help="plan from a --save file instead of measuring")
     parser.add_argument("--stage", choices=list(STAGES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--method", help=argparse.SUPPRESS)
@@ -327,18 +338,32 @@ def main() -> None:
     from pvsflow.attention.catalogue import PAPER_METHODS
     from pvsflow.cohort.synthetic_spec import WHOLE_HEAD_EXTENT
 
-    args.extent = WHOLE_HEAD_EXTENT if args.extent is None else args.extent
-    methods = list(PAPER_METHODS) if args.methods == "all" else args.methods.split(",")
-    args.methods = ",".join(methods)
+    if args.measured:
+        chain = json.loads(args.measured.read_text())
+        args.device, args.threads, args.scans = chain["device"], chain["threads"], chain["scans"]
+    else:
+        args.extent = WHOLE_HEAD_EXTENT if args.extent is None else args.extent
+        methods = list(PAPER_METHODS) if args.methods == "all" else args.methods.split(",")
+        args.methods = ",".join(methods)
+        chain = measure_chain(args, methods)
+    if args.save:
+        args.save.write_text(json.dumps(chain))
+    print_figures(args, chain)
+
+
+def measure_chain(args: argparse.Namespace, methods: list[str]) -> dict:
+    """Every stage run on ``args.scans`` drawn scans: the results of its processes, as JSON
+    (inference and detection as [region, method, result] rows)."""
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        shape = draw_scans(work, args)
-        load = run_stage(work, args, "load")
-        extract = run_stage(work, args, "extract")
-        infer = {(r, m): run_stage(work, args, "infer", method=m, region=r) for m in methods for r in REGIONS}
-        detect = {(r, m): run_stage(work, args, "detect", method=m, region=r) for m in methods for r in REGIONS}
-        outputs = run_stage(work, args, "outputs")
-    print_figures(args, shape, methods, load, extract, infer, detect, outputs)
+        chain = {"shape": draw_scans(work, args), "methods": methods}
+        chain |= {"device": args.device, "threads": args.threads, "scans": args.scans}
+        chain["load"] = run_stage(work, args, "load")
+        chain["extract"] = run_stage(work, args, "extract")
+        for kind in STAGE_PAIRS:
+            chain[kind] = [[r, m, run_stage(work, args, kind, method=m, region=r)] for m in methods for r in REGIONS]
+        chain["outputs"] = run_stage(work, args, "outputs")
+    return chain
 
 
 def peak_memory_mib() -> float:
@@ -357,7 +382,11 @@ def start_of(results: list[dict]) -> float:
     return median([result["start_seconds"] for result in results])
 
 
-def print_figures(args, shape, methods, load, extract, infer, detect, outputs) -> None:  # noqa: ANN001
+def print_figures(args: argparse.Namespace, chain: dict) -> None:
+    """The chain's figures per stage and per method, then the plan for each cohort size and
+    number of inference jobs per GPU."""
+    shape, methods, load, extract, outputs = (chain[key] for key in ("shape", "methods", "load", "extract", "outputs"))
+    infer, detect = ({(region, method): result for region, method, result in chain[kind]} for kind in STAGE_PAIRS)
     load_both, load_scan = median(load["seconds"]), median(load["scan_seconds"])
     per_scan = {pair: median(result["seconds"]) for pair, result in infer.items()}
     compute = {pair: median(result["compute_seconds"]) for pair, result in infer.items()}
@@ -399,8 +428,10 @@ def print_figures(args, shape, methods, load, extract, infer, detect, outputs) -
     measured = args.device == "cuda"
     reading_writing = sum(per_scan[pair] - compute[pair] for pair in per_scan)
     flops = sum(result["flops"] for result in infer.values())
+    gpu_seconds = sum(compute.values()) if measured else flops / (args.gpu_tflops * 1e12)
     inference = {
-        "seconds": sum(per_scan.values()) if measured else reading_writing + flops / (args.gpu_tflops * 1e12),
+        "seconds": sum(per_scan.values()) if measured else reading_writing + gpu_seconds,
+        "gpu_seconds": gpu_seconds,
         "cpu_core_seconds": sum(per_scan.values()) * args.threads,
         "start": start_of(list(infer.values())),
         "note": "measured"
@@ -414,15 +445,28 @@ def print_figures(args, shape, methods, load, extract, infer, detect, outputs) -
         ("per-scan outputs", median(outputs["seconds"]), 1, start_of([outputs])),
     ]
     for n in args.plan:
-        print_plan(args, n, cpu_stages, inference, len(infer))
+        for jobs_per_gpu in args.jobs_per_gpu if args.gpus > 0 else [0]:
+            print_plan(args, n, cpu_stages, inference, len(infer), jobs_per_gpu)
 
 
-def print_plan(args, n: int, cpu_stages: list, inference: dict, infer_jobs_per_shard: int) -> None:  # noqa: ANN001
+def print_plan(
+    args: argparse.Namespace,
+    n: int,
+    cpu_stages: list,
+    inference: dict,
+    infer_jobs_per_shard: int,
+    jobs_per_gpu: int,
+) -> None:
     """Each stage's work and wall time for ``n`` scans on the node, and the total."""
     shards = math.ceil(n / args.scans_per_shard)
     on_gpu = args.gpus > 0
-    cores = args.cores - args.threads * args.gpus if on_gpu else args.cores  # GPU jobs hold their threads
-    print(f"\n## {n:,} scans on one node: {args.cores} cores, {args.gpus} GPU(s), {args.scans_per_shard} per shard\n")
+    cores = args.cores - args.threads * args.gpus * jobs_per_gpu  # GPU jobs hold their threads
+    sharing = f", {jobs_per_gpu} inference job(s) per GPU" if on_gpu else ""
+    node = f"{args.cores} cores, {args.gpus} GPU(s){sharing}"
+    print(f"\n## {n:,} scans on one node: {node}, {args.scans_per_shard} per shard\n")
+    if cores < 1:
+        print(f"Not planned: {jobs_per_gpu} jobs per GPU of {args.threads} threads hold every core.")
+        return
     row("stage", "runs on", "per scan (s)", "jobs", "work (h)", "wall on the node (h)")
     row("---", "---", "---:", "---:", "---:", "---:")
     cpu_work = 0.0
@@ -433,10 +477,12 @@ def print_plan(args, n: int, cpu_stages: list, inference: dict, infer_jobs_per_s
     infer_jobs = shards * infer_jobs_per_shard
     gpu_wall = 0.0
     if on_gpu:
-        gpu_work = n * inference["seconds"] + infer_jobs * inference["start"]
+        # Jobs sharing a GPU overlap their reading, writing and starts; the GPU computes for one at a time.
+        per_scan = max(inference["gpu_seconds"], inference["seconds"] / jobs_per_gpu)
+        gpu_work = n * per_scan + infer_jobs * inference["start"] / jobs_per_gpu
         gpu_wall = gpu_work / args.gpus
         where = f"{args.gpus} GPU(s), {inference['note']}"
-        row("inference", where, f"{inference['seconds']:.2f}", f"{infer_jobs:,}", hours(gpu_work), hours(gpu_wall))
+        row("inference", where, f"{per_scan:.2f}", f"{infer_jobs:,}", hours(gpu_work), hours(gpu_wall))
     else:
         work = n * inference["cpu_core_seconds"] + infer_jobs * inference["start"] * args.threads
         cpu_work += work

@@ -13,7 +13,8 @@ Steps, each written under ``--out``:
 3. ``packing.md``: ``benchmarks/packing.py`` on the device, ``--networks-per-gpu`` GP-Unets on
    MNIST grids side by side as processes and batched into one module, against one after another;
 4. ``cohort.md``: ``benchmarks/cohort.py`` on one whole-head scan, inference on the device: each
-   per-scan stage and the plan for 50,000 and 20,000 scans, with GPU inference measured;
+   per-scan stage and the plan for 50,000 and 20,000 scans (1, 2 and 4 inference jobs per GPU),
+   with GPU inference measured;
 5. ``mnist-<recipe>/``: the MNIST study (config.yaml's: ten digits, both objectives, six methods,
    80 networks) as the Snakemake target ``mnist`` runs it, once per training recipe
    (``--recipes``), ``--networks-per-gpu`` networks training side by side on the one GPU (each
@@ -138,7 +139,7 @@ def main() -> None:
             summary,
         )
     )
-    real_size = ["--scans", "1", "--plan", "50000", "20000"]
+    real_size = ["--scans", "1", "--plan", "50000", "20000", "--jobs-per-gpu", "1", "2", "4"]
     if args.tiny:
         real_size = ["--scans", "1", "--extent", "1", "--crop-scale", "0.25", "--methods", "gp_unet", "--plan", "1000"]
     statuses.append(

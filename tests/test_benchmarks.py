@@ -71,10 +71,11 @@ def test_extraction_times_one_scan_against_loading_it():
     assert re.search(r"FreeSurfer 1 mm \(MGZ\).*\d+\.\d+x", output), output
 
 
-def test_cohort_times_the_per_scan_chain_and_plans_a_cohort():
+def test_cohort_times_the_per_scan_chain_and_plans_a_cohort(tmp_path):
+    measured = tmp_path / "chain.json"
     output = run(
         "cohort.py", "--scans", "1", "--extent", "1", "--crop-scale", "0.25", "--methods", "gp_unet,grad",
-        "--plan", "1000", "--cores", "4", "--gpus", "1", "--scans-per-shard", "100",
+        "--plan", "1000", "--cores", "6", "--gpus", "1", "--scans-per-shard", "100", "--save", str(measured),
     )  # fmt: skip
     chain = output[: output.index("## Inference per scan")]
     stages = {row[0].split(",")[0].split(":")[0]: row for row in table_rows(chain)}
@@ -89,6 +90,19 @@ def test_cohort_times_the_per_scan_chain_and_plans_a_cohort():
     total = re.search(r"\*\*total, stages overlapping across shards\*\* \(bound: ([^)]+)\).*\*\*([\d.]+)\*\*", plan)
     after = re.search(r"total, one stage after another[ |]+([\d.]+) \|", plan)
     assert total and after and 0 < float(total.group(2)) <= float(after.group(1))
+    # The same measurements planned again, with GPU inference jobs sharing the GPU.
+    replanned = run(
+        "cohort.py", "--measured", str(measured), "--plan", "1000", "--cores", "6", "--scans-per-shard", "100",
+        "--jobs-per-gpu", "1", "2", "3",
+    )  # fmt: skip
+    assert replanned.startswith(output.rstrip())  # the first run's figures and plan, from its measurements
+    one, two, three = (replanned[replanned.index(f"{k} inference job(s) per GPU") :] for k in (1, 2, 3))
+
+    def inference_per_scan(section: str) -> float:
+        return float(re.search(r"^\| inference \| 1 GPU\(s\).*? \| ([\d.]+) \|", section, re.MULTILINE).group(1))
+
+    assert inference_per_scan(two) < inference_per_scan(one)  # two jobs overlap their reading and writing
+    assert "Not planned: 3 jobs per GPU of 2 threads hold every core." in three
 
 
 def test_inference_times_every_path_at_a_small_scale():
