@@ -85,7 +85,6 @@ def study_overlay(out: Path, idx: list[Path], recipe: str, cap_minutes: float, t
             "evaluation": {"bootstrap_runs": 20, "attention_examples": 1},
         }
         mnist["training"] |= {"max_epochs": 1, "patience": 1, "max_minutes": None}
-        mnist["architectures"] = {}
     return {"results": str((out / f"mnist-{recipe}").resolve()), "mnist": mnist}
 
 

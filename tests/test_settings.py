@@ -28,6 +28,7 @@ from pvsflow.io.settings import (
     fine_tuning_conflicts,
     from_mapping,
 )
+from pvsflow.nets.models import ARCHITECTURES
 from pvsflow.nets.objectives import OBJECTIVES
 from pvsflow.nets.training import NORMALIZATIONS, OPTIMIZERS, SCHEDULES
 from pvsflow.nets.training_check import ACTIONS
@@ -107,6 +108,7 @@ def test_the_schema_enums_are_the_codes_choices():
     assert training["normalization"]["enum"] == list(NORMALIZATIONS)
     assert training["objective"]["enum"] == list(OBJECTIVES)
     assert SCHEMA["$defs"]["method"]["enum"] == list(METHODS)
+    assert list(SCHEMA["properties"]["mnist"]["properties"]["architectures"]["properties"]) == list(ARCHITECTURES)
     assert SCHEMA["properties"]["training_check"]["properties"]["action"]["enum"] == list(ACTIONS)
 
 
