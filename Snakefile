@@ -12,6 +12,9 @@ Stages (workflow/rules/*.smk):
 - networks (the networks table: each network applied and whether it learnt);
 - scan_outputs (per crop set: PVS maps and QC images in each scan's grid) -> qc_page (the cohort's
   QC page, also from the cohort tables and the networks table);
+- register_to_template (per crop set: each scan's affine to the template, whose coordinates detect
+  adds to every candidate) -> pvs_density (per region and method: the cohort's PVS density maps in
+  template space, over every scan and per group of a participants.tsv column);
 - dataset_description (pvsflow's version, commit and config).
 The default target `all` asks for all of these. `snakemake --report report.html` gathers the
 figures and tables. The target `mnist` runs the MNIST study (mnist.smk: mnist_dataset ->
@@ -41,6 +44,7 @@ include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/infer.smk"
+include: "workflow/rules/template.smk"
 include: "workflow/rules/detect.smk"
 include: "workflow/rules/stats.smk"
 include: "workflow/rules/compare.smk"
@@ -62,6 +66,10 @@ rule all:
         rules.networks.output,
         rules.qc_page.output,
         rules.dataset_description.output,
+        [
+            OUT.pvs_density(region=region, method=method)
+            for region, method in RUN.region_methods
+        ],
         evaluation_targets(),
 
 

@@ -57,6 +57,16 @@ def test_qc_times_an_image_and_a_page_per_cohort_size(chromium):
     assert float(drawn) > 0 and abs(float(wall)) < 60  # figures, not "n/a"
 
 
+def test_registration_measures_the_error_against_known_transforms_and_the_time():
+    output = run("registration.py", "--scans", "1", "--mni-voxel-mm", "3", "--no-paper-voxels")
+    rows = {row[0]: row for row in table_rows(output)[1:]}
+    assert list(rows) == ["synthetic to pvsflowPhantom", "MNI anatomy (T2w) to MNI152NLin2009aSym"]
+    for _, grid, registered, median, p95, worst, overlap, seconds, load, ratio in rows.values():
+        assert registered == "1 of 1" and float(median) <= float(p95) < 2.0 and float(worst) == float(median)
+        assert float(overlap) > 0.9 and float(seconds) > float(load) and ratio.endswith("x")
+    assert rows["MNI anatomy (T2w) to MNI152NLin2009aSym"][1].endswith("(3x3x3 mm)")
+
+
 def test_dag_plans_a_small_cohort_beside_plain_snakemake():
     output = run("dag.py", "--scans", "30", "--repeats", "1", "--scans-per-shard", "100")
     assert re.search(r"^\s+30\s+100\s+\d+\s+\d+\s+[\d.]+\s+[\d.]+\s+[\d.]+x$", output, re.MULTILINE), output

@@ -11,6 +11,8 @@ from pvsflow.io.voxel_order import VoxelOrder
 from pvsflow.nets.training_check import NOT_LEARNT_FLAG
 from pvsflow.regions.crops import LabelFile, LabelSource, RegionRecord, ScanCrops, ScanRecord
 from pvsflow.report.cohort_tables import QC_SCHEMA, excluded_qc_rows, pvs_count_table, qc_table
+from pvsflow.space.registration import Registration
+from pvsflow.space.transforms import transform_row
 
 
 def scan_counts(rows):
@@ -157,6 +159,30 @@ def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_an
     assert qc_table(
         [ScanCrops(tmp_path / record.scan) for record in records], COUNTS, QcSettings(), problems[1:]
     ).equals(qc)
+    # Registration to the template: each scan's brain overlap; a failed one warns in every region.
+    ok = Registration(np.eye(4), 0.97, "")
+    failed = Registration(None, 0.41, "the registered brain overlaps the MNI152NLin2009aSym brain by 0.41")
+    transforms = pd.DataFrame(
+        [
+            transform_row(record.scan, "MNI152NLin2009aSym", failed if record.scan == "sub-05" else ok, 2.0)
+            for record in records
+        ]
+    )
+    registered = qc_table(
+        [ScanCrops(tmp_path / record.scan) for record in records], COUNTS, QcSettings(), None, transforms
+    )
+    sub05 = registered[registered["participant_id"] == "sub-05"]
+    assert sub05["template_brain_overlap"].tolist() == [0.41, 0.41] and (registered["template_brain_overlap"] > 0).all()
+    assert (
+        sub05["warning"].str.endswith(
+            "registration to MNI152NLin2009aSym failed, no template coordinates: the registered brain overlaps the "
+            "MNI152NLin2009aSym brain by 0.41"
+        )
+    ).all()
+    others = registered[registered["participant_id"] != "sub-05"]
+    assert others[["participant_id", "warning"]].equals(
+        qc.loc[qc["participant_id"] != "sub-05", ["participant_id", "warning"]]
+    )
 
 
 def test_subjects_the_cohort_check_left_out_get_excluded_qc_rows():

@@ -13,7 +13,20 @@ from conftest import REPO
 PACKAGE = REPO / "src" / "pvsflow"
 # pvsflow's subpackages (and its one top-level module), lowest first: a module imports only from its own
 # subpackage and those before it. The package's root (``pvsflow.__version__``) is below them all.
-LAYERS = ["io", "regions", "cohort", "nets", "attention", "detect", "stats", "report", "mnist", "pipeline", "cli"]
+LAYERS = [
+    "io",
+    "regions",
+    "cohort",
+    "space",
+    "nets",
+    "attention",
+    "detect",
+    "stats",
+    "report",
+    "mnist",
+    "pipeline",
+    "cli",
+]
 TORCH_LAYERS = {"nets", "attention", "mnist"}
 
 

@@ -13,6 +13,7 @@ from pvsflow.attention.methods import METHODS
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.io.settings import (
     RECIPES,
+    DensitySettings,
     DetectionSettings,
     EvaluationSettings,
     InferenceSettings,
@@ -23,6 +24,7 @@ from pvsflow.io.settings import (
     QcSettings,
     ScanOutputSettings,
     SplitSettings,
+    TemplateSettings,
     TrainingCheckSettings,
     TrainingSettings,
     fine_tuning_conflicts,
@@ -49,6 +51,8 @@ MIRRORED = [
     (SCHEMA["properties"]["evaluation"], EvaluationSettings, ()),
     (SCHEMA["properties"]["qc"], QcSettings, ()),
     (SCHEMA["properties"]["scan_outputs"], ScanOutputSettings, ()),
+    (SCHEMA["properties"]["template"], TemplateSettings, ()),
+    (SCHEMA["properties"]["density"], DensitySettings, ()),
     (SCHEMA["properties"]["training_check"], TrainingCheckSettings, ()),
     (REGION["detection"], DetectionSettings, ()),
     (REGION["preprocessing"], RegionSpec, ("name",)),
@@ -130,6 +134,8 @@ def config_blocks(config: dict) -> list[tuple[str, dict, object]]:
         ("evaluation", config.get("evaluation", {}), EvaluationSettings()),
         ("qc", config.get("qc", {}), QcSettings()),
         ("scan_outputs", config.get("scan_outputs", {}), ScanOutputSettings()),
+        ("template", config.get("template", {}), TemplateSettings()),
+        ("density", config.get("density", {}), DensitySettings()),
         ("training_check", config.get("training_check", {}), TrainingCheckSettings()),
         ("mnist.training", config["mnist"].get("training", {}), recipe_defaults(config["mnist"].get("training"))),
         ("mnist.evaluation", config["mnist"].get("evaluation", {}), MnistEvaluationSettings()),

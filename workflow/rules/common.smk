@@ -12,7 +12,12 @@ from pvsflow.attention.catalogue import METHOD_CATALOGUE
 from pvsflow.cohort.check import planning_messages, problem_table
 from pvsflow.io.layout import input_key, model_card, model_file
 from pvsflow.io.provenance import config_sha256, workflow_commit
-from pvsflow.io.settings import JobSettings, SplitSettings, from_mapping
+from pvsflow.io.settings import (
+    JobSettings,
+    SplitSettings,
+    TemplateSettings,
+    from_mapping,
+)
 from pvsflow.io.settings import fine_tuning_conflicts, moved_settings
 from pvsflow.pipeline.plan import CohortPlan, Run, find_scans
 from pvsflow.regions.registry import BASE_REGION
@@ -35,6 +40,12 @@ REGION_NAMES = list(config["regions"])
 # Networks from elsewhere: no training, ratings optional (docs/usage.md, "Applying trained models").
 TRAINED_MODELS = RUN.trained_models
 ENV = "../../envs/pvsflow.yaml"
+# The run's template space and how each scan is registered to it (the space named: the cohort's
+# when config leaves it out).
+TEMPLATE = from_mapping(TemplateSettings, config["template"]).for_cohort(SYNTHETIC)
+REGISTRATION = config["template"] | {"space": TEMPLATE.space}
+# Which template the jobs that draw or map onto it use (not how to register).
+TEMPLATE_IMAGE = {"space": TEMPLATE.space, "image": TEMPLATE.image}
 
 # ------------------------------------------------------------------ plan ----
 
@@ -114,6 +125,18 @@ def methods_of(wildcards):
 def extraction_inputs(wildcards):
     """Every input file of the crop set's scans, and the ratings (rated slices)."""
     return {"sources": PLAN.source_files(wildcards.crop_set)} | RATINGS
+
+
+def registration_sources(wildcards):
+    """scan -> (scan file, label map) of every scan of the crop set."""
+    return {
+        scan: (str(files.scan), str(files.label_map))
+        for scan, files in PLAN.sources(wildcards.crop_set).items()
+    }
+
+
+def registration_files(wildcards):
+    return [path for pair in registration_sources(wildcards).values() for path in pair]
 
 
 def crop_set_dirs(scans):
@@ -222,7 +245,8 @@ def repeat_ratings(wildcards):
 
 def cohort_table_inputs(wildcards):
     """Every region and method's scan_counts shards (keyed input_key("scan_counts", region,
-    method)), every crop set and the counts where the cohort has them."""
+    method)), every crop set and its registrations, and the counts where the cohort has them.
+    """
     inputs = {
         input_key("scan_counts", region, method): shard_tables(
             "scan_counts", region, method
@@ -230,6 +254,7 @@ def cohort_table_inputs(wildcards):
         for region, method in RUN.region_methods
     }
     inputs["crops"] = [OUT.crop_set(name) for name in PLAN.crop_sets]
+    inputs["transforms"] = [OUT.template_transforms(name) for name in PLAN.crop_sets]
     return inputs | RATINGS
 
 

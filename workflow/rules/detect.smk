@@ -5,6 +5,7 @@ rule detect:
     input:
         maps=OUT.attention(method="{method}", region="{region}", crop_set="{crop_set}"),
         crops=crop_set_crops,
+        transforms=OUT.template_transforms("{crop_set}"),
     output:
         detections=OUT.shard_table(
             kind="detections",

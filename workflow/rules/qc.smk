@@ -6,6 +6,7 @@ rule scan_outputs:
     input:
         unpack(scan_output_inputs),
         crops=crop_set_crops,
+        transforms=OUT.template_transforms("{crop_set}"),
     output:
         manifest=OUT.scan_outputs("{crop_set}"),
     log:
@@ -23,6 +24,7 @@ rule scan_outputs:
         crop_shapes={r: list(RUN.region_specs[r].crop_shape) for r in REGION_NAMES},
         splits=crop_set_splits,
         sources=extraction_sources,
+        template=TEMPLATE_IMAGE,
     script:
         "../scripts/scan_outputs.py"
 

@@ -22,7 +22,13 @@ write_table(counts, snakemake.output.counts_parquet, tsv=snakemake.output.counts
 problems = pd.DataFrame(snakemake.params.cohort_problems, columns=list(PROBLEM_COLUMNS))
 problems.to_csv(snakemake.output.problems, sep="\t", index=False)
 qc_settings = from_mapping(QcSettings, snakemake.params.qc)
-qc = qc_table(scan_crops_in(snakemake.input.crops, snakemake.params.scans), scan_counts, qc_settings, problems)
+qc = qc_table(
+    scan_crops_in(snakemake.input.crops, snakemake.params.scans),
+    scan_counts,
+    qc_settings,
+    problems,
+    read_tables(snakemake.input.transforms),
+)
 qc.to_csv(snakemake.output.qc, sep="\t", index=False, na_rep="n/a", float_format="%.4g")
 failed = qc[qc["status"] != "ok"]
 log.info("%d scans; %d of %d scan regions failed or excluded", len(counts), len(failed), len(qc))

@@ -1,5 +1,7 @@
 """Snakemake entry point: ranked PVS candidates of one crop set's scans, written as Parquet."""
 
+import pandas as pd
+
 from pvsflow.detect.candidates import DETECTION_SCHEMA, NO_CANDIDATE_FLAG, SCAN_COUNT_SCHEMA, detect_shard
 from pvsflow.io.settings import DetectionSettings, from_mapping
 from pvsflow.io.volumes import write_table
@@ -15,6 +17,7 @@ detections, scan_counts = detect_shard(
     region=snakemake.wildcards.region,
     nms_size=settings.nms_size,
     splits=snakemake.params.splits,
+    transforms=pd.read_parquet(snakemake.input.transforms),
 )
 write_table(detections, snakemake.output.detections, DETECTION_SCHEMA)
 write_table(scan_counts, snakemake.output.scan_counts, SCAN_COUNT_SCHEMA)

@@ -10,6 +10,7 @@ from pvsflow.io.layout import ResultsLayout, input_key
 from pvsflow.pipeline.jobs import log_to
 from pvsflow.regions.crops import scan_crops_in
 from pvsflow.report.scan_outputs import scan_outputs
+from pvsflow.space.templates import load_template
 
 log = log_to(snakemake.log[0])
 methods = snakemake.params.methods
@@ -25,6 +26,8 @@ manifest = scan_outputs(
     ratings=read_counts(snakemake.input.counts) if "counts" in snakemake.input.keys() else None,
     crop_shapes={region: tuple(shape) for region, shape in snakemake.params.crop_shapes.items()},
     splits=snakemake.params.splits,
+    template=load_template(snakemake.params.template["space"], snakemake.params.template["image"]),
+    transforms=pd.read_parquet(snakemake.input.transforms),
 )
 manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
 for row in manifest[manifest["status"] != "ok"].itertuples():

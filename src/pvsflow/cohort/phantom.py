@@ -95,12 +95,20 @@ class Phantom:
     """One synthetic scan's anatomy: its geometry (template mm to voxels and back), label map and
     image, drawn from the scan's own generator (which then also places its PVS)."""
 
-    def __init__(self, spec: SyntheticCohortSpec, index: int) -> None:
+    def __init__(self, spec: SyntheticCohortSpec, index: int, *, reference: bool = False) -> None:
+        """Scan ``index`` of the cohort ``spec``; ``reference``: the anatomy as the template space
+        defines it (no per-subject scaling or shift), on an axis-aligned RAS grid of ``spec``'s
+        shape and voxel size centred on the template's origin."""
         self.spec = spec
         self.rng = np.random.default_rng([spec.seed, index])
-        self.scale = self.rng.uniform(0.93, 1.07, size=3)
-        self.head_offset = self.rng.normal(0.0, 2.0, size=3)
-        self.affine = self._oblique_affine()
+        if reference:
+            self.scale, self.head_offset = np.ones(3), np.zeros(3)
+            self.affine = np.diag([*spec.voxel_size_mm, 1.0])
+            self.affine[:3, 3] = -np.asarray(spec.voxel_size_mm) * (np.asarray(spec.shape) - 1) / 2.0
+        else:
+            self.scale = self.rng.uniform(0.93, 1.07, size=3)
+            self.head_offset = self.rng.normal(0.0, 2.0, size=3)
+            self.affine = self._oblique_affine()
         self.inverse_affine = np.linalg.inv(self.affine)
         shape = spec.shape
         grid = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
@@ -117,6 +125,13 @@ class Phantom:
         affine[:3, :3] = linear
         affine[:3, 3] = self.rng.normal(0.0, 3.0, 3) - linear @ centre_voxel
         return affine
+
+    @property
+    def scanner_to_template(self) -> np.ndarray:
+        """The true transform of this scan's scanner mm (RAS) to template mm (4 x 4)."""
+        matrix = np.diag([*(1.0 / self.scale), 1.0])
+        matrix[:3, 3] = -self.head_offset / self.scale
+        return matrix
 
     def to_template(self, voxels: np.ndarray) -> np.ndarray:
         ras = voxels @ self.affine[:3, :3].T + self.affine[:3, 3]

@@ -198,12 +198,22 @@ def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
             )
         dot_rows += [{**key, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in truth.dots]
         repeat_rows += [{**key, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in repeat]
-    pd.DataFrame({"participant_id": subject_ids(spec.n_subjects)}).to_csv(cohort.participants, sep="\t", index=False)
+    participants(spec).to_csv(cohort.participants, sep="\t", index=False)
     cohort.counts.parent.mkdir(parents=True, exist_ok=True)
     counts = pd.DataFrame(count_rows).astype({"rated_slice": "Int64"})
     counts.to_csv(cohort.counts, sep="\t", index=False, na_rep="n/a")
     for rows, path in ((dot_rows, cohort.dots), (repeat_rows, cohort.repeat_dots)):
         pd.DataFrame(rows, columns=[*key_columns, "region", "x", "y", "z"]).to_csv(path, sep="\t", index=False)
+
+
+def participants(spec: SyntheticCohortSpec) -> pd.DataFrame:
+    """``participants.tsv``: each participant's sex and age (years), from the participant's own
+    generator (they do not change the scans: PVS do not depend on them here)."""
+    rows = []
+    for index, subject in enumerate(subject_ids(spec.n_subjects)):
+        rng = np.random.default_rng([spec.seed, index, 3])
+        rows.append({"participant_id": subject, "sex": rng.choice(["F", "M"]), "age": int(rng.integers(45, 90))})
+    return pd.DataFrame(rows)
 
 
 def conformed_affine(shape: Sequence[int], affine: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from pvsflow.io.volumes import load_crop
 from pvsflow.io.voxel_order import VoxelOrder, voxel_to_ras
 from pvsflow.regions.crops import RegionRecord, ScanCrops
 from pvsflow.regions.registry import REGIONS, Region
+from pvsflow.space.coordinates import scanner_to_template, to_template
 
 # One row per candidate; region and method are the Parquet dataset's partition keys.
 DETECTION_SCHEMA = pa.schema(
@@ -38,6 +39,11 @@ DETECTION_SCHEMA = pa.schema(
         ("label", pa.int32()),
         ("structure", pa.string()),
         ("relative_height", pa.float32()),
+        # The same point in the run's template space (mm; null where the scan's registration failed).
+        ("template_x", pa.float64()),
+        ("template_y", pa.float64()),
+        ("template_z", pa.float64()),
+        ("template_space", pa.string()),
         # What makes the network's results for this scan doubtful (docs/outputs.md); empty: nothing.
         ("network_warning", pa.string()),
     ]
@@ -82,6 +88,8 @@ def detect(
     nms_size: int,
     split: str | None = None,
     network_warning: str = "",
+    template_space: str | None = None,
+    scanner_to_template: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Ranked candidates of one scan's region as rows of :data:`DETECTION_SCHEMA`.
 
@@ -94,7 +102,9 @@ def detect(
     scanner superior axis); paired regions also get a hemisphere: the labelled structure's
     side, or for an unlateralised label the side of the region's centre of mass. ``nms_size``:
     maximum filter size, voxels; ``split``: the scan's set (train, validation, test, unrated);
-    ``network_warning``: what flags the network's results for the scan (inference's).
+    ``network_warning``: what flags the network's results for the scan (inference's);
+    ``scanner_to_template``: the scan's transform to ``template_space`` (None: no template
+    coordinates).
     """
     if region.slice_rated:
         z = attention.shape[2] // 2 if crop.rated_slice is None else int(crop.rated_slice)
@@ -113,6 +123,9 @@ def detect(
             for label, x in zip(found, ras[:, 0])
         ]
     participant, session = layout.scan_entities(scan_id)
+    template = (
+        np.full((len(scores), 3), np.nan) if scanner_to_template is None else to_template(scanner_to_template, ras)
+    )
     return pd.DataFrame(
         {
             "scan": scan_id,
@@ -133,6 +146,10 @@ def detect(
             "label": found.astype(np.int32),
             "structure": pd.Series([fs.STRUCTURE_NAMES.get(int(label)) for label in found], dtype=object),
             "relative_height": relative_height(ras[:, 2], crop).astype(np.float32),
+            "template_x": template[:, 0],
+            "template_y": template[:, 1],
+            "template_z": template[:, 2],
+            "template_space": pd.Series([template_space] * len(scores), dtype=object),
             "network_warning": pd.Series([network_warning] * len(scores), dtype=object),
         }
     )
@@ -200,6 +217,13 @@ def scan_count_row(scan_id: str, split: str, prediction: pd.Series, frame: pd.Da
     }
 
 
+def template_arguments(transform: Mapping | None) -> dict:
+    """:func:`detect`'s template arguments from a scan's transform row (None: no template)."""
+    if transform is None:
+        return {}
+    return {"template_space": transform["space"], "scanner_to_template": scanner_to_template(transform)}
+
+
 def detect_shard(
     maps_dir: Path | str,
     scan_crops: Sequence[ScanCrops],
@@ -207,15 +231,19 @@ def detect_shard(
     region: str,
     nms_size: int,
     splits: Mapping[str, str],
+    transforms: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Candidates of every scan of an inference job (:data:`DETECTION_SCHEMA` rows), and one
     status row per scan (:data:`SCAN_COUNT_SCHEMA`). ``maps_dir``: the job's inference output;
     ``scan_crops``: the same scans' crop directories; ``splits``: scan -> its set (train,
-    validation, test, unrated). Both carry inference's ``network_warning``; a scan without any
-    candidate is also flagged (:data:`NO_CANDIDATE_FLAG`)."""
+    validation, test, unrated); ``transforms``: the scans' transforms to the template
+    (:data:`pvsflow.space.coordinates.TRANSFORM_SCHEMA`; None: no template coordinates). Both
+    carry inference's ``network_warning``; a scan without any candidate is also flagged
+    (:data:`NO_CANDIDATE_FLAG`)."""
     predictions = pd.read_csv(
         layout.shard_predictions(maps_dir), sep="\t", dtype={"scan": str}, keep_default_na=False, na_values=["nan"]
     ).set_index("scan")
+    transform_of = {} if transforms is None else {row["scan"]: row for row in transforms.to_dict("records")}
     frames, rows = [], []
     for crops in scan_crops:
         scan_id = crops.scan
@@ -236,6 +264,7 @@ def detect_shard(
                 nms_size=nms_size,
                 split=splits[scan_id],
                 network_warning=prediction["network_warning"],
+                **template_arguments(transform_of.get(scan_id)),
             )
             frames.append(frame)
         rows.append(scan_count_row(scan_id, splits[scan_id], prediction, frame))

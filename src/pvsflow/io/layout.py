@@ -201,6 +201,15 @@ def attention_map(shard_dir: Path | str, scan: str) -> Path:
     return Path(shard_dir) / f"{scan}.nii.gz"
 
 
+def density_file(
+    density_dir: Path | str, space: str, group: tuple[str, str] | None = None, suffix: str = ".nii.gz"
+) -> Path:
+    """A density map of :meth:`ResultsLayout.pvs_density` (NIfTI) or its figure (``.png``): over every
+    scan, or over those of a ``group`` (a participants.tsv column and one of its values)."""
+    entities = f"space-{space}" + ("" if group is None else f"_{bids_label(group[0])}-{bids_label(group[1])}")
+    return Path(density_dir) / f"{entities}_desc-pvsdensity{suffix}"
+
+
 def shard_predictions(shard_dir: Path | str) -> Path:
     """An inference shard's table: scan, status, predicted count, error."""
     return Path(shard_dir) / "predictions.tsv"
@@ -296,6 +305,15 @@ class ResultsLayout(_JobFiles):
         """One crop set's part of a cohort-wide Parquet dataset (``kind``: detections or
         scan_counts), partitioned by region and method."""
         return self.root / kind / f"region={region}" / f"method={method}" / f"{crop_set}.parquet"
+
+    def template_transforms(self, crop_set: str) -> Path:
+        """The scans of a crop set registered to the template: one row per scan (Parquet)."""
+        return self.root / "template" / "transforms" / f"{crop_set}.parquet"
+
+    def pvs_density(self, *, region: str, method: str) -> Path:
+        """A region's and method's cohort PVS density maps in template space (:func:`density_file`
+        each) and their index, ``pvsdensity.tsv``."""
+        return self.root / "template" / region / method
 
     def method_stats(self, *, method: str, region: str, name: str) -> Path:
         """Statistics of one method in one region (metrics, FROC, per-scan results)."""

@@ -223,6 +223,51 @@ class QcSettings:
     train_on_voxel_size_outliers: bool = False
 
 
+MNI_SPACE = "MNI152NLin2009aSym"
+# The synthetic cohort's template space: the mini-brain's anatomy before each subject's scaling
+# and shift (pvsflow.cohort.phantom), origin at the brain's centre.
+PHANTOM_SPACE = "pvsflowPhantom"
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    """The standard space every PVS is placed in, and the affine registration that takes each scan
+    there (``template:``; docs/method.md, "Template space")."""
+
+    # TemplateFlow-style name: MNI152NLin2009aSym (nilearn's ICBM 2009a symmetric T1, built in),
+    # pvsflowPhantom (the synthetic cohort's anatomy, built in), or one's own with `image`. None:
+    # the cohort's (for_cohort).
+    space: str | None = None
+    image: str | None = None  # a brain-only template image of one's own (NIfTI or MGZ)
+    # Mattes mutual information on a regular sample of the voxels, coarse to fine.
+    shrink_factors: tuple[int, ...] = (4, 2)  # the finest: 2 mm voxels for 1 mm scans
+    iterations: int = 200  # per resolution level
+    sampling_fraction: float = 0.2
+    histogram_bins: int = 32
+    seed: int = 1  # of the sample's jitter; 0 would be SimpleITK's wall clock
+    threads: int = 1  # the job's cores: the transform depends on it (sums in another order)
+    # A registration has failed whose brain overlaps the template's brain less (Dice), or that
+    # stretches or shrinks the scan along some axis by more than max_scaling (brains vary less).
+    min_brain_overlap: float = 0.8
+    max_scaling: float = 1.5
+
+    def for_cohort(self, synthetic: bool) -> TemplateSettings:
+        """These settings with the space named: when unset, the synthetic cohort's own anatomy for
+        the synthetic cohort (half a human brain: MNI152 does not fit it), MNI152 for any other."""
+        if self.space is not None:
+            return self
+        return dataclasses.replace(self, space=PHANTOM_SPACE if synthetic else MNI_SPACE)
+
+
+@dataclass(frozen=True)
+class DensitySettings:
+    """The cohort PVS density maps in template space (``density:``; docs/outputs.md)."""
+
+    fwhm_mm: float = 4.0  # of the Gaussian each detected PVS is spread over
+    # participants.tsv columns: a map per value of each (e.g. sex), beside the map over every scan.
+    group_by: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class DetectionSettings:
     nms_size: int = 6  # maximum filter size in voxels [6]

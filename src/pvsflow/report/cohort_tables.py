@@ -30,6 +30,7 @@ QC_SCHEMA = pa.schema(
         ("crop_coverage", pa.float64()),
         ("label_map", pa.string()),
         ("label_map_resampled", pa.bool_()),
+        ("template_brain_overlap", pa.float64()),
         ("warning", pa.string()),
     ]
 )
@@ -101,6 +102,12 @@ def network_warnings(scans: Sequence[str], scan_counts: Mapping[tuple[str, str],
     ]
 
 
+def registration_warning(registration: Mapping[str, object] | None) -> str:
+    if registration is None or registration["status"] == "ok":
+        return ""
+    return f"registration to {registration['space']} failed, no template coordinates: {registration['problem']}"
+
+
 def qc_rows(
     record: ScanRecord,
     regions: Sequence[str],
@@ -108,9 +115,12 @@ def qc_rows(
     *,
     voxel_size_outlier: str,
     qc: QcSettings,
+    registration: Mapping[str, object] | None = None,
 ) -> list[dict[str, object]]:
     """One :data:`QC_SCHEMA` row per region of a scan, from its extraction record, the inference
-    ``warnings`` ((scan, region) -> message) and why its voxel size is an outlier (empty: it is not)."""
+    ``warnings`` ((scan, region) -> message), why its voxel size is an outlier (empty: it is not)
+    and its ``registration`` to the template (a :data:`pvsflow.space.coordinates.TRANSFORM_SCHEMA`
+    row; None: not registered)."""
     participant, session = scan_entities(record.scan)
     label_map = None if record.label_source is None else record.label_source.label_map
     sizes = (np.nan,) * 3 if record.voxel_size_mm is None else record.voxel_size_mm
@@ -122,6 +132,7 @@ def qc_rows(
             voxel_size_outlier,
             coverage_warning(region, crop, qc.min_crop_coverage, slice_rated=REGIONS[region].slice_rated),
             warnings.get((record.scan, region), ""),
+            registration_warning(registration),
         ]
         rows.append(
             {
@@ -138,6 +149,7 @@ def qc_rows(
                 "crop_coverage": crop.coverage if crop.ok else None,
                 "label_map": "" if label_map is None else label_map.path,
                 "label_map_resampled": None if label_map is None else label_map.resampled,
+                "template_brain_overlap": None if registration is None else registration["brain_overlap"],
                 "warning": "; ".join(w for w in noticed if w),
             }
         )
@@ -149,6 +161,7 @@ def qc_table(
     scan_counts: Mapping[tuple[str, str], pd.DataFrame],
     qc: QcSettings,
     problems: pd.DataFrame | None = None,
+    transforms: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per scan and region (:data:`QC_SCHEMA`): extraction status, reason of a failure,
     voxel size and order, whether the voxel size is far from the cohort's median, the share of
@@ -156,7 +169,9 @@ def qc_table(
     scan's grid, and the warnings: the headers', a voxel-size outlier, a crop missing part of
     its region, inference's (a voxel size unlike the training scans'). ``scan_counts``: as for
     :func:`pvs_count_table`; its regions are the table's. ``problems``: the cohort check's, whose
-    participants and sessions left out as a whole follow (:func:`excluded_qc_rows`)."""
+    participants and sessions left out as a whole follow (:func:`excluded_qc_rows`);
+    ``transforms``: the scans' registrations to the template (their brain overlap, and a warning
+    where one failed)."""
     regions = list(dict.fromkeys(region for region, _ in scan_counts))
     warnings = {
         (row.scan, region): row.warning
@@ -166,10 +181,18 @@ def qc_table(
     }
     records = {record.scan: record for record in (crops.record() for crops in scan_crops)}
     outliers = voxel_size_outliers(records, qc.voxel_size_outlier_ratio)
+    registrations = {} if transforms is None else {row["scan"]: row for row in transforms.to_dict("records")}
     rows = [
         row
         for record in records.values()
-        for row in qc_rows(record, regions, warnings, voxel_size_outlier=outliers.get(record.scan, ""), qc=qc)
+        for row in qc_rows(
+            record,
+            regions,
+            warnings,
+            voxel_size_outlier=outliers.get(record.scan, ""),
+            qc=qc,
+            registration=registrations.get(record.scan),
+        )
     ]
     table = pd.DataFrame(rows, columns=QC_SCHEMA.names)
     if problems is None:

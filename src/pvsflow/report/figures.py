@@ -280,3 +280,32 @@ def region_attention_figure(
     slices = {label: load_crop(map_path)[0][:, :, z] for label, map_path in maps.items()}
     in_slice = crop_dots[np.abs(crop_dots[:, 2] - z) <= 1][:, :2]
     attention_figure(path, image[:, :, z], slices, in_slice, f"{region}: {scan_id}, crop slice {z}")
+
+
+def density_figure(path: Path | str, template: np.ndarray, density: np.ndarray, title: str) -> None:
+    """A density map over its template (both on the template's RAS-aligned grid): sagittal,
+    coronal and axial slices through the densest voxel, left on the left."""
+    peak = np.unravel_index(int(np.argmax(density)), density.shape) if density.max() > 0 else None
+    centre = peak or tuple(n // 2 for n in density.shape)
+    top = float(density.max()) or 1.0
+    cuts = [
+        ("sagittal", lambda v: v[centre[0]]),
+        ("coronal", lambda v: v[:, centre[1]]),
+        ("axial", lambda v: v[:, :, centre[2]]),
+    ]
+    figure, axes = plt.subplots(
+        1,
+        3,
+        figsize=(11, 4),
+        gridspec_kw={"width_ratios": [s[1] for s in (density.shape[1:], density.shape[::2], density.shape[:2])]},
+    )
+    for axis, (name, cut) in zip(axes, cuts):
+        axis.imshow(cut(template).T, origin="lower", cmap="gray")
+        shown = np.ma.masked_less(cut(density).T, 0.05 * top)
+        overlay = axis.imshow(shown, origin="lower", cmap="hot", vmin=0, vmax=top, alpha=0.8)
+        axis.set_title(name)
+        axis.set_axis_off()
+    figure.colorbar(overlay, ax=axes, shrink=0.8, label="PVS per cm³ per scan")
+    figure.suptitle(title)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

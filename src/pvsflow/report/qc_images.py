@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
 
 from pvsflow.io.volumes import Volume, replace_atomically, upper_percentile
 from pvsflow.io.voxel_order import MemoryOrder
@@ -29,6 +30,7 @@ MARGIN = 6
 TEXT = (235, 235, 235)
 BACKGROUND = (20, 20, 20)
 # One colour per region of the registry, in its order.
+TEMPLATE_OUTLINE = (255, 0, 255)  # the template's brain, where registration placed it
 REGION_COLOURS = dict(zip(REGIONS, [(255, 80, 80), (80, 200, 255), (255, 200, 60), (140, 255, 120)], strict=True))
 
 
@@ -36,21 +38,29 @@ def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _grey(values: np.ndarray, ceiling: float) -> Image.Image:
-    """A 2D slice (x, y: image columns, rows from the bottom) as an 8-bit RGB image."""
+def _grey(values: np.ndarray, ceiling: float, outline: np.ndarray | None = None) -> Image.Image:
+    """A 2D slice (x, y: image columns, rows from the bottom) as an 8-bit RGB image; the edge of
+    the boolean slice ``outline`` (same shape) drawn in :data:`TEMPLATE_OUTLINE`."""
     scaled = np.clip(np.asarray(values, dtype=np.float32) / max(ceiling, 1e-6), 0.0, 1.0) * 255
-    return Image.fromarray(np.ascontiguousarray(scaled.T[::-1].astype(np.uint8))).convert("RGB")
+    rgb = np.repeat(scaled.astype(np.uint8)[..., None], 3, axis=2)
+    if outline is not None:
+        rgb[outline & ~ndimage.binary_erosion(outline)] = TEMPLATE_OUTLINE
+    return Image.fromarray(np.ascontiguousarray(rgb.transpose(1, 0, 2)[::-1]))
 
 
 def _view(
-    values: np.ndarray, spacing: tuple[float, float], ceiling: float, pixels: int
+    values: np.ndarray, spacing: tuple[float, float], ceiling: float, pixels: int, outline: np.ndarray | None = None
 ) -> tuple[Image.Image, tuple[float, float]]:
     """A slice resized to physical proportions, mirrored left-right (radiological); returns the
     image and its pixels per voxel along the slice's two axes."""
     extent = np.array(values.shape) * np.array(spacing)
     scale = pixels / extent.max()
     size = (max(int(round(extent[0] * scale)), 1), max(int(round(extent[1] * scale)), 1))
-    image = _grey(values, ceiling).transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize(size, Image.Resampling.BILINEAR)
+    image = (
+        _grey(values, ceiling, outline)
+        .transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        .resize(size, Image.Resampling.BILINEAR)
+    )
     return image, (size[0] / values.shape[0], size[1] / values.shape[1])
 
 
@@ -96,11 +106,14 @@ def draw_qc_image(
     predicted: Mapping[str, float | None],
     rated: Mapping[str, float | None],
     title: str,
+    template_brain: np.ndarray | None = None,
 ) -> None:
     """Write the QC image of one scan. ``scan``: its volume (canonical order, as extraction read
     it); ``crop_shapes``: each region's crop in voxels; ``selected``: the scan's selected PVS of
     one method (location-table rows: ``region`` and the scan's own ``voxel_*``); ``predicted``
-    and ``rated``: each region's counts (None where there is none); ``title``: the first line."""
+    and ``rated``: each region's counts (None where there is none); ``title``: the first line;
+    ``template_brain``: the template's brain on the scan's grid (canonical order), outlined in the
+    views (None: not registered)."""
     data = scan.data
     spacing = np.sqrt((scan.affine[:3, :3] ** 2).sum(axis=0))
     try:  # along memory: the order does not matter to a percentile
@@ -121,7 +134,7 @@ def draw_qc_image(
     canvas = Image.new("RGB", (_image_width(headings), top + PANEL_PIXELS + 18), BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     draw.text((MARGIN, 6), title, fill=TEXT, font=_font(14))
-    _draw_views(canvas, draw, data, spacing, ceiling, boxes)
+    _draw_views(canvas, draw, data, spacing, ceiling, boxes, template_brain)
     pvs_by_region = {
         region: scan.voxel_order.to_canonical(rows[["voxel_x", "voxel_y", "voxel_z"]].to_numpy(int))
         for region, rows in selected.groupby("region")
@@ -166,21 +179,24 @@ def _draw_views(
     spacing: np.ndarray,
     ceiling: float,
     boxes: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    template_brain: np.ndarray | None,
 ) -> None:
     """The axial, coronal and sagittal views through the crops' centre (the scan's without
-    any), each crop box outlined in its region's colour."""
+    any), each crop box outlined in its region's colour, and the template's brain."""
     centre = (
         np.mean([(low + high) / 2 for low, high in boxes.values()], axis=0) if boxes else np.array(data.shape) / 2
     ).astype(int)
     centre = np.clip(centre, 0, np.array(data.shape) - 1)
-    views = [  # (label, slice, its two axes)
-        ("axial", data[:, :, centre[2]], (0, 1)),
-        ("coronal", data[:, centre[1], :], (0, 2)),
-        ("sagittal", data[centre[0], :, :], (1, 2)),
+    cuts = [  # (label, slice, its two axes)
+        ("axial", np.s_[:, :, centre[2]], (0, 1)),
+        ("coronal", np.s_[:, centre[1], :], (0, 2)),
+        ("sagittal", np.s_[centre[0], :, :], (1, 2)),
     ]
     x = MARGIN
-    for label, values, axes in views:
-        image, per_voxel = _view(values, (spacing[axes[0]], spacing[axes[1]]), ceiling, VIEW_PIXELS)
+    for label, cut, axes in cuts:
+        values = data[cut]
+        outline = None if template_brain is None else template_brain[cut]
+        image, per_voxel = _view(values, (spacing[axes[0]], spacing[axes[1]]), ceiling, VIEW_PIXELS, outline)
         view_draw = ImageDraw.Draw(image)
         for region, (low, high) in boxes.items():
             _box_in_view(view_draw, low[list(axes)], high[list(axes)], values.shape, per_voxel, REGION_COLOURS[region])

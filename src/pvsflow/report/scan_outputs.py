@@ -9,18 +9,35 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 import pandas as pd
 
 from pvsflow.attention.catalogue import METHOD_CATALOGUE
 from pvsflow.io.layout import ResultsLayout, attention_map
-from pvsflow.io.volumes import ScanError, load_scan
+from pvsflow.io.volumes import ScanError, Volume, load_scan
 from pvsflow.regions.crops import ScanCrops
 from pvsflow.report.qc_images import draw_qc_image
 from pvsflow.report.scan_maps import write_scan_maps
+from pvsflow.space.coordinates import scanner_to_template
+from pvsflow.space.registration import template_brain_in_scan
+from pvsflow.space.templates import Template
 
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ["scan", "split", "status", "n_pvs", "qc_image", "pvs_maps", "error"]
+
+
+def template_outline(
+    template: Template | None, registration: Mapping | None, volume: Volume
+) -> tuple[np.ndarray | None, str]:
+    """The template's brain on the scan's grid where the scan was registered, and what the QC
+    image's title says of it."""
+    if template is None or registration is None:
+        return None, ""
+    matrix = scanner_to_template(registration)
+    if matrix is None:
+        return None, f"; registration to {template.space} failed"
+    return template_brain_in_scan(template, matrix, volume.affine, volume.data.shape), f"; {template.space} outlined"
 
 
 def scan_outputs(
@@ -34,16 +51,20 @@ def scan_outputs(
     ratings: pd.DataFrame | None,
     crop_shapes: Mapping[str, tuple[int, int, int]],
     splits: Mapping[str, str],
+    template: Template | None = None,
+    transforms: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Write every scan's per-scan outputs under ``results`` and return the manifest
     (:data:`MANIFEST_COLUMNS`, paths relative to ``results``). ``methods``: region -> the chosen
     methods it runs (the first chosen method marks the QC image); ``attention``: (region, method)
     -> the crop set's attention directory; ``detections``: the crop set's location-table rows of
     those methods; ``ratings``: the rated counts (None without ratings); ``crop_shapes``: each
-    region's crop in voxels; ``splits``: scan -> its set. A scan that cannot be read is a row with
-    its reason; the others are written."""
+    region's crop in voxels; ``splits``: scan -> its set; ``template`` and ``transforms``: the
+    run's template and the scans' registrations to it, whose brain the QC image outlines. A scan
+    that cannot be read is a row with its reason; the others are written."""
     written = sorted({m for chosen in methods.values() for m in chosen}, key=list(METHOD_CATALOGUE).index)
     shown = written[0] if written else None
+    registrations = {} if transforms is None else {row["scan"]: row for row in transforms.to_dict("records")}
     rows = []
     for crops in scan_crops:
         scan_id = crops.scan
@@ -80,6 +101,7 @@ def scan_outputs(
             rated = ratings[ratings["scan"] == scan_id].set_index("region")["pvs_count"].to_dict()
         qc_image = results.qc_image(scan_id)
         label = METHOD_CATALOGUE[shown].label if shown else "none"
+        outline, registered = template_outline(template, registrations.get(scan_id), volume)
         draw_qc_image(
             qc_image,
             volume,
@@ -88,7 +110,9 @@ def scan_outputs(
             shown_rows,
             predicted,
             rated,
-            f"{scan_id} ({splits[scan_id]}), stored {volume.voxel_order.stored_axes}; PVS and counts: {label}",
+            f"{scan_id} ({splits[scan_id]}), stored {volume.voxel_order.stored_axes}; PVS and counts: {label}"
+            + registered,
+            outline,
         )
         rows.append(row | {"qc_image": str(qc_image.relative_to(results.root)), "pvs_maps": ";".join(maps)})
         log.info("%s: %d PVS written in the scan's grid", scan_id, row["n_pvs"])

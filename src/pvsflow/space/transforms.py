@@ -1,0 +1,59 @@
+"""Each scan's transform to the template as a table: one row per scan of a crop set."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pvsflow.io import layout
+from pvsflow.io.settings import TemplateSettings
+from pvsflow.io.volumes import ScanError, load_scan
+from pvsflow.regions.label_maps import load_label_map
+from pvsflow.space.coordinates import MATRIX_COLUMNS, TRANSFORM_SCHEMA
+from pvsflow.space.registration import Registration, register
+from pvsflow.space.templates import Template
+
+
+def register_scan(
+    scan_id: str, scan: Path | str, label_map: Path | str, template: Template, settings: TemplateSettings
+) -> Registration:
+    """A scan's registration; an unreadable scan or label map is a failed one (its error as the problem)."""
+    try:
+        volume = load_scan(scan, scan_id)
+        labels = load_label_map(label_map, scan_id, volume).labels
+    except ScanError as error:
+        return Registration(None, None, error.problem)
+    return register(volume.data, volume.affine, labels > 0, template, settings)
+
+
+def transform_row(scan_id: str, space: str, registration: Registration, seconds: float) -> dict:
+    participant, session = layout.scan_entities(scan_id)
+    matrix = registration.scanner_to_template
+    values = [np.nan] * len(MATRIX_COLUMNS) if matrix is None else matrix[:3].ravel().tolist()
+    return {
+        "scan": scan_id,
+        "participant_id": participant,
+        "session": session,
+        "space": space,
+        "status": "ok" if registration.ok else "failed",
+        "problem": registration.problem,
+        "brain_overlap": np.nan if registration.brain_overlap is None else registration.brain_overlap,
+        "seconds": seconds,
+        **dict(zip(MATRIX_COLUMNS, values)),
+    }
+
+
+def register_shard(
+    sources: Mapping[str, tuple[Path | str, Path | str]], template: Template, settings: TemplateSettings
+) -> pd.DataFrame:
+    """:data:`TRANSFORM_SCHEMA` rows of every scan of ``sources`` (scan -> its scan and label map)."""
+    rows = []
+    for scan_id, (scan, label_map) in sources.items():
+        start = time.perf_counter()
+        registration = register_scan(scan_id, scan, label_map, template, settings)
+        rows.append(transform_row(scan_id, template.space, registration, time.perf_counter() - start))
+    return pd.DataFrame(rows, columns=TRANSFORM_SCHEMA.names)
