@@ -61,7 +61,7 @@ def test_registration_measures_the_error_against_known_transforms_and_the_time()
     output = run("registration.py", "--scans", "1", "--mni-voxel-mm", "3", "--no-paper-voxels")
     rows = {row[0]: row for row in table_rows(output)[1:]}
     assert list(rows) == ["synthetic to pvsflowPhantom", "MNI anatomy (T2w) to MNI152NLin2009aSym"]
-    for _, grid, registered, median, p95, worst, overlap, seconds, load, ratio in rows.values():
+    for _, _, registered, median, p95, worst, overlap, seconds, load, ratio in rows.values():
         assert registered == "1 of 1" and float(median) <= float(p95) < 2.0 and float(worst) == float(median)
         assert float(overlap) > 0.9 and float(seconds) > float(load) and ratio.endswith("x")
     assert rows["MNI anatomy (T2w) to MNI152NLin2009aSym"][1].endswith("(3x3x3 mm)")

@@ -54,7 +54,7 @@ def test_options_become_the_overlay(bids, tmp_path):
         str(bids), str(tmp_path / "out"), "participant", "--participant-label", "0001", "sub-0002",
         "--session-label", "1", "--label-maps", f"freesurfer:{bids}/derivatives/freesurfer", "--voxel-size",
         "1", "1", "1.4", "--models", str(tmp_path / "models"), "--methods", "gp_unet", "grad", "--config", str(layer),
-        "--cores", "4", "-n",
+        "--template-space", "MNI152NLin2009aSym", "--group-by", "sex", "site", "--cores", "4", "-n",
     ]  # fmt: skip
     args, passed = parser_for("participant").parse_known_args(argv)
     overlay = participant_overlay(args)
@@ -71,6 +71,9 @@ def test_options_become_the_overlay(bids, tmp_path):
     assert overlay["training"] == {"max_epochs": 3}
     assert overlay["inference"] == {"trained_models": str((tmp_path / "models").resolve())}
     assert overlay["regions"] == {region: {"methods": ["gp_unet", "grad"]} for region in REGIONS}
+    assert overlay["template"] == {"space": "MNI152NLin2009aSym"} and overlay["density"] == {
+        "group_by": ["sex", "site"]
+    }
 
 
 @pytest.mark.parametrize(

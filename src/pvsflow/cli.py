@@ -94,6 +94,18 @@ def bids_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the attention methods of every region (default: the config's); any of {', '.join(METHOD_CATALOGUE)}",
     )
     parser.add_argument(
+        "--template-space",
+        metavar="SPACE",
+        help="the template every PVS is placed in (default MNI152NLin2009aSym; any other needs template.image "
+        "in a --config overlay)",
+    )
+    parser.add_argument(
+        "--group-by",
+        nargs="+",
+        metavar="COLUMN",
+        help="participants.tsv columns: a cohort PVS density map per value of each (e.g. sex)",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         action="append",
@@ -268,6 +280,10 @@ def participant_overlay(args: argparse.Namespace) -> dict[str, Any]:
     if args.methods:
         regions = yaml.safe_load((WORKFLOW / "config.yaml").read_text())["regions"]
         layer["regions"] = {region: {"methods": list(args.methods)} for region in regions}
+    if args.template_space:
+        layer["template"] = {"space": args.template_space}
+    if args.group_by:
+        layer["density"] = {"group_by": list(args.group_by)}
     return merged(overlays(args.config), layer)
 
 

@@ -13,7 +13,7 @@ rule register_to_template:
         OUT.benchmark("register_to_template", "{crop_set}")
     conda:
         ENV
-    threads: 1
+    threads: TEMPLATE.threads  # fixed by config: the transforms depend on it
     resources:
         mem_mb=2000,
         runtime=60,
