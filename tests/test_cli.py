@@ -136,7 +136,9 @@ def test_the_synthetic_command_writes_a_cohort_and_never_into_other_data(tmp_pat
                      "--voxel-orders", "LAS,PIR", "--seed", "3")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     cohort = CohortLayout(tmp_path / "cohort")
-    assert (tmp_path / "cohort" / "participants.tsv").read_text().split() == ["participant_id", "sub-0001", "sub-0002"]
+    participants = pd.read_csv(tmp_path / "cohort" / "participants.tsv", sep="\t")
+    assert participants.columns.tolist() == ["participant_id", "sex", "age"]
+    assert participants["participant_id"].tolist() == ["sub-0001", "sub-0002"]
     scans = ["sub-0001_ses-1", "sub-0001_ses-2", "sub-0002_ses-1", "sub-0002_ses-2"]
     orders = ["".join(nib.aff2axcodes(nib.load(cohort.scan(scan)).affine)) for scan in scans]
     assert orders == ["LAS", "PIR", "LAS", "PIR"]  # scan by scan in turn

@@ -59,6 +59,14 @@ PLAN = CohortPlan.build(
 SPLIT = PLAN.split
 for _message in planning_messages(PLAN.problems, OUT.table("cohort_problems.tsv")):
     logger.warning(_message)
+# Density maps per group: a participants.tsv column the cohort lacks gives none (said here, at the start).
+if COHORT.participants.exists():
+    _columns = COHORT.participants.read_text().partition("\n")[0].split("\t")
+    for _column in from_mapping(DensitySettings, config["density"]).group_by:
+        if _column not in _columns:
+            logger.warning(
+                f"density.group_by: {COHORT.participants} has no column {_column!r}: no density maps per {_column}"
+            )
 # The cohort's ratings as a named input, where it has any.
 RATINGS = {"counts": COHORT.counts} if PLAN.found.labelled else {}
 # Statistics need rated test scans and dot annotations.

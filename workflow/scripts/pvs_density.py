@@ -19,6 +19,11 @@ template = load_template(snakemake.params.template["space"], snakemake.params.te
 participants = pd.read_csv(
     snakemake.input.participants, sep="\t", dtype=str, keep_default_na=False, na_values=["n/a", ""]
 )
+# A column the cohort lacks gives no group maps, not a failed job: config.yaml's demo choice
+# (sex) is also the base of a real cohort's config.
+group_by = [column for column in settings.group_by if column in participants.columns]
+for column in sorted(set(settings.group_by) - set(group_by)):
+    log.warning("density.group_by: participants.tsv has no column %r: no maps per %s", column, column)
 maps = cohort_density_maps(
     read_tables(snakemake.input.detections),
     read_tables(snakemake.input.scan_counts),
@@ -26,7 +31,7 @@ maps = cohort_density_maps(
     participants.drop_duplicates("participant_id"),
     template,
     fwhm_mm=settings.fwhm_mm,
-    group_by=settings.group_by,
+    group_by=group_by,
 )
 out_dir = Path(snakemake.output.maps)
 out_dir.mkdir(parents=True, exist_ok=True)
