@@ -164,7 +164,7 @@ def test_qc_has_a_row_per_scan_and_region_with_reason_voxel_size_label_source_an
     failed = Registration(None, 0.41, "the registered brain overlaps the MNI152NLin2009aSym brain by 0.41")
     transforms = pd.DataFrame(
         [
-            transform_row(record.scan, "MNI152NLin2009aSym", failed if record.scan == "sub-05" else ok, 2.0)
+            transform_row(record.scan, "MNI152NLin2009aSym", failed if record.scan == "sub-05" else ok)
             for record in records
         ]
     )

@@ -122,8 +122,8 @@ def test_cohort_maps_count_scans_without_pvs_and_leave_out_failed_ones(template)
     scan_counts = pd.DataFrame({"scan": scans, "participant_id": scans, "status": ["ok", "ok", "ok", "failed"]})
     identity = {name: value for name, value in zip(TRANSFORM_SCHEMA.names[-12:], np.eye(4)[:3].ravel())}
     transforms = pd.DataFrame(
-        [{**transform_row(scan, PHANTOM_SPACE, _ok(), 1.0), **identity} for scan in scans[:2]]
-        + [transform_row(scans[2], PHANTOM_SPACE, _failed(), 1.0), transform_row(scans[3], PHANTOM_SPACE, _ok(), 1.0)]
+        [{**transform_row(scan, PHANTOM_SPACE, _ok()), **identity} for scan in scans[:2]]
+        + [transform_row(scans[2], PHANTOM_SPACE, _failed()), transform_row(scans[3], PHANTOM_SPACE, _ok())]
     )
     participants = pd.DataFrame({"participant_id": scans, "sex": ["F", "M", "F", None]})
     maps = cohort_density_maps(

@@ -13,10 +13,5 @@ settings = from_mapping(TemplateSettings, snakemake.params.template)
 template = load_template(settings.space, settings.image)
 transforms = register_shard(snakemake.params.sources, template, settings)
 write_table(transforms, snakemake.output.transforms, TRANSFORM_SCHEMA)
-for row in transforms.itertuples():
-    if row.status == "ok":
-        log.info(
-            "%s: registered to %s in %.1f s (brain overlap %.3f)", row.scan, row.space, row.seconds, row.brain_overlap
-        )
-    else:
-        log.warning("%s: registration to %s failed: %s", row.scan, row.space, row.problem)
+registered = int((transforms["status"] == "ok").sum())
+log.info("%d of %d scans registered to %s", registered, len(transforms), template.space)

@@ -23,7 +23,6 @@ TRANSFORM_SCHEMA = pa.schema(
         ("status", pa.string()),  # ok | failed
         ("problem", pa.string()),
         ("brain_overlap", pa.float64()),
-        ("seconds", pa.float64()),
         *[(name, pa.float64()) for name in MATRIX_COLUMNS],
     ]
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,8 @@ from pvsflow.space.coordinates import MATRIX_COLUMNS, TRANSFORM_SCHEMA
 from pvsflow.space.registration import Registration, register
 from pvsflow.space.templates import Template
 
+log = logging.getLogger(__name__)
+
 
 def register_scan(
     scan_id: str, scan: Path | str, label_map: Path | str, template: Template, settings: TemplateSettings
@@ -30,7 +33,7 @@ def register_scan(
     return register(volume.data, volume.affine, labels > 0, template, settings)
 
 
-def transform_row(scan_id: str, space: str, registration: Registration, seconds: float) -> dict:
+def transform_row(scan_id: str, space: str, registration: Registration) -> dict:
     participant, session = layout.scan_entities(scan_id)
     matrix = registration.scanner_to_template
     values = [np.nan] * len(MATRIX_COLUMNS) if matrix is None else matrix[:3].ravel().tolist()
@@ -42,7 +45,6 @@ def transform_row(scan_id: str, space: str, registration: Registration, seconds:
         "status": "ok" if registration.ok else "failed",
         "problem": registration.problem,
         "brain_overlap": np.nan if registration.brain_overlap is None else registration.brain_overlap,
-        "seconds": seconds,
         **dict(zip(MATRIX_COLUMNS, values)),
     }
 
@@ -50,10 +52,22 @@ def transform_row(scan_id: str, space: str, registration: Registration, seconds:
 def register_shard(
     sources: Mapping[str, tuple[Path | str, Path | str]], template: Template, settings: TemplateSettings
 ) -> pd.DataFrame:
-    """:data:`TRANSFORM_SCHEMA` rows of every scan of ``sources`` (scan -> its scan and label map)."""
+    """:data:`TRANSFORM_SCHEMA` rows of every scan of ``sources`` (scan -> its scan and label map),
+    each scan's outcome and time logged."""
     rows = []
     for scan_id, (scan, label_map) in sources.items():
         start = time.perf_counter()
-        registration = register_scan(scan_id, scan, label_map, template, settings)
-        rows.append(transform_row(scan_id, template.space, registration, time.perf_counter() - start))
+        found = register_scan(scan_id, scan, label_map, template, settings)
+        seconds = time.perf_counter() - start
+        if found.ok:
+            log.info(
+                "%s: registered to %s in %.1f s (brain overlap %.3f)",
+                scan_id,
+                template.space,
+                seconds,
+                found.brain_overlap,
+            )
+        else:
+            log.warning("%s: registration to %s failed: %s", scan_id, template.space, found.problem)
+        rows.append(transform_row(scan_id, template.space, found))
     return pd.DataFrame(rows, columns=TRANSFORM_SCHEMA.names)
