@@ -308,6 +308,10 @@ def test_report_gathers_every_method(tiny_run):
     assert "<b>" in tables
     assert {e["labels"]["region"] for e in by_name["froc.png"]} == REGIONS
     assert {e["name"] for e in entries} >= {f"{region}.png" for region in REGIONS}
+    density = [e for e in entries if e["name"].endswith("_desc-pvsdensity.png")]
+    assert {(e["labels"]["region"], e["labels"]["method"]) for e in density} == {
+        (region, method) for region, methods in TINY_METHODS.items() for method in methods
+    }
 
 
 def test_adding_a_method_reruns_only_that_method(tiny_run):

@@ -90,6 +90,9 @@ def test_built_in_and_own_templates(tmp_path, template):
     assert own.space == "myTemplate" and np.array_equal(own.brain, template.data > 0)
     with pytest.raises(ValueError, match="not built in"):
         load_template("MNI305")
+    (tmp_path / "broken.nii.gz").write_bytes(b"not a NIfTI")
+    with pytest.raises(ValueError, match="broken.nii.gz could not be read"):
+        load_template("myTemplate", tmp_path / "broken.nii.gz")
 
 
 def test_the_space_left_out_is_the_cohorts():

@@ -31,7 +31,13 @@ rule pvs_density:
         transforms=[OUT.template_transforms(crop_set) for crop_set in PLAN.crop_sets],
         participants=COHORT.participants,
     output:
-        maps=directory(OUT.pvs_density(region="{region}", method="{method}")),
+        maps=report(
+            directory(OUT.pvs_density(region="{region}", method="{method}")),
+            patterns=["{name}.png"],
+            caption="../report/density.rst",
+            category="PVS density",
+            labels={"region": "{region}", "method": "{method}", "map": "{name}"},
+        ),
     log:
         OUT.log("pvs_density", "{method}", "{region}"),
     benchmark:

@@ -76,16 +76,10 @@ def brain_overlap(brain: np.ndarray, affine: np.ndarray, scanner_to_template: np
     return 2.0 * both / max(np.count_nonzero(carried_brain) + np.count_nonzero(template.brain), 1)
 
 
-def register(
+def fit(
     data: np.ndarray, affine: np.ndarray, brain: np.ndarray, template: Template, settings: TemplateSettings
-) -> Registration:
-    """The affine that takes the scan (``data``, ``affine``: voxel -> scanner RAS) to
-    ``template``, fitted on the scan's ``brain`` (its labelled voxels: the label map strips the
-    skull). Starts from the brains' centres; then a multi-resolution fit of the 12 parameters.
-    Fails (no transform, a problem) when the fit stretches or shrinks the scan along some axis by
-    more than ``settings.max_scaling``, the carried brain overlaps the template's by less than
-    ``settings.min_brain_overlap``, or SimpleITK stops with an error."""
-    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(settings.threads)
+) -> sitk.Transform:
+    """SimpleITK's affine fit of the masked scan to the template (template points to scan points)."""
     fixed = sitk_image(template.data, template.affine)
     moving = sitk_image(np.where(brain, data, 0.0), affine)
     centred = sitk.CenteredTransformInitializer(
@@ -107,9 +101,22 @@ def register(
     method.SetSmoothingSigmasPerLevel([factor / 2.0 for factor in settings.shrink_factors])
     method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     method.SetInitialTransform(centred, inPlace=False)
+    return method.Execute(fixed, moving)
+
+
+def register(
+    data: np.ndarray, affine: np.ndarray, brain: np.ndarray, template: Template, settings: TemplateSettings
+) -> Registration:
+    """The affine that takes the scan (``data``, ``affine``: voxel -> scanner RAS) to
+    ``template``, fitted on the scan's ``brain`` (its labelled voxels: the label map strips the
+    skull). Starts from the brains' centres; then a multi-resolution fit of the 12 parameters.
+    Fails (no transform, a problem) when the fit stretches or shrinks the scan along some axis by
+    more than ``settings.max_scaling``, the carried brain overlaps the template's by less than
+    ``settings.min_brain_overlap``, or SimpleITK stops with an error."""
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(settings.threads)
     try:
-        fitted = method.Execute(fixed, moving)
-    except RuntimeError as error:
+        fitted = fit(data, affine, brain, template, settings)
+    except RuntimeError as error:  # how SimpleITK reports what it cannot do (e.g. a fit that leaves the image)
         return Registration(None, None, f"SimpleITK stopped: {str(error).strip().splitlines()[-1]}")
     # SimpleITK's transform takes template points to scan points.
     scanner_to_template = np.linalg.inv(ras_matrix(fitted))

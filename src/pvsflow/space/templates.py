@@ -45,8 +45,13 @@ def load_template(space: str, image: Path | str | None = None) -> Template:
     """The template of ``space``: built in (:data:`BUILT_IN`), or the brain-only image at
     ``image`` (NIfTI or MGZ; its brain: the voxels above zero) that ``space`` names."""
     if image is not None:
-        loaded = nib.load(image)
-        data = np.asarray(loaded.dataobj, dtype=np.float32)
+        try:
+            loaded = nib.load(image)
+            data = np.asarray(loaded.dataobj, dtype=np.float32)
+        except Exception as error:  # nibabel raises many types for a bad file
+            raise ValueError(f"template.image {image} could not be read: {error}") from error
+        if data.ndim != 3 or not (data > 0).any():
+            raise ValueError(f"template.image {image} is not a 3D brain image (shape {data.shape}, no voxel above 0?)")
         return Template(space, data, np.asarray(loaded.affine, dtype=np.float64), data > 0)
     if space == MNI_SPACE:
         from nilearn import datasets  # imported here: it takes seconds, and only this template needs it
