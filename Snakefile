@@ -15,6 +15,9 @@ Stages (workflow/rules/*.smk):
 - register_to_template (per crop set: each scan's affine to the template, whose coordinates detect
   adds to every candidate) -> pvs_density (per region and method: the cohort's PVS density maps in
   template space, over every scan and per group of a participants.tsv column);
+- with sessions: register_sessions (per set of pairs of consecutive sessions: the later scan's
+  rigid transform to the earlier) -> session_changes (per region and method: PVS persisting,
+  new and vanished);
 - dataset_description (pvsflow's version, commit and config).
 The default target `all` asks for all of these. `snakemake --report report.html` gathers the
 figures and tables. The target `mnist` runs the MNIST study (mnist.smk: mnist_dataset ->
@@ -69,6 +72,11 @@ rule all:
         [
             OUT.pvs_density(region=region, method=method)
             for region, method in RUN.region_methods
+        ],
+        [
+            OUT.session_changes(region=region, method=method, name="changes.tsv")
+            for region, method in RUN.region_methods
+            if PAIR_SETS
         ],
         evaluation_targets(),
 

@@ -166,6 +166,11 @@ def synthetic_parser() -> argparse.ArgumentParser:
         help="sessions per subject (0: no session level)",
     )
     parser.add_argument(
+        "--follow-up",
+        action="store_true",
+        help="sessions as follow-ups: the same brain and PVS, the head moved, some PVS vanished and new ones",
+    )
+    parser.add_argument(
         "--seed", type=int, metavar="SEED", default=SyntheticCohortSpec.seed, help="the same seed, the same cohort"
     )
     parser.add_argument(
@@ -201,7 +206,9 @@ def write_synthetic(args: argparse.Namespace, parser: argparse.ArgumentParser) -
             VoxelOrder.storing(order, (1, 1, 1))
         except ValueError as error:
             parser.error(f"--voxel-orders: {error}")
-    spec = SyntheticCohortSpec(n_subjects=args.subjects, sessions=args.sessions, seed=args.seed, voxel_orders=orders)
+    spec = SyntheticCohortSpec(
+        n_subjects=args.subjects, sessions=args.sessions, follow_up=args.follow_up, seed=args.seed, voxel_orders=orders
+    )
     spec = at_paper_voxel_size(spec) if args.real_size else spec
     label_maps = (
         LabelMapSettings(preset="freesurfer", dir=str(args.out_dir / "derivatives" / "freesurfer"))

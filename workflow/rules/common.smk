@@ -21,6 +21,7 @@ from pvsflow.io.settings import (
 from pvsflow.io.settings import fine_tuning_conflicts, moved_settings
 from pvsflow.pipeline.plan import CohortPlan, Run, find_scans
 from pvsflow.regions.registry import BASE_REGION
+from pvsflow.space.sessions import session_pairs
 
 # ---------------------------------------------------------------- config ----
 
@@ -69,6 +70,13 @@ if COHORT.participants.exists():
             )
 # The cohort's ratings as a named input, where it has any.
 RATINGS = {"counts": COHORT.counts} if PLAN.found.labelled else {}
+# Consecutive sessions of each participant, registered in sets of pairs the size of a shard.
+_pairs = session_pairs(PLAN.scans)
+_size = from_mapping(JobSettings, config["jobs"]).scans_per_shard
+PAIR_SETS = {
+    f"pairs-{n:03d}": _pairs[start : start + _size]
+    for n, start in enumerate(range(0, len(_pairs), _size))
+}
 # Statistics need rated test scans and dot annotations.
 EVALUATED = bool(SPLIT.test) and (SYNTHETIC or COHORT.dots.exists())
 
@@ -78,6 +86,7 @@ wildcard_constraints:
     method="|".join(METHOD_CATALOGUE),
     architecture="[a-z_]+",
     crop_set="(train|validation|shard)-[0-9][0-9][0-9]+",
+    pair_set="pairs-[0-9][0-9][0-9]+",
 
 
 # ---------------------------------------------------------------- params ----
@@ -145,6 +154,19 @@ def registration_sources(wildcards):
 
 def registration_files(wildcards):
     return [path for pair in registration_sources(wildcards).values() for path in pair]
+
+
+def session_sources(wildcards):
+    """scan -> (scan file, label map) of every scan of the pair set."""
+    scans = {scan for pair in PAIR_SETS[wildcards.pair_set] for scan in pair}
+    return {
+        scan: (str(PLAN.files(scan).scan), str(PLAN.files(scan).label_map))
+        for scan in sorted(scans)
+    }
+
+
+def session_files(wildcards):
+    return [path for pair in session_sources(wildcards).values() for path in pair]
 
 
 def crop_set_dirs(scans):

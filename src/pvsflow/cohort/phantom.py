@@ -95,10 +95,13 @@ class Phantom:
     """One synthetic scan's anatomy: its geometry (template mm to voxels and back), label map and
     image, drawn from the scan's own generator (which then also places its PVS)."""
 
-    def __init__(self, spec: SyntheticCohortSpec, index: int, *, reference: bool = False) -> None:
+    def __init__(
+        self, spec: SyntheticCohortSpec, index: int, *, reference: bool = False, head_pose: np.ndarray | None = None
+    ) -> None:
         """Scan ``index`` of the cohort ``spec``; ``reference``: the anatomy as the template space
         defines it (no per-subject scaling or shift), on an axis-aligned RAS grid of ``spec``'s
-        shape and voxel size centred on the template's origin."""
+        shape and voxel size centred on the template's origin; ``head_pose``: a rigid move of the
+        head in scanner mm (4 x 4) since the scan ``index`` was drawn (a follow-up session)."""
         self.spec = spec
         self.rng = np.random.default_rng([spec.seed, index])
         if reference:
@@ -110,6 +113,9 @@ class Phantom:
             self.head_offset = self.rng.normal(0.0, 2.0, size=3)
             self.affine = self._oblique_affine()
         self.inverse_affine = np.linalg.inv(self.affine)
+        sized = np.diag([*self.scale, 1.0])
+        sized[:3, 3] = self.head_offset
+        self.template_to_scanner = (np.eye(4) if head_pose is None else head_pose) @ sized
         shape = spec.shape
         grid = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
         self.voxels = grid.reshape(-1, 3).astype(np.float64)
@@ -129,22 +135,20 @@ class Phantom:
     @property
     def scanner_to_template(self) -> np.ndarray:
         """The true transform of this scan's scanner mm (RAS) to template mm (4 x 4)."""
-        matrix = np.diag([*(1.0 / self.scale), 1.0])
-        matrix[:3, 3] = -self.head_offset / self.scale
-        return matrix
+        return np.linalg.inv(self.template_to_scanner)
 
     def to_template(self, voxels: np.ndarray) -> np.ndarray:
-        ras = voxels @ self.affine[:3, :3].T + self.affine[:3, 3]
-        return (ras - self.head_offset) / self.scale
+        voxel_to_template = self.scanner_to_template @ self.affine
+        return voxels @ voxel_to_template[:3, :3].T + voxel_to_template[:3, 3]
 
     def to_voxels(self, template_points: np.ndarray) -> np.ndarray:
-        ras = np.atleast_2d(template_points) * self.scale + self.head_offset
-        return ras @ self.inverse_affine[:3, :3].T + self.inverse_affine[:3, 3]
+        template_to_voxel = self.inverse_affine @ self.template_to_scanner
+        return np.atleast_2d(template_points) @ template_to_voxel[:3, :3].T + template_to_voxel[:3, 3]
 
     def voxel_box(self, centre: np.ndarray | tuple[float, ...], semi_axes: tuple[float, ...]) -> tuple[slice, ...]:
         """The box of the scan's voxels holding an axis-aligned ellipsoid of template mm (a voxel's
         margin on every side), clipped to the scan."""
-        semi_axes_in_voxels = self.inverse_affine[:3, :3] @ np.diag(self.scale) @ np.diag(semi_axes)
+        semi_axes_in_voxels = (self.inverse_affine @ self.template_to_scanner)[:3, :3] @ np.diag(semi_axes)
         reach = np.sqrt((semi_axes_in_voxels**2).sum(axis=1)) + 1.0
         middle = self.to_voxels(np.asarray(centre, dtype=float))[0]
         low = np.maximum(np.floor(middle - reach), 0).astype(int)

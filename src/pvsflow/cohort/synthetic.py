@@ -27,7 +27,7 @@ change when the cohort grows (sessions of one participant are drawn independentl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +35,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from pvsflow.cohort.phantom import ANTERIOR_COMMISSURE, PONTOMESENCEPHALIC_Z, Phantom
+from pvsflow.cohort.phantom import ANTERIOR_COMMISSURE, PONTOMESENCEPHALIC_Z, Phantom, _rotation_matrix
 from pvsflow.cohort.pvs_placement import Pvs, PvsPlacer, draw_count, render_pvs
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec, refuse_foreign_directory
 from pvsflow.cohort.tables import subject_ids, synthetic_scan_ids
@@ -49,12 +49,18 @@ from pvsflow.regions.registry import BASAL_GANGLIA, CENTRUM_SEMIOVALE, HIPPOCAMP
 FREESURFER_CONFORMED_SIZE = 256  # voxels of 1 mm along each axis
 
 
+# A PVS with its identity across a participant's sessions: ``<region>-<n>``.
+TrackedPvs = tuple[str, Pvs]
+
+
 @dataclass
 class SubjectTruth:
     counts: dict[str, int]
     rated_slices: dict[str, int]
     dots: list[tuple[str, int, int, int]]  # (region, x, y, z) voxel indices
     radii_mm: list[float]  # of each dot's PVS
+    dot_ids: list[str]  # of each dot's PVS, the same in every session of a participant
+    tubes: dict[str, list[TrackedPvs]]  # every PVS drawn, by region (rated or not)
 
     def repeat_rating(self, rng: np.random.Generator, miss_rate: float, jitter: int) -> list[tuple[str, int, int, int]]:
         """A second pass by the same rater: misses some PVS (thin ones more often) and re-clicks
@@ -69,11 +75,38 @@ class SubjectTruth:
         return repeated
 
 
-def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, SubjectTruth]:
-    """Image (int16), label map (int16), affine and ground truth of subject ``index`` (0-based)."""
-    phantom = Phantom(spec, index)
+@dataclass(frozen=True)
+class FollowUp:
+    """A later session of a participant: the head of the scan ``first_index`` (its brain and PVS)
+    moved by ``head_pose`` (rigid, scanner mm), and the PVS of the session before (``earlier``),
+    some of which vanish while new ones appear."""
+
+    first_index: int
+    head_pose: np.ndarray
+    earlier: Mapping[str, list[TrackedPvs]]
+
+    @classmethod
+    def draw(cls, spec: SyntheticCohortSpec, index: int, first_index: int, earlier: SubjectTruth) -> FollowUp:
+        rng = np.random.default_rng([spec.seed, index, 5])
+        pose = np.eye(4)
+        pose[:3, :3] = _rotation_matrix(np.deg2rad(rng.uniform(-spec.head_motion_deg, spec.head_motion_deg, 3)))
+        pose[:3, 3] = rng.uniform(-spec.head_motion_mm, spec.head_motion_mm, 3)
+        return cls(first_index, pose, earlier.tubes)
+
+
+def generate_subject(
+    spec: SyntheticCohortSpec, index: int, follow_up: FollowUp | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, SubjectTruth]:
+    """Image (int16), label map (int16), affine and ground truth of scan ``index`` (0-based); a
+    ``follow_up`` session keeps the earlier session's brain and the PVS that do not vanish."""
+    if follow_up is None:
+        phantom = Phantom(spec, index)
+    else:
+        phantom = Phantom(spec, follow_up.first_index, head_pose=follow_up.head_pose)
     labels = phantom.label_map()
     image = phantom.tissue_image(labels)
+    if follow_up is not None:  # the same brain; its own look-alikes, noise and PVS changes
+        phantom.rng = np.random.default_rng([spec.seed, index])
     ventricles = np.argwhere(np.isin(labels, [fs.LEFT_LATERAL_VENTRICLE, fs.RIGHT_LATERAL_VENTRICLE]))
     rated = {
         BASAL_GANGLIA.name: int(np.round(phantom.to_voxels(ANTERIOR_COMMISSURE)[0, 2])),
@@ -85,29 +118,59 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
     )
     placer = PvsPlacer(phantom, labels, look_alikes)
     burden = phantom.rng.gamma(2.0, 0.5)  # subject-level PVS burden shared by all regions
-    truth = SubjectTruth(counts={}, rated_slices={}, dots=[], radii_mm=[])
+    truth = SubjectTruth(counts={}, rated_slices={}, dots=[], radii_mm=[], dot_ids=[], tubes={})
 
     def want(region: str) -> int:
         return draw_count(
             phantom.rng, spec.mean_pvs_count[region] * burden, spec.count_dispersion, spec.max_pvs_per_region
         )
 
-    def record(region: str, tubes: list[Pvs], dot_of: Callable[[Pvs], np.ndarray]) -> None:
+    def kept(region: str) -> list[TrackedPvs]:
+        """The earlier session's PVS that persist (none for a first session)."""
+        if follow_up is None:
+            return []
+        survivors = [t for t in follow_up.earlier.get(region, []) if phantom.rng.random() >= spec.vanished_pvs_fraction]
+        placer.centres += [(pvs.start + pvs.end) / 2 for _, pvs in survivors]
+        return survivors
+
+    def new_count(region: str) -> int:
+        if follow_up is None:
+            return want(region)
+        return int(phantom.rng.poisson(spec.new_pvs_fraction * max(len(follow_up.earlier.get(region, [])), 1)))
+
+    def tracked(region: str, tubes: list[Pvs]) -> list[TrackedPvs]:
+        """New PVS, numbered after every PVS the participant had in the region."""
+        earlier = [] if follow_up is None else follow_up.earlier.get(region, [])
+        numbers = [int(pvs_id.rpartition("-")[2]) for pvs_id, _ in [*earlier, *truth.tubes.get(region, [])]]
+        start = max(numbers, default=0)
+        return [(f"{region}-{start + n + 1}", tube) for n, tube in enumerate(tubes)]
+
+    def record(region: str, tubes: list[TrackedPvs], dot_of: Callable[[Pvs], np.ndarray]) -> None:
         truth.counts[region] = len(tubes)
-        for tube in tubes:
-            render_pvs(phantom, image, tube)
+        for pvs_id, tube in tubes:
             x, y, z = np.round(dot_of(tube)).astype(int)
             truth.dots.append((region, int(x), int(y), int(z)))
             truth.radii_mm.append(tube.radius_mm)
+            truth.dot_ids.append(pvs_id)
+
+    def draw(region: str, tubes: list[TrackedPvs]) -> None:
+        for _, tube in tubes:
+            render_pvs(phantom, image, tube)
+        truth.tubes.setdefault(region, []).extend(tubes)
 
     def midpoint_voxel(tube: Pvs) -> np.ndarray:
         return phantom.to_voxels((tube.start + tube.end) / 2)[0]
 
     # Volume-rated regions: count every PVS in the structure (the midbrain: above the pons).
-    midbrain = placer.region_voxels(MIDBRAIN.labels, lambda t: t[:, 2] >= PONTOMESENCEPHALIC_Z + 1.0)
-    record(MIDBRAIN.name, placer.place(MIDBRAIN.name, midbrain, want(MIDBRAIN.name)), midpoint_voxel)
-    hippocampi = placer.region_voxels(HIPPOCAMPI.labels, lambda t: np.ones(len(t), bool))
-    record(HIPPOCAMPI.name, placer.place(HIPPOCAMPI.name, hippocampi, want(HIPPOCAMPI.name)), midpoint_voxel)
+    volume_rated = {
+        MIDBRAIN.name: placer.region_voxels(MIDBRAIN.labels, lambda t: t[:, 2] >= PONTOMESENCEPHALIC_Z + 1.0),
+        HIPPOCAMPI.name: placer.region_voxels(HIPPOCAMPI.labels, lambda t: np.ones(len(t), bool)),
+    }
+    for region, voxels in volume_rated.items():
+        persisting = kept(region)
+        tubes = persisting + tracked(region, placer.place(region, voxels, new_count(region)))
+        draw(region, tubes)
+        record(region, tubes, midpoint_voxel)
 
     # Slice-rated regions: the weak label counts the PVS crossing the rated axial slice.
     slab_half_height = 5
@@ -125,13 +188,18 @@ def generate_subject(spec: SyntheticCohortSpec, index: int) -> tuple[np.ndarray,
             t = (k - ends[0, 2]) / (ends[1, 2] - ends[0, 2])
             return ends[0] + t * (ends[1] - ends[0])
 
-        rated_tubes = placer.place(region, in_slab[in_slab[:, 2] == slice_index], want(region), crosses)
-        record(region, rated_tubes, slice_dot)
-        unrated = int(phantom.rng.poisson(spec.unrated_pvs_ratio * max(len(rated_tubes), 1)))
-        for tube in placer.place(
-            region, in_slab[in_slab[:, 2] != slice_index], unrated, lambda tube: not crosses(tube)
-        ):
-            render_pvs(phantom, image, tube)
+        persisting = kept(region)
+        rated_tubes = tracked(
+            region, placer.place(region, in_slab[in_slab[:, 2] == slice_index], new_count(region), crosses)
+        )
+        draw(region, persisting + rated_tubes)
+        record(region, [t for t in persisting if crosses(t[1])] + rated_tubes, slice_dot)
+        if follow_up is None:
+            unrated = int(phantom.rng.poisson(spec.unrated_pvs_ratio * max(len(rated_tubes), 1)))
+            others = placer.place(
+                region, in_slab[in_slab[:, 2] != slice_index], unrated, lambda tube: not crosses(tube)
+            )
+            draw(region, tracked(region, others))
     return phantom.finish(image), labels, phantom.affine, truth
 
 
@@ -159,7 +227,7 @@ class StoredAs:
         if self.unchanged:
             return truth
         rated = {r: self.stored.canonical_slice(self.drawn.canonical_slice(k)) for r, k in truth.rated_slices.items()}
-        return SubjectTruth(truth.counts, rated, self.dots(truth.dots), truth.radii_mm)
+        return SubjectTruth(truth.counts, rated, self.dots(truth.dots), truth.radii_mm, truth.dot_ids, truth.tubes)
 
 
 def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
@@ -177,9 +245,15 @@ def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
     dot_rows: list[dict[str, object]] = []
     repeat_rows: list[dict[str, object]] = []
     key_columns = ["subject", "session"] if spec.sessions else ["subject"]
+    first: dict[str, tuple[int, SubjectTruth]] = {}  # participant -> its first scan's index, its last session's truth
     for index, scan in enumerate(synthetic_scan_ids(spec.n_subjects, spec.sessions)):
         key = dict(zip(key_columns, scan_entities(scan)))
-        image, labels, affine, truth = generate_subject(spec, index)
+        subject = key["subject"]
+        follow_up = None
+        if spec.follow_up and subject in first:
+            follow_up = FollowUp.draw(spec, index, first[subject][0], first[subject][1])
+        image, labels, affine, truth = generate_subject(spec, index, follow_up)
+        first[subject] = (first.get(subject, (index, truth))[0], truth)
         # Its own generator: the repeat pass never changes the images or the first ratings.
         repeat = truth.repeat_rating(
             np.random.default_rng([spec.seed, index, 2]), spec.repeat_miss_rate, spec.repeat_jitter_voxels
@@ -196,14 +270,20 @@ def write_cohort(cohort: CohortLayout, spec: SyntheticCohortSpec) -> None:
             count_rows.append(
                 {**key, "region": region, "pvs_count": count, "rated_slice": truth.rated_slices.get(region, pd.NA)}
             )
-        dot_rows += [{**key, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in truth.dots]
+        dot_rows += [
+            {**key, "region": r, "x": x, "y": y, "z": z} | ({"pvs_id": pvs_id} if spec.follow_up else {})
+            for (r, x, y, z), pvs_id in zip(truth.dots, truth.dot_ids)
+        ]
         repeat_rows += [{**key, "region": r, "x": x, "y": y, "z": z} for r, x, y, z in repeat]
     participants(spec).to_csv(cohort.participants, sep="\t", index=False)
     cohort.counts.parent.mkdir(parents=True, exist_ok=True)
     counts = pd.DataFrame(count_rows).astype({"rated_slice": "Int64"})
     counts.to_csv(cohort.counts, sep="\t", index=False, na_rep="n/a")
-    for rows, path in ((dot_rows, cohort.dots), (repeat_rows, cohort.repeat_dots)):
-        pd.DataFrame(rows, columns=[*key_columns, "region", "x", "y", "z"]).to_csv(path, sep="\t", index=False)
+    # Follow-up cohorts: each dot names its PVS, the same in every session where it persists.
+    tracked = ["pvs_id"] if spec.follow_up else []
+    for rows, path, columns in ((dot_rows, cohort.dots, tracked), (repeat_rows, cohort.repeat_dots, [])):
+        frame = pd.DataFrame(rows, columns=[*key_columns, "region", "x", "y", "z", *columns])
+        frame.to_csv(path, sep="\t", index=False)
 
 
 def participants(spec: SyntheticCohortSpec) -> pd.DataFrame:

@@ -28,6 +28,14 @@ class SyntheticCohortSpec:
     n_subjects: int = 20
     # Sessions per participant (ses-1 ... ses-N, each scan drawn on its own); 0: no session level.
     sessions: int = 0
+    # Sessions as follow-ups: a participant's later sessions show the same brain and PVS with the
+    # head moved (up to head_motion_deg about each axis, head_motion_mm along each), each PVS
+    # vanished with vanished_pvs_fraction, new ones new_pvs_fraction times the earlier count (Poisson).
+    follow_up: bool = False
+    head_motion_deg: float = 5.0
+    head_motion_mm: float = 5.0
+    vanished_pvs_fraction: float = 0.2
+    new_pvs_fraction: float = 0.2
     seed: int = 2020
     shape: tuple[int, int, int] = (80, 96, 64)
     voxel_size_mm: tuple[float, float, float] = (1.0, 1.0, 1.4)

@@ -310,6 +310,14 @@ class ResultsLayout(_JobFiles):
         """The scans of a crop set registered to the template: one row per scan (Parquet)."""
         return self.root / "template" / "transforms" / f"{crop_set}.parquet"
 
+    def session_transforms(self, pair_set: str) -> Path:
+        """A job's pairs of consecutive sessions, each later scan registered rigidly to the earlier (Parquet)."""
+        return self.root / "longitudinal" / "transforms" / f"{pair_set}.parquet"
+
+    def session_changes(self, *, region: str, method: str, name: str) -> Path:
+        """A region's and method's PVS across sessions: ``changes.{parquet,tsv}``, ``pvs_links.parquet``."""
+        return self.root / "longitudinal" / region / method / name
+
     def pvs_density(self, *, region: str, method: str) -> Path:
         """A region's and method's cohort PVS density maps in template space (:func:`density_file`
         each) and their index, ``pvsdensity.tsv``."""

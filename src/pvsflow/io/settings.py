@@ -269,6 +269,15 @@ class DensitySettings:
 
 
 @dataclass(frozen=True)
+class LongitudinalSettings:
+    """PVS followed across sessions (``longitudinal:``; docs/method.md, "PVS across sessions")."""
+
+    # A later session's PVS within this distance of an earlier one's (after the rigid fit) can be
+    # the same PVS; each is matched to at most one.
+    match_distance_mm: float = 5.0
+
+
+@dataclass(frozen=True)
 class DetectionSettings:
     nms_size: int = 6  # maximum filter size in voxels [6]
 

@@ -77,15 +77,21 @@ def brain_overlap(brain: np.ndarray, affine: np.ndarray, scanner_to_template: np
 
 
 def fit(
-    data: np.ndarray, affine: np.ndarray, brain: np.ndarray, template: Template, settings: TemplateSettings
+    data: np.ndarray,
+    affine: np.ndarray,
+    brain: np.ndarray,
+    template: Template,
+    settings: TemplateSettings,
+    *,
+    rigid: bool,
 ) -> sitk.Transform:
-    """SimpleITK's affine fit of the masked scan to the template (template points to scan points)."""
+    """SimpleITK's affine (or rigid) fit of the masked scan to the template (template points to scan points)."""
     fixed = sitk_image(template.data, template.affine)
     moving = sitk_image(np.where(brain, data, 0.0), affine)
     centred = sitk.CenteredTransformInitializer(
         sitk_image(template.brain, template.affine),
         sitk_image(brain, affine),
-        sitk.AffineTransform(3),
+        sitk.Euler3DTransform() if rigid else sitk.AffineTransform(3),
         sitk.CenteredTransformInitializerFilter.MOMENTS,
     )
     method = sitk.ImageRegistrationMethod()
@@ -105,17 +111,24 @@ def fit(
 
 
 def register(
-    data: np.ndarray, affine: np.ndarray, brain: np.ndarray, template: Template, settings: TemplateSettings
+    data: np.ndarray,
+    affine: np.ndarray,
+    brain: np.ndarray,
+    template: Template,
+    settings: TemplateSettings,
+    *,
+    rigid: bool = False,
 ) -> Registration:
     """The affine that takes the scan (``data``, ``affine``: voxel -> scanner RAS) to
     ``template``, fitted on the scan's ``brain`` (its labelled voxels: the label map strips the
-    skull). Starts from the brains' centres; then a multi-resolution fit of the 12 parameters.
+    skull). Starts from the brains' centres; then a multi-resolution fit of the 12 parameters
+    (``rigid``: 6, for another scan of the same brain as the template).
     Fails (no transform, a problem) when the fit stretches or shrinks the scan along some axis by
     more than ``settings.max_scaling``, the carried brain overlaps the template's by less than
     ``settings.min_brain_overlap``, or SimpleITK stops with an error."""
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(settings.threads)
     try:
-        fitted = fit(data, affine, brain, template, settings)
+        fitted = fit(data, affine, brain, template, settings, rigid=rigid)
     except RuntimeError as error:  # how SimpleITK reports what it cannot do (e.g. a fit that leaves the image)
         return Registration(None, None, f"SimpleITK stopped: {str(error).strip().splitlines()[-1]}")
     # SimpleITK's transform takes template points to scan points.
