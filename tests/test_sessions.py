@@ -9,11 +9,11 @@ import pytest
 from pvsflow.cohort.phantom import Phantom
 from pvsflow.cohort.synthetic import write_cohort
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
-from pvsflow.cohort.tables import synthetic_scan_ids
+from pvsflow.cohort.tables import session_pairs, synthetic_scan_ids
 from pvsflow.io.layout import CohortLayout, scan_entities
 from pvsflow.io.settings import LongitudinalSettings, TemplateSettings
 from pvsflow.space.coordinates import scanner_to_template
-from pvsflow.space.sessions import match_pvs, register_session_pairs, session_changes, session_pairs
+from pvsflow.space.sessions import match_pvs, register_session_pairs, session_changes
 
 SPEC = SyntheticCohortSpec(enabled=True, n_subjects=4, sessions=2, follow_up=True)
 SCANS = synthetic_scan_ids(SPEC.n_subjects, SPEC.sessions)

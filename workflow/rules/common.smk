@@ -10,9 +10,11 @@ from snakemake.utils import validate
 
 from pvsflow.attention.catalogue import METHOD_CATALOGUE
 from pvsflow.cohort.check import planning_messages, problem_table
+from pvsflow.cohort.tables import session_pairs
 from pvsflow.io.layout import input_key, model_card, model_file
 from pvsflow.io.provenance import config_sha256, workflow_commit
 from pvsflow.io.settings import (
+    DensitySettings,
     JobSettings,
     SplitSettings,
     TemplateSettings,
@@ -21,7 +23,6 @@ from pvsflow.io.settings import (
 from pvsflow.io.settings import fine_tuning_conflicts, moved_settings
 from pvsflow.pipeline.plan import CohortPlan, Run, find_scans
 from pvsflow.regions.registry import BASE_REGION
-from pvsflow.space.sessions import session_pairs
 
 # ---------------------------------------------------------------- config ----
 

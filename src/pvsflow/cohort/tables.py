@@ -33,6 +33,27 @@ def synthetic_scan_ids(n_subjects: int, n_sessions: int = 0) -> list[str]:
     return [scan_id(s, session) for s in subject_ids(n_subjects) for session in session_ids(n_sessions)]
 
 
+def session_pairs(scans: Sequence[str]) -> list[tuple[str, str]]:
+    """(earlier scan, later scan) of every two consecutive sessions of a participant, in the
+    order of ``scans``' participants, sessions sorted by label."""
+    by_participant: dict[str, list[str]] = {}
+    for scan in scans:
+        participant, session = scan_entities(scan)
+        if session is not None:
+            by_participant.setdefault(participant, []).append(scan)
+    pairs = []
+    for sessions in by_participant.values():
+        ordered = sorted(sessions, key=lambda scan: session_order(scan_entities(scan)[1]))
+        pairs += list(zip(ordered, ordered[1:]))
+    return pairs
+
+
+def session_order(session: str | None) -> tuple[int, str]:
+    """Sessions in their numeric order where their labels are numbers (``ses-2`` before ``ses-10``)."""
+    label = (session or "").removeprefix("ses-")
+    return (int(label), "") if label.isdigit() else (1 << 30, label)
+
+
 class CohortError(ValueError):
     """A cohort table that no run can start from: unreadable, a malformed header, or nothing usable."""
 

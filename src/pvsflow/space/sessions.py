@@ -66,27 +66,6 @@ PVS_LINK_SCHEMA = pa.schema(
 )
 
 
-def session_pairs(scans: Sequence[str]) -> list[tuple[str, str]]:
-    """(earlier scan, later scan) of every two consecutive sessions of a participant, in the
-    order of ``scans``' participants, sessions sorted by label."""
-    by_participant: dict[str, list[str]] = {}
-    for scan in scans:
-        participant, session = layout.scan_entities(scan)
-        if session is not None:
-            by_participant.setdefault(participant, []).append(scan)
-    pairs = []
-    for sessions in by_participant.values():
-        ordered = sorted(sessions, key=lambda scan: session_order(layout.scan_entities(scan)[1]))
-        pairs += list(zip(ordered, ordered[1:]))
-    return pairs
-
-
-def session_order(session: str | None) -> tuple[int, str]:
-    """Sessions in their numeric order where their labels are numbers (``ses-2`` before ``ses-10``)."""
-    label = (session or "").removeprefix("ses-")
-    return (int(label), "") if label.isdigit() else (1 << 30, label)
-
-
 def masked_scan(scan_id: str, scan: Path | str, label_map: Path | str) -> Template:
     """A scan and its labelled brain, as the fixed image of a registration."""
     volume = load_scan(scan, scan_id)
