@@ -478,11 +478,7 @@ def test_trained_models_applied_to_a_cohort_with_sessions_and_without_ratings(ti
     # A real cohort's template is MNI152: the half-sized mini-brains fail to register, which leaves
     # their template columns empty and a warning for each scan, and changes nothing else.
     assert (after["template_space"] == "MNI152NLin2009aSym").all() and after["template_x"].isna().all()
-    assert (
-        qc["warning"]
-        .str.contains("registration to MNI152NLin2009aSym failed, no template coordinates: the fit scales")
-        .all()
-    )
+    assert qc["warning"].str.contains("registration to MNI152NLin2009aSym failed, no template coordinates: ").all()
     after = after.drop(columns=["template_x", "template_y", "template_z", "template_space"])
     expected = expected.drop(columns=["template_x", "template_y", "template_z", "template_space"])
     expected["scan"] = expected["scan"].map({original: scan for scan, original in scans.items()})
