@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from pvsflow.cohort.phantom import INTENSITY, Phantom, _rotation_matrix
+from pvsflow.cohort.phantom import INTENSITY, Phantom, rotation_matrix
 from pvsflow.cohort.synthetic import generate_subject
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
 from pvsflow.io.settings import TemplateSettings
@@ -71,7 +71,7 @@ def mni_scan(index: int, template: Template, voxel_mm: tuple[float, float, float
     csf = np.clip(template.brain - grey - white, 0.0, 1.0)
     t2 = INTENSITY["csf"] * csf + INTENSITY["cortex"] * grey + INTENSITY["white_matter"] * white
     truth = np.eye(4)  # scanner -> template
-    truth[:3, :3] = _rotation_matrix(np.deg2rad(rng.uniform(-10, 10, 3))) @ np.diag(rng.uniform(0.9, 1.1, 3))
+    truth[:3, :3] = rotation_matrix(np.deg2rad(rng.uniform(-10, 10, 3))) @ np.diag(rng.uniform(0.9, 1.1, 3))
     truth[:3, 3] = rng.uniform(-10, 10, 3)
     # A scanner grid around the brain as the scan sees it, 15 mm to spare.
     brain_mm = to_template(np.linalg.inv(truth), voxel_to_ras(template.affine, np.argwhere(template.brain)[::50]))

@@ -124,7 +124,7 @@ class Phantom:
     def _oblique_affine(self) -> np.ndarray:
         """LAS voxel axes, anisotropic voxels, a small oblique rotation and an off-centre origin."""
         angles = np.deg2rad(self.rng.uniform(-self.spec.max_oblique_deg, self.spec.max_oblique_deg, 3))
-        rotation = _rotation_matrix(angles)
+        rotation = rotation_matrix(angles)
         linear = rotation @ np.diag([-1.0, 1.0, 1.0]) @ np.diag(self.spec.voxel_size_mm)
         centre_voxel = (np.asarray(self.spec.shape) - 1) / 2.0
         affine = np.eye(4)
@@ -281,7 +281,8 @@ class Phantom:
         return np.round(image * 1000).astype(np.int16)
 
 
-def _rotation_matrix(angles: np.ndarray) -> np.ndarray:
+def rotation_matrix(angles: np.ndarray) -> np.ndarray:
+    """Rotation about x, then y, then z by ``angles`` (radians)."""
     cx, cy, cz = np.cos(angles)
     sx, sy, sz = np.sin(angles)
     rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])

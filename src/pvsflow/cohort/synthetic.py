@@ -6,7 +6,7 @@ The cohort is written BIDS-style::
     <root>/sub-XXXX/anat/sub-XXXX_T2w.nii.gz                      (int16, oblique LAS affine)
     <root>/derivatives/labels/sub-XXXX/anat/sub-XXXX_desc-aseg_dseg.nii.gz   (FreeSurfer LUT IDs)
     <root>/derivatives/pvs_ratings/pvs_counts.tsv   weak labels: subject, region, pvs_count, rated_slice
-    <root>/derivatives/pvs_ratings/pvs_dots.tsv     evaluation only: subject, region, x, y, z (voxels)
+    <root>/derivatives/pvs_ratings/pvs_dots.tsv     evaluation only: subject, region, x, y, z (voxels) [, pvs_id]
     <root>/derivatives/pvs_ratings/pvs_dots_repeat.tsv   a second rating pass of the same scans
 
 or, with sessions (``sessions``), ``sub-XXXX/ses-N/anat/sub-XXXX_ses-N_T2w.nii.gz`` and so on,
@@ -22,7 +22,8 @@ many zeros; a smooth bias field and Rician noise are added. The anatomy is drawn
 :mod:`pvsflow.cohort.synthetic_spec`; this module puts a scan together and writes the cohort.
 
 Every scan is drawn from its own generator seeded by ``(seed, scan index)``, so a scan does not
-change when the cohort grows (sessions of one participant are drawn independently).
+change when the cohort grows (sessions of one participant are drawn independently, unless they
+are follow-ups: the first session's brain and PVS, moved, some PVS vanished and new ones).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from pvsflow.cohort.phantom import ANTERIOR_COMMISSURE, PONTOMESENCEPHALIC_Z, Phantom, _rotation_matrix
+from pvsflow.cohort.phantom import ANTERIOR_COMMISSURE, PONTOMESENCEPHALIC_Z, Phantom, rotation_matrix
 from pvsflow.cohort.pvs_placement import Pvs, PvsPlacer, draw_count, render_pvs
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec, refuse_foreign_directory
 from pvsflow.cohort.tables import subject_ids, synthetic_scan_ids
@@ -89,7 +90,7 @@ class FollowUp:
     def draw(cls, spec: SyntheticCohortSpec, index: int, first_index: int, earlier: SubjectTruth) -> FollowUp:
         rng = np.random.default_rng([spec.seed, index, 5])
         pose = np.eye(4)
-        pose[:3, :3] = _rotation_matrix(np.deg2rad(rng.uniform(-spec.head_motion_deg, spec.head_motion_deg, 3)))
+        pose[:3, :3] = rotation_matrix(np.deg2rad(rng.uniform(-spec.head_motion_deg, spec.head_motion_deg, 3)))
         pose[:3, 3] = rng.uniform(-spec.head_motion_mm, spec.head_motion_mm, 3)
         return cls(first_index, pose, earlier.tubes)
 
