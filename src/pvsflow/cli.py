@@ -96,8 +96,8 @@ def bids_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--template-space",
         metavar="SPACE",
-        help="the template every PVS is placed in (default MNI152NLin2009aSym; any other needs template.image "
-        "in a --config overlay)",
+        help="the template every PVS is placed in (default MNI152NLin2009aSym; built in also pvsflowPhantom, the "
+        "synthetic cohort's; any other needs template.image in a --config overlay)",
     )
     parser.add_argument(
         "--group-by",

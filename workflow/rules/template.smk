@@ -7,6 +7,7 @@ method their PVS matched."""
 rule register_to_template:
     input:
         sources=registration_files,
+        template_image=TEMPLATE_FILES,
     output:
         transforms=OUT.template_transforms("{crop_set}"),
     log:
@@ -32,6 +33,7 @@ rule pvs_density:
         scan_counts=region_shard_tables("scan_counts"),
         transforms=[OUT.template_transforms(crop_set) for crop_set in PLAN.crop_sets],
         participants=COHORT.participants,
+        template_image=TEMPLATE_FILES,
     output:
         maps=report(
             directory(OUT.pvs_density(region="{region}", method="{method}")),

@@ -16,7 +16,7 @@ from pvsflow.io.volumes import load_crop
 from pvsflow.io.voxel_order import VoxelOrder, voxel_to_ras
 from pvsflow.regions.crops import RegionRecord, ScanCrops
 from pvsflow.regions.registry import REGIONS, Region
-from pvsflow.space.coordinates import scanner_to_template, to_template
+from pvsflow.space.coordinates import scanner_to_template, to_template, transforms_by_scan
 
 # One row per candidate; region and method are the Parquet dataset's partition keys.
 DETECTION_SCHEMA = pa.schema(
@@ -243,7 +243,7 @@ def detect_shard(
     predictions = pd.read_csv(
         layout.shard_predictions(maps_dir), sep="\t", dtype={"scan": str}, keep_default_na=False, na_values=["nan"]
     ).set_index("scan")
-    transform_of = {} if transforms is None else {row["scan"]: row for row in transforms.to_dict("records")}
+    transform_of = transforms_by_scan(transforms)
     frames, rows = [], []
     for crops in scan_crops:
         scan_id = crops.scan

@@ -251,6 +251,13 @@ class TemplateSettings:
     min_brain_overlap: float = 0.8
     max_scaling: float = 1.5
 
+    def __post_init__(self) -> None:
+        if self.image is None and self.space not in (None, MNI_SPACE, PHANTOM_SPACE):
+            raise ValueError(
+                f"template.space {self.space!r} is not built in ({MNI_SPACE}, {PHANTOM_SPACE}): "
+                "give its brain-only image as template.image"
+            )
+
     def for_cohort(self, synthetic: bool) -> TemplateSettings:
         """These settings with the space named: when unset, the synthetic cohort's own anatomy for
         the synthetic cohort (half a human brain: MNI152 does not fit it), MNI152 for any other."""

@@ -14,6 +14,7 @@ from pvsflow.io.settings import QcSettings
 from pvsflow.regions.crops import ScanCrops, ScanRecord
 from pvsflow.regions.quality import coverage_warning, voxel_size_outliers
 from pvsflow.regions.registry import REGIONS
+from pvsflow.space.coordinates import transforms_by_scan
 
 QC_SCHEMA = pa.schema(
     [
@@ -181,7 +182,7 @@ def qc_table(
     }
     records = {record.scan: record for record in (crops.record() for crops in scan_crops)}
     outliers = voxel_size_outliers(records, qc.voxel_size_outlier_ratio)
-    registrations = {} if transforms is None else {row["scan"]: row for row in transforms.to_dict("records")}
+    registrations = transforms_by_scan(transforms)
     rows = [
         row
         for record in records.values()

@@ -18,7 +18,7 @@ from pvsflow.io.volumes import ScanError, Volume, load_scan
 from pvsflow.regions.crops import ScanCrops
 from pvsflow.report.qc_images import draw_qc_image
 from pvsflow.report.scan_maps import write_scan_maps
-from pvsflow.space.coordinates import scanner_to_template
+from pvsflow.space.coordinates import scanner_to_template, transforms_by_scan
 from pvsflow.space.registration import template_brain_in_scan
 from pvsflow.space.templates import Template
 
@@ -64,7 +64,7 @@ def scan_outputs(
     that cannot be read is a row with its reason; the others are written."""
     written = sorted({m for chosen in methods.values() for m in chosen}, key=list(METHOD_CATALOGUE).index)
     shown = written[0] if written else None
-    registrations = {} if transforms is None else {row["scan"]: row for row in transforms.to_dict("records")}
+    registrations = transforms_by_scan(transforms)
     rows = []
     for crops in scan_crops:
         scan_id = crops.scan

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from pvsflow.io.voxel_order import voxel_to_ras
@@ -34,6 +35,11 @@ def scanner_to_template(row: Mapping[str, float]) -> np.ndarray | None:
     if not np.all(np.isfinite(values)):
         return None
     return np.vstack([values.reshape(3, 4), [0.0, 0.0, 0.0, 1.0]])
+
+
+def transforms_by_scan(transforms: pd.DataFrame | None) -> dict[str, dict]:
+    """The :data:`TRANSFORM_SCHEMA` rows of ``transforms`` by scan (none without a table)."""
+    return {} if transforms is None else {row["scan"]: row for row in transforms.to_dict("records")}
 
 
 def to_template(scanner_to_template: np.ndarray, ras: np.ndarray) -> np.ndarray:

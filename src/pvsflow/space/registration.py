@@ -130,15 +130,19 @@ def register(
     try:
         fitted = fit(data, affine, brain, template, settings, rigid=rigid)
     except RuntimeError as error:  # how SimpleITK reports what it cannot do (e.g. a fit that leaves the image)
-        return Registration(None, None, f"SimpleITK stopped: {str(error).strip().splitlines()[-1]}")
+        last_line = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+        return Registration(None, None, f"SimpleITK stopped: {last_line}")
     # SimpleITK's transform takes template points to scan points.
-    scanner_to_template = np.linalg.inv(ras_matrix(fitted))
+    template_to_scanner = ras_matrix(fitted)
+    if not np.all(np.isfinite(template_to_scanner)) or abs(np.linalg.det(template_to_scanner[:3, :3])) < 1e-6:
+        return Registration(None, None, "the fit collapses the scan (a singular or undefined transform)")
+    scanner_to_template = np.linalg.inv(template_to_scanner)
     overlap = brain_overlap(brain, affine, scanner_to_template, template)
     stretches = np.linalg.svd(scanner_to_template[:3, :3], compute_uv=False)
     if stretches.max() > settings.max_scaling or stretches.min() < 1.0 / settings.max_scaling:
         problem = (
-            f"the fit scales the scan by {stretches.min():.2f} to {stretches.max():.2f} along its axes (at most "
-            f"{settings.max_scaling} either way expected of a brain of the {template.space} template's kind)"
+            f"the fit to {template.space} scales the scan by {stretches.min():.2f} to {stretches.max():.2f} along "
+            f"its axes (at most {settings.max_scaling} either way expected of one brain fitted to another)"
         )
         return Registration(None, overlap, problem)
     if overlap < settings.min_brain_overlap:

@@ -15,11 +15,10 @@ from scipy.spatial.distance import cdist
 
 from pvsflow.io import layout
 from pvsflow.io.settings import TemplateSettings
-from pvsflow.io.volumes import ScanError, load_scan
-from pvsflow.regions.label_maps import load_label_map
+from pvsflow.io.volumes import ScanError
 from pvsflow.space.coordinates import MATRIX_COLUMNS, scanner_to_template, to_template
 from pvsflow.space.registration import Registration, register
-from pvsflow.space.templates import Template
+from pvsflow.space.transforms import scan_brain
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +65,14 @@ PVS_LINK_SCHEMA = pa.schema(
 )
 
 
-def masked_scan(scan_id: str, scan: Path | str, label_map: Path | str) -> Template:
-    """A scan and its labelled brain, as the fixed image of a registration."""
-    volume = load_scan(scan, scan_id)
-    labels = load_label_map(label_map, scan_id, volume).labels
-    return Template(scan_id, volume.data, volume.affine, labels > 0)
-
-
 def register_pair(
     earlier: tuple[str, Path | str, Path | str], later: tuple[str, Path | str, Path | str], settings: TemplateSettings
 ) -> Registration:
     """The rigid transform of the later scan's scanner mm to the earlier's; an unreadable scan or
     label map is a failed one."""
     try:
-        fixed, moving = masked_scan(*earlier), masked_scan(*later)
-    except ScanError as error:
+        fixed, moving = scan_brain(*earlier), scan_brain(*later)
+    except ScanError as error:  # its scan ID in the message: a pair has two
         return Registration(None, None, str(error))
     return register(moving.data, moving.affine, moving.brain, fixed, settings, rigid=True)
 

@@ -36,8 +36,9 @@ class Template:
     def image(self, data: np.ndarray) -> nib.Nifti1Image:
         """``data`` on the template's grid as a NIfTI image (sform and qform set)."""
         image = nib.Nifti1Image(data, self.affine)
-        image.header.set_qform(self.affine, code=4)  # MNI / template space
-        image.header.set_sform(self.affine, code=4)
+        code = "mni" if self.space.startswith("MNI152") else "template"
+        image.header.set_qform(self.affine, code=code)
+        image.header.set_sform(self.affine, code=code)
         return image
 
 
@@ -62,7 +63,7 @@ def load_template(space: str, image: Path | str | None = None) -> Template:
         return Template(space, data, np.asarray(t1.affine, dtype=np.float64), brain)
     if space == PHANTOM_SPACE:
         return phantom_template()
-    raise ValueError(f"template space {space!r} is not built in ({', '.join(BUILT_IN)}): give template.image")
+    raise ValueError(f"template.space {space!r} is not built in ({', '.join(BUILT_IN)}): give template.image")
 
 
 def phantom_template() -> Template:

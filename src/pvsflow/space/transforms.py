@@ -21,16 +21,23 @@ from pvsflow.space.templates import Template
 log = logging.getLogger(__name__)
 
 
+def scan_brain(scan_id: str, scan: Path | str, label_map: Path | str) -> Template:
+    """A scan's brain only, its labelled voxels (the label map strips the skull), and their mask:
+    a registration's image. Raises :class:`ScanError` for an unreadable scan or label map."""
+    volume = load_scan(scan, scan_id)
+    brain = load_label_map(label_map, scan_id, volume).labels > 0
+    return Template(scan_id, np.where(brain, volume.data, 0.0).astype(np.float32), volume.affine, brain)
+
+
 def register_scan(
     scan_id: str, scan: Path | str, label_map: Path | str, template: Template, settings: TemplateSettings
 ) -> Registration:
     """A scan's registration; an unreadable scan or label map is a failed one (its error as the problem)."""
     try:
-        volume = load_scan(scan, scan_id)
-        labels = load_label_map(label_map, scan_id, volume).labels
+        moving = scan_brain(scan_id, scan, label_map)
     except ScanError as error:
         return Registration(None, None, error.problem)
-    return register(volume.data, volume.affine, labels > 0, template, settings)
+    return register(moving.data, moving.affine, moving.brain, template, settings)
 
 
 def transform_row(scan_id: str, space: str, registration: Registration) -> dict:
