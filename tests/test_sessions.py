@@ -9,7 +9,7 @@ import pytest
 from pvsflow.cohort.phantom import Phantom
 from pvsflow.cohort.synthetic import write_cohort
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
-from pvsflow.cohort.tables import session_pairs, synthetic_scan_ids
+from pvsflow.cohort.tables import session_pairs, synthetic_scan_ids, unnumbered_session_pairs
 from pvsflow.io.layout import CohortLayout, scan_entities
 from pvsflow.io.settings import LongitudinalSettings, TemplateSettings
 from pvsflow.space.coordinates import scanner_to_template
@@ -130,6 +130,13 @@ def test_matching_is_one_to_one_within_the_distance():
 def test_session_pairs_follow_each_participants_sessions_in_order():
     scans = ["sub-01_ses-10", "sub-01_ses-2", "sub-02", "sub-03_ses-1", "sub-01_ses-1"]
     assert session_pairs(scans) == [("sub-01_ses-1", "sub-01_ses-2"), ("sub-01_ses-2", "sub-01_ses-10")]
+    assert unnumbered_session_pairs(session_pairs(scans)) is None
+    # Digits as numbers within a label; a label that is not a number is named, its order in doubt.
+    scans = ["sub-01_ses-m12", "sub-01_ses-m6", "sub-02_ses-pre", "sub-02_ses-post"]
+    pairs = session_pairs(scans)
+    assert pairs == [("sub-01_ses-m6", "sub-01_ses-m12"), ("sub-02_ses-post", "sub-02_ses-pre")]
+    warning = unnumbered_session_pairs(pairs)
+    assert "2 session pair(s)" in warning and "sub-02_ses-post -> sub-02_ses-pre" in warning
 
 
 def test_a_failed_scan_or_registration_is_a_failed_pair(transforms):

@@ -8,6 +8,7 @@ import pytest
 from pvsflow.cohort.phantom import Phantom
 from pvsflow.cohort.synthetic import generate_subject
 from pvsflow.cohort.synthetic_spec import SyntheticCohortSpec
+from pvsflow.cohort.tables import participant_groups
 from pvsflow.io.settings import TemplateSettings
 from pvsflow.io.voxel_order import voxel_to_ras
 from pvsflow.space.coordinates import TRANSFORM_SCHEMA, scanner_to_template, to_template
@@ -52,7 +53,7 @@ def test_a_registration_that_distorts_the_brain_or_misses_it_fails_saying_why(te
     lower = (labels > 0) & (np.arange(labels.shape[2]) < labels.shape[2] // 3)[None, None, :]
     found = register(image.astype(np.float32), affine, lower, template, TemplateSettings())
     assert not found.ok and found.scanner_to_template is None
-    assert found.problem.startswith("the fit scales the scan by")
+    assert found.problem.startswith("the fit to pvsflowPhantom scales the scan by")
     # Allowed to stretch, it still does not cover the template's brain.
     loose = TemplateSettings(max_scaling=10.0, min_brain_overlap=0.9)
     found = register(image.astype(np.float32), affine, lower, template, loose)
@@ -90,6 +91,12 @@ def test_built_in_and_own_templates(tmp_path, template):
     assert own.space == "myTemplate" and np.array_equal(own.brain, template.data > 0)
     with pytest.raises(ValueError, match="not built in"):
         load_template("MNI305")
+    # A mistyped space stops the run as config is read, before any job.
+    with pytest.raises(ValueError, match="'MNI152NLin2009cAsym' is not built in"):
+        TemplateSettings(space="MNI152NLin2009cAsym")
+    # Maps in MNI152 say so in their header; maps in another template, that it is another.
+    assert mni.image(mni.data).header.get_sform(coded=True)[1] == 4
+    assert template.image(template.data).header.get_sform(coded=True)[1] == 5
     (tmp_path / "broken.nii.gz").write_bytes(b"not a NIfTI")
     with pytest.raises(ValueError, match="broken.nii.gz could not be read"):
         load_template("myTemplate", tmp_path / "broken.nii.gz")
@@ -98,7 +105,7 @@ def test_built_in_and_own_templates(tmp_path, template):
 def test_the_space_left_out_is_the_cohorts():
     assert TemplateSettings().for_cohort(synthetic=True).space == "pvsflowPhantom"
     assert TemplateSettings().for_cohort(synthetic=False).space == "MNI152NLin2009aSym"
-    assert TemplateSettings(space="myTemplate").for_cohort(synthetic=True).space == "myTemplate"
+    assert TemplateSettings(space="myTemplate", image="own.nii.gz").for_cohort(synthetic=True).space == "myTemplate"
 
 
 def test_a_density_map_integrates_to_the_mean_pvs_count_per_scan(template):
@@ -109,6 +116,27 @@ def test_a_density_map_integrates_to_the_mean_pvs_count_per_scan(template):
     assert total == pytest.approx(3 / 2, rel=1e-3)
     peak = np.unravel_index(np.argmax(found.data), found.data.shape)
     assert np.allclose(voxel_to_ras(template.affine, np.array([peak]))[0], [10.0, -5.0, 3.0], atol=1.0)
+
+
+def test_a_point_past_the_outermost_voxel_centre_is_the_edge_voxels(template):
+    shape = np.array(template.data.shape)
+    in_voxels = np.array([[-0.4, 40.0, 40.0], [40.0, shape[1] - 0.6, 40.0], [-0.6, 40.0, 40.0]])
+    points = voxel_to_ras(template.affine, in_voxels)
+    found = density_map(points, n_scans=1, template=template, fwhm_mm=1.0)
+    assert found.outside == 1
+    assert found.data[0, 40, 40] > 0 and found.data[40, shape[1] - 1, 40] > 0
+
+
+def test_group_columns_that_cannot_name_files_give_no_group_maps(tmp_path):
+    path = tmp_path / "participants.tsv"
+    path.write_text("participant_id\tsex\tage_band\tsite\nsub-01\tF\t<65\tA\nsub-02\tn/a\t>=65\t-\nsub-03\t\t>=65\tB\n")
+    participants, problems = participant_groups(path, ["sex", "age_band", "site", "apoe"])
+    assert list(participants.columns) == ["participant_id", "sex"]
+    assert participants["sex"].tolist() == ["F", None, None]
+    assert len(problems) == 3
+    assert "'<65' and '>=65' would share one" in problems[0] and "no density maps per age_band" in problems[0]
+    assert "'-' would share one or have none" in problems[1]
+    assert "has no column 'apoe'" in problems[2]
 
 
 def test_cohort_maps_count_scans_without_pvs_and_leave_out_failed_ones(template):

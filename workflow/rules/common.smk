@@ -10,7 +10,11 @@ from snakemake.utils import validate
 
 from pvsflow.attention.catalogue import METHOD_CATALOGUE
 from pvsflow.cohort.check import planning_messages, problem_table
-from pvsflow.cohort.tables import session_pairs
+from pvsflow.cohort.tables import (
+    participant_groups,
+    session_pairs,
+    unnumbered_session_pairs,
+)
 from pvsflow.io.layout import input_key, model_card, model_file
 from pvsflow.io.provenance import config_sha256, workflow_commit
 from pvsflow.io.settings import (
@@ -48,6 +52,8 @@ TEMPLATE = from_mapping(TemplateSettings, config["template"]).for_cohort(SYNTHET
 REGISTRATION = config["template"] | {"space": TEMPLATE.space}
 # Which template the jobs that draw or map onto it use (not how to register).
 TEMPLATE_IMAGE = {"space": TEMPLATE.space, "image": TEMPLATE.image}
+# An image of one's own as an input of the jobs that use it: a new image at the same path reruns them.
+TEMPLATE_FILES = [TEMPLATE.image] if TEMPLATE.image else []
 
 # ------------------------------------------------------------------ plan ----
 
@@ -61,18 +67,18 @@ PLAN = CohortPlan.build(
 SPLIT = PLAN.split
 for _message in planning_messages(PLAN.problems, OUT.table("cohort_problems.tsv")):
     logger.warning(_message)
-# Density maps per group: a participants.tsv column the cohort lacks gives none (said here, at the start).
+# Density maps per group: a participants.tsv column that cannot group gives none (said here, at the start).
 if COHORT.participants.exists():
-    _columns = COHORT.participants.read_text().partition("\n")[0].split("\t")
-    for _column in from_mapping(DensitySettings, config["density"]).group_by:
-        if _column not in _columns:
-            logger.warning(
-                f"density.group_by: {COHORT.participants} has no column {_column!r}: no density maps per {_column}"
-            )
+    for _message in participant_groups(
+        COHORT.participants, from_mapping(DensitySettings, config["density"]).group_by
+    )[1]:
+        logger.warning(_message)
 # The cohort's ratings as a named input, where it has any.
 RATINGS = {"counts": COHORT.counts} if PLAN.found.labelled else {}
 # Consecutive sessions of each participant, registered in sets of pairs the size of a shard.
 _pairs = session_pairs(PLAN.scans)
+if _order_warning := unnumbered_session_pairs(_pairs):
+    logger.warning(_order_warning)
 _size = from_mapping(JobSettings, config["jobs"]).scans_per_shard
 PAIR_SETS = {
     f"pairs-{n:03d}": _pairs[start : start + _size]

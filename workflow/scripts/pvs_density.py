@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pvsflow.cohort.tables import participant_groups
 from pvsflow.io.layout import density_file
 from pvsflow.io.settings import DensitySettings, from_mapping
 from pvsflow.io.volumes import read_tables
@@ -16,22 +17,19 @@ from pvsflow.space.templates import load_template
 log = log_to(snakemake.log[0])
 settings = from_mapping(DensitySettings, snakemake.params.density)
 template = load_template(snakemake.params.template["space"], snakemake.params.template["image"])
-participants = pd.read_csv(
-    snakemake.input.participants, sep="\t", dtype=str, keep_default_na=False, na_values=["n/a", ""]
-)
-# A column the cohort lacks gives no group maps, not a failed job: config.yaml's demo choice
+# A column that cannot group gives no group maps, not a failed job: config.yaml's demo choice
 # (sex) is also the base of a real cohort's config.
-group_by = [column for column in settings.group_by if column in participants.columns]
-for column in sorted(set(settings.group_by) - set(group_by)):
-    log.warning("density.group_by: participants.tsv has no column %r: no maps per %s", column, column)
+participants, problems = participant_groups(snakemake.input.participants, settings.group_by)
+for problem in problems:
+    log.warning(problem)
 maps = cohort_density_maps(
     read_tables(snakemake.input.detections),
     read_tables(snakemake.input.scan_counts),
     read_tables(snakemake.input.transforms),
-    participants.drop_duplicates("participant_id"),
+    participants,
     template,
     fwhm_mm=settings.fwhm_mm,
-    group_by=group_by,
+    group_by=list(participants.columns[1:]),
 )
 out_dir = Path(snakemake.output.maps)
 out_dir.mkdir(parents=True, exist_ok=True)

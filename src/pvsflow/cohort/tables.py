@@ -3,6 +3,7 @@ Where the files are: :class:`pvsflow.io.layout.CohortLayout`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pvsflow.io.layout import scan_entities, scan_id, valid_session, valid_subject
+from pvsflow.io.layout import bids_label, scan_entities, scan_id, valid_session, valid_subject
 from pvsflow.io.voxel_order import VoxelOrder
 
 # The rating tables name a scan by participant (``subject``) and, in a cohort with sessions, an
@@ -35,7 +36,7 @@ def synthetic_scan_ids(n_subjects: int, n_sessions: int = 0) -> list[str]:
 
 def session_pairs(scans: Sequence[str]) -> list[tuple[str, str]]:
     """(earlier scan, later scan) of every two consecutive sessions of a participant, in the
-    order of ``scans``' participants, sessions sorted by label."""
+    order of ``scans``' participants, sessions in :func:`session_order`."""
     by_participant: dict[str, list[str]] = {}
     for scan in scans:
         participant, session = scan_entities(scan)
@@ -48,10 +49,29 @@ def session_pairs(scans: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def session_order(session: str | None) -> tuple[int, str]:
-    """Sessions in their numeric order where their labels are numbers (``ses-2`` before ``ses-10``)."""
+def session_order(session: str | None) -> tuple[tuple[int, int, str], ...]:
+    """A session label's place: runs of digits as numbers, the rest as text (``ses-2`` before
+    ``ses-10``, ``ses-m6`` before ``ses-m12``, ``ses-baseline`` before ``ses-followup``)."""
     label = (session or "").removeprefix("ses-")
-    return (int(label), "") if label.isdigit() else (1 << 30, label)
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", label) if part)
+
+
+def unnumbered_session_pairs(pairs: Sequence[tuple[str, str]]) -> str | None:
+    """A warning naming the pairs whose order was taken from session labels that are not plain
+    numbers (``ses-post`` comes before ``ses-pre``), or None."""
+    named = [
+        f"{earlier} -> {later}"
+        for earlier, later in pairs
+        if not all((scan_entities(scan)[1] or "").removeprefix("ses-").isdigit() for scan in (earlier, later))
+    ]
+    if not named:
+        return None
+    shown = ", ".join(named[:5]) + (f" and {len(named) - 5} more" if len(named) > 5 else "")
+    return (
+        f"PVS across sessions: {len(named)} session pair(s) ordered by labels that are not numbers "
+        f"(digits as numbers, the rest alphabetically): {shown}; where that is not the order of the visits, "
+        "name the sessions by number (ses-1, ses-2)"
+    )
 
 
 class CohortError(ValueError):
@@ -143,6 +163,33 @@ def checked_participants(path: Path | str) -> tuple[list[str], list[Problem]]:
     scans = _scan_ids(path, table[["line", "participant_id"]], problems, subject="participant_id")
     table = _deduplicated(path, table[scans.notna()].assign(scan=scans), ["participant_id"], problems)
     return table["participant_id"].tolist(), problems
+
+
+def participant_groups(path: Path | str, group_by: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The participants of ``participants.tsv`` (column ``participant_id``, one row each) with those
+    ``group_by`` columns that density maps can be grouped by (an empty or ``n/a`` cell: in no
+    group, None), and why each other cannot: the table lacks it, or some of its values would share
+    a file name's label (``<65`` and ``>=65`` are both ``65``) or have none (``-``)."""
+    table = _lines(path, ["participant_id"])
+    usable, problems = [], []
+    for column in group_by:
+        if column not in table:
+            problems.append(f"density.group_by: {path} has no column {column!r}: no density maps per {column}")
+            continue
+        values_by_label: dict[str, list[str]] = {}
+        for value in sorted(set(table[column]) - {"", "n/a"}):
+            values_by_label.setdefault(bids_label(value), []).append(value)
+        clashes = [values for label, values in values_by_label.items() if not label or len(values) > 1]
+        if clashes:
+            named = "; ".join(" and ".join(repr(value) for value in values) for values in clashes)
+            problems.append(
+                f"density.group_by: {path} column {column!r}: file names take only the letters and digits of a "
+                f"value, and {named} would share one or have none: no density maps per {column}"
+            )
+            continue
+        usable.append(column)
+    participants = table.drop_duplicates("participant_id")[["participant_id", *usable]]
+    return participants.replace({"": None, "n/a": None}), problems
 
 
 # scan ID -> how the scan stores its voxels (from its header), None where it cannot be read.

@@ -297,7 +297,7 @@ def density_figure(path: Path | str, template: np.ndarray, density: np.ndarray, 
         1,
         3,
         figsize=(11, 4),
-        gridspec_kw={"width_ratios": [s[1] for s in (density.shape[1:], density.shape[::2], density.shape[:2])]},
+        gridspec_kw={"width_ratios": [density.shape[1], density.shape[0], density.shape[0]]},  # y, x, x across
     )
     for axis, (name, cut) in zip(axes, cuts):
         axis.imshow(cut(template).T, origin="lower", cmap="gray")

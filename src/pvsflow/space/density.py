@@ -36,12 +36,15 @@ def density_map(points_mm: np.ndarray, n_scans: int, template: Template, fwhm_mm
     counts = np.zeros(template.data.shape, dtype=np.float64)
     voxels = np.column_stack([points_mm, np.ones(len(points_mm))]) @ np.linalg.inv(template.affine).T
     voxels = voxels[:, :3]
-    low = np.floor(voxels).astype(np.int64)
-    inside = np.all((low >= 0) & (low + 1 < np.asarray(counts.shape)), axis=1)
-    fraction = voxels[inside] - low[inside]
+    shape = np.asarray(counts.shape)
+    inside = np.all((voxels >= -0.5) & (voxels <= shape - 0.5), axis=1)
+    # Past the outermost voxel centres (within half a voxel of the grid's edge) a point is the edge voxel's.
+    clamped = np.clip(voxels[inside], 0, shape - 1)
+    low = np.minimum(np.floor(clamped).astype(np.int64), shape - 2)
+    fraction = clamped - low
     for corner in np.ndindex(2, 2, 2):
         weight = np.prod(np.where(np.asarray(corner), fraction, 1.0 - fraction), axis=1)
-        np.add.at(counts, tuple((low[inside] + np.asarray(corner)).T), weight)
+        np.add.at(counts, tuple((low + np.asarray(corner)).T), weight)
     spacing = np.linalg.norm(template.affine[:3, :3], axis=0)
     smoothed = ndimage.gaussian_filter(counts, fwhm_mm / FWHM_PER_SIGMA / spacing, mode="constant")
     per_scan = smoothed / max(n_scans, 1) / template.voxel_volume_mm3 * MM3_PER_CM3
@@ -75,8 +78,8 @@ def cohort_density_maps(
         if column not in participants.columns:
             raise ValueError(f"density.group_by: participants.tsv has no column {column!r}")
         values = scans["participant_id"].map(participants.set_index("participant_id")[column])
-        for value in sorted(values.dropna().astype(str).unique()):
-            groups[(column, value)] = scans.loc[values.astype(str) == value, "scan"]
+        for value in sorted(values.dropna().unique()):
+            groups[(column, value)] = scans.loc[values == value, "scan"]
     return {
         group: density_map(selected_points(detections, members.tolist()), len(members), template, fwhm_mm)
         for group, members in groups.items()
