@@ -28,6 +28,7 @@ from pvsflow.io.voxel_order import ras_to_voxel, voxel_to_ras
 from pvsflow.nets.training_check import NOT_LEARNT_FLAG
 from pvsflow.regions.crops import ScanCrops, ScanRecord
 from pvsflow.regions.registry import REGIONS as REGION_REGISTRY
+from pvsflow.space.coordinates import TEMPLATE_COLUMNS
 
 pytestmark = pytest.mark.e2e
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -42,6 +43,14 @@ TINY_METHODS = {
 PER_REGION_RULES = {"region_stats", "compare_methods", "attention_figure", "pvs_density"}
 # One job over every region: rerun by any change.
 COHORT_WIDE_RULES = {"summary", "cohort_tables", "qc_page", "dataset_description", "networks"}
+TEMPLATE_FIELDS = [*TEMPLATE_COLUMNS, "template_space"]
+
+
+def without_mni_coordinates(detections: pd.DataFrame) -> pd.DataFrame:
+    """A real cohort's detections less their template columns, which are empty: its template is
+    MNI152, which the half-sized mini-brains fail to register to (the rest is as if registered)."""
+    assert (detections["template_space"] == "MNI152NLin2009aSym").all() and detections["template_x"].isna().all()
+    return detections.drop(columns=TEMPLATE_FIELDS)
 
 
 def tiny_test_scans(tiny_run: Path) -> list[str]:
@@ -105,7 +114,7 @@ def test_detections_carry_template_coordinates_within_two_mm_of_the_truth(tiny_r
     for scan, group in frame.groupby("scan"):
         truth = Phantom(spec, SCANS.index(scan)).scanner_to_template
         true = voxel_to_ras(truth, group[["ras_x", "ras_y", "ras_z"]].to_numpy())
-        errors += np.linalg.norm(group[["template_x", "template_y", "template_z"]].to_numpy() - true, axis=1).tolist()
+        errors += np.linalg.norm(group[TEMPLATE_COLUMNS].to_numpy() - true, axis=1).tolist()
     assert np.median(errors) <= 2.0 and np.percentile(errors, 95) <= 4.0
     transforms = pd.concat(
         map(pd.read_parquet, sorted((tiny_run / "results" / "template" / "transforms").glob("*.parquet")))
@@ -475,12 +484,8 @@ def test_trained_models_applied_to_a_cohort_with_sessions_and_without_ratings(ti
     expected = read_dataset(tiny_run / "results", methods=("gp_unet",))
     after = after[after["region"].isin(unrated) & after["scan"].isin(list(scans)[:3])].reset_index(drop=True)
     expected = expected[expected["region"].isin(unrated) & expected["scan"].isin(test_scans)].reset_index(drop=True)
-    # A real cohort's template is MNI152: the half-sized mini-brains fail to register, which leaves
-    # their template columns empty and a warning for each scan, and changes nothing else.
-    assert (after["template_space"] == "MNI152NLin2009aSym").all() and after["template_x"].isna().all()
     assert qc["warning"].str.contains("registration to MNI152NLin2009aSym failed, no template coordinates: ").all()
-    after = after.drop(columns=["template_x", "template_y", "template_z", "template_space"])
-    expected = expected.drop(columns=["template_x", "template_y", "template_z", "template_space"])
+    after, expected = without_mni_coordinates(after), expected.drop(columns=TEMPLATE_FIELDS)
     expected["scan"] = expected["scan"].map({original: scan for scan, original in scans.items()})
     expected["participant_id"] = [scan_entities(scan)[0] for scan in expected["scan"]]
     expected["session"] = [scan_entities(scan)[1] for scan in expected["scan"]]
@@ -621,9 +626,9 @@ def test_bad_cohort_entries_are_left_out_with_their_reason_and_the_others_keep_t
     )
     assert "sub-good2: not evaluated in midbrain: no usable PVS count" in stats_log
 
-    after = read_dataset(results, methods=("gp_unet",))
+    after = without_mni_coordinates(read_dataset(results, methods=("gp_unet",)))
     assert set(after["scan"]) == set(good)
-    expected = read_dataset(tiny_run / "results", methods=("gp_unet",))
+    expected = read_dataset(tiny_run / "results", methods=("gp_unet",)).drop(columns=TEMPLATE_FIELDS)
     expected = expected[expected["scan"].isin(list(good.values()))].assign(scan=lambda t: t["scan"].map(renamed))
     expected = expected.assign(participant_id=expected["scan"]).sort_values(["region", "method", "scan", "rank"])
     pd.testing.assert_frame_equal(after, expected.reset_index(drop=True))
