@@ -307,5 +307,5 @@ def density_figure(path: Path | str, template: np.ndarray, density: np.ndarray, 
         axis.set_axis_off()
     figure.colorbar(overlay, ax=axes, shrink=0.8, label="PVS per cm³ per scan")
     figure.suptitle(title)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, bbox_inches="tight")  # the slices' aspect leaves margins otherwise
     plt.close(figure)
