@@ -30,6 +30,18 @@ class Registration:
     def ok(self) -> bool:
         return self.scanner_to_template is not None
 
+    def table_fields(self, matrix_columns: list[str]) -> dict:
+        """Its columns of a transforms table: status, problem, brain overlap (NaN: none) and the
+        matrix's first three rows under ``matrix_columns`` (NaN when it failed)."""
+        matrix = self.scanner_to_template
+        values = [np.nan] * len(matrix_columns) if matrix is None else matrix[:3].ravel().tolist()
+        return {
+            "status": "ok" if self.ok else "failed",
+            "problem": self.problem,
+            "brain_overlap": np.nan if self.brain_overlap is None else self.brain_overlap,
+            **dict(zip(matrix_columns, values)),
+        }
+
 
 def sitk_image(data: np.ndarray, affine: np.ndarray) -> sitk.Image:
     """``data`` (x, y, z voxels) with ``affine`` (voxel -> RAS) as a SimpleITK image (LPS)."""

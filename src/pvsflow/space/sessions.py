@@ -88,16 +88,12 @@ def register_session_pairs(
             log.info("%s to %s: rigid, brain overlap %.3f", later, earlier, found.brain_overlap)
         else:
             log.warning("%s to %s: registration failed: %s", later, earlier, found.problem)
-        matrix = found.scanner_to_template
         rows.append(
             {
                 "participant_id": layout.scan_entities(earlier)[0],
                 "earlier_scan": earlier,
                 "later_scan": later,
-                "status": "ok" if found.ok else "failed",
-                "problem": found.problem,
-                "brain_overlap": np.nan if found.brain_overlap is None else found.brain_overlap,
-                **dict(zip(MATRIX_COLUMNS, [np.nan] * 12 if matrix is None else matrix[:3].ravel())),
+                **found.table_fields(MATRIX_COLUMNS),
             }
         )
     return pd.DataFrame(rows, columns=SESSION_TRANSFORM_SCHEMA.names)

@@ -42,17 +42,12 @@ def register_scan(
 
 def transform_row(scan_id: str, space: str, registration: Registration) -> dict:
     participant, session = layout.scan_entities(scan_id)
-    matrix = registration.scanner_to_template
-    values = [np.nan] * len(MATRIX_COLUMNS) if matrix is None else matrix[:3].ravel().tolist()
     return {
         "scan": scan_id,
         "participant_id": participant,
         "session": session,
         "space": space,
-        "status": "ok" if registration.ok else "failed",
-        "problem": registration.problem,
-        "brain_overlap": np.nan if registration.brain_overlap is None else registration.brain_overlap,
-        **dict(zip(MATRIX_COLUMNS, values)),
+        **registration.table_fields(MATRIX_COLUMNS),
     }
 
 
